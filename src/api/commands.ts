@@ -1,0 +1,96 @@
+import { StoreError, type Store } from '../store/store.js';
+import type { EntryRecord } from '../store/entry.js';
+import type { Status } from './envelope.js';
+
+/**
+ * The command layer every front end (HTTP, TCP, RESP) calls, so a command means
+ * the same thing on every port. It validates arguments and applies OwlCache's
+ * rules; authentication and wire formats belong to the front ends.
+ */
+
+export interface Limits {
+  maxKeyLength: number;
+  maxValueSize: number;
+}
+
+export interface Outcome {
+  status: Status;
+  key: string;
+  /** The entry written or found, when there is one. */
+  record?: EntryRecord;
+  /** Why it failed, for errors. */
+  message?: string;
+}
+
+/** Largest expiry accepted: 100 years, far past any cache's needs, far below overflow. */
+const MAX_EXPTIME_SECONDS = 100 * 365 * 24 * 3600;
+
+/**
+ * OwlCache's exptime: whole seconds; a non-numeric value counts as 0 (forever),
+ * as in the original; a negative one is an error.
+ */
+export function parseExptime(text: string | undefined): { ok: true; ms: number } | { ok: false; message: string } {
+  const t = (text ?? '').trim();
+  if (!/^[+-]?\d+$/.test(t)) return { ok: true, ms: 0 };
+  const n = Number(t);
+  if (n < 0) return { ok: false, message: 'exptime must not be negative' };
+  if (n > MAX_EXPTIME_SECONDS) return { ok: false, message: `exptime must be at most ${MAX_EXPTIME_SECONDS} seconds` };
+  return { ok: true, ms: n * 1000 };
+}
+
+export class Commands {
+  constructor(
+    readonly store: Store,
+    readonly limits: Limits,
+  ) {}
+
+  /** An error message if the key cannot be used, else null. */
+  checkKey(key: string): string | null {
+    if (key === '') return 'key is required';
+    if (Buffer.byteLength(key) > this.limits.maxKeyLength) return `key is longer than ${this.limits.maxKeyLength} bytes`;
+    return null;
+  }
+
+  set(key: string, value: Buffer, exptime: string | undefined): Outcome {
+    const bad = this.checkKey(key);
+    if (bad !== null) return { status: 500, key, message: bad };
+    if (value.length > this.limits.maxValueSize) {
+      return { status: 413, key, message: `value is larger than MaxValueSize (${this.limits.maxValueSize} bytes)` };
+    }
+    const ttl = parseExptime(exptime);
+    if (!ttl.ok) return { status: 500, key, message: ttl.message };
+    try {
+      return { status: 200, key, record: this.store.set(key, value, ttl.ms) };
+    } catch (err) {
+      if (err instanceof StoreError) return { status: 500, key, message: err.message };
+      throw err;
+    }
+  }
+
+  /** The live entry, or undefined (also for unusable keys). */
+  get(key: string): EntryRecord | undefined {
+    if (this.checkKey(key) !== null) return undefined;
+    return this.store.get(key);
+  }
+
+  expire(key: string, exptime: string | undefined): Outcome {
+    const bad = this.checkKey(key);
+    if (bad !== null) return { status: 500, key, message: bad };
+    const ttl = parseExptime(exptime);
+    if (!ttl.ok) return { status: 500, key, message: ttl.message };
+    const record = this.store.expire(key, ttl.ms);
+    return record === undefined ? { status: 404, key } : { status: 200, key, record };
+  }
+
+  delete(key: string): Outcome {
+    const bad = this.checkKey(key);
+    if (bad !== null) return { status: 500, key, message: bad };
+    const record = this.store.delete(key);
+    return record === undefined ? { status: 404, key } : { status: 200, key, record };
+  }
+
+  exist(key: string): Outcome {
+    const record = this.get(key);
+    return record === undefined ? { status: 404, key } : { status: 200, key, record };
+  }
+}

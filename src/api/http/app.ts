@@ -1,0 +1,63 @@
+import Router from '@koa/router';
+import Koa from 'koa';
+import { logger } from '../../log.js';
+import { SERVER_HEADER, VERSION } from '../../version.js';
+import { sendEnvelope, type HttpDeps } from './context.js';
+import { dataRoute } from './data-route.js';
+
+const log = logger('http');
+
+const WELCOME = `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>owlcache</title></head>
+<body><h1>Welcome to use owlcache.</h1>
+<p>Version: ${VERSION}. A distributed key/value cache node compatible with Go OwlCache.</p>
+<p>Data: <code>/data/?cmd=get&amp;key=hello</code> · cluster: <code>/group_data/</code>, <code>/server/</code></p>
+</body></html>
+`;
+
+/**
+ * The Koa application: a thin core of middleware (Server header, errors as
+ * envelopes, CORS), `/` and `/data/`, plus whatever routers the cluster layer
+ * mounts. Koa answers HEAD from the GET handlers with the body left out.
+ */
+export function createHttpApp(deps: HttpDeps, extraRouters: Router[] = []): Koa {
+  const app = new Koa();
+  app.proxy = false;
+  app.silent = true;
+
+  app.use(async (ctx, next) => {
+    ctx.set('Server', SERVER_HEADER);
+    try {
+      await next();
+    } catch (err) {
+      // Never a stack trace on the wire: log it, answer an envelope.
+      log.error('%s %s failed: %s', ctx.method, ctx.path, (err as Error)?.stack ?? String(err));
+      sendEnvelope(ctx, deps, '', 500, '', null, 0, 'internal error');
+    }
+  });
+
+  if (deps.cors.enabled) {
+    app.use(async (ctx, next) => {
+      ctx.set('Access-Control-Allow-Origin', deps.cors.origin);
+      ctx.set('Access-Control-Allow-Methods', 'GET, POST, HEAD, OPTIONS');
+      ctx.set('Access-Control-Allow-Headers', 'Content-Type');
+      if (ctx.method === 'OPTIONS') {
+        ctx.status = 204;
+        return;
+      }
+      await next();
+    });
+  }
+
+  const router = new Router();
+  router.get('/', (ctx) => {
+    ctx.type = 'text/html; charset=utf-8';
+    ctx.body = WELCOME;
+  });
+  const data = dataRoute(deps);
+  router.get('/data/', data).post('/data/', data).get('/data', data).post('/data', data);
+  app.use(router.routes());
+  for (const r of extraRouters) app.use(r.routes()).use(r.allowedMethods());
+  app.use(router.allowedMethods());
+  return app;
+}

@@ -1,0 +1,70 @@
+import type Koa from 'koa';
+import type { Commands, Limits } from '../commands.js';
+import { envelope, type Status } from '../envelope.js';
+import { BadBody, BodyTooLarge, Params, parseQuery, readBody } from './params.js';
+import type { PassGuard, TokenService } from './tokens.js';
+
+/** What the HTTP routes need from the node: small on purpose (the HTTP layer knows nothing of UDP or disk). */
+export interface HttpDeps {
+  commands: Commands;
+  tokens: TokenService;
+  passGuard: PassGuard;
+  /** The password of cmd=pass. */
+  password: string;
+  /** `ResponseHost:port` of this HTTP port, as shown in answers. */
+  responseHost: () => string;
+  limits: Limits;
+  cors: { enabled: boolean; origin: string };
+}
+
+/** The client's address without the IPv4-mapped prefix, so tokens bind to what users see. */
+export function clientIp(ctx: Koa.Context): string {
+  const ip = ctx.request.ip || ctx.req.socket.remoteAddress || '';
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+}
+
+/** Query and body parameters; answers 413 / 500 itself and returns null when the body cannot be used. */
+export async function requestParams(ctx: Koa.Context, deps: HttpDeps): Promise<Params | null> {
+  const query = parseQuery(ctx.querystring);
+  try {
+    const body = await readBody(ctx.req, { maxValueSize: deps.limits.maxValueSize, slack: 64 * 1024 + deps.limits.maxKeyLength });
+    return new Params(body, query);
+  } catch (err) {
+    const q = new Params(new Map(), query);
+    const cmd = q.str('cmd') ?? '';
+    const key = q.str('key') ?? '';
+    if (err instanceof BodyTooLarge) {
+      // The rest of the body is not read: close the connection after answering.
+      ctx.set('Connection', 'close');
+      sendEnvelope(ctx, deps, cmd, 413, key, null, 0, `request body is larger than MaxValueSize (${deps.limits.maxValueSize} bytes)`);
+      return null;
+    }
+    if (err instanceof BadBody) {
+      sendEnvelope(ctx, deps, cmd, 500, key, null, 0, `bad request body: ${err.message}`);
+      return null;
+    }
+    throw err;
+  }
+}
+
+export const JSON_TYPE = 'application/json; charset=utf-8;';
+
+export function sendEnvelope(
+  ctx: Koa.Context,
+  deps: HttpDeps,
+  cmd: string,
+  status: Status,
+  key: string,
+  data: unknown,
+  createdMicros = 0,
+  message?: string,
+): void {
+  ctx.status = status;
+  ctx.body = JSON.stringify(envelope(cmd, status, key, data, deps.responseHost(), createdMicros, message));
+  ctx.set('Content-Type', JSON_TYPE);
+}
+
+/** The token parameter (`token` or the original's alias `owl_token`) checked against the client's address. */
+export function hasValidToken(ctx: Koa.Context, deps: HttpDeps, params: Params): Promise<boolean> {
+  return deps.tokens.verify(params.strAny('token', 'owl_token'), clientIp(ctx));
+}

@@ -1,0 +1,96 @@
+import { isUtf8 } from 'node:buffer';
+import type Koa from 'koa';
+import type { Outcome } from '../commands.js';
+import { goTimeString } from '../envelope.js';
+import { clientIp, hasValidToken, requestParams, sendEnvelope, type HttpDeps } from './context.js';
+import { passwordMatches } from './tokens.js';
+
+/**
+ * `/data/`: one node's data, exactly as PROTOCOL.md describes it. Reads are
+ * open; set, expire and delete need a token from cmd=pass.
+ */
+
+/** Header values must be printable latin1; other keys are percent-encoded there. */
+function headerSafe(text: string): string {
+  return /^[\x20-\x7e]*$/.test(text) ? text : encodeURIComponent(text);
+}
+
+function setDataHeaders(ctx: Koa.Context, deps: HttpDeps, key: string, createdMicros: number): void {
+  ctx.set('Key', headerSafe(key));
+  ctx.set('Keycreatetime', goTimeString(createdMicros));
+  ctx.set('Responsehost', deps.responseHost());
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function dataRoute(deps: HttpDeps): Koa.Middleware {
+  const { commands } = deps;
+
+  const answer = (ctx: Koa.Context, cmd: string, o: Outcome, data: unknown = null) => {
+    const created = o.status === 200 && cmd === 'set' ? o.record?.created ?? 0 : 0;
+    setDataHeaders(ctx, deps, o.key, created);
+    sendEnvelope(ctx, deps, cmd, o.status, o.key, data, created, o.message);
+  };
+
+  return async (ctx) => {
+    const params = await requestParams(ctx, deps);
+    if (params === null) return;
+    const cmd = params.str('cmd') ?? '';
+    const key = params.str('key') ?? '';
+
+    switch (cmd) {
+      case 'get': {
+        const e = commands.get(key);
+        setDataHeaders(ctx, deps, key, e?.created ?? 0);
+        if (e === undefined || e.value === null) {
+          ctx.status = 404;
+          ctx.body = '';
+          return;
+        }
+        ctx.status = 200;
+        ctx.body = e.value;
+        ctx.set('Content-Type', isUtf8(e.value) ? 'text/plain; charset=utf-8' : 'application/octet-stream');
+        return;
+      }
+      case 'exist':
+        return answer(ctx, cmd, commands.exist(key));
+      case 'ping': {
+        ctx.status = 200;
+        const v = params.bytes('valuedata');
+        ctx.body = v === undefined || v.length === 0 ? 'PONG' : v;
+        ctx.set('Content-Type', 'text/plain; charset=utf-8');
+        return;
+      }
+      case 'pass': {
+        const ip = clientIp(ctx);
+        const delay = deps.passGuard.begin(ip);
+        if (delay > 0) await sleep(delay);
+        const ok = passwordMatches(params.str('pass') ?? '', deps.password);
+        deps.passGuard.end(ip, ok);
+        setDataHeaders(ctx, deps, key, 0);
+        if (!ok) return sendEnvelope(ctx, deps, cmd, 401, key, null, 0, 'wrong password');
+        const token = await deps.tokens.issue(ip);
+        const now = Date.now() * 1000;
+        setDataHeaders(ctx, deps, key, now);
+        return sendEnvelope(ctx, deps, cmd, 200, key, token, now);
+      }
+      case 'set':
+      case 'expire':
+      case 'delete': {
+        if (!(await hasValidToken(ctx, deps, params))) {
+          setDataHeaders(ctx, deps, key, 0);
+          return sendEnvelope(ctx, deps, cmd, 401, key, null, 0, 'missing, wrong or expired token (get one with cmd=pass)');
+        }
+        if (cmd === 'set') {
+          const o = commands.set(key, params.bytes('valuedata') ?? Buffer.alloc(0), params.str('exptime'));
+          return answer(ctx, cmd, o, o.status === 200 ? '' : null);
+        }
+        if (cmd === 'expire') return answer(ctx, cmd, commands.expire(key, params.str('exptime')));
+        return answer(ctx, cmd, commands.delete(key));
+      }
+      default:
+        setDataHeaders(ctx, deps, key, 0);
+        return sendEnvelope(ctx, deps, cmd, 501, key, null, 0, cmd === '' ? 'cmd is required' : `unknown command ${JSON.stringify(cmd)}`);
+    }
+  };
+}

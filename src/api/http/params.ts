@@ -1,0 +1,192 @@
+import { Busboy, type BusboyHeaders, type BusboyInstance } from '@fastify/busboy';
+import type { IncomingMessage } from 'node:http';
+import getRawBody from 'raw-body';
+
+/**
+ * Request parameters from the query string and the body, binary-safe: values
+ * are kept as bytes (a percent-encoded 0xFF stays 0xFF), names and text values
+ * decode as UTF-8. As in Go's FormValue, body values come before query values
+ * and the first value of a repeated name wins.
+ */
+export class Params {
+  constructor(
+    private readonly body: Map<string, Buffer[]>,
+    private readonly query: Map<string, Buffer[]>,
+  ) {}
+
+  bytes(name: string): Buffer | undefined {
+    return this.body.get(name)?.[0] ?? this.query.get(name)?.[0];
+  }
+
+  str(name: string): string | undefined {
+    return this.bytes(name)?.toString('utf8');
+  }
+
+  /** The first of several names that is present (aliases such as token / owl_token). */
+  strAny(...names: string[]): string | undefined {
+    for (const n of names) {
+      const v = this.str(n);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  }
+}
+
+export class BodyTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`request body is larger than ${limit} bytes`);
+  }
+}
+
+export class BadBody extends Error {}
+
+function hexVal(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+/** Percent-decodes bytes (and `+` as space); malformed escapes are kept literally. */
+export function percentDecode(src: Buffer, start: number, end: number): Buffer {
+  const out = Buffer.allocUnsafe(end - start);
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const c = src[i]!;
+    if (c === 0x2b) {
+      out[n++] = 0x20;
+    } else if (c === 0x25 && i + 2 < end) {
+      const hi = hexVal(src[i + 1]!);
+      const lo = hexVal(src[i + 2]!);
+      if (hi >= 0 && lo >= 0) {
+        out[n++] = (hi << 4) | lo;
+        i += 2;
+      } else {
+        out[n++] = c;
+      }
+    } else {
+      out[n++] = c;
+    }
+  }
+  return out.subarray(0, n);
+}
+
+/** Parses `a=1&b=2` bytes into name → values. */
+export function parseForm(src: Buffer): Map<string, Buffer[]> {
+  const out = new Map<string, Buffer[]>();
+  let start = 0;
+  while (start <= src.length) {
+    let end = src.indexOf(0x26, start);
+    if (end === -1) end = src.length;
+    if (end > start) {
+      let eq = src.indexOf(0x3d, start);
+      if (eq === -1 || eq > end) eq = end;
+      const name = percentDecode(src, start, eq).toString('utf8');
+      const value = eq < end ? percentDecode(src, eq + 1, end) : Buffer.alloc(0);
+      const list = out.get(name);
+      if (list) list.push(value);
+      else out.set(name, [value]);
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+const EMPTY = new Map<string, Buffer[]>();
+
+function hasBody(req: IncomingMessage): boolean {
+  const len = req.headers['content-length'];
+  if (len !== undefined) return len !== '0';
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
+export interface BodyLimits {
+  /** Largest value accepted (raw or multipart bodies may carry this much, plus `slack`). */
+  maxValueSize: number;
+  /** Room for the other parameters. */
+  slack: number;
+}
+
+/**
+ * Reads the body's parameters. A declared Content-Length over the limit is
+ * refused before a byte is read; a streamed body is cut off at the limit.
+ */
+export async function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Map<string, Buffer[]>> {
+  if (!hasBody(req)) return EMPTY;
+  const type = (req.headers['content-type'] ?? '').toLowerCase();
+  if (type.startsWith('multipart/form-data')) return readMultipart(req, limits);
+  // Percent-encoding may triple a binary value's size.
+  const limit = type.startsWith('application/x-www-form-urlencoded') ? 3 * limits.maxValueSize + limits.slack : limits.maxValueSize + limits.slack;
+  let raw: Buffer;
+  try {
+    raw = await getRawBody(req, { limit, length: req.headers['content-length'] });
+  } catch (err) {
+    const e = err as { type?: string; message?: string };
+    if (e.type === 'entity.too.large') throw new BodyTooLarge(limit);
+    throw new BadBody(e.message ?? 'cannot read the request body');
+  }
+  if (type.startsWith('application/x-www-form-urlencoded')) return parseForm(raw);
+  return new Map([['valuedata', [raw]]]);
+}
+
+function readMultipart(req: IncomingMessage, limits: BodyLimits): Promise<Map<string, Buffer[]>> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  const limit = limits.maxValueSize + limits.slack;
+  if (declared > limit) return Promise.reject(new BodyTooLarge(limit));
+  return new Promise((resolve, reject) => {
+    const out = new Map<string, Buffer[]>();
+    const add = (name: string, value: Buffer) => {
+      const list = out.get(name);
+      if (list) list.push(value);
+      else out.set(name, [value]);
+    };
+    let failed = false;
+    const fail = (err: Error) => {
+      if (failed) return;
+      failed = true;
+      req.unpipe();
+      req.resume();
+      reject(err);
+    };
+    let parser: BusboyInstance;
+    try {
+      parser = new Busboy({
+        headers: req.headers as BusboyHeaders,
+        limits: { fieldSize: limits.maxValueSize + 1, fileSize: limits.maxValueSize + 1, fields: 200, files: 20, parts: 220, headerPairs: 50 },
+      });
+    } catch (err) {
+      reject(new BadBody((err as Error).message));
+      return;
+    }
+    let received = 0;
+    req.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > limit) fail(new BodyTooLarge(limit));
+    });
+    parser.on('field', (name: string, value: string, nameTruncated: boolean, valueTruncated: boolean) => {
+      if (valueTruncated) return fail(new BodyTooLarge(limits.maxValueSize));
+      add(name, Buffer.from(value, 'latin1'));
+    });
+    parser.on('file', (name: string, stream: NodeJS.ReadableStream) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('limit', () => fail(new BodyTooLarge(limits.maxValueSize)));
+      stream.on('end', () => add(name, Buffer.concat(chunks)));
+    });
+    parser.on('partsLimit', () => fail(new BadBody('too many parts')));
+    parser.on('filesLimit', () => fail(new BadBody('too many files')));
+    parser.on('fieldsLimit', () => fail(new BadBody('too many fields')));
+    parser.on('error', (err: Error) => fail(new BadBody(err.message)));
+    parser.on('finish', () => {
+      if (!failed) resolve(out);
+    });
+    req.on('error', (err) => fail(new BadBody(err.message)));
+    req.pipe(parser);
+  });
+}
+
+/** Parameters of the query string, as bytes (the URL's bytes arrive as latin1 text). */
+export function parseQuery(querystring: string): Map<string, Buffer[]> {
+  if (querystring === '') return EMPTY;
+  return parseForm(Buffer.from(querystring, 'latin1'));
+}

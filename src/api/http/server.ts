@@ -1,0 +1,67 @@
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type Koa from 'koa';
+
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+  https?: { certFile: string; keyFile: string };
+}
+
+/** Opens the HTTP(S) port for a Koa app; `close` stops accepting and waits for requests in flight. */
+export class HttpServer {
+  private server: http.Server | https.Server | null = null;
+
+  constructor(
+    private readonly app: Koa,
+    private readonly opts: HttpServerOptions,
+  ) {}
+
+  async listen(): Promise<AddressInfo> {
+    const handler = this.app.callback();
+    let server: http.Server | https.Server;
+    if (this.opts.https) {
+      let cert: Buffer;
+      let key: Buffer;
+      try {
+        cert = readFileSync(this.opts.https.certFile);
+        key = readFileSync(this.opts.https.keyFile);
+      } catch (err) {
+        throw new Error(`Open_Https is 1 but the certificate or key cannot be read: ${(err as Error).message}`);
+      }
+      server = https.createServer({ cert, key }, handler);
+    } else {
+      server = http.createServer(handler);
+    }
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
+    server.requestTimeout = 120_000;
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.opts.port, this.opts.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return server.address() as AddressInfo;
+  }
+
+  address(): AddressInfo | null {
+    return (this.server?.address() as AddressInfo | null) ?? null;
+  }
+
+  /** Stops accepting connections, lets requests in flight finish, closes idle keep-alive sockets. */
+  async close(graceMs = 5000): Promise<void> {
+    const server = this.server;
+    if (server === null) return;
+    this.server = null;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    await closed;
+    clearTimeout(timer);
+  }
+}

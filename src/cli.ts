@@ -1,0 +1,87 @@
+import { ConfigError, loadConfig, usage } from './config/load.js';
+import { closeLogFile, logger, openLogFile } from './log.js';
+import { OwlNode } from './node.js';
+import { VERSION } from './version.js';
+
+/**
+ * `owlcache [flags]`: starts one node with owlcache.conf and flags, prints what
+ * it is and where it listens, and stops cleanly on SIGINT / SIGTERM (exit 0).
+ * Exit codes: 2 = bad configuration, 1 = could not start.
+ */
+async function main(argv: string[]): Promise<number> {
+  let loaded;
+  try {
+    loaded = loadConfig(argv);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`owlcache: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if ('kind' in loaded) {
+    process.stdout.write(loaded.kind === 'help' ? `${usage()}\n` : `owlcache ${VERSION}\n`);
+    return 0;
+  }
+  const { config, warnings } = loaded;
+  if (config.Logfile.trim() !== '') {
+    try {
+      openLogFile(config.Logfile);
+    } catch (err) {
+      process.stderr.write(`owlcache: cannot open the log folder ${config.Logfile}: ${(err as Error).message}\n`);
+      return 1;
+    }
+  }
+  const log = logger('node');
+  for (const w of warnings) log.warn('%s', w);
+
+  let started;
+  try {
+    started = await OwlNode.start(config);
+  } catch (err) {
+    process.stderr.write(`owlcache: cannot start: ${(err as Error).message}\n`);
+    await closeLogFile();
+    return 1;
+  }
+  const { node, info } = started;
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  out(`owlcache ${VERSION} node ${info.name} (id ${info.nodeId})`);
+  out(`config file: ${config.configFile ?? '(none, defaults and flags)'}`);
+  out(`data directory: ${info.dataDir}`);
+  out(`mode: ${config.GroupWorkMode}`);
+  out(`HTTP${config.Open_Https ? 'S' : ''} listening on ${info.http.address}:${info.http.port} (ResponseHost ${config.ResponseHost}:${info.http.port})`);
+  if (info.generatedPassword !== null) {
+    out(`generated password (shown once; kept in ${info.dataDir}/auth.json): ${info.generatedPassword}`);
+  }
+  out('owlcache ready');
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info('%s received, stopping', signal);
+      node
+        .stop()
+        .then(() => log.info('stopped'))
+        .catch((err: unknown) => log.error('error while stopping: %s', (err as Error).message))
+        .finally(() => {
+          void closeLogFile().then(() => resolve(0));
+        });
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  });
+}
+
+process.on('unhandledRejection', (reason) => {
+  logger('node').error('unhandled rejection: %s', (reason as Error)?.stack ?? String(reason));
+});
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`owlcache: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

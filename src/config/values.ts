@@ -1,0 +1,72 @@
+import type { SettingType } from './settings.js';
+
+/** Converts one setting's text to its typed value; returns an error message instead of throwing. */
+export function convertValue(type: SettingType, text: string): { ok: true; value: string | number | boolean } | { ok: false; error: string } {
+  switch (type.kind) {
+    case 'string':
+    case 'secret':
+      return { ok: true, value: text };
+    case 'bool': {
+      const t = text.toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(t)) return { ok: true, value: true };
+      if (['0', 'false', 'no', 'off', ''].includes(t)) return { ok: true, value: false };
+      return { ok: false, error: 'must be 0 or 1' };
+    }
+    case 'int': {
+      if (!/^-?\d+$/.test(text)) return { ok: false, error: `must be a whole number from ${type.min} to ${type.max}` };
+      const n = Number(text);
+      if (n < type.min || n > type.max) return { ok: false, error: `must be a whole number from ${type.min} to ${type.max}` };
+      return { ok: true, value: n };
+    }
+    case 'size': {
+      const n = parseSize(text);
+      return n === null ? { ok: false, error: 'must be a size such as 1400, 64kb, 256mb or 1gb' } : { ok: true, value: n };
+    }
+    case 'duration': {
+      const n = parseDuration(text, type.unit);
+      return n === null
+        ? { ok: false, error: `must be a duration: a number of ${unitName(type.unit)}, or with a unit (500ms, 10s, 5m, 24h, 1d)` }
+        : { ok: true, value: n };
+    }
+    case 'enum': {
+      const hit = type.values.find((v) => v.toLowerCase() === text.toLowerCase());
+      return hit === undefined ? { ok: false, error: `must be one of ${type.values.join(', ')}` } : { ok: true, value: hit };
+    }
+    case 'fsync': {
+      const t = text.toLowerCase();
+      if (t === 'always' || t === 'no') return { ok: true, value: t };
+      if (t === 'everysec') return { ok: true, value: 1000 };
+      const n = parseDuration(text, 's');
+      return n === null || n === 0 ? { ok: false, error: 'must be always, no, or a number of seconds (e.g. 1)' } : { ok: true, value: n };
+    }
+  }
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 };
+
+/** "256mb" → bytes (binary multiples); null if unreadable. */
+export function parseSize(text: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
+  if (!m) return null;
+  const mult = SIZE_UNITS[m[2]!.toLowerCase()];
+  if (mult === undefined) return null;
+  const n = Math.round(Number(m[1]) * mult);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, sec: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "10s" → ms; a bare number is in `unit`; null if unreadable or negative. */
+export function parseDuration(text: string, unit: 'ms' | 's' | 'min'): number | null {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
+  if (!m) return null;
+  const suffix = m[2]!.toLowerCase();
+  const mult = suffix === '' ? DURATION_UNITS[unit] : DURATION_UNITS[suffix];
+  if (mult === undefined) return null;
+  const n = Math.round(Number(m[1]) * mult);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+function unitName(unit: 'ms' | 's' | 'min'): string {
+  return unit === 'ms' ? 'milliseconds' : unit === 's' ? 'seconds' : 'minutes';
+}

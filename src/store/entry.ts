@@ -1,0 +1,84 @@
+import { compareVersions, isVersion, type Version } from './hlc.js';
+
+/**
+ * One key's replicated state: two last-writer-wins registers (DESIGN §3).
+ * - value register: `value` + `created`, stamped `vv`; `value === null` with
+ *   `hollow` unset is a tombstone (delete).
+ * - expiry register: `expireAt`, stamped `ev`.
+ * This is the unit the store merges, the append log writes, snapshots hold and
+ * replication ships; it is plain data.
+ */
+export interface EntryRecord {
+  key: string;
+  /** The value's bytes; null for a tombstone, or when `hollow`. */
+  value: Buffer | null;
+  /** When the value was written, microseconds since the epoch (OwlCache's KeyCreateTime). */
+  created: number;
+  /** Version of the value register. */
+  vv: Version;
+  /** Absolute expiry, milliseconds since the epoch; 0 = never. */
+  expireAt: number;
+  /** Version of the expiry register. */
+  ev: Version;
+  /**
+   * The value's bytes are not held here: evicted to stay within MaxMemory, or
+   * dropped once expired. The versions are kept, so the digest does not change,
+   * anti-entropy does not pull the value back, and an older write cannot return.
+   */
+  hollow?: true;
+}
+
+/** The moment an entry stopped holding a live value (ms), or Infinity while it can still be read. */
+export function deathTime(e: EntryRecord, now: number): number {
+  if (e.value === null && !e.hollow) return e.vv.t;
+  if (e.expireAt !== 0 && e.expireAt <= now) return e.expireAt;
+  return Infinity;
+}
+
+/** True if the entry has a value that is not expired at `now`. */
+export function isLive(e: EntryRecord, now: number): boolean {
+  return e.value !== null && (e.expireAt === 0 || e.expireAt > now);
+}
+
+/**
+ * The merge rule: each register independently takes the newer version.
+ * Commutative, associative and idempotent. Returns `local` itself when `remote`
+ * brings nothing new, so callers can detect a no-op by identity.
+ */
+export function mergeRecords(local: EntryRecord, remote: EntryRecord): EntryRecord {
+  let valueCmp = compareVersions(remote.vv, local.vv);
+  // Same write, but only the remote copy still has the bytes: holding them is "more".
+  if (valueCmp === 0 && local.hollow && !remote.hollow && remote.value !== null) valueCmp = 1;
+  const expiryCmp = compareVersions(remote.ev, local.ev);
+  if (valueCmp <= 0 && expiryCmp <= 0) return local;
+  const valueFrom = valueCmp > 0 ? remote : local;
+  const expiryFrom = expiryCmp > 0 ? remote : local;
+  const merged: EntryRecord = {
+    key: local.key,
+    value: valueFrom.value,
+    created: valueFrom.created,
+    vv: valueFrom.vv,
+    expireAt: expiryFrom.expireAt,
+    ev: expiryFrom.ev,
+  };
+  if (valueFrom.hollow) merged.hollow = true;
+  return merged;
+}
+
+/** Validates a record that came from outside (disk, network). */
+export function isEntryRecord(r: unknown): r is EntryRecord {
+  if (typeof r !== 'object' || r === null) return false;
+  const o = r as Record<string, unknown>;
+  return typeof o.key === 'string' &&
+    (o.value === null || o.value instanceof Uint8Array) &&
+    Number.isSafeInteger(o.created) && (o.created as number) >= 0 &&
+    isVersion(o.vv) && isVersion(o.ev) &&
+    Number.isSafeInteger(o.expireAt) && (o.expireAt as number) >= 0 &&
+    (o.hollow === undefined || o.hollow === true) &&
+    !(o.hollow === true && o.value !== null);
+}
+
+/** Approximate bytes an entry costs in memory (for the MaxMemory budget). */
+export function entrySize(e: EntryRecord): number {
+  return 2 * e.key.length + (e.value?.length ?? 0) + 160;
+}
