@@ -6,6 +6,7 @@ import dgram from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { repoRoot } from './repo.js';
 
 /**
  * Starts real owlcache processes for integration tests: free ports on
@@ -16,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 
 /** The CLI next to this compiled file (dist/src/cli.js in CI; the same file bin/owlcache runs). */
 export const CLI_ENTRY = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
-export const BIN_OWLCACHE = fileURLToPath(new URL('../../../bin/owlcache', import.meta.url));
+export const BIN_OWLCACHE = join(repoRoot(), 'bin', 'owlcache');
 export const TEST_PASSWORD = 'test-password-0123';
 export const TEST_AUTH_KEY = 'cluster-key-for-tests-0123456789';
 

@@ -1,0 +1,219 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Digest } from '../../src/store/digest.js';
+import { isEntryRecord, mergeRecords, type EntryRecord } from '../../src/store/entry.js';
+import type { Version } from '../../src/store/hlc.js';
+import { Store } from '../../src/store/store.js';
+
+/** A small seeded generator so property runs are repeatable (seed printed on failure). */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomRecord(r: () => number, key: string): EntryRecord {
+  const v = (): Version => ({ t: 1000 + Math.floor(r() * 5), c: Math.floor(r() * 3), n: 'abc'[Math.floor(r() * 3)]! });
+  const vv = v();
+  const tomb = r() < 0.25;
+  // One write (version) always carries the same value: derive the value from the version.
+  return {
+    key,
+    value: tomb ? null : Buffer.from(`${vv.t}.${vv.c}.${vv.n}`),
+    created: tomb ? 0 : vv.t * 1000 + vv.c,
+    vv: tomb ? { ...vv, n: `${vv.n}-del` } : vv,
+    expireAt: 0,
+    ev: v(),
+  };
+}
+
+function canon(e: EntryRecord): string {
+  return JSON.stringify({ ...e, value: e.value?.toString('hex') ?? null });
+}
+
+function shuffle<T>(r: () => number, xs: T[]): T[] {
+  const a = [...xs];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
+describe('merge rule (DESIGN §3)', () => {
+  // Expiry register values must follow the version too, or two records with the same ev
+  // would disagree: derive expireAt from ev.
+  const withExpiry = (e: EntryRecord): EntryRecord => ({ ...e, expireAt: e.ev.t * 10 + e.ev.c });
+
+  it('is commutative, associative and idempotent over many random histories', () => {
+    for (let seed = 1; seed <= 500; seed++) {
+      const r = rng(seed);
+      const a = withExpiry(randomRecord(r, 'k'));
+      const b = withExpiry(randomRecord(r, 'k'));
+      const c = withExpiry(randomRecord(r, 'k'));
+      const m = mergeRecords;
+      assert.equal(canon(m(a, b)), canon(m(b, a)), `commutative, seed ${seed}`);
+      assert.equal(canon(m(m(a, b), c)), canon(m(a, m(b, c))), `associative, seed ${seed}`);
+      assert.equal(canon(m(a, a)), canon(a), `idempotent, seed ${seed}`);
+      assert.equal(canon(m(m(a, b), b)), canon(m(a, b)), `idempotent on repeat, seed ${seed}`);
+    }
+  });
+
+  it('stores that receive the same writes in any order, any number of times, end equal (same digest)', () => {
+    for (let seed = 1; seed <= 60; seed++) {
+      const r = rng(seed * 7919);
+      const writes: EntryRecord[] = [];
+      for (let i = 0; i < 40; i++) writes.push(withExpiry(randomRecord(r, `k${Math.floor(r() * 6)}`)));
+      const stores = [0, 1, 2].map(() => new Store({ nodeId: 'x', now: () => 1000 }));
+      for (const s of stores) {
+        const order = shuffle(r, [...writes, ...writes.slice(0, 10)]);
+        for (const w of order) s.merge(w);
+      }
+      const [s0, s1, s2] = stores.map((s) => [...s.entries()].map(canon).sort().join('\n'));
+      assert.equal(s0, s1, `seed ${seed}`);
+      assert.equal(s1, s2, `seed ${seed}`);
+      assert.equal(stores[0]!.digest.root(), stores[1]!.digest.root());
+      assert.equal(stores[1]!.digest.root(), stores[2]!.digest.root());
+    }
+  });
+
+  it('takes each register independently: a later expire survives an earlier-versioned value', () => {
+    const set: EntryRecord = { key: 'k', value: Buffer.from('v'), created: 1, vv: { t: 1, c: 0, n: 'a' }, expireAt: 0, ev: { t: 1, c: 0, n: 'a' } };
+    const expire: EntryRecord = { ...set, expireAt: 99_999, ev: { t: 2, c: 0, n: 'b' } };
+    const reset: EntryRecord = { ...set, value: Buffer.from('w'), vv: { t: 3, c: 0, n: 'c' }, ev: { t: 1, c: 5, n: 'c' } };
+    const m = mergeRecords(mergeRecords(set, expire), reset);
+    assert.equal(m.value!.toString(), 'w');
+    assert.equal(m.expireAt, 99_999);
+  });
+
+  it('validates records from outside', () => {
+    assert.ok(isEntryRecord({ key: 'k', value: Buffer.from('x'), created: 1, vv: { t: 1, c: 0, n: 'a' }, expireAt: 0, ev: { t: 1, c: 0, n: 'a' } }));
+    assert.ok(!isEntryRecord({ key: 'k', value: 'x', created: 1, vv: { t: 1, c: 0, n: 'a' }, expireAt: 0, ev: { t: 1, c: 0, n: 'a' } }));
+    assert.ok(!isEntryRecord({ key: 'k', value: null, created: -1, vv: { t: 1, c: 0, n: 'a' }, expireAt: 0, ev: { t: 1, c: 0, n: 'a' } }));
+    assert.ok(!isEntryRecord({ key: 'k', value: null, created: 1, vv: { t: 1, c: 0 }, expireAt: 0, ev: { t: 1, c: 0, n: 'a' } }));
+    assert.ok(!isEntryRecord(null));
+  });
+});
+
+describe('store', () => {
+  it('set, get, exist, delete, expire', () => {
+    let now = 10_000;
+    const s = new Store({ nodeId: 'n1', now: () => now });
+    const rec = s.set('a', Buffer.from('1'));
+    assert.equal(s.get('a')!.value!.toString(), '1');
+    assert.ok(rec.created > 0);
+    assert.ok(s.has('a'));
+    assert.ok(s.expire('a', 1000));
+    now += 999;
+    assert.ok(s.has('a'));
+    now += 1;
+    assert.ok(!s.has('a'), 'expired at its absolute time');
+    assert.equal(s.expire('a', 1000), undefined, 'expire on an expired key writes nothing');
+    assert.equal(s.delete('a'), undefined, 'delete on an expired key finds nothing');
+    s.set('b', Buffer.from('2'), 500);
+    assert.ok(s.expire('b', 0), 'exptime 0 makes it permanent');
+    now += 10_000;
+    assert.ok(s.has('b'));
+    assert.ok(s.delete('b'));
+    assert.ok(!s.has('b'));
+    assert.equal(s.expire('b', 10), undefined, 'expire on a tombstone answers not found');
+  });
+
+  it('announces every change synchronously, with its origin', () => {
+    const s = new Store({ nodeId: 'n1' });
+    const seen: string[] = [];
+    const off = s.onChange((c) => seen.push(`${c.origin}:${c.record.key}:${c.record.value === null ? 'tomb' : c.record.value.toString()}`));
+    s.set('k', Buffer.from('v'));
+    s.delete('k');
+    s.merge({ key: 'r', value: Buffer.from('x'), created: 1, vv: { t: Date.now(), c: 0, n: 'zz' }, expireAt: 0, ev: { t: Date.now(), c: 0, n: 'zz' } });
+    off();
+    s.set('after', Buffer.from('1'));
+    assert.deepEqual(seen, ['local:k:v', 'local:k:tomb', 'remote:r:x']);
+  });
+
+  it('a delete wins over the older set it followed, whatever the arrival order', () => {
+    const a = new Store({ nodeId: 'a' });
+    const set = a.set('k', Buffer.from('v'));
+    const del = a.delete('k')!;
+    const b = new Store({ nodeId: 'b' });
+    b.merge(del);
+    b.merge(set);
+    assert.ok(!b.has('k'));
+    assert.equal(a.digest.root(), b.digest.root());
+  });
+
+  it('sweeps expired values and collects tombstones after the TTL, and will not take back a collected delete', () => {
+    let now = 1_000_000;
+    const s = new Store({ nodeId: 'n', now: () => now, tombstoneTtlMs: 5000 });
+    const set = s.set('gone', Buffer.from('x'));
+    const del = s.delete('gone')!;
+    s.set('exp', Buffer.from('y'), 100);
+    now += 200;
+    s.sweep();
+    assert.equal(s.stats().keys, 0);
+    assert.equal(s.stats().stubs, 2);
+    now += 6000;
+    s.sweep();
+    assert.equal(s.stats().stubs, 0, 'tombstone and expired entry collected');
+    assert.equal(s.digest.root(), new Digest().root(), 'empty digest');
+    assert.equal(s.merge(del), false, 'a collected delete is not taken back in');
+    assert.equal(s.merge(set), true, 'the set it deleted is older than the TTL too, but it is live: accepted');
+  });
+
+  it('bounds memory by bytes (LRU) and keeps evicted versions so merges do not pull them back', () => {
+    const s = new Store({ nodeId: 'n', maxMemory: 10_000 });
+    for (let i = 0; i < 100; i++) s.set(`k${i}`, Buffer.alloc(500, i));
+    const st = s.stats();
+    assert.ok(st.bytes <= 10_000, `bytes ${st.bytes}`);
+    assert.ok(st.keys < 100 && st.keys > 0);
+    assert.ok(st.evictions > 0);
+    assert.ok(!s.has('k0'), 'least recently used went first');
+    assert.ok(s.has('k99'));
+    const evicted = s.peek('k0')!;
+    assert.equal(evicted.hollow, true);
+    const root = s.digest.root();
+    // The same write arriving again changes nothing (no re-pull), and the digest kept the evicted key.
+    const same: EntryRecord = { ...evicted, value: Buffer.alloc(500, 0) };
+    delete same.hollow;
+    s.merge(same);
+    assert.equal(s.digest.root(), root);
+    assert.throws(() => s.set('huge', Buffer.alloc(20_000)), /MaxMemory/);
+  });
+
+  it('reading a key counts as use for the LRU', () => {
+    const s = new Store({ nodeId: 'n', maxMemory: 3000 });
+    s.set('keep', Buffer.alloc(500));
+    for (let i = 0; i < 20; i++) {
+      s.get('keep');
+      s.set(`f${i}`, Buffer.alloc(500));
+    }
+    assert.ok(s.has('keep'));
+  });
+});
+
+describe('digest', () => {
+  it('is order-independent and returns to the same root when changes are undone', () => {
+    const recs: EntryRecord[] = [];
+    for (let i = 0; i < 200; i++) {
+      recs.push({ key: `k${i}`, value: null, created: 0, vv: { t: i, c: 0, n: 'a' }, expireAt: 0, ev: { t: i, c: 1, n: 'a' } });
+    }
+    const d1 = new Digest();
+    const d2 = new Digest();
+    for (const r of recs) d1.update(undefined, r);
+    for (const r of [...recs].reverse()) d2.update(undefined, r);
+    assert.equal(d1.root(), d2.root());
+    assert.deepEqual(d1.groupHashes(), d2.groupHashes());
+    const changed = { ...recs[5]!, vv: { t: 999, c: 0, n: 'b' } };
+    d1.update(recs[5], changed);
+    assert.notEqual(d1.root(), d2.root());
+    d1.update(changed, recs[5]);
+    assert.equal(d1.root(), d2.root());
+    for (const r of recs) d1.update(r, undefined);
+    assert.equal(d1.root(), '0000000000000000');
+  });
+});
