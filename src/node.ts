@@ -1,15 +1,30 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Commands } from './api/commands.js';
+import { RespServer } from './api/resp/server.js';
+import { TcpServer } from './api/tcp/server.js';
 import { createHttpApp } from './api/http/app.js';
 import type { HttpDeps } from './api/http/context.js';
+import { tryFastGet } from './api/http/get-answer.js';
 import { HttpServer } from './api/http/server.js';
 import { PassGuard, TokenService } from './api/http/tokens.js';
+import { clusterRouter, type ClusterView } from './api/http/cluster-route.js';
+import { groupDataRouter } from './api/http/group-data-route.js';
+import { internalRouter, type InternalApi } from './api/http/internal-route.js';
+import { serverRouter } from './api/http/server-route.js';
+import { GOSSIP_MEMBERS_FILE, GossipCluster } from './cluster/cluster.js';
+import { GroupClient } from './cluster/groups/group-client.js';
+import { AUTH_HEADER } from './cluster/request-signing.js';
+import { GroupData, type LiveMembers } from './cluster/groups/group-data.js';
+import { openServerLists, type ServerLists } from './cluster/groups/lists.js';
+import { checkSeedHosts, loadSeeds, type SeedsLoad } from './cluster/groups/seed-file.js';
 import type { Config } from './config/settings.js';
 import { logger } from './log.js';
 import { loadOrCreateAuthData } from './persistence/auth-data.js';
 import { ensureWritableDir } from './persistence/files.js';
+import { Persistence, type LoadReport } from './persistence/persistence.js';
 import { Store } from './store/store.js';
+import { VERSION } from './version.js';
 
 const log = logger('node');
 
@@ -19,8 +34,18 @@ export interface NodeInfo {
   name: string;
   dataDir: string;
   http: AddressInfo;
+  /** The OwlCache TCP text protocol's address (null when CloseTcp is 0). */
+  tcp: AddressInfo | null;
+  /** The Redis protocol's address (null when RespPort is 0). */
+  resp: AddressInfo | null;
+  /** Gossip mode: the SWIM address other nodes put in their seed file. */
+  gossip: string | null;
+  /** Gossip mode: the data-gossip (delta) UDP port. */
+  dataGossipPort: number | null;
   /** Set when the password was generated at this start: shown once. */
   generatedPassword: string | null;
+  /** What was loaded from the data directory at start. */
+  loaded: LoadReport;
 }
 
 /**
@@ -31,8 +56,21 @@ export class OwlNode {
   readonly store: Store;
   readonly commands: Commands;
   private http: HttpServer | null = null;
+  private tcp: TcpServer | null = null;
+  private resp: RespServer | null = null;
   private timers: NodeJS.Timeout[] = [];
   private stopping: Promise<void> | null = null;
+  private persistence: Persistence | null = null;
+  private groupClient: GroupClient | null = null;
+  /** The node lists kept with /server/ (cluster/groups/lists.ts says which file holds which). */
+  serverLists: ServerLists | null = null;
+  /** Gossip mode: the seeds read at start (for the membership layer). */
+  seeds: SeedsLoad | null = null;
+  /** Gossip mode: who /group_data/ asks besides this node; to be set from the membership layer once it is wired. */
+  liveMembers: LiveMembers = { liveHttpAddresses: () => [] };
+  /** Gossip mode: membership and replication. */
+  cluster: GossipCluster | null = null;
+  private readonly startedAt = Date.now();
 
   private constructor(
     readonly config: Config,
@@ -54,6 +92,14 @@ export class OwlNode {
       maxMemory: config.MaxMemory,
       tombstoneTtlMs: config.TombstoneTTL,
     });
+    // Before anything can change the store: load the data directory, then log every change.
+    const persistence = Persistence.open({
+      dataDir,
+      store,
+      appendLog: config.AppendLog,
+      fsync: config.AppendFsync,
+      snapshotEveryMs: config.Task_DataBackup,
+    });
     const limits = { maxKeyLength: config.MaxKeyLength, maxValueSize: config.MaxValueSize };
     const commands = new Commands(store, limits);
     let httpPort = config.Httpport;
@@ -67,24 +113,124 @@ export class OwlNode {
       cors: { enabled: config.Cors, origin: config.Access_Control_Allow_Origin },
     };
     const node = new OwlNode(config, dataDir, deps, auth.generatedPassword ? auth.data.password! : null);
+    node.persistence = persistence;
+    persistence.start();
     try {
-      const app = createHttpApp(deps);
+      const lists = openServerLists(dataDir, config.GroupWorkMode, store.hlc);
+      node.serverLists = lists;
+      for (const p of new Set([...lists.owlcache.problems, ...lists.gossip.problems])) log.warn('server list: %s', p);
+      if (config.GroupWorkMode === 'gossip') {
+        const seeds = loadSeeds(dataDir);
+        node.seeds = seeds;
+        for (const p of seeds.problems) if (!lists.gossip.problems.includes(p)) log.warn('gossip seeds: %s', p);
+        if (seeds.seeds.length > 0) log.info('gossip seeds: %s', seeds.seeds.join(', '));
+        void checkSeedHosts(seeds).then((problems) => {
+          for (const p of problems) log.warn('%s', p);
+        });
+      }
+      node.groupClient = new GroupClient({ insecureSkipVerify: config.HttpsClient_InsecureSkipVerify, maxBodyBytes: config.MaxValueSize });
+      const selfHosts = ['127.0.0.1', 'localhost', '::1', config.ResponseHost, config.Host]
+        .map((h) => h.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1'))
+        .filter((h) => h !== '' && h !== '0.0.0.0' && h !== '::');
+      const groupData = new GroupData({
+        mode: config.GroupWorkMode,
+        owlcacheList: lists.owlcache,
+        liveMembers: { liveHttpAddresses: () => node.liveMembers.liveHttpAddresses() },
+        local: {
+          get: (key) => {
+            const e = commands.get(key);
+            return e === undefined || e.value === null ? undefined : { value: e.value, created: e.created };
+          },
+        },
+        self: {
+          scheme: config.Open_Https ? 'https' : 'http',
+          address: () => deps.responseHost(),
+          port: () => httpPort,
+          hosts: () => selfHosts,
+        },
+        client: node.groupClient,
+        timeoutMs: config.HttpClientRequestTimeout,
+        cacheLifeMs: config.HttpClientRequestLocalCacheLifeTime,
+      });
+      const clusterView: ClusterView = {
+        members: () => node.cluster?.members() ?? { node: { name: config.NodeName || deps.responseHost(), http: deps.responseHost(), gossip: null }, members: [] },
+        status: () => node.status(),
+      };
+      const routers = [serverRouter(deps, lists), groupDataRouter(deps, groupData), clusterRouter(deps, clusterView)];
+      if (config.GroupWorkMode === 'gossip') {
+        // Mounted before the port opens; the cluster itself needs the port, so it is looked up per call.
+        const internal: InternalApi = {
+          authHeader: AUTH_HEADER,
+          maxBodyBytes: 2 * Math.max(4 * 1024 * 1024, config.MaxValueSize + 64 * 1024),
+          verify: (method, path, header, body) => node.cluster?.replication.verify(method, path, header, body) ?? false,
+          entry: (key) => node.cluster?.replication.entry(key) ?? null,
+          sync: (body) => {
+            if (node.cluster === null) throw new Error('the cluster is not started yet');
+            return node.cluster.replication.sync(body);
+          },
+        };
+        routers.push(internalRouter(internal));
+      }
+      const app = createHttpApp(deps, routers);
       node.http = new HttpServer(app, {
         host: config.Host,
         port: config.Httpport,
+        fastPath: (req, res) => tryFastGet(deps, req, res),
         ...(config.Open_Https ? { https: { certFile: config.Https_CertFile, keyFile: config.Https_KeyFile } } : {}),
       });
       const address = await node.http.listen();
       httpPort = address.port;
+      const nodeName = config.NodeName || `${config.ResponseHost}:${httpPort}`;
+      let tcpAddress: AddressInfo | null = null;
+      if (config.CloseTcp) {
+        node.tcp = new TcpServer(commands, {
+          host: config.Host,
+          port: config.Tcpport,
+          maxLine: config.TcpMaxLine,
+          idleTimeoutMs: config.TcpIdleTimeout,
+          responseHost: config.ResponseHost,
+        });
+        tcpAddress = await node.tcp.listen();
+      }
+      let respAddress: AddressInfo | null = null;
+      if (config.RespPort > 0) {
+        node.resp = new RespServer({
+          host: config.Host,
+          port: config.RespPort,
+          commands,
+          password: deps.password,
+          passGuard: deps.passGuard,
+          maxMemory: config.MaxMemory,
+          node: () => ({
+            version: VERSION,
+            nodeId: store.nodeId,
+            nodeName,
+            mode: config.GroupWorkMode,
+            httpAddress: deps.responseHost(),
+            members: () =>
+              node.cluster?.membership.members().map((m) => ({ name: m.meta?.name ?? m.address, address: m.meta?.http ?? m.address, state: m.state })) ??
+              [{ name: nodeName, address: deps.responseHost(), state: 'alive' }],
+          }),
+        });
+        respAddress = await node.resp.listen();
+      }
+      if (config.GroupWorkMode === 'gossip') {
+        await node.startCluster(nodeName, httpPort, persistence.loaded.savedAt);
+      }
       node.startTimers();
       return {
         node,
         info: {
           nodeId: store.nodeId,
-          name: config.NodeName || `${config.ResponseHost}:${httpPort}`,
+          name: nodeName,
           dataDir,
           http: address,
+          tcp: tcpAddress,
+          resp: respAddress,
+          gossip: node.cluster?.gossipAddress() ?? null,
+          dataGossipPort: node.cluster?.dataGossipPort() ?? null,
           generatedPassword: node.generatedPassword,
+          loaded: persistence.loaded,
         },
       };
     } catch (err) {
@@ -93,7 +239,80 @@ export class OwlNode {
     }
   }
 
+  /** Gossip mode: membership from the seeds, replication with the live members. */
+  private async startCluster(nodeName: string, httpPort: number, savedAt: number): Promise<void> {
+    const c = this.config;
+    if (savedAt > 0 && Date.now() - savedAt > c.TombstoneTTL) {
+      // Deletes older than the tombstone TTL are forgotten by the others: this copy could resurrect them.
+      log.warn('the data directory is older than TombstoneTTL (%d s): discarding it and pulling from peers', Math.round(c.TombstoneTTL / 1000));
+      this.store.clear();
+      await this.persistence?.snapshot();
+    }
+    const advertise = c.GossipAdvertiseAddr.trim();
+    const advertiseHost = advertise === '' ? c.ResponseHost : advertise.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    const cluster = new GossipCluster({
+      store: this.store,
+      lists: this.serverLists!,
+      name: nodeName,
+      selfHttp: `${advertiseHost}:${httpPort}`,
+      bindHost: c.Host,
+      gossipPort: c.Gossipport,
+      advertiseAddr: advertise,
+      authKey: c.GossipDataSyncAuthKey,
+      encrypt: c.GossipEncrypt,
+      macWindowMs: c.GossipMacWindow,
+      probeIntervalMs: c.GossipProbeInterval,
+      pingTimeoutMs: c.GossipPingTimeout,
+      suspicionMult: c.GossipSuspicionMult,
+      reapFaultyAfterMs: c.ReapFaultyAfter,
+      maxDatagram: c.GossipMaxDatagram,
+      membersFile: join(this.dataDir, GOSSIP_MEMBERS_FILE),
+      replication: {
+        dataPort: c.DataGossipPort,
+        fanout: c.GossipFanout,
+        retransmitMult: c.RetransmitMult,
+        pushPullIntervalMs: c.PushPullInterval,
+        httpTimeoutMs: c.GossipHttpClientRequestTimeout,
+        https: c.Open_Https,
+        insecureSkipVerify: c.HttpsClient_InsecureSkipVerify,
+        maxValueSize: c.MaxValueSize,
+      },
+    });
+    this.cluster = cluster;
+    this.liveMembers = cluster;
+    await cluster.start(this.seeds?.seeds ?? []);
+  }
+
+  /** The node at a glance: what it is, its store, its cluster (GET /cluster/status). */
+  status(): Record<string, unknown> {
+    return {
+      node: {
+        name: this.config.NodeName || this.httpDeps.responseHost(),
+        id: this.store.nodeId,
+        version: VERSION,
+        mode: this.config.GroupWorkMode,
+        http: this.httpDeps.responseHost(),
+        uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+        rssBytes: process.memoryUsage().rss,
+      },
+      store: this.store.stats(),
+      persistence: this.persistence?.stats() ?? null,
+      cluster: this.cluster?.members() ?? null,
+      replication: this.cluster?.stats() ?? null,
+    };
+  }
+
   private startTimers(): void {
+    if (this.config.Task_ServerListBackup > 0 && this.serverLists !== null) {
+      // Changes are saved at once; this retries a save that failed (disk full, permissions).
+      const lists = this.serverLists;
+      const t = setInterval(() => {
+        lists.owlcache.flush();
+        lists.gossip.flush();
+      }, this.config.Task_ServerListBackup);
+      t.unref();
+      this.timers.push(t);
+    }
     if (this.config.Task_ClearExpireData > 0) {
       const t = setInterval(() => {
         const n = this.store.sweep();
@@ -109,7 +328,12 @@ export class OwlNode {
     this.stopping ??= (async () => {
       for (const t of this.timers) clearInterval(t);
       this.timers = [];
-      await this.http?.close();
+      // First tell the peers this node leaves (they record 'left', not 'faulty').
+      await this.cluster?.stop().catch((err: unknown) => log.warn('stopping the cluster: %s', (err as Error).message));
+      await Promise.all([this.http?.close(), this.tcp?.close(), this.resp?.close()]);
+      this.groupClient?.close();
+      // Last, once nothing can change the store any more: the final snapshot.
+      await this.persistence?.close();
     })();
     return this.stopping;
   }

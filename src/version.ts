@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 
 /** The package version, read once from package.json (two levels up from src/ or dist/src/). */
 function readVersion(): string {
-  for (const rel of ['../package.json', '../../package.json']) {
+  for (const rel of ['../package.json', '../../package.json', '../../../package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
       if (pkg.name === 'owlcache' && typeof pkg.version === 'string') return pkg.version;

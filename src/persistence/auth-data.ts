@@ -2,13 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from './files.js';
+import { AUTH_DATA_FILE } from './layout.js';
 
 /**
  * `auth.json` in the data directory: this node's id, and the password and token
  * secret the node generated because the conf left them empty. Owner-only
  * permissions; written atomically.
  */
-export const AUTH_FILE = 'auth.json';
+export const AUTH_FILE = AUTH_DATA_FILE;
 export const AUTH_FORMAT = 1;
 
 export interface AuthData {

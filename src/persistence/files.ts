@@ -23,6 +23,11 @@ export function writeFileAtomic(file: string, content: string | Buffer, mode = 0
     closeSync(fd);
   }
   renameSync(tmp, file);
+  fsyncDir(file);
+}
+
+/** Makes a rename or creation of `file` durable by fsyncing its directory. */
+export function fsyncDir(file: string): void {
   try {
     const dfd = openSync(dirname(file), 'r');
     try {

@@ -14,8 +14,8 @@ export interface StoreOptions {
   now?: () => number;
 }
 
-/** Where a change came from: a client here, another node, or the data directory at start. */
-export type ChangeOrigin = 'local' | 'remote' | 'load';
+/** Where a change came from: a client here, a peer's push, a push-pull round, or the data directory at start. */
+export type ChangeOrigin = 'local' | 'remote' | 'sync' | 'load';
 
 export interface StoreChange {
   readonly record: EntryRecord;

@@ -217,6 +217,8 @@ export interface RequestOptions {
   /** Source address, e.g. 127.0.0.2 to look like another client. */
   localAddress?: string;
   timeoutMs?: number;
+  /** A keep-alive agent for many requests in a row; default: a new connection per request. */
+  agent?: http.Agent;
 }
 
 /** One HTTP request to 127.0.0.1:port (bounded by timeoutMs). */
@@ -230,7 +232,7 @@ export function request(port: number, path: string, opts: RequestOptions = {}): 
         method: opts.method ?? 'GET',
         headers: opts.headers,
         localAddress: opts.localAddress,
-        agent: false,
+        agent: opts.agent ?? false,
       },
       (res) => {
         const chunks: Buffer[] = [];

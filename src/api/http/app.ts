@@ -4,6 +4,7 @@ import { logger } from '../../log.js';
 import { SERVER_HEADER, VERSION } from '../../version.js';
 import { sendEnvelope, type HttpDeps } from './context.js';
 import { dataRoute } from './data-route.js';
+import { corsHeaders } from './get-answer.js';
 
 const log = logger('http');
 
@@ -38,9 +39,7 @@ export function createHttpApp(deps: HttpDeps, extraRouters: Router[] = []): Koa 
 
   if (deps.cors.enabled) {
     app.use(async (ctx, next) => {
-      ctx.set('Access-Control-Allow-Origin', deps.cors.origin);
-      ctx.set('Access-Control-Allow-Methods', 'GET, POST, HEAD, OPTIONS');
-      ctx.set('Access-Control-Allow-Headers', 'Content-Type');
+      ctx.set(corsHeaders(deps.cors.origin));
       if (ctx.method === 'OPTIONS') {
         ctx.status = 204;
         return;

@@ -1,8 +1,7 @@
-import { isUtf8 } from 'node:buffer';
 import type Koa from 'koa';
 import type { Outcome } from '../commands.js';
-import { goTimeString } from '../envelope.js';
 import { clientIp, hasValidToken, requestParams, sendEnvelope, type HttpDeps } from './context.js';
+import { dataHeaders, getAnswer } from './get-answer.js';
 import { passwordMatches } from './tokens.js';
 
 /**
@@ -10,15 +9,8 @@ import { passwordMatches } from './tokens.js';
  * open; set, expire and delete need a token from cmd=pass.
  */
 
-/** Header values must be printable latin1; other keys are percent-encoded there. */
-function headerSafe(text: string): string {
-  return /^[\x20-\x7e]*$/.test(text) ? text : encodeURIComponent(text);
-}
-
 function setDataHeaders(ctx: Koa.Context, deps: HttpDeps, key: string, createdMicros: number): void {
-  ctx.set('Key', headerSafe(key));
-  ctx.set('Keycreatetime', goTimeString(createdMicros));
-  ctx.set('Responsehost', deps.responseHost());
+  ctx.set(dataHeaders(deps, key, createdMicros));
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -40,16 +32,11 @@ export function dataRoute(deps: HttpDeps): Koa.Middleware {
 
     switch (cmd) {
       case 'get': {
-        const e = commands.get(key);
-        setDataHeaders(ctx, deps, key, e?.created ?? 0);
-        if (e === undefined || e.value === null) {
-          ctx.status = 404;
-          ctx.body = '';
-          return;
-        }
-        ctx.status = 200;
-        ctx.body = e.value;
-        ctx.set('Content-Type', isUtf8(e.value) ? 'text/plain; charset=utf-8' : 'application/octet-stream');
+        // Reached for POSTed gets; plain GETs are answered by tryFastGet before Koa.
+        const answer = getAnswer(deps, key);
+        ctx.status = answer.status;
+        ctx.body = answer.body;
+        ctx.set(answer.headers);
         return;
       }
       case 'exist':

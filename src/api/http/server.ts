@@ -3,11 +3,16 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
+import { logger } from '../../log.js';
+
+const log = logger('http');
 
 export interface HttpServerOptions {
   host: string;
   port: number;
   https?: { certFile: string; keyFile: string };
+  /** Answers a request before the app if it can (the read hot path); false = let the app answer. */
+  fastPath?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 }
 
 /** Opens the HTTP(S) port for a Koa app; `close` stops accepting and waits for requests in flight. */
@@ -20,7 +25,20 @@ export class HttpServer {
   ) {}
 
   async listen(): Promise<AddressInfo> {
-    const handler = this.app.callback();
+    const appHandler = this.app.callback();
+    const fast = this.opts.fastPath;
+    const handler = fast === undefined ? appHandler : (req: http.IncomingMessage, res: http.ServerResponse) => {
+      let handled: boolean;
+      try {
+        handled = fast(req, res);
+      } catch (err) {
+        log.error('%s %s failed: %s', req.method, req.url, (err as Error)?.stack ?? String(err));
+        if (!res.headersSent) res.statusCode = 500;
+        res.end();
+        return;
+      }
+      if (!handled) void appHandler(req, res);
+    };
     let server: http.Server | https.Server;
     if (this.opts.https) {
       let cert: Buffer;

@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { SignJWT, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
 
@@ -58,12 +57,8 @@ function unwrap(token: string): string | null {
   return decoded.split('.').length === 3 ? decoded : null;
 }
 
-/** Constant-time password comparison (hashing first makes the lengths equal). */
-export function passwordMatches(given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b) && expected !== '';
-}
+/** Shared with the RESP front end; kept exported here for the HTTP code. */
+export { passwordMatches } from '../auth.js';
 
 /**
  * Slows down repeated wrong passwords from one address: a few free tries, then

@@ -96,7 +96,12 @@ function messageOf(buf: Buffer, decode: (b: Buffer) => unknown): WireMessage {
       const seq = seqOf(body);
       return { type, data: { seq, destination: hostOf((body as Record<string, unknown>)['destination']) } };
     }
-    case MessageType.Sync:
+    case MessageType.Sync: {
+      // swim stores a Sync's record as it comes, whatever its state: only a live node syncs.
+      const data = memberOf(body);
+      if (data.state !== WireState.Alive) fail('sync from a member that is not alive');
+      return { type, data };
+    }
     case MessageType.Update:
       return { type, data: memberOf(body) };
     default:

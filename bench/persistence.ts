@@ -1,0 +1,133 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setQuiet } from '../src/log.js';
+import { SNAPSHOT_FILE, SNAPSHOT_TEMP_FILE } from '../src/persistence/layout.js';
+import { Persistence } from '../src/persistence/persistence.js';
+import { writeSnapshot } from '../src/persistence/snapshot.js';
+import type { EntryRecord } from '../src/store/entry.js';
+import { Store } from '../src/store/store.js';
+import { getToken, qs, request, startNode, stopAllNodes } from '../test/helpers/node-process.js';
+import { fmt, httpLoadTool, load, machine, ratio } from './lib.js';
+
+/**
+ * Persistence costs, each against its baseline in the same run:
+ * 1. HTTP `set` throughput with the append log on (AppendFsync 1) against off,
+ *    rounds alternated so drift hits both alike. Target: on >= 0.85x off.
+ * 2. Start-up time of a node whose data directory holds 1 M entries of 100 B
+ *    (snapshot written directly with the module). Target: <= 5 s.
+ * 3. Time and peak RSS of a snapshot of 1 M entries (in this process).
+ */
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const ENTRIES = Number(process.env.BENCH_ENTRIES ?? 1_000_000);
+const MB = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+
+async function setThroughput(): Promise<void> {
+  const on = await startNode({ settings: { AppendLog: 1, AppendFsync: 1 } });
+  const off = await startNode({ settings: { AppendLog: 0 } });
+  const value = 'v'.repeat(100);
+  const urls = new Map<string, string>();
+  for (const [name, h] of [['on', on], ['off', off]] as const) {
+    const token = await getToken(h.httpPort);
+    const path = `/data/?${qs({ cmd: 'set', key: 'bench', valuedata: value, token })}`;
+    const r = await request(h.httpPort, path);
+    if (r.status !== 200) throw new Error(`set failed on the ${name} node: ${r.text}`);
+    urls.set(name, `http://127.0.0.1:${h.httpPort}${path}`);
+  }
+  const sums = { on: 0, off: 0 };
+  for (let round = 0; round < ROUNDS; round++) {
+    // Alternate which goes first, so warm-up order and drift do not favour one.
+    const order = round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const);
+    for (const name of order) {
+      const r = await load(urls.get(name)!, { seconds: SECONDS, warmupSeconds: round === 0 ? 2 : 1 });
+      if (r.errors > 0 || r.non2xx > 0) throw new Error(`${name}: ${r.errors} errors, ${r.non2xx} non-2xx`);
+      sums[name] += r.requestsPerSec;
+      console.log(`round ${round + 1} append log ${name.padEnd(3)} ${fmt(r.requestsPerSec)} req/s  p50 ${r.latencyP50} ms  p99 ${r.latencyP99} ms`);
+    }
+  }
+  const onAvg = sums.on / ROUNDS;
+  const offAvg = sums.off / ROUNDS;
+  console.log(`set, append log off (AppendLog 0)      ${fmt(offAvg)} req/s`);
+  console.log(`set, append log on  (AppendFsync 1)    ${fmt(onAvg)} req/s`);
+  console.log(`ratio on/off                           ${ratio(onAvg, offAvg)}   (target >= 0.85x)`);
+  await on.stop('SIGTERM');
+  await off.stop('SIGTERM');
+}
+
+function records(n: number): EntryRecord[] {
+  const out: EntryRecord[] = new Array(n);
+  const base = Date.now();
+  for (let i = 0; i < n; i++) {
+    const vv = { t: base + (i >> 10), c: i & 1023, n: 'bench-node-0001' };
+    const value = Buffer.allocUnsafe(100);
+    value.fill(i & 0xff);
+    out[i] = { key: `key-${i.toString().padStart(8, '0')}`, value, created: vv.t * 1000, vv, expireAt: 0, ev: vv };
+  }
+  return out;
+}
+
+async function startupTime(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'owl-bench-startup-'));
+  try {
+    mkdirSync(dataDir, { recursive: true });
+    const written = await writeSnapshot(join(dataDir, SNAPSHOT_FILE), join(dataDir, SNAPSHOT_TEMP_FILE), records(ENTRIES), {
+      nodeId: 'bench-node-0001', createdAt: Date.now(), replayFrom: 1,
+    });
+    const t0 = performance.now();
+    const h = await startNode({ dataDir, readyTimeoutMs: 120_000, settings: { AppendLog: 1 } });
+    const ready = performance.now() - t0;
+    const loaded = /loaded (\d+) keys .* in (\d+) ms/.exec(h.stdout());
+    console.log(`start-up with ${ENTRIES} entries of 100 B (snapshot ${MB(written.bytes)}):`);
+    console.log(`  loading the data directory           ${fmt(Number(loaded?.[2] ?? NaN))} ms  (${loaded?.[1] ?? '?'} keys loaded; target <= 5000 ms)`);
+    console.log(`  process spawn to "owlcache ready"    ${fmt(ready)} ms`);
+    const t1 = performance.now();
+    await h.stop('SIGTERM', 120_000);
+    const shut = /snapshot \(shutdown\): (\d+) records, (\d+) bytes in (\d+) ms/.exec(h.stderr());
+    console.log(`  SIGTERM to exit (final snapshot)     ${fmt(performance.now() - t1)} ms  (snapshot ${shut?.[3] ?? '?'} ms)`);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function snapshotCost(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'owl-bench-snap-'));
+  try {
+    setQuiet(true);
+    const store = new Store({ nodeId: 'bench-node-0001' });
+    for (let i = 0; i < ENTRIES; i++) store.set(`key-${i.toString().padStart(8, '0')}`, Buffer.alloc(100, i & 0xff));
+    const p = Persistence.open({ dataDir, store, appendLog: true, fsync: 1000, snapshotEveryMs: 0 });
+    global.gc?.();
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }, 5);
+    const t0 = performance.now();
+    await p.snapshot();
+    const ms = performance.now() - t0;
+    clearInterval(sampler);
+    peak = Math.max(peak, process.memoryUsage().rss);
+    const bytes = p.stats().snapshotBytes;
+    console.log(`snapshot of ${ENTRIES} entries of 100 B (in-process, ${MB(bytes)}):`);
+    console.log(`  time                                 ${fmt(ms)} ms`);
+    console.log(`  RSS before ${MB(before)}, peak during ${MB(peak)}: +${MB(peak - before)}`);
+    await p.close();
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(`# persistence: ${new Date().toISOString()} on ${machine()}, ${httpLoadTool()}, ${ROUNDS} x ${SECONDS} s per setting, 50 connections, 100-byte values`);
+  try {
+    await setThroughput();
+    await startupTime();
+    await snapshotCost();
+  } finally {
+    await stopAllNodes();
+  }
+}
+
+await main();

@@ -1,0 +1,77 @@
+import { isUtf8 } from 'node:buffer';
+import Router from '@koa/router';
+import type Koa from 'koa';
+import { requestParams, type HttpDeps } from './context.js';
+
+/**
+ * `/group_data/`: one key, asked of every node of the cluster (PROTOCOL.md
+ * `/group_data/`). `cmd=get` answers the raw value of the newest copy by create
+ * time; `valuedata=info` answers one JSON object per node holding the key;
+ * `target=host:port` asks that node only. Nothing found: 404 with an empty
+ * body; any other cmd: 501 with an empty body.
+ */
+
+/** One node's copy, as the cluster layer reports it. */
+export interface GroupCopyView {
+  address: string;
+  value: Buffer;
+  /** Create time in ns since the epoch; null when unknown (oldest). */
+  createdNs: bigint | null;
+  /** RFC 3339 with nanoseconds. */
+  keyCreateTime: string;
+  /** Go's time.String() form. */
+  keyCreateTimeGo: string;
+}
+
+export interface GroupDataSource {
+  lookup(key: string, target?: string): Promise<GroupCopyView[]>;
+}
+
+function headerSafe(text: string): string {
+  return /^[\x20-\x7e]*$/.test(text) ? text : encodeURIComponent(text);
+}
+
+function newest(copies: readonly GroupCopyView[]): GroupCopyView | undefined {
+  let best: GroupCopyView | undefined;
+  for (const c of copies) {
+    if (best === undefined) best = c;
+    else if (c.createdNs !== null && (best.createdNs === null || c.createdNs > best.createdNs)) best = c;
+  }
+  return best;
+}
+
+function empty(ctx: Koa.Context, status: number): void {
+  ctx.status = status;
+  ctx.body = '';
+}
+
+export function groupDataRouter(deps: HttpDeps, source: GroupDataSource): Router {
+  const handler: Koa.Middleware = async (ctx) => {
+    const params = await requestParams(ctx, deps);
+    if (params === null) return;
+    if ((params.str('cmd') ?? '') !== 'get') return empty(ctx, 501);
+    const key = params.str('key') ?? '';
+    const target = params.str('target');
+    const copies = await source.lookup(key, target === undefined || target === '' ? undefined : target);
+    if (copies.length === 0) return empty(ctx, 404);
+
+    if (params.str('valuedata') === 'info') {
+      ctx.status = 200;
+      ctx.body = JSON.stringify(
+        copies.map((c) => ({ Address: c.address, Data: c.value.toString('base64'), Key: key, KeyCreateTime: c.keyCreateTime, Status: 200 })),
+      );
+      ctx.set('Content-Type', 'application/json; charset=utf-8');
+      return;
+    }
+    const best = newest(copies)!;
+    ctx.status = 200;
+    ctx.body = best.value;
+    ctx.set('Content-Type', isUtf8(best.value) ? 'text/plain; charset=utf-8' : 'application/octet-stream');
+    ctx.set('Key', headerSafe(key));
+    ctx.set('Keycreatetime', best.keyCreateTimeGo);
+    ctx.set('Responsehost', deps.responseHost());
+  };
+  const router = new Router();
+  router.get('/group_data/', handler).post('/group_data/', handler).get('/group_data', handler).post('/group_data', handler);
+  return router;
+}

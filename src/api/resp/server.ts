@@ -1,0 +1,192 @@
+import net, { type AddressInfo } from 'node:net';
+import type { Commands } from '../commands.js';
+import { logger } from '../../log.js';
+import { dispatch, startsAuthed, type Connection, type PasswordGuard, type RespDeps, type RespNodeInfo, type ServerStats } from './commands.js';
+import { KeyIndex } from './key-index.js';
+import { RespParser, RespProtocolError, DEFAULT_LIMITS } from './parser.js';
+import { ReplyWriter } from './reply.js';
+
+const log = logger('resp');
+
+/** Replies queued in a socket past this many bytes stop the reading of further commands until they drain. */
+export const WRITE_HIGH_WATER = 1024 * 1024;
+/** Replies collected past this size are handed to the socket before the batch ends. */
+const FLUSH_AT = 256 * 1024;
+const CLOSE_GRACE_MS = 2000;
+/** Slack over MaxValueSize for a bulk argument (Redis tools add nothing, but leave room). */
+const BULK_SLACK = 64 * 1024;
+
+export interface RespServerOptions {
+  host: string;
+  port: number;
+  commands: Commands;
+  /** The node's effective password (AUTH); empty = none required. */
+  password: string;
+  passGuard?: PasswordGuard;
+  node: () => RespNodeInfo;
+  maxMemory: number;
+  /** Most arguments in one command. */
+  maxArgs?: number;
+}
+
+/** The Redis protocol (RESP2) listener. */
+export class RespServer {
+  private server: net.Server | null = null;
+  private readonly sockets = new Set<net.Socket>();
+  private readonly deps: RespDeps;
+  private readonly stats: ServerStats;
+  private nextId = 1;
+
+  constructor(private readonly opts: RespServerOptions) {
+    this.deps = {
+      commands: opts.commands,
+      password: opts.password,
+      ...(opts.passGuard ? { passGuard: opts.passGuard } : {}),
+      node: opts.node,
+      keyIndex: new KeyIndex(opts.commands.store),
+      maxMemory: opts.maxMemory,
+    };
+    this.stats = {
+      startedAt: Date.now(),
+      port: 0,
+      connectedClients: 0,
+      totalConnections: 0,
+      totalCommands: 0,
+      hits: 0,
+      misses: 0,
+      rejectedConnections: 0,
+    };
+  }
+
+  async listen(): Promise<AddressInfo> {
+    const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    server.on('error', (err) => log.error('RESP server error: %s', err.message));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.opts.port, this.opts.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address() as AddressInfo;
+    this.stats.port = address.port;
+    return address;
+  }
+
+  /** Stops accepting, ends every connection (cut after a short grace), resolves when all are gone. */
+  async close(): Promise<void> {
+    const server = this.server;
+    if (server === null) return;
+    this.server = null;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const s of this.sockets) closeSocket(s);
+    await closed;
+    this.deps.keyIndex.close();
+  }
+
+  private accept(socket: net.Socket): void {
+    const { deps, stats } = this;
+    this.sockets.add(socket);
+    stats.connectedClients += 1;
+    stats.totalConnections += 1;
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      stats.connectedClients -= 1;
+    });
+    socket.on('error', (err) => log.debug('connection error: %s', err.message));
+
+    const conn: Connection = {
+      id: this.nextId++,
+      ip: socket.remoteAddress ?? '',
+      authed: startsAuthed(deps),
+      name: null,
+      quit: false,
+    };
+    const parser = new RespParser({
+      ...DEFAULT_LIMITS,
+      maxBulk: deps.commands.limits.maxValueSize + BULK_SLACK,
+      maxArgs: this.opts.maxArgs ?? DEFAULT_LIMITS.maxArgs,
+      maxCommandBytes: Math.max(256 * 1024 * 1024, 2 * (deps.commands.limits.maxValueSize + BULK_SLACK)),
+    });
+    const out = new ReplyWriter();
+    /** Waiting for the socket to drain, or for a command that takes time (AUTH slowed down). */
+    let waiting = false;
+    let done = false;
+
+    const finish = () => {
+      done = true;
+      out.flush(socket);
+      closeSocket(socket);
+    };
+
+    const work = (): void => {
+      while (!done && !socket.writableEnded) {
+        if (socket.writableLength > WRITE_HIGH_WATER) {
+          // The client is not reading its replies: stop reading its commands until it does.
+          waiting = true;
+          socket.pause();
+          socket.once('drain', resume);
+          break;
+        }
+        let args: Buffer[] | null;
+        try {
+          args = parser.next();
+        } catch (err) {
+          if (!(err instanceof RespProtocolError)) throw err;
+          log.debug('protocol error from %s: %s', conn.ip, err.message);
+          out.error(`ERR ${err.message}`);
+          return finish();
+        }
+        if (args === null) break;
+        let pending: void | Promise<void> = undefined;
+        try {
+          pending = dispatch(deps, conn, args, out, stats);
+        } catch (err) {
+          log.error('RESP command failed: %s', (err as Error).stack ?? String(err));
+          out.error('ERR internal error');
+        }
+        if (conn.quit) return finish();
+        if (pending instanceof Promise) {
+          waiting = true;
+          socket.pause();
+          pending.then(resume, (err: unknown) => {
+            log.error('RESP command failed: %s', (err as Error)?.stack ?? String(err));
+            out.error('ERR internal error');
+            resume();
+          });
+          break;
+        }
+        if (out.size > FLUSH_AT) out.flush(socket);
+      }
+      if (!done && !socket.writableEnded) out.flush(socket);
+    };
+
+    function resume(): void {
+      if (done || socket.destroyed || socket.writableEnded) return;
+      waiting = false;
+      socket.resume();
+      work();
+    }
+
+    socket.on('data', (chunk: Buffer) => {
+      parser.push(chunk);
+      if (!waiting) work();
+    });
+  }
+}
+
+/**
+ * Ends a connection cleanly: replies already queued are flushed, further input
+ * is read and dropped (so the peer gets our FIN rather than a reset), and the
+ * connection is cut if that does not finish in time.
+ */
+function closeSocket(socket: net.Socket): void {
+  if (socket.destroyed) return;
+  socket.removeAllListeners('data');
+  socket.resume();
+  socket.end();
+  const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}

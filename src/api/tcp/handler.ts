@@ -1,0 +1,88 @@
+import type { Commands, Outcome } from '../commands.js';
+import { envelope, type Status } from '../envelope.js';
+
+/**
+ * OwlCache's TCP text protocol (PROTOCOL.md "TCP text protocol"): one command
+ * line in, one answer line out. Words are separated by single spaces as in the
+ * original; `set` takes every byte after the key's separator as the value, and
+ * `ping` everything after its own.
+ */
+
+const SP = 0x20;
+const NL = Buffer.from('\n');
+
+export interface TcpHandlerDeps {
+  commands: Commands;
+  /** `ResponseHost:Tcpport`. */
+  responseHost: () => string;
+}
+
+/** The answer to one line, newline included, as the pieces to write. */
+export type Answer = Buffer[];
+
+function envelopeLine(deps: TcpHandlerDeps, cmd: string, status: Status, key: string, data: unknown, created = 0, message?: string): Answer {
+  const json = JSON.stringify(envelope(cmd, status, key, data, deps.responseHost(), created, message));
+  return [Buffer.from(`${json}\n`, 'utf8')];
+}
+
+function outcomeLine(deps: TcpHandlerDeps, cmd: string, o: Outcome, data: unknown = null, created = 0): Answer {
+  return envelopeLine(deps, cmd, o.status, o.key, data, created, o.message);
+}
+
+/** Position of the first space at or after `from`, or the line's length. */
+function wordEnd(line: Buffer, from: number): number {
+  const i = line.indexOf(SP, from);
+  return i === -1 ? line.length : i;
+}
+
+/** Go's strings.TrimSpace, for the key word as the original applies it. */
+const trim = (s: string) => s.replace(/^[\s\u0085]+|[\s\u0085]+$/g, '');
+
+export function unknownCommand(deps: TcpHandlerDeps, message: string): Answer {
+  return envelopeLine(deps, '', 501, '', null, 0, message);
+}
+
+export function handleLine(deps: TcpHandlerDeps, line: Buffer): Answer {
+  const { commands } = deps;
+  const cmdEnd = wordEnd(line, 0);
+  const cmd = line.toString('utf8', 0, cmdEnd);
+  const hasKey = cmdEnd < line.length;
+  const keyEnd = hasKey ? wordEnd(line, cmdEnd + 1) : line.length;
+  const key = hasKey ? trim(line.toString('utf8', cmdEnd + 1, keyEnd)) : '';
+  /** Start of the bytes after the key and its separating space; -1 if there is no such space. */
+  const restAt = keyEnd < line.length ? keyEnd + 1 : -1;
+  const missing = () => unknownCommand(deps, `${cmd} needs more arguments`);
+
+  switch (cmd) {
+    case 'get': {
+      if (key === '') return missing();
+      const e = commands.get(key);
+      const info = restAt !== -1 && trim(line.toString('utf8', restAt, wordEnd(line, restAt))) === 'info';
+      if (!info) return e?.value ? [e.value, NL] : [NL];
+      if (e === undefined || e.value === null) return envelopeLine(deps, cmd, 404, key, null);
+      return envelopeLine(deps, cmd, 200, key, e.value.toString('base64'), e.created);
+    }
+    case 'set': {
+      if (key === '' || restAt === -1) return missing();
+      // A copy: the line is a view of the socket's chunk, which must not be kept alive by the store.
+      const value = Buffer.from(line.subarray(restAt));
+      const o = commands.set(key, value, undefined);
+      return outcomeLine(deps, cmd, o, o.status === 200 ? '' : null, o.status === 200 ? o.record?.created ?? 0 : 0);
+    }
+    case 'expire': {
+      if (key === '' || restAt === -1) return missing();
+      const seconds = line.toString('utf8', restAt, wordEnd(line, restAt));
+      return outcomeLine(deps, cmd, commands.expire(key, seconds));
+    }
+    case 'delete':
+      if (key === '') return missing();
+      return outcomeLine(deps, cmd, commands.delete(key));
+    case 'exist':
+      if (key === '') return missing();
+      return outcomeLine(deps, cmd, commands.exist(key));
+    case 'ping':
+      return hasKey && cmdEnd + 1 < line.length ? [line.subarray(cmdEnd + 1), NL] : [Buffer.from('PONG\n')];
+    default:
+      return unknownCommand(deps, cmd === '' ? 'empty command line' : `unknown command ${JSON.stringify(cmd)}`);
+  }
+}

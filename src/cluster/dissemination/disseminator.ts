@@ -1,0 +1,279 @@
+import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
+import type { RemoteInfo } from 'node:dgram';
+import { Packr, unpackMultiple } from 'msgpackr';
+import { logger } from '../../log.js';
+import { encodeRecord, recordFromArray, RecordFormatError } from '../../persistence/record-codec.js';
+import { compareVersions } from '../../store/hlc.js';
+import type { EntryRecord } from '../../store/entry.js';
+import type { Store, StoreChange } from '../../store/store.js';
+import type { InternalClient } from '../internal-client.js';
+import { pickRandom, splitHostPort, type PeerDirectory } from '../peers.js';
+import { DatagramSealer } from '../security.js';
+import { BroadcastQueue, type QueuedDelta } from './broadcast-queue.js';
+
+const log = logger('dissemination');
+
+/**
+ * Push (DESIGN §4): every local write, and every write learned from a peer that
+ * was new here, is pushed as a delta (the key's whole register state) over UDP
+ * to `fanout` random live peers at once (batched for `flushMs`), and
+ * retransmitted in later rounds until each delta has gone out
+ * `retransmitMult × ⌈log10(N+1)⌉` times. Values too big for a datagram travel as
+ * key + versions; the receiver fetches them from the sender over signed HTTP.
+ * Every datagram is sealed (MAC, timestamp window, replay cache). Best effort:
+ * anti-entropy repairs what is lost.
+ *
+ * Datagram payload: a msgpack header `{v: 1, h: "<sender HTTP host:port>"}`
+ * followed by msgpack records (record-codec's arrays), decoded with unpackMultiple.
+ */
+export const DATA_GOSSIP_PURPOSE = 'owlcache/data-gossip';
+export const DELTA_FORMAT = 1;
+
+export interface DisseminatorOptions {
+  store: Store;
+  peers: PeerDirectory;
+  client: InternalClient;
+  authKey: string;
+  encrypt: boolean;
+  macWindowMs: number;
+  bindHost: string;
+  port: number;
+  /** This node's HTTP host:port, where receivers fetch big values. */
+  selfHttp: string;
+  fanout: number;
+  retransmitMult: number;
+  maxDatagram: number;
+  /** How long local writes are batched before the push (ms). */
+  flushMs?: number;
+  /** Retransmission round period (ms). */
+  gossipIntervalMs?: number;
+  maxQueue?: number;
+}
+
+export interface DisseminationStats {
+  deltasSent: number;
+  datagramsSent: number;
+  bytesSent: number;
+  datagramsReceived: number;
+  bytesReceived: number;
+  deltasReceived: number;
+  deltasApplied: number;
+  deltasDroppedOld: number;
+  deltasMalformed: number;
+  valueFetches: number;
+  valueFetchFailures: number;
+  queueDropped: number;
+  queueLength: number;
+  rejectedBadMac: number;
+  rejectedStale: number;
+  rejectedReplay: number;
+  rejectedMalformed: number;
+}
+
+const packr = new Packr({ useRecords: false });
+const MAX_PER_TICK = 256;
+
+export class Disseminator {
+  private socket: SocketAsPromised | null = null;
+  private readonly sealer: DatagramSealer;
+  private readonly queue: BroadcastQueue;
+  private readonly header: Buffer;
+  private readonly budget: number;
+  private flushTimer: NodeJS.Timeout | null = null;
+  private gossipTimer: NodeJS.Timeout | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private readonly fetching = new Set<string>();
+  private closed = false;
+  private readonly counters = {
+    deltasSent: 0, datagramsSent: 0, bytesSent: 0, datagramsReceived: 0, bytesReceived: 0, deltasReceived: 0,
+    deltasApplied: 0, deltasDroppedOld: 0, deltasMalformed: 0, valueFetches: 0, valueFetchFailures: 0,
+  };
+
+  constructor(private readonly opts: DisseminatorOptions) {
+    this.sealer = new DatagramSealer(opts.authKey, DATA_GOSSIP_PURPOSE, { encrypt: opts.encrypt, windowMs: opts.macWindowMs });
+    this.queue = new BroadcastQueue(opts.maxQueue ?? 20_000);
+    this.header = packr.pack({ v: DELTA_FORMAT, h: opts.selfHttp });
+    this.budget = opts.maxDatagram - this.sealer.overhead - this.header.length;
+    if (this.budget < 128) throw new Error(`GossipMaxDatagram ${opts.maxDatagram} leaves no room for deltas`);
+  }
+
+  /** Binds the data-gossip UDP port; returns it. */
+  async start(): Promise<number> {
+    const socket = DgramAsPromised.createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
+    socket.socket.on('message', (msg, rinfo) => this.receive(msg, rinfo));
+    socket.socket.on('error', (err) => log.warn('data-gossip socket error: %s', err.message));
+    const addr = await socket.bind(this.opts.port, this.opts.bindHost);
+    this.socket = socket;
+    this.unsubscribe = this.opts.store.onChange((c) => this.onChange(c));
+    this.gossipTimer = setInterval(() => this.retransmitRound(), this.opts.gossipIntervalMs ?? 200);
+    this.gossipTimer.unref();
+    return addr.port;
+  }
+
+  async stop(): Promise<void> {
+    this.closed = true;
+    this.unsubscribe?.();
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    if (this.gossipTimer) clearInterval(this.gossipTimer);
+    this.queue.clear();
+    const s = this.socket;
+    this.socket = null;
+    if (s) await s.close().catch(() => {});
+  }
+
+  stats(): DisseminationStats {
+    const s = this.sealer.stats;
+    return {
+      ...this.counters,
+      queueDropped: this.queue.dropped,
+      queueLength: this.queue.size,
+      rejectedBadMac: s.rejectedBadMac,
+      rejectedStale: s.rejectedStale,
+      rejectedReplay: s.rejectedReplay,
+      rejectedMalformed: s.rejectedMalformed,
+    };
+  }
+
+  /** Writes made here and new writes learned by push are pushed on; anti-entropy and disk loads are not. */
+  private onChange(c: StoreChange): void {
+    if (c.origin !== 'local' && c.origin !== 'remote') return;
+    this.queue.enqueue(c.record.key, this.encodeForDatagram(c.record));
+    if (this.flushTimer === null) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = null;
+        this.send(false);
+      }, this.opts.flushMs ?? 2);
+    }
+  }
+
+  /** The record's bytes, or, when it would not fit a datagram, key + versions only (hollow). */
+  private encodeForDatagram(r: EntryRecord): Buffer {
+    const bytes = encodeRecord(r);
+    if (bytes.length <= this.budget || r.value === null) return bytes;
+    return encodeRecord({ ...r, value: null, hollow: true });
+  }
+
+  private retransmitLimit(peers: number): number {
+    return this.opts.retransmitMult * Math.max(1, Math.ceil(Math.log10(peers + 2)));
+  }
+
+  private retransmitRound(): void {
+    if (this.queue.size > 0) this.send(true);
+  }
+
+  /** One push: fills datagrams from the queue, each sent to `fanout` random live peers. */
+  private send(retransmit: boolean): void {
+    const socket = this.socket;
+    if (socket === null || this.closed) return;
+    const peers = this.opts.peers.livePeers();
+    if (peers.length === 0) {
+      // Nobody to tell: anti-entropy brings later peers up to date.
+      this.queue.clear();
+      return;
+    }
+    const limit = this.retransmitLimit(peers.length);
+    for (let i = 0; i < MAX_PER_TICK; i++) {
+      const batch = this.queue.take(this.budget, retransmit);
+      if (batch.length === 0) break;
+      const targets = pickRandom(peers, this.opts.fanout);
+      for (const peer of targets) {
+        const hp = splitHostPort(peer.data);
+        if (hp === null) continue;
+        const datagram = this.sealer.seal(Buffer.concat([this.header, ...batch.map((d: QueuedDelta) => d.bytes)]));
+        this.counters.datagramsSent++;
+        this.counters.bytesSent += datagram.length;
+        this.counters.deltasSent += batch.length;
+        socket.send(datagram, hp[1], hp[0]).catch((err: Error) => log.debug('send to %s failed: %s', peer.data, err.message));
+      }
+      this.queue.sent(batch, targets.length, limit);
+      if (retransmit) break;
+    }
+    // More fresh deltas than one tick sends: keep going on the next tick.
+    if (!retransmit && this.queue.freshCount > 0 && this.flushTimer === null) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = null;
+        this.send(false);
+      }, 1);
+    }
+  }
+
+  private receive(msg: Buffer, rinfo: RemoteInfo): void {
+    this.counters.datagramsReceived++;
+    this.counters.bytesReceived += msg.length;
+    const payload = this.sealer.open(msg);
+    if (payload === null) {
+      log.debug('dropped a datagram from %s:%d that does not authenticate', rinfo.address, rinfo.port);
+      return;
+    }
+    let values: unknown[];
+    try {
+      values = unpackMultiple(payload) as unknown[];
+    } catch {
+      this.counters.deltasMalformed++;
+      return;
+    }
+    const header = values[0] as { v?: unknown; h?: unknown } | undefined;
+    if (typeof header !== 'object' || header === null || header.v !== DELTA_FORMAT || typeof header.h !== 'string' || splitHostPort(header.h) === null) {
+      this.counters.deltasMalformed++;
+      return;
+    }
+    const sender = header.h;
+    for (let i = 1; i < values.length; i++) {
+      let record: EntryRecord;
+      try {
+        record = recordFromArray(values[i]);
+      } catch (err) {
+        if (!(err instanceof RecordFormatError)) throw err;
+        this.counters.deltasMalformed++;
+        continue;
+      }
+      this.counters.deltasReceived++;
+      if (record.hollow) this.fetchValue(sender, record);
+      else if (this.opts.store.merge(record, 'remote')) this.counters.deltasApplied++;
+      else this.counters.deltasDroppedOld++;
+    }
+  }
+
+  /** True if `r` carries a register newer than what is held here. */
+  private isNews(r: EntryRecord): boolean {
+    const local = this.opts.store.peek(r.key);
+    return local === undefined || compareVersions(r.vv, local.vv) > 0 || compareVersions(r.ev, local.ev) > 0;
+  }
+
+  /**
+   * A delta without its value: fetch the record from the sender. Never stores an
+   * empty value because a fetch failed: after a few tries the key is left to
+   * anti-entropy.
+   */
+  private fetchValue(sender: string, r: EntryRecord): void {
+    if (!this.isNews(r)) {
+      this.counters.deltasDroppedOld++;
+      return;
+    }
+    const id = `${r.key}\u0000${r.vv.t}.${r.vv.c}.${r.vv.n}`;
+    if (this.fetching.has(id)) return;
+    this.fetching.add(id);
+    this.counters.valueFetches++;
+    void (async () => {
+      try {
+        for (let attempt = 0; attempt < 3 && !this.closed; attempt++) {
+          if (attempt > 0) await new Promise((res) => setTimeout(res, 200 * 3 ** (attempt - 1)));
+          try {
+            const body = await this.opts.client.call(sender, 'GET', `/internal/entry?key=${encodeURIComponent(r.key)}`);
+            if (body === null) break; // the sender no longer has it: anti-entropy will sort it out
+            const fetched = recordFromArray(packr.unpack(body));
+            if (fetched.key !== r.key) throw new Error('fetched the wrong key');
+            if (this.opts.store.merge(fetched, 'remote')) this.counters.deltasApplied++;
+            else this.counters.deltasDroppedOld++;
+            return;
+          } catch (err) {
+            log.debug('fetching %s from %s failed: %s', r.key, sender, (err as Error).message);
+          }
+        }
+        this.counters.valueFetchFailures++;
+      } finally {
+        this.fetching.delete(id);
+      }
+    })();
+  }
+}

@@ -1,0 +1,124 @@
+import { isIPv4, isIPv6 } from 'node:net';
+
+/**
+ * Addresses in the server lists. An owlcache-mode entry names another node's
+ * HTTP port: `host:port`, or `http(s)://host[:port]` as the original's own
+ * examples write it. A gossip seed names a peer's gossip (UDP) port: `host:port`
+ * only, since a scheme means nothing there. Anything else is refused with a
+ * reason the user can act on, so a typo never sits in a list unnoticed.
+ */
+
+export type ListKind = 'owlcache' | 'gossip';
+
+/** One place to send a request to: scheme null when the address had none. */
+export interface Endpoint {
+  scheme: 'http' | 'https' | null;
+  /** Lower-cased; IPv6 without brackets. */
+  host: string;
+  /** Null when a URL left it out (then the scheme's default applies). */
+  port: number | null;
+}
+
+export type AddressCheck = { ok: true; address: string; endpoint: Endpoint } | { ok: false; message: string };
+
+const MAX_ADDRESS_LENGTH = 300;
+// Underscores are not RFC 1123, but container and compose names use them.
+const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
+
+function hostProblem(host: string): string | null {
+  if (host === '') return 'the host is missing';
+  if (isIPv4(host)) return null;
+  if (host.length > 253) return 'the host name is too long';
+  // A dotted all-numeric name that is not a valid IPv4 address is a typo, not a host name.
+  if (/^[\d.]+$/.test(host)) return `${host} is not a valid IPv4 address`;
+  for (const label of host.replace(/\.$/, '').split('.')) {
+    if (!LABEL.test(label)) return `${JSON.stringify(host)} is not a valid host name`;
+  }
+  return null;
+}
+
+/** Splits `host[:port]` (IPv6 in brackets); the port text is undefined when absent. */
+function splitHostPort(text: string): { host: string; port: string | undefined; bracketed: boolean } | string {
+  if (text.startsWith('[')) {
+    const end = text.indexOf(']');
+    if (end < 0) return 'an IPv6 address must be closed with ]';
+    const host = text.slice(1, end);
+    const rest = text.slice(end + 1);
+    if (rest === '') return { host, port: undefined, bracketed: true };
+    if (!rest.startsWith(':')) return `unexpected ${JSON.stringify(rest)} after the IPv6 address`;
+    return { host, port: rest.slice(1), bracketed: true };
+  }
+  const colons = text.split(':').length - 1;
+  if (colons > 1) return 'put an IPv6 address in brackets, e.g. [::1]:7721';
+  if (colons === 0) return { host: text, port: undefined, bracketed: false };
+  const i = text.indexOf(':');
+  return { host: text.slice(0, i), port: text.slice(i + 1), bracketed: false };
+}
+
+function formatHost(host: string): string {
+  return isIPv6(host) ? `[${host}]` : host;
+}
+
+/**
+ * Validates an address for a list and returns its normalised form (scheme and
+ * host lower-cased, one trailing `/` dropped): the form stored and compared.
+ */
+export function checkAddress(raw: string | undefined, kind: ListKind): AddressCheck {
+  const text = (raw ?? '').trim();
+  const expected = kind === 'gossip' ? 'host:port (a peer\'s gossip port)' : 'host:port or http(s)://host[:port]';
+  const fail = (why: string): AddressCheck => ({ ok: false, message: `bad address ${JSON.stringify(text)}: ${why}; expected ${expected}` });
+  if (text === '') return { ok: false, message: `address is required; expected ${expected}` };
+  if (text.length > MAX_ADDRESS_LENGTH) return { ok: false, message: `address is longer than ${MAX_ADDRESS_LENGTH} characters` };
+  if (/[\s\x00-\x1f\x7f]/.test(text)) return fail('it contains spaces or control characters');
+
+  let scheme: Endpoint['scheme'] = null;
+  let rest = text;
+  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(text);
+  if (m) {
+    const s = m[1]!.toLowerCase();
+    if (kind === 'gossip') return fail('a gossip seed has no scheme');
+    if (s !== 'http' && s !== 'https') return fail(`the scheme ${s}:// is not supported`);
+    scheme = s;
+    rest = text.slice(m[0].length);
+    if (rest.endsWith('/')) rest = rest.slice(0, -1);
+  } else if (text.includes('://')) {
+    return fail('the scheme is not valid');
+  }
+  if (/[/?#@\\]/.test(rest)) return fail('it must not have a path, query, fragment or user name');
+
+  const parts = splitHostPort(rest);
+  if (typeof parts === 'string') return fail(parts);
+  const host = parts.host.toLowerCase();
+  if (parts.bracketed) {
+    if (!isIPv6(host)) return fail(`${JSON.stringify(parts.host)} is not a valid IPv6 address`);
+  } else {
+    const bad = hostProblem(host);
+    if (bad !== null) return fail(bad);
+  }
+  let port: number | null = null;
+  if (parts.port === undefined) {
+    if (scheme === null) return fail('the port is missing');
+  } else {
+    if (!/^\d{1,5}$/.test(parts.port)) return fail(`the port ${JSON.stringify(parts.port)} is not a number`);
+    port = Number(parts.port);
+    if (port < 1 || port > 65535) return fail(`the port ${port} is out of range 1-65535`);
+  }
+  const hostPort = port === null ? formatHost(host) : `${formatHost(host)}:${port}`;
+  return { ok: true, address: scheme === null ? hostPort : `${scheme}://${hostPort}`, endpoint: { scheme, host, port } };
+}
+
+/** The endpoint of an address already in a list (or given as a target), or null if it is not valid for HTTP. */
+export function endpointOf(address: string): Endpoint | null {
+  const c = checkAddress(address, 'owlcache');
+  return c.ok ? c.endpoint : null;
+}
+
+/** Scheme, host and port with defaults applied: what decides whether two addresses reach the same port. */
+export function resolvedEndpoint(e: Endpoint, defaultScheme: 'http' | 'https'): { scheme: 'http' | 'https'; host: string; port: number } {
+  const scheme = e.scheme ?? defaultScheme;
+  return { scheme, host: e.host, port: e.port ?? (scheme === 'https' ? 443 : 80) };
+}
+
+export function endpointKey(e: { scheme: string; host: string; port: number }): string {
+  return `${e.scheme}://${formatHost(e.host)}:${e.port}`;
+}

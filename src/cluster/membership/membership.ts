@@ -1,0 +1,368 @@
+/**
+ * Cluster membership: SWIM failure detection and the member list over the gossip
+ * UDP port, built on swim 0.6.0 (see swim-adapter.ts, patches.ts). This class is
+ * the whole interface the rest of the project sees:
+ *
+ *   const m = new Membership(opts);          // MembershipOptions, see types.ts
+ *   await m.start(seeds);                    // binds, then joins seeds in the background, retrying forever
+ *   m.addSeeds(more);                        // seeds learnt later
+ *   m.localAddress();                        // advertised gossip host:port (after start)
+ *   m.members();                             // MemberInfo[], self included (local: true)
+ *   m.updateMeta(meta);
+ *   m.on('join' | 'suspect' | 'faulty' | 'alive' | 'leave' | 'update', (info: MemberInfo) => ...);
+ *   m.stats();                               // MembershipStats
+ *   await m.stop();                          // peers see 'left', not 'faulty'
+ *
+ * Events, per remote member: 'join' when first seen, or seen again after it left
+ * or was reaped; 'suspect'; 'faulty'; 'alive' when it comes back from suspect or
+ * faulty; 'leave' when it said goodbye; 'update' when its metadata changes and its
+ * state does not. Faulty and left members are listed until reaped
+ * (reapFaultyAfterMs), then forgotten, so they can join again.
+ *
+ * Every datagram is sealed with a subkey of authKey (../security.ts, purpose
+ * MEMBERSHIP_PURPOSE); nodes with another key never see each other. An instance is
+ * started once; after stop(), make a new one.
+ */
+import { EventEmitter } from 'node:events';
+import { networkInterfaces } from 'node:os';
+import createDebug from 'debug';
+import { DatagramSealer } from '../security.js';
+import { firstExternalIPv4, formatHostPort, isWildcard, parseHostPort } from './address.js';
+import type { Fix } from './patches.js';
+import { Seeds } from './seeds.js';
+import { SwimAdapter } from './swim-adapter.js';
+import { DEFAULTS, MIN_DATAGRAM, suspicionTimeoutMs, timingsFrom, type Timings } from './timings.js';
+import { Transport } from './transport.js';
+import { MalformedError, WireState, metaOf, type WireMember } from './wire.js';
+import type { MemberInfo, MemberMeta, MemberState, MembershipEvents, MembershipOptions, MembershipStats } from './types.js';
+
+export type { MemberInfo, MemberMeta, MemberState, MembershipEvents, MembershipOptions, MembershipStats } from './types.js';
+
+const log = createDebug('owlcache:membership');
+
+/** Purpose label of the membership subkey: other layers derive theirs from the same authKey with another label. */
+export const MEMBERSHIP_PURPOSE = 'owlcache/membership';
+
+/** Room kept in a datagram beside one member record: compound header, a ping, lengths. */
+const RECORD_MARGIN = 64;
+
+const STATE_NAMES: Record<number, MemberState> = {
+  [WireState.Alive]: 'alive',
+  [WireState.Suspect]: 'suspect',
+  [WireState.Faulty]: 'faulty',
+  [WireState.Left]: 'left',
+};
+
+/** For tests only: switch fixes off to show the swim defect each one removes. */
+export interface MembershipTesting {
+  disableFixes?: readonly Fix[];
+}
+
+function checkedMeta(meta: MemberMeta): MemberMeta {
+  try {
+    const m = metaOf(meta);
+    if (m === undefined) throw new MalformedError('meta is required');
+    return m;
+  } catch (err) {
+    throw new TypeError(`membership: invalid meta: ${(err as Error).message}`);
+  }
+}
+
+function sameMeta(a: MemberMeta | null, b: MemberMeta | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.name === b.name && a.http === b.http && a.data === b.data && a.proto === b.proto;
+}
+
+function localIPs(): Set<string> {
+  const ips = new Set(['127.0.0.1', '::1', 'localhost']);
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) ips.add(a.address);
+  return ips;
+}
+
+export class Membership extends EventEmitter<MembershipEvents> {
+  private readonly opts: MembershipOptions;
+  private readonly timings: Timings;
+  private readonly maxDatagram: number;
+  private readonly disabled: ReadonlySet<Fix>;
+  private readonly sealer: DatagramSealer;
+  private meta: MemberMeta;
+  private phase: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+
+  private transport: Transport | null = null;
+  private adapter: SwimAdapter | null = null;
+  private seeds: Seeds | null = null;
+  private address = '';
+  private boundPort = 0;
+  private malformed = 0;
+  private readonly table = new Map<string, MemberInfo>();
+  private self: MemberInfo | null = null;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly pendingSeeds: string[] = [];
+
+  constructor(opts: MembershipOptions, testing: MembershipTesting = {}) {
+    super();
+    if (typeof opts.authKey !== 'string' || opts.authKey.length === 0) throw new TypeError('membership: authKey is required');
+    if (typeof opts.bindHost !== 'string') throw new TypeError('membership: bindHost is required');
+    if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new RangeError(`membership: bad port ${String(opts.port)}`);
+    const maxDatagram = opts.maxDatagram ?? DEFAULTS.maxDatagram;
+    if (!Number.isInteger(maxDatagram) || maxDatagram < MIN_DATAGRAM || maxDatagram > 65507) {
+      throw new RangeError(`membership: maxDatagram must be an integer in [${MIN_DATAGRAM}, 65507], got ${String(maxDatagram)}`);
+    }
+    if (opts.incarnationStart !== undefined && (!Number.isSafeInteger(opts.incarnationStart) || opts.incarnationStart < 0)) {
+      throw new RangeError('membership: incarnationStart must be a non-negative integer');
+    }
+    if (opts.advertiseAddr !== undefined && parseHostPort(opts.advertiseAddr, 0) === null) {
+      throw new RangeError(`membership: advertiseAddr is not host[:port]: ${opts.advertiseAddr}`);
+    }
+    this.opts = opts;
+    this.timings = timingsFrom(opts);
+    this.maxDatagram = maxDatagram;
+    this.disabled = new Set(testing.disableFixes ?? []);
+    this.meta = checkedMeta(opts.meta);
+    this.sealer = new DatagramSealer(opts.authKey, MEMBERSHIP_PURPOSE, {
+      encrypt: opts.encrypt === true,
+      windowMs: opts.macWindowMs ?? DEFAULTS.macWindowMs,
+    });
+  }
+
+  /** Binds the gossip port, then joins the seeds in the background (never fails for unreachable seeds). */
+  async start(seeds: string[]): Promise<void> {
+    if (this.phase !== 'new') throw new Error(`membership: cannot start when ${this.phase}`);
+    this.phase = 'starting';
+    try {
+      await this.startInner(seeds);
+    } catch (err) {
+      this.phase = 'stopped';
+      await this.transport?.close();
+      throw err;
+    }
+  }
+
+  private async startInner(seedList: string[]): Promise<void> {
+    const t = this.timings;
+    const seeds = new Seeds(
+      {
+        isLive: (a) => {
+          const s = this.table.get(a)?.state;
+          return s === 'alive' || s === 'suspect';
+        },
+        isSelf: (a) => this.isSelf(a),
+        sync: (a) => this.adapter?.sync(a),
+      },
+      t.seedBackoffMs,
+      t.seedMaxBackoffMs,
+    );
+    seeds.add([...seedList, ...this.pendingSeeds]);
+
+    const transport = new Transport(
+      this.opts.bindHost,
+      this.opts.port,
+      this.disabled.has('auth') ? null : this.sealer,
+      this.maxDatagram,
+      (payload, from) => {
+        if (this.adapter !== null && !this.adapter.deliver(payload, from)) this.malformed++;
+      },
+    );
+    this.transport = transport;
+    this.boundPort = await transport.bind();
+    this.address = this.advertised();
+
+    const budget = this.disabled.has('budget') ? this.maxDatagram : this.maxDatagram - transport.overhead;
+    const incarnation = this.disabled.has('incarnation') ? 0 : (this.opts.incarnationStart ?? Date.now());
+    const adapter = new SwimAdapter({
+      address: this.address,
+      meta: this.meta,
+      incarnation,
+      timings: t,
+      budget,
+      transport,
+      disabled: this.disabled,
+      suspicionTimeoutMs: (n) => suspicionTimeoutMs(t, n),
+    });
+    this.checkRecordFits(adapter, this.meta, budget);
+    this.adapter = adapter;
+    const now = Date.now();
+    this.self = { address: this.address, state: 'alive', incarnation, meta: this.meta, since: now, local: true };
+    adapter.on('update', (w) => this.onRecord(w));
+    await adapter.start();
+    this.phase = 'running';
+    log('%s started (incarnation %d, bound %s:%d)', this.address, incarnation, this.opts.bindHost, this.boundPort);
+
+    this.every(t.reapCheckMs, () => this.reap());
+    if (t.pushPullIntervalMs > 0) this.every(t.pushPullIntervalMs, () => this.pushPull());
+    this.seeds = seeds;
+    seeds.start();
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const timer = setInterval(fn, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  private advertised(): string {
+    const adv = this.opts.advertiseAddr;
+    if (adv !== undefined) {
+      const hp = parseHostPort(adv, this.boundPort)!;
+      return formatHostPort(hp.host, hp.port === 0 ? this.boundPort : hp.port);
+    }
+    const host = isWildcard(this.opts.bindHost) ? firstExternalIPv4() : this.opts.bindHost;
+    return formatHostPort(host, this.boundPort);
+  }
+
+  private isSelf(address: string): boolean {
+    if (address === this.address) return true;
+    const hp = parseHostPort(address);
+    return hp !== null && hp.port === this.boundPort && (hp.host === this.opts.bindHost || localIPs().has(hp.host));
+  }
+
+  private checkRecordFits(adapter: SwimAdapter, meta: MemberMeta, budget: number): void {
+    const size = adapter.recordSize(meta);
+    if (size + RECORD_MARGIN > budget) {
+      throw new RangeError(`membership: metadata too large: a member record takes ${size} bytes, the datagram budget leaves ${budget - RECORD_MARGIN}`);
+    }
+  }
+
+  addSeeds(seeds: string[]): void {
+    if (this.seeds !== null) this.seeds.add(seeds);
+    else if (this.phase === 'new' || this.phase === 'starting') this.pendingSeeds.push(...seeds);
+  }
+
+  localAddress(): string {
+    if (this.address === '') throw new Error('membership: not started');
+    return this.address;
+  }
+
+  members(): MemberInfo[] {
+    const out: MemberInfo[] = [];
+    if (this.self !== null) out.push({ ...this.self });
+    for (const info of this.table.values()) out.push({ ...info });
+    return out;
+  }
+
+  updateMeta(meta: MemberMeta): void {
+    const m = checkedMeta(meta);
+    if (this.adapter !== null && this.phase === 'running') {
+      this.checkRecordFits(this.adapter, m, this.maxDatagram - (this.transport?.overhead ?? 0));
+      this.meta = m;
+      this.adapter.updateMeta(m);
+    } else {
+      this.meta = m;
+      if (this.self !== null) this.self = { ...this.self, meta: m };
+    }
+  }
+
+  stats(): MembershipStats {
+    const t = this.transport?.stats;
+    const s = this.sealer.stats;
+    return {
+      datagramsIn: t?.datagramsIn ?? 0,
+      datagramsOut: t?.datagramsOut ?? 0,
+      bytesIn: t?.bytesIn ?? 0,
+      bytesOut: t?.bytesOut ?? 0,
+      rejectedBadMac: s.rejectedBadMac,
+      rejectedStale: s.rejectedStale,
+      rejectedReplay: s.rejectedReplay,
+      rejectedMalformed: s.rejectedMalformed + (t?.rejectedMalformed ?? 0) + this.malformed,
+      droppedOversized: t?.droppedOversized ?? 0,
+      sendErrors: t?.sendErrors ?? 0,
+      maxDatagramOut: t?.maxDatagramOut ?? 0,
+    };
+  }
+
+  /** Leaves gracefully: peers record this node as 'left'. */
+  async stop(): Promise<void> {
+    if (this.phase === 'stopped' || this.phase === 'stopping' || this.phase === 'new') {
+      this.phase = 'stopped';
+      return;
+    }
+    this.phase = 'stopping';
+    this.seeds?.stop();
+    for (const timer of this.timers.splice(0)) clearInterval(timer);
+    try {
+      await this.adapter?.leave();
+    } finally {
+      await this.transport?.close();
+      if (this.self !== null) this.self = { ...this.self, state: 'left', since: Date.now() };
+      this.phase = 'stopped';
+      log('%s stopped', this.address);
+    }
+  }
+
+  private onRecord(w: WireMember): void {
+    const state = STATE_NAMES[w.state]!;
+    const meta = w.meta ?? null;
+    if (w.host === this.address) {
+      if (this.self !== null) this.self = { ...this.self, incarnation: w.incarnation, meta: meta ?? this.self.meta };
+      return;
+    }
+    const now = Date.now();
+    const prev = this.table.get(w.host);
+    if (prev === undefined) {
+      // swim only reports faulty or left for members it holds, and a reaped one is no longer held.
+      if (state === 'faulty' || state === 'left') return;
+      const info: MemberInfo = { address: w.host, state, incarnation: w.incarnation, meta, since: now, local: false };
+      this.table.set(w.host, info);
+      log('%s: %s joined (%s)', this.address, w.host, state);
+      this.emitInfo('join', info);
+      if (state === 'suspect') this.emitInfo('suspect', info);
+      return;
+    }
+    const changed = prev.state !== state;
+    const info: MemberInfo = { address: w.host, state, incarnation: w.incarnation, meta, since: changed ? now : prev.since, local: false };
+    this.table.set(w.host, info);
+    if (!changed) {
+      if (!sameMeta(prev.meta, meta)) this.emitInfo('update', info);
+      return;
+    }
+    log('%s: %s %s -> %s (incarnation %d)', this.address, w.host, prev.state, state, w.incarnation);
+    switch (state) {
+      case 'alive':
+        this.emitInfo(prev.state === 'left' ? 'join' : 'alive', info);
+        break;
+      case 'suspect':
+        if (prev.state === 'left') this.emitInfo('join', info);
+        this.emitInfo('suspect', info);
+        break;
+      case 'faulty':
+        this.emitInfo('faulty', info);
+        break;
+      case 'left':
+        this.emitInfo('leave', info);
+        break;
+    }
+  }
+
+  private emitInfo(event: keyof MembershipEvents, info: MemberInfo): void {
+    try {
+      this.emit(event, { ...info });
+    } catch (err) {
+      // A listener's bug must not break swim's bookkeeping mid-update.
+      log('%s listener failed: %s', event, (err as Error).stack ?? String(err));
+    }
+  }
+
+  private reap(): void {
+    const adapter = this.adapter;
+    if (adapter === null) return;
+    const limit = Date.now() - this.timings.reapFaultyAfterMs;
+    for (const [host, info] of this.table) {
+      if ((info.state === 'faulty' || info.state === 'left') && info.since <= limit) {
+        adapter.reap(host);
+        this.table.delete(host);
+        log('%s: reaped %s (%s since %s)', this.address, host, info.state, new Date(info.since).toISOString());
+      }
+    }
+  }
+
+  /** memberlist's push-pull with one live member, and serf's reconnect attempt to one faulty member. */
+  private pushPull(): void {
+    const adapter = this.adapter;
+    if (adapter === null || this.phase !== 'running') return;
+    const pick = <T>(xs: T[]): T | undefined => xs[Math.floor(Math.random() * xs.length)];
+    const live = pick(adapter.liveHosts());
+    if (live !== undefined) adapter.sync(live);
+    const down = pick(adapter.downHosts().filter((d) => d.state === WireState.Faulty));
+    if (down !== undefined) adapter.sync(down.host);
+  }
+}

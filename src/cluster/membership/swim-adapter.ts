@@ -1,0 +1,232 @@
+/**
+ * One swim 0.6.0 instance behind a small internal interface: the only place in
+ * the project that loads `swim`. swim keeps doing what it does well (probing,
+ * indirect probes, suspicion, piggybacked dissemination, member-list sync); its
+ * network edges are replaced: it never binds a socket, it sends through the
+ * sealing Transport, and it only receives messages wire.ts has checked.
+ */
+import { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
+import createDebug from 'debug';
+import { installLeftState, installSuspicionTimers, type Fix, type SuspicionTimers } from './patches.js';
+import { MalformedError, MessageType, WireState, frame, parseDatagram, type WireMember } from './wire.js';
+import { DEFAULTS, type Timings } from './timings.js';
+import type { Transport } from './transport.js';
+import type { SwimCtor, SwimInstance, SwimMemberData, SwimMembership } from './swim-types.js';
+import type { MemberMeta } from './types.js';
+
+const log = createDebug('owlcache:membership');
+const require = createRequire(import.meta.url);
+
+const SWIM_VERSION = '0.6.0';
+
+function loadSwim(): SwimCtor {
+  const pkg = require('swim/package.json') as { version?: string };
+  if (pkg.version !== SWIM_VERSION) {
+    // The patches in patches.ts rewrite swim internals of this exact version.
+    throw new Error(`membership: swim ${SWIM_VERSION} required (patched at run time), found ${String(pkg.version)}`);
+  }
+  return require('swim') as SwimCtor;
+}
+
+export interface SwimAdapterOptions {
+  address: string;
+  meta: MemberMeta;
+  incarnation: number;
+  timings: Timings;
+  /** largest swim datagram before sealing */
+  budget: number;
+  transport: Transport;
+  disabled: ReadonlySet<Fix>;
+  suspicionTimeoutMs: (members: number) => number;
+}
+
+export interface SwimAdapterEvents {
+  /** any change of any record, the local one included */
+  update: [WireMember];
+}
+
+function toWire(d: SwimMemberData): WireMember {
+  return { host: d.host, state: d.state, incarnation: d.incarnation, meta: d.meta ?? undefined };
+}
+
+export class SwimAdapter extends EventEmitter<SwimAdapterEvents> {
+  private readonly swim: SwimInstance;
+  private readonly m: SwimMembership;
+  private readonly timers: SuspicionTimers | null;
+  private running = false;
+
+  constructor(private readonly opts: SwimAdapterOptions) {
+    super();
+    const Swim = loadSwim();
+    const t = opts.timings;
+    this.swim = new Swim({
+      local: { host: opts.address, meta: opts.meta, incarnation: opts.incarnation },
+      codec: 'msgpack',
+      disseminationFactor: DEFAULTS.disseminationFactor,
+      interval: t.probeIntervalMs,
+      pingTimeout: t.pingTimeoutMs,
+      pingReqTimeout: t.pingReqTimeoutMs,
+      pingReqGroupSize: t.pingReqGroupSize,
+      suspectTimeout: opts.suspicionTimeoutMs(1),
+      udp: { maxDgramSize: opts.budget },
+      // A restarted node keeps its new metadata when it hears its old record.
+      preferCurrentMeta: true,
+    });
+    this.m = this.swim.membership;
+
+    // swim's Net made a socket of its own; it is never bound: the Transport owns the port.
+    const net = this.swim.net;
+    net.udpSocket?.close();
+    net.udpSocket = null;
+    net.listen = (callback) => callback();
+    net.close = () => {};
+    net.sendBuffer = (buffer, host) => {
+      void opts.transport.send(buffer, host);
+    };
+
+    installLeftState(this.m, (host) => this.timers?.clear(host));
+    this.timers = opts.disabled.has('suspicion')
+      ? null
+      : installSuspicionTimers(this.m, () => opts.suspicionTimeoutMs(this.m.size(true)));
+
+    this.m.on('update', (data: SwimMemberData) => this.onSwimUpdate(data));
+    // swim's 'error' would throw without a listener; with its socket unused, only join errors remain, and join is ours.
+    this.swim.on('error', (err: Error) => log('swim error: %s', err.message));
+  }
+
+  private onSwimUpdate(data: SwimMemberData): void {
+    // swim's own path (fix 1 off) reads suspectTimeout when it suspects: keep it in step with the member count.
+    this.m.suspectTimeout = this.opts.suspicionTimeoutMs(this.m.size(true));
+    if (this.timers !== null && !this.m.isLocal(data.host)) {
+      if (data.state === WireState.Suspect && this.m.hostToMember[data.host]?.state === WireState.Suspect) {
+        this.timers.ensure(data.host);
+      } else if (data.state === WireState.Faulty || data.state === WireState.Left) {
+        this.timers.clear(data.host);
+      }
+    }
+    this.emit('update', toWire(data));
+  }
+
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.swim.bootstrap([], (err) => {
+        if (err) reject(err);
+        else {
+          this.running = true;
+          resolve();
+        }
+      });
+    });
+  }
+
+  /** Hands a datagram's payload to swim; false (nothing delivered) if it is malformed. */
+  deliver(payload: Buffer, from: string): boolean {
+    if (!this.running) return true;
+    if (this.opts.disabled.has('parse')) {
+      const at = from.lastIndexOf(':');
+      (this.swim.net as unknown as { onMessage(b: Buffer, rinfo: { address: string; port: number }): void }).onMessage(payload, {
+        address: from.slice(0, at),
+        port: Number(from.slice(at + 1)),
+      });
+      return true;
+    }
+    let messages;
+    try {
+      messages = parseDatagram(payload, (b) => this.swim.codec.decode(b));
+    } catch (err) {
+      log('malformed datagram from %s: %s', from, err instanceof MalformedError ? err.message : String(err));
+      return false;
+    }
+    const net = this.swim.net;
+    for (const msg of messages) {
+      try {
+        switch (msg.type) {
+          case MessageType.Ping:
+            net.emit('ping', msg.data, from);
+            break;
+          case MessageType.PingReq:
+            net.emit('pingreq', msg.data, from);
+            break;
+          case MessageType.Ack:
+            net.emit('ack', msg.data, from);
+            break;
+          case MessageType.Sync:
+            net.emit('sync', msg.data, from);
+            break;
+          case MessageType.Update:
+            net.emit('update', msg.data, from);
+            break;
+        }
+      } catch (err) {
+        // A swim bug must not take the node down with it.
+        log('swim failed on a message from %s: %s', from, (err as Error).stack ?? String(err));
+      }
+    }
+    return true;
+  }
+
+  /** Push-pull with one host: our records out (Sync first), all of its records back. */
+  sync(host: string): void {
+    if (this.running) this.m.sync([host]);
+  }
+
+  local(): WireMember {
+    return toWire(this.m.local.data());
+  }
+
+  /** Members swim probes: alive and suspect. */
+  liveHosts(): string[] {
+    return Object.keys(this.m.hostToMember);
+  }
+
+  /** Members set aside: faulty and left. */
+  downHosts(): Array<{ host: string; state: number }> {
+    return Object.values(this.m.hostToFaulty).map((r) => ({ host: r.host, state: r.state }));
+  }
+
+  /** Forgets a faulty or left member, so it can join again at any incarnation. */
+  reap(host: string): boolean {
+    if (this.m.hostToFaulty[host] === undefined) return false;
+    delete this.m.hostToFaulty[host];
+    return true;
+  }
+
+  updateMeta(meta: MemberMeta): void {
+    this.m.updateMeta(meta);
+  }
+
+  /** Bytes of the largest message this node's own record makes (Update and Sync frames are the same size). */
+  recordSize(meta: MemberMeta): number {
+    const d = this.m.local.data();
+    return frame(MessageType.Update, this.swim.codec.encode({ meta, host: d.host, state: WireState.Left, incarnation: Number.MAX_SAFE_INTEGER })).length;
+  }
+
+  /**
+   * Stops swim. Unless fix 3 is off, first says goodbye: a Left record at a higher
+   * incarnation, sent straight to every member swim probes (twice, as separate
+   * datagrams, against a lost one); each receiver also piggybacks it onwards.
+   */
+  async leave(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    if (!this.opts.disabled.has('leave')) {
+      const local = this.m.local;
+      local.incarnation += 1;
+      const goodbye = frame(
+        MessageType.Update,
+        this.swim.codec.encode({ meta: local.meta, host: local.host, state: WireState.Left, incarnation: local.incarnation }),
+      );
+      const hosts = this.liveHosts();
+      for (let round = 0; round < 2; round++) {
+        await Promise.all(hosts.map((h) => this.opts.transport.send(goodbye, h)));
+      }
+      log('%s left: told %d members', local.host, hosts.length);
+    }
+    this.swim.leave();
+    for (const host of Object.keys(this.m.hostToSuspectTimeout)) {
+      clearTimeout(this.m.hostToSuspectTimeout[host]);
+      delete this.m.hostToSuspectTimeout[host];
+    }
+  }
+}

@@ -1,0 +1,117 @@
+import { encodeRecord } from '../persistence/record-codec.js';
+import type { Store } from '../store/store.js';
+import { AntiEntropy, type ListSync } from './antientropy/anti-entropy.js';
+import { Disseminator } from './dissemination/disseminator.js';
+import { InternalClient } from './internal-client.js';
+import type { Peer, PeerDirectory } from './peers.js';
+import { AUTH_HEADER, RequestSigner } from './request-signing.js';
+
+/**
+ * Gossip mode's replication: push (UDP deltas) and push-pull (anti-entropy
+ * over signed internal HTTP), and the internal routes' handlers. node.ts
+ * composes it from the store, the peer directory and the settings.
+ */
+export interface ReplicationOptions {
+  store: Store;
+  peers: PeerDirectory;
+  authKey: string;
+  encrypt: boolean;
+  macWindowMs: number;
+  bindHost: string;
+  dataPort: number;
+  selfHttp: string;
+  fanout: number;
+  retransmitMult: number;
+  maxDatagram: number;
+  pushPullIntervalMs: number;
+  httpTimeoutMs: number;
+  https: boolean;
+  insecureSkipVerify: boolean;
+  maxValueSize: number;
+  lists?: ListSync;
+}
+
+export class Replication {
+  readonly signer: RequestSigner;
+  readonly client: InternalClient;
+  readonly disseminator: Disseminator;
+  readonly antiEntropy: AntiEntropy;
+  readonly authHeader = AUTH_HEADER;
+  readonly maxBodyBytes: number;
+
+  constructor(private readonly opts: ReplicationOptions) {
+    this.signer = new RequestSigner(opts.authKey, opts.macWindowMs);
+    const maxMessage = Math.max(4 * 1024 * 1024, opts.maxValueSize + 64 * 1024);
+    this.maxBodyBytes = 2 * maxMessage;
+    this.client = new InternalClient({
+      signer: this.signer,
+      timeoutMs: opts.httpTimeoutMs,
+      maxResponseBytes: this.maxBodyBytes,
+      https: opts.https,
+      insecureSkipVerify: opts.insecureSkipVerify,
+    });
+    this.disseminator = new Disseminator({
+      store: opts.store,
+      peers: opts.peers,
+      client: this.client,
+      authKey: opts.authKey,
+      encrypt: opts.encrypt,
+      macWindowMs: opts.macWindowMs,
+      bindHost: opts.bindHost,
+      port: opts.dataPort,
+      selfHttp: opts.selfHttp,
+      fanout: opts.fanout,
+      retransmitMult: opts.retransmitMult,
+      maxDatagram: opts.maxDatagram,
+    });
+    this.antiEntropy = new AntiEntropy({
+      store: opts.store,
+      peers: opts.peers,
+      client: this.client,
+      intervalMs: opts.pushPullIntervalMs,
+      maxMessageBytes: maxMessage,
+      ...(opts.lists ? { lists: opts.lists } : {}),
+    });
+  }
+
+  /** Binds the data-gossip port (returned) and starts the rounds. */
+  async start(): Promise<number> {
+    const port = await this.disseminator.start();
+    this.antiEntropy.start();
+    return port;
+  }
+
+  async stop(): Promise<void> {
+    await this.antiEntropy.stop();
+    await this.disseminator.stop();
+    this.client.close();
+  }
+
+  /** A peer joined or came back: reconcile with it now. */
+  peerArrived(peer: Peer): void {
+    this.antiEntropy.trigger(peer);
+  }
+
+  // The internal routes' side (InternalApi).
+  verify(method: string, path: string, header: string | undefined, body: Buffer): boolean {
+    return this.signer.verify(method, path, header, body);
+  }
+
+  entry(key: string): Buffer | null {
+    const e = this.opts.store.peek(key);
+    return e === undefined ? null : encodeRecord(e);
+  }
+
+  sync(body: Buffer): Buffer {
+    return this.antiEntropy.handle(body);
+  }
+
+  stats(): Record<string, unknown> {
+    return {
+      digest: this.opts.store.digest.root(),
+      push: this.disseminator.stats(),
+      pushPull: { ...this.antiEntropy.counters },
+      internalHttp: { ...this.signer.stats },
+    };
+  }
+}

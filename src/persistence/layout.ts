@@ -1,0 +1,40 @@
+import { join } from 'node:path';
+
+/**
+ * The data directory's file names (docs/data-directory.md describes each file).
+ * Every name another part of the project reads or writes is listed here, so the
+ * layout is documented in one place even where another module owns the file.
+ */
+
+/** The store snapshot (owned by persistence). */
+export const SNAPSHOT_FILE = 'store.snapshot';
+/** Where a snapshot is written before it is renamed over SNAPSHOT_FILE. */
+export const SNAPSHOT_TEMP_FILE = `${SNAPSHOT_FILE}.tmp`;
+/** Auth data: node id, generated password and token secret (auth-data.ts). */
+export const AUTH_DATA_FILE = 'auth.json';
+/** Seeds (gossip mode) or the explicit server list (owlcache mode); owned by the cluster layer. */
+export const SERVER_GROUP_FILE = 'server_group_config.json';
+/** The last known gossip member list; owned by the cluster layer. */
+export const GOSSIP_MEMBERS_FILE = 'gossip_members.json';
+
+/** Append-log generations: `append-0000000001.log`, ... (ten digits so names sort by generation). */
+const LOG_NAME = /^append-(\d{10})\.log$/;
+
+export function logFileName(generation: number): string {
+  return `append-${String(generation).padStart(10, '0')}.log`;
+}
+
+/** The generation of an append-log file name, or null if the name is not one. */
+export function logGeneration(name: string): number | null {
+  const m = LOG_NAME.exec(name);
+  return m === null ? null : Number(m[1]);
+}
+
+/** Name a damaged file is moved aside to: `<file>.corrupt-<UTC time>`. */
+export function corruptName(file: string, when = new Date()): string {
+  return `${file}.corrupt-${when.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+}
+
+export function inDir(dir: string, name: string): string {
+  return join(dir, name);
+}

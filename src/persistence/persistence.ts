@@ -1,0 +1,358 @@
+import { closeSync, openSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { logger } from '../log.js';
+import type { ChangeListener, Store } from '../store/store.js';
+import { AppendLogFormatError, AppendLogWriter, listLogs, readAppendLog, type FsyncPolicy } from './append-log.js';
+import { fsyncDir } from './files.js';
+import { corruptName, SNAPSHOT_FILE, SNAPSHOT_TEMP_FILE } from './layout.js';
+import { moveAside, readSnapshot, SnapshotFormatError, writeSnapshot } from './snapshot.js';
+
+const log = logger('persistence');
+
+/**
+ * What the node composes: loads the data directory into the store at start,
+ * appends every change to the log before it is acknowledged, snapshots the
+ * store periodically and at shutdown.
+ *
+ * Ordering that makes a crash at any point lose nothing acknowledged:
+ * 1. a snapshot first opens log generation g+1 and captures the store's
+ *    records in the same tick (so every change is either in the capture or in
+ *    g+1 or later);
+ * 2. it writes the capture to a temp file, fsyncs, renames it over the old
+ *    snapshot (header: replayFrom = g+1), fsyncs the directory;
+ * 3. only then deletes generations <= g.
+ * A crash before 2 completes leaves the old snapshot and every log since it;
+ * a crash between 2 and 3 leaves logs that start-up recognises as covered
+ * (generation < replayFrom) and deletes without replaying them.
+ */
+
+export interface PersistenceOptions {
+  dataDir: string;
+  store: Store;
+  /** AppendLog: false = snapshots only. */
+  appendLog: boolean;
+  /** AppendFsync: 'always', 'no', or milliseconds between fsyncs. */
+  fsync: FsyncPolicy;
+  /** Task_DataBackup in ms; 0 = snapshot only at shutdown (and when the log grows large). */
+  snapshotEveryMs: number;
+  /** A log larger than this (and than the last snapshot) triggers a snapshot early. Default 64 MiB. */
+  logSnapshotBytes?: number;
+}
+
+export interface LoadReport {
+  /** Live keys in the store after loading. */
+  keys: number;
+  /** Tombstones and expired or evicted stubs kept after loading. */
+  stubs: number;
+  snapshotRecords: number;
+  logRecords: number;
+  logFiles: number;
+  /** Entries that expired or were collected while the node was down. */
+  swept: number;
+  ms: number;
+  /** Damaged files moved aside (full paths). */
+  movedAside: string[];
+  /** Append-log tails dropped because a crash cut a record short. */
+  tornLogs: number;
+  /** The latest moment the loaded state is known to cover (ms since the epoch); 0 = nothing was loaded. */
+  savedAt: number;
+}
+
+export class PersistenceError extends Error {}
+
+const DEFAULT_LOG_SNAPSHOT_BYTES = 64 * 1024 * 1024;
+
+function errText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e.code ?? e.message;
+}
+
+export class Persistence {
+  private log: AppendLogWriter | null = null;
+  private nextGeneration = 1;
+  private unsubscribe: (() => void) | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private snapshotting: Promise<void> | null = null;
+  private closing: Promise<void> | null = null;
+  /** The files on disk do not hold the store as a snapshot alone: worth a snapshot. */
+  private dirty = false;
+  private lastSnapshotBytes = 0;
+  private writeErrors = 0;
+  readonly snapshotPath: string;
+  readonly loaded: LoadReport;
+
+  private constructor(private readonly opts: PersistenceOptions) {
+    this.snapshotPath = join(opts.dataDir, SNAPSHOT_FILE);
+    this.loaded = this.load();
+  }
+
+  /**
+   * Loads the snapshot and the logs into the store, sweeps what expired
+   * meanwhile, opens a new log generation and starts listening for changes.
+   * Throws PersistenceError with a message for the operator if the data
+   * directory cannot be read or written.
+   */
+  static open(opts: PersistenceOptions): Persistence {
+    try {
+      const p = new Persistence(opts);
+      p.probeWritable();
+      if (opts.appendLog) p.log = p.createLog();
+      p.unsubscribe = opts.store.onChange(p.onChange);
+      return p;
+    } catch (err) {
+      if (err instanceof PersistenceError) throw err;
+      throw new PersistenceError(`cannot use the data directory ${opts.dataDir} (${errText(err)}): check DBfile and the folder's permissions`);
+    }
+  }
+
+  /** Starts the periodic fsync and snapshot timers. */
+  start(): void {
+    const { fsync, snapshotEveryMs } = this.opts;
+    if (this.opts.appendLog && typeof fsync === 'number' && fsync > 0) {
+      this.every(fsync, () => {
+        this.log?.sync().catch((err: unknown) => log.error('append log fsync failed: %s', errText(err)));
+      });
+    }
+    if (snapshotEveryMs > 0) {
+      this.every(snapshotEveryMs, () => {
+        if (this.dirty) this.snapshot().catch(() => {});
+      });
+    }
+  }
+
+  /** Writes a snapshot now (or joins the one running). Rejects if it could not be written; the logs are then kept. */
+  snapshot(): Promise<void> {
+    if (this.closing !== null) return this.closing;
+    this.snapshotting ??= this.writeSnapshotNow(false).finally(() => {
+      this.snapshotting = null;
+    });
+    return this.snapshotting;
+  }
+
+  /** Final snapshot, then closes the log. Call after everything that changes the store has stopped. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const t of this.timers) clearInterval(t);
+      this.timers = [];
+      await this.snapshotting?.catch(() => {});
+      try {
+        await this.writeSnapshotNow(true);
+      } finally {
+        this.unsubscribe?.();
+        this.unsubscribe = null;
+        await this.log?.close().catch(() => {});
+        this.log = null;
+      }
+    })();
+    return this.closing;
+  }
+
+  stats(): { logGeneration: number | null; logBytes: number; writeErrors: number; snapshotBytes: number } {
+    return {
+      logGeneration: this.log?.generation ?? null,
+      logBytes: this.log?.size ?? 0,
+      writeErrors: this.writeErrors,
+      snapshotBytes: this.lastSnapshotBytes,
+    };
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const t = setInterval(fn, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  private readonly onChange: ChangeListener = (change) => {
+    if (change.origin === 'load') return;
+    this.dirty = true;
+    const w = this.log;
+    if (w === null) return;
+    try {
+      w.append(change.record);
+    } catch (err) {
+      this.writeErrors += 1;
+      if (this.writeErrors === 1 || this.writeErrors % 1000 === 0) {
+        log.error('cannot append to %s (%s); %d changes not logged so far', w.path, errText(err), this.writeErrors);
+      }
+      // A client's write must not be acknowledged as saved; a peer's is still held and re-synced by anti-entropy.
+      if (change.origin === 'local') throw new PersistenceError(`the change could not be saved: append log error ${errText(err)}`);
+      return;
+    }
+    const limit = Math.max(this.opts.logSnapshotBytes ?? DEFAULT_LOG_SNAPSHOT_BYTES, this.lastSnapshotBytes);
+    if (w.size > limit && this.snapshotting === null && this.closing === null) {
+      setImmediate(() => {
+        if (this.snapshotting === null && this.closing === null) this.snapshot().catch(() => {});
+      });
+    }
+  };
+
+  private createLog(): AppendLogWriter {
+    const generation = this.nextGeneration++;
+    try {
+      return AppendLogWriter.create(this.opts.dataDir, generation, this.opts.store.nodeId, this.opts.fsync);
+    } catch (err) {
+      throw new PersistenceError(
+        `cannot create the append log in ${this.opts.dataDir} (${errText(err)}): check DBfile, the folder's permissions and free space`,
+      );
+    }
+  }
+
+  /** Fails at start, not at the first snapshot, if the snapshot cannot be written. */
+  private probeWritable(): void {
+    const tmp = join(this.opts.dataDir, SNAPSHOT_TEMP_FILE);
+    try {
+      closeSync(openSync(tmp, 'w', 0o600));
+      rmSync(tmp, { force: true });
+    } catch (err) {
+      throw new PersistenceError(`cannot write the snapshot's temp file ${tmp} (${errText(err)}): check DBfile and the folder's permissions`);
+    }
+  }
+
+  private async writeSnapshotNow(final: boolean): Promise<void> {
+    const { dataDir, store } = this.opts;
+    const old = this.log;
+    // Every change from here on goes to the next generation (or nowhere, after the final capture).
+    let replayFrom: number;
+    if (final || !this.opts.appendLog) {
+      replayFrom = this.nextGeneration;
+      if (final) {
+        this.unsubscribe?.();
+        this.unsubscribe = null;
+      }
+      this.log = null;
+    } else {
+      try {
+        this.log = this.createLog();
+      } catch (err) {
+        log.error('snapshot skipped: %s', (err as Error).message);
+        throw err;
+      }
+      replayFrom = this.log.generation;
+    }
+    const records = Array.from(store.entries());
+    const wasDirty = this.dirty;
+    this.dirty = false;
+    try {
+      await old?.close();
+      const res = await writeSnapshot(this.snapshotPath, join(dataDir, SNAPSHOT_TEMP_FILE), records, {
+        nodeId: store.nodeId,
+        createdAt: Date.now(),
+        replayFrom,
+      });
+      this.lastSnapshotBytes = res.bytes;
+      let removed = 0;
+      for (const l of listLogs(dataDir)) {
+        if (l.generation < replayFrom) {
+          rmSync(l.path, { force: true });
+          removed += 1;
+        }
+      }
+      if (removed > 0) fsyncDir(join(dataDir, SNAPSHOT_FILE));
+      log.info('snapshot%s: %d records, %d bytes in %d ms', final ? ' (shutdown)' : '', res.records, res.bytes, res.ms);
+    } catch (err) {
+      this.dirty ||= wasDirty || records.length > 0;
+      log.error('snapshot failed, the append logs are kept: %s', errText(err));
+      throw err;
+    }
+  }
+
+  private load(): LoadReport {
+    const { dataDir, store } = this.opts;
+    const started = performance.now();
+    const report: LoadReport = {
+      keys: 0, stubs: 0, snapshotRecords: 0, logRecords: 0, logFiles: 0, swept: 0, ms: 0, movedAside: [], tornLogs: 0, savedAt: 0,
+    };
+    const merge = (r: Parameters<Store['merge']>[0]) => {
+      store.merge(r, 'load');
+    };
+    try {
+      rmSync(join(dataDir, SNAPSHOT_TEMP_FILE), { force: true });
+    } catch {
+      // Left by a crash mid-snapshot and not removable: probeWritable says what is wrong.
+    }
+
+    let replayFrom = 0;
+    let snap;
+    try {
+      snap = readSnapshot(this.snapshotPath, merge);
+    } catch (err) {
+      if (err instanceof SnapshotFormatError) throw new PersistenceError(err.message);
+      throw new PersistenceError(`cannot read the snapshot ${this.snapshotPath} (${errText(err)})`);
+    }
+    if (snap.status === 'ok') {
+      replayFrom = snap.meta.replayFrom;
+      report.snapshotRecords = snap.records;
+      report.savedAt = snap.meta.createdAt;
+      this.lastSnapshotBytes = snap.bytes;
+    } else if (snap.status === 'damaged') {
+      report.snapshotRecords = snap.records;
+      const to = this.moveAsideOrFail(this.snapshotPath);
+      report.movedAside.push(to);
+      this.dirty = true;
+      log.warn('snapshot %s is damaged (%s): moved aside to %s%s', this.snapshotPath, snap.reason, to,
+        snap.records > 0 ? `; kept the ${snap.records} records read before the damage` : '');
+    }
+
+    let lastGeneration = 0;
+    let logs;
+    try {
+      logs = listLogs(dataDir);
+    } catch (err) {
+      throw new PersistenceError(`cannot list the data directory ${dataDir} (${errText(err)})`);
+    }
+    for (const l of logs) {
+      lastGeneration = Math.max(lastGeneration, l.generation);
+      if (l.generation < replayFrom) {
+        // Contained in the snapshot: a crash came between its rename and this log's deletion.
+        rmSync(l.path, { force: true });
+        log.info('append log %s is covered by the snapshot: removed', l.path);
+        continue;
+      }
+      let res;
+      try {
+        res = readAppendLog(l.path, l.generation, merge);
+      } catch (err) {
+        if (err instanceof AppendLogFormatError) throw new PersistenceError(err.message);
+        throw new PersistenceError(`cannot read the append log ${l.path} (${errText(err)})`);
+      }
+      report.logFiles += 1;
+      report.logRecords += res.records;
+      if (res.records > 0) this.dirty = true;
+      if (res.end.kind === 'bad-magic') {
+        const to = this.moveAsideOrFail(l.path);
+        report.movedAside.push(to);
+        log.warn('append log %s is not an owlcache append log (wrong magic bytes): moved aside to %s', l.path, to);
+      } else if (res.end.kind === 'torn') {
+        report.tornLogs += 1;
+        log.warn('append log %s: dropped a torn record (%s) at byte %d, %d bytes; kept the %d records before it',
+          l.path, res.end.reason, res.end.offset, res.end.dropped, res.records);
+      }
+      if (res.records > 0) {
+        try {
+          report.savedAt = Math.max(report.savedAt, Math.floor(statSync(l.path).mtimeMs));
+        } catch {
+          // Only informative.
+        }
+      }
+    }
+    this.nextGeneration = Math.max(replayFrom, lastGeneration + 1, 1);
+
+    report.swept = store.sweep();
+    const s = store.stats();
+    report.keys = s.keys;
+    report.stubs = s.stubs;
+    report.ms = Math.round(performance.now() - started);
+    log.info('loaded %d keys (%d stubs) in %d ms: %d snapshot records, %d append-log records from %d files, %d expired or collected',
+      report.keys, report.stubs, report.ms, report.snapshotRecords, report.logRecords, report.logFiles, report.swept);
+    return report;
+  }
+
+  private moveAsideOrFail(path: string): string {
+    try {
+      return moveAside(path, corruptName(path));
+    } catch (err) {
+      throw new PersistenceError(`${path} is damaged and cannot be moved aside (${errText(err)}); move it away by hand`);
+    }
+  }
+}

@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import zlib from 'node:zlib';
+import {
+  crc32, fileHead, frame, FRAME_HEAD_BYTES, KIND_HEADER, KIND_RECORDS, readFramedFile, tableCrc32,
+} from '../../src/persistence/frames.js';
+import {
+  decodeRecord, decodeRecords, encodeRecord, encodeRecords, RecordFormatError, recordFromArray, recordToArray,
+} from '../../src/persistence/record-codec.js';
+import type { EntryRecord } from '../../src/store/entry.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+function tmp(): string {
+  const d = mkdtempSync(join(tmpdir(), 'owl-codec-'));
+  dirs.push(d);
+  return d;
+}
+
+const v = (t: number, c = 0, n = 'node-a') => ({ t, c, n });
+
+const samples: EntryRecord[] = [
+  { key: 'plain', value: Buffer.from('hello'), created: 1_763_800_000_123_456, vv: v(1_763_800_000_123), expireAt: 0, ev: v(1_763_800_000_123) },
+  { key: 'clé 🦉', value: Buffer.from([0, 255, 1, 254, 0x80]), created: 5, vv: v(10, 3), expireAt: 99_999, ev: v(12, 0, 'node-b') },
+  { key: 'empty', value: Buffer.alloc(0), created: 1, vv: v(1), expireAt: 0, ev: v(1) },
+  { key: 'tomb', value: null, created: 0, vv: v(20, 1, 'node-c'), expireAt: 0, ev: v(3) },
+  { key: 'stub', value: null, created: 7, vv: v(30), expireAt: 31, ev: v(30), hollow: true },
+];
+
+describe('record codec', () => {
+  it('round-trips every kind of record exactly', () => {
+    for (const r of samples) {
+      const back = decodeRecord(encodeRecord(r));
+      assert.deepEqual(back, r);
+      if (r.value !== null) assert.ok(Buffer.isBuffer(back.value));
+    }
+  });
+
+  it('writes the expiry version only when it differs from the value version', () => {
+    assert.equal(recordToArray(samples[0]!).length, 8);
+    assert.equal(recordToArray(samples[1]!).length, 11);
+  });
+
+  it('copies values out of the buffer they were read from', () => {
+    const bytes = encodeRecord(samples[0]!);
+    const back = decodeRecord(bytes);
+    bytes.fill(0);
+    assert.equal(back.value!.toString(), 'hello');
+  });
+
+  it('round-trips a chunk and interns node ids', () => {
+    const names = new Map<string, string>();
+    const out: EntryRecord[] = [];
+    const n = decodeRecords(encodeRecords(samples), (r) => out.push(r), names);
+    assert.equal(n, samples.length);
+    assert.deepEqual(out, samples);
+    assert.ok(names.has('node-a') && names.has('node-b'));
+  });
+
+  it('rejects records that are not valid', () => {
+    const good = recordToArray(samples[0]!);
+    const bad: unknown[] = [
+      'not an array',
+      good.slice(0, 7),
+      [...good.slice(0, 7), 2],
+      [42, ...good.slice(1)],
+      [good[0], 'text', ...good.slice(2)],
+      [...good.slice(0, 3), -1, ...good.slice(4)],
+      [...good.slice(0, 5), '', ...good.slice(6)],
+      [good[0], Buffer.from('x'), good[2], good[3], good[4], good[5], good[6], 1],
+    ];
+    for (const b of bad) assert.throws(() => recordFromArray(b), RecordFormatError, JSON.stringify(b));
+    assert.throws(() => decodeRecord(Buffer.from([0xc1])), RecordFormatError);
+  });
+});
+
+describe('frames', () => {
+  it('computes CRC-32 like zlib, in the fallback too', () => {
+    const data = Buffer.from('The quick brown owl caches the lazy dog');
+    assert.equal(tableCrc32(data), zlib.crc32(data));
+    assert.equal(tableCrc32(data.subarray(10), tableCrc32(data.subarray(0, 10))), crc32(data));
+  });
+
+  const MAGIC = Buffer.from('TESTMAG\n', 'latin1');
+
+  function writeFramed(payloads: Buffer[]): { path: string; bytes: Buffer; offsets: number[] } {
+    const parts = [fileHead(MAGIC, 1), frame(KIND_HEADER, Buffer.from('hdr'))];
+    const offsets: number[] = [];
+    let at = parts[0]!.length + parts[1]!.length;
+    for (const p of payloads) {
+      offsets.push(at);
+      const f = frame(KIND_RECORDS, p);
+      parts.push(f);
+      at += f.length;
+    }
+    const bytes = Buffer.concat(parts);
+    const path = join(tmp(), 'f.bin');
+    writeFileSync(path, bytes);
+    return { path, bytes, offsets };
+  }
+
+  function readAll(path: string) {
+    const got: string[] = [];
+    const res = readFramedFile(path, MAGIC, 1, (kind, payload) => {
+      if (kind === KIND_RECORDS) got.push(payload.toString());
+    });
+    return { got, res };
+  }
+
+  it('reads back every frame, across read blocks', () => {
+    const payloads = [Buffer.from('a'), Buffer.alloc(3 << 20, 'b'), Buffer.from(''), Buffer.from('c')];
+    const { path } = writeFramed(payloads);
+    const { got, res } = readAll(path);
+    assert.deepEqual(got, payloads.map((p) => p.toString()));
+    assert.equal(res.end.kind, 'complete');
+    assert.equal(res.frames, 5);
+  });
+
+  it('stops at a frame cut short, keeping the ones before', () => {
+    const { path, bytes, offsets } = writeFramed([Buffer.from('one'), Buffer.from('two'), Buffer.alloc(100, 'x')]);
+    for (const cut of [offsets[2]! + 3, offsets[2]! + FRAME_HEAD_BYTES + 50, bytes.length - 1]) {
+      writeFileSync(path, bytes.subarray(0, cut));
+      const { got, res } = readAll(path);
+      assert.deepEqual(got, ['one', 'two']);
+      assert.equal(res.end.kind, 'damaged');
+      if (res.end.kind === 'damaged') {
+        assert.equal(res.end.offset, offsets[2]);
+        assert.equal(res.end.dropped, cut - offsets[2]!);
+      }
+    }
+  });
+
+  it('detects a flipped bit by its checksum', () => {
+    const { path, bytes, offsets } = writeFramed([Buffer.from('one'), Buffer.from('two')]);
+    const copy = Buffer.from(bytes);
+    copy[offsets[1]! + FRAME_HEAD_BYTES + 1]! ^= 0x04;
+    writeFileSync(path, copy);
+    const { got, res } = readAll(path);
+    assert.deepEqual(got, ['one']);
+    assert.equal(res.end.kind, 'damaged');
+    assert.match(res.end.kind === 'damaged' ? res.end.reason : '', /checksum/);
+  });
+
+  it('tells a foreign, a too-new and a too-short file apart', () => {
+    const { path, bytes } = writeFramed([Buffer.from('one')]);
+    writeFileSync(path, Buffer.concat([Buffer.from('NOTMAGIC'), bytes.subarray(8)]));
+    assert.equal(readAll(path).res.end.kind, 'bad-magic');
+    const newer = Buffer.from(bytes);
+    newer.writeUInt32BE(9, 8);
+    writeFileSync(path, newer);
+    assert.deepEqual(readAll(path).res.end, { kind: 'bad-version', version: 9 });
+    writeFileSync(path, bytes.subarray(0, 5));
+    assert.equal(readAll(path).res.end.kind, 'empty');
+  });
+});

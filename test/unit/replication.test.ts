@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { AntiEntropy } from '../../src/cluster/antientropy/anti-entropy.js';
+import { BroadcastQueue } from '../../src/cluster/dissemination/broadcast-queue.js';
+import type { InternalClient } from '../../src/cluster/internal-client.js';
+import type { Peer } from '../../src/cluster/peers.js';
+import { RequestSigner } from '../../src/cluster/request-signing.js';
+import { Store } from '../../src/store/store.js';
+
+describe('broadcast queue', () => {
+  it('keeps one delta per key (the newest), fresh first, until each went out `limit` times', () => {
+    const q = new BroadcastQueue(100);
+    q.enqueue('a', Buffer.from('a1'));
+    q.enqueue('b', Buffer.from('b1'));
+    q.enqueue('a', Buffer.from('a2'));
+    const first = q.take(1000, false);
+    assert.deepEqual(first.map((d) => d.bytes.toString()), ['b1', 'a2']);
+    q.sent(first, 3, 4);
+    assert.equal(q.freshCount, 0);
+    const again = q.take(1000, true);
+    assert.equal(again.length, 2);
+    q.sent(again, 3, 4);
+    assert.equal(q.size, 0, 'sent 6 times >= limit 4: gone');
+  });
+
+  it('respects the byte budget and the bound on its length', () => {
+    const q = new BroadcastQueue(10);
+    for (let i = 0; i < 25; i++) q.enqueue(`k${i}`, Buffer.alloc(100));
+    assert.equal(q.size, 10);
+    assert.equal(q.dropped, 15);
+    assert.equal(q.take(350, false).length, 3);
+  });
+
+  it('a newer delta queued while an older one was out wins over its retransmission', () => {
+    const q = new BroadcastQueue(10);
+    q.enqueue('k', Buffer.from('old'));
+    const out = q.take(100, false);
+    q.enqueue('k', Buffer.from('new'));
+    q.sent(out, 1, 10);
+    assert.deepEqual(q.take(100, false).map((d) => d.bytes.toString()), ['new']);
+    assert.equal(q.take(100, true).length, 0);
+  });
+});
+
+describe('request signing', () => {
+  it('accepts a fresh signed call once, refuses tampering, replays, stale calls and other keys', () => {
+    let now = 1_000_000;
+    const a = new RequestSigner('shared-key-0123456789', 30_000, () => now);
+    const b = new RequestSigner('shared-key-0123456789', 30_000, () => now);
+    const other = new RequestSigner('another-key-0123456789', 30_000, () => now);
+    const body = Buffer.from('payload');
+    const h = a.sign('POST', '/internal/sync', body);
+    assert.equal(b.verify('POST', '/internal/sync', h, Buffer.from('payloaX')), false);
+    assert.equal(b.verify('POST', '/internal/sync?x=1', h, body), false);
+    assert.equal(b.verify('POST', '/internal/sync', h, body), true);
+    assert.equal(b.verify('POST', '/internal/sync', h, body), false, 'replay');
+    assert.equal(b.verify('POST', '/internal/sync', other.sign('POST', '/internal/sync', body), body), false);
+    const old = a.sign('GET', '/internal/entry?key=k');
+    now += 31_000;
+    assert.equal(b.verify('GET', '/internal/entry?key=k', old), false, 'stale');
+    assert.equal(b.verify('GET', '/x', 'garbage'), false);
+    assert.equal(b.verify('GET', '/x', undefined), false);
+    assert.deepEqual(
+      { ...b.stats },
+      { accepted: 1, rejectedBadMac: 3, rejectedStale: 1, rejectedReplay: 1, rejectedMalformed: 2 },
+    );
+  });
+});
+
+/** Anti-entropy between in-process stores: the client calls the peer's handler directly. */
+function pair(a: Store, b: Store, opts: { maxKeysPerChunk?: number; maxMessageBytes?: number } = {}) {
+  const calls: string[] = [];
+  const peerB: Peer = { name: 'b', http: 'b:1', data: 'b:2' };
+  let aeB: AntiEntropy;
+  const client = {
+    async call(_hp: string, _m: string, _path: string, body?: Buffer) {
+      const { packr } = await import('../../src/cluster/antientropy/sync-messages.js');
+      calls.push((packr.unpack(body!) as { op: string }).op);
+      return aeB.handle(body!);
+    },
+  } as unknown as InternalClient;
+  const aeA = new AntiEntropy({ store: a, peers: { livePeers: () => [peerB] }, client, intervalMs: 1e9, ...opts });
+  aeB = new AntiEntropy({ store: b, peers: { livePeers: () => [] }, client, intervalMs: 1e9, ...opts });
+  return { round: () => aeA.round(peerB), calls, aeA };
+}
+
+function contents(s: Store): string[] {
+  return [...s.entries()].map((e) => `${e.key}=${e.value?.toString('hex') ?? (e.hollow ? 'hollow' : 'tomb')}@${e.vv.t}.${e.vv.c}.${e.vv.n}/${e.expireAt}`).sort();
+}
+
+describe('anti-entropy (push-pull)', () => {
+  it('one round makes two divergent stores equal, both directions, tombstones included', async () => {
+    const a = new Store({ nodeId: 'a' });
+    const b = new Store({ nodeId: 'b' });
+    for (let i = 0; i < 3000; i++) a.set(`a${i}`, Buffer.from(`va${i}`));
+    for (let i = 0; i < 2000; i++) b.set(`b${i}`, Buffer.from(`vb${i}`), i % 2 ? 60_000 : 0);
+    a.set('shared', Buffer.from('old'));
+    b.set('shared', Buffer.from('new'));
+    a.set('doomed', Buffer.from('x'));
+    b.merge(a.peek('doomed')!);
+    b.delete('doomed');
+    const { round } = pair(a, b, { maxKeysPerChunk: 500 });
+    await round();
+    assert.equal(a.digest.root(), b.digest.root());
+    assert.deepEqual(contents(a), contents(b));
+    assert.equal(a.get('shared')!.value!.toString(), 'new');
+    assert.equal(a.get('doomed'), undefined);
+    assert.equal(b.get('a17')!.value!.toString(), 'va17');
+  });
+
+  it('in sync, a round is one small exchange', async () => {
+    const a = new Store({ nodeId: 'a' });
+    const b = new Store({ nodeId: 'b' });
+    for (let i = 0; i < 100; i++) b.merge(a.set(`k${i}`, Buffer.from('v')));
+    const { round, calls, aeA } = pair(a, b);
+    await round();
+    assert.deepEqual(calls, ['root']);
+    assert.equal(aeA.counters.roundsInSync, 1);
+  });
+
+  it('a value evicted for memory on one side is not pulled back', async () => {
+    const a = new Store({ nodeId: 'a', maxMemory: 20_000 });
+    const b = new Store({ nodeId: 'b' });
+    for (let i = 0; i < 100; i++) b.merge(a.set(`k${i}`, Buffer.alloc(500, i)));
+    assert.ok(a.stats().evictions > 0);
+    const { round, calls } = pair(a, b);
+    await round();
+    assert.deepEqual(calls, ['root'], 'digests stayed equal: nothing to exchange');
+    assert.equal(a.stats().evictions, a.stats().stubs);
+  });
+
+  it('sends big differences in several bounded messages', async () => {
+    const a = new Store({ nodeId: 'a' });
+    const b = new Store({ nodeId: 'b' });
+    for (let i = 0; i < 200; i++) a.set(`big${i}`, Buffer.alloc(10_000, i));
+    const { round, calls } = pair(a, b, { maxMessageBytes: 100_000 });
+    await round();
+    assert.equal(a.digest.root(), b.digest.root());
+    assert.ok(calls.filter((c) => c === 'put').length >= 10, calls.join(','));
+  });
+
+  it('rejects malformed requests without touching the store', () => {
+    const s = new Store({ nodeId: 's' });
+    s.set('k', Buffer.from('v'));
+    const root = s.digest.root();
+    const ae = new AntiEntropy({ store: s, peers: { livePeers: () => [] }, client: {} as InternalClient, intervalMs: 1e9 });
+    for (const bad of [Buffer.from('garbage'), Buffer.alloc(0), Buffer.from([0x81, 0xa2, 0x6f, 0x70, 0xa4, 0x6b, 0x65, 0x79, 0x73])]) {
+      assert.throws(() => ae.handle(bad));
+    }
+    assert.equal(s.digest.root(), root);
+  });
+});

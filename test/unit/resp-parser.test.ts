@@ -1,0 +1,208 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RespParser, RespProtocolError, splitInline, DEFAULT_LIMITS, type RespParserLimits } from '../../src/api/resp/parser.js';
+import { globMatcher } from '../../src/api/resp/glob.js';
+
+function frame(...args: (string | Buffer)[]): Buffer {
+  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
+  for (const a of args) {
+    const b = Buffer.isBuffer(a) ? a : Buffer.from(a);
+    parts.push(Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n'));
+  }
+  return Buffer.concat(parts);
+}
+
+function all(p: RespParser): string[][] {
+  const out: string[][] = [];
+  for (let i = 0; i < 1_000_000; i++) {
+    const cmd = p.next();
+    if (cmd === null) return out;
+    out.push(cmd.map((b) => b.toString('latin1')));
+  }
+  throw new Error('parser did not stop');
+}
+
+const limits = (over: Partial<RespParserLimits>): RespParserLimits => ({ ...DEFAULT_LIMITS, ...over });
+
+test('parses multibulk commands, several per chunk', () => {
+  const p = new RespParser();
+  p.push(Buffer.concat([frame('SET', 'k', 'v'), frame('GET', 'k'), frame('PING')]));
+  assert.deepEqual(all(p), [['SET', 'k', 'v'], ['GET', 'k'], ['PING']]);
+  assert.equal(p.pending, 0);
+});
+
+test('every split point of a pipeline gives the same commands', () => {
+  const input = Buffer.concat([frame('SET', 'key', 'a value\r\nwith CRLF'), frame('MGET', 'a', '', 'c'), Buffer.from('PING\r\n'), frame('DEL', 'key')]);
+  const expected = [['SET', 'key', 'a value\r\nwith CRLF'], ['MGET', 'a', '', 'c'], ['PING'], ['DEL', 'key']];
+  for (let cut = 0; cut <= input.length; cut++) {
+    for (const second of [input.length, cut + 3]) {
+      const p = new RespParser();
+      const got: string[][] = [];
+      p.push(input.subarray(0, cut));
+      got.push(...all(p));
+      p.push(input.subarray(cut, Math.min(second, input.length)));
+      got.push(...all(p));
+      p.push(input.subarray(Math.min(second, input.length)));
+      got.push(...all(p));
+      assert.deepEqual(got, expected, `cut at ${cut}/${second}`);
+    }
+  }
+});
+
+test('byte-by-byte feeding of a large binary bulk', () => {
+  const value = Buffer.alloc(3000);
+  for (let i = 0; i < value.length; i++) value[i] = (i * 7) & 0xff;
+  const input = frame('SET', 'bin', value);
+  const p = new RespParser();
+  const got: Buffer[][] = [];
+  for (let i = 0; i < input.length; i += 1) {
+    p.push(input.subarray(i, i + 1));
+    for (let c = p.next(); c !== null; c = p.next()) got.push(c);
+  }
+  assert.equal(got.length, 1);
+  assert.deepEqual(got[0]![2], value);
+});
+
+test('arguments that arrive whole are views of the chunk; split ones are joined', () => {
+  const input = frame('SET', 'k', 'whole');
+  const p = new RespParser();
+  p.push(input);
+  const [cmd] = [p.next()!];
+  assert.equal(cmd[2]!.buffer, input.buffer);
+  const p2 = new RespParser();
+  p2.push(input.subarray(0, input.length - 4));
+  assert.equal(p2.next(), null);
+  p2.push(input.subarray(input.length - 4));
+  assert.deepEqual(p2.next()!.map(String), ['SET', 'k', 'whole']);
+});
+
+test('inline commands, with quotes and escapes, mixed with multibulk', () => {
+  const p = new RespParser();
+  p.push(Buffer.from('PING\r\nset  k   "a b\\x41\\n"\nget \'it\\\'s\'\r\n\r\n'));
+  p.push(frame('GET', 'k'));
+  p.push(Buffer.from('EXISTS k\n'));
+  assert.deepEqual(all(p), [['PING'], ['set', 'k', 'a bA\n'], ['get', "it's"], ['GET', 'k'], ['EXISTS', 'k']]);
+});
+
+test('an inline command split across chunks waits for its newline', () => {
+  const p = new RespParser();
+  p.push(Buffer.from('SET k'));
+  assert.equal(p.next(), null);
+  p.push(Buffer.from(' v'));
+  assert.equal(p.next(), null);
+  p.push(Buffer.from('\r\nGET k\r'));
+  assert.deepEqual(all(p), [['SET', 'k', 'v']]);
+  p.push(Buffer.from('\n'));
+  assert.deepEqual(all(p), [['GET', 'k']]);
+});
+
+test('unbalanced quotes are a protocol error', () => {
+  assert.throws(() => splitInline(Buffer.from('set "abc')), RespProtocolError);
+  assert.throws(() => splitInline(Buffer.from('set "abc"def')), RespProtocolError);
+});
+
+test('empty arrays and empty bulks', () => {
+  const p = new RespParser();
+  p.push(Buffer.from('*0\r\n*-1\r\n*2\r\n$3\r\nGET\r\n$0\r\n\r\n'));
+  assert.deepEqual(all(p), [['GET', '']]);
+});
+
+test('a huge declared bulk length is refused at once, before any payload', () => {
+  const p = new RespParser(limits({ maxBulk: 1024 * 1024 }));
+  p.push(Buffer.from('*3\r\n$999999999999\r\n'));
+  assert.throws(() => p.next(), /Protocol error: invalid bulk length/);
+  // The parser stays failed.
+  assert.throws(() => p.next(), RespProtocolError);
+});
+
+test('bulk length at the limit passes, one over fails', () => {
+  const ok = new RespParser(limits({ maxBulk: 5 }));
+  ok.push(frame('SET', 'k', '12345'));
+  assert.deepEqual(all(ok), [['SET', 'k', '12345']]);
+  const bad = new RespParser(limits({ maxBulk: 5 }));
+  bad.push(Buffer.from('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$6\r\n'));
+  assert.throws(() => bad.next(), /invalid bulk length/);
+});
+
+test('multibulk count over the limit is refused', () => {
+  const p = new RespParser(limits({ maxArgs: 1000 }));
+  p.push(Buffer.from('*1001\r\n'));
+  assert.throws(() => p.next(), /invalid multibulk length/);
+  const q = new RespParser();
+  q.push(Buffer.from('*99999999999999999999\r\n'));
+  assert.throws(() => q.next(), /invalid multibulk length/);
+});
+
+test('a command larger in total than maxCommandBytes is refused while it arrives', () => {
+  const p = new RespParser(limits({ maxBulk: 100, maxCommandBytes: 1000 }));
+  const head = Buffer.from('*100\r\n');
+  p.push(head);
+  let err: unknown = null;
+  for (let i = 0; i < 100 && err === null; i++) {
+    p.push(Buffer.from(`$100\r\n${'x'.repeat(100)}\r\n`));
+    try {
+      p.next();
+    } catch (e) {
+      err = e;
+    }
+  }
+  assert.ok(err instanceof RespProtocolError);
+  assert.match((err as Error).message, /too large/);
+});
+
+test('malformed headers and framing', () => {
+  const cases: [string, RegExp][] = [
+    ['*2\r\n+GET\r\n', /expected '\$', got '\+'/],
+    ['*1\r\n$abc\r\n', /invalid bulk length/],
+    ['*x\r\n', /invalid multibulk length/],
+    ['*1\r\n$-5\r\n', /invalid bulk length/],
+    ['*1\r\n$3\r\nGETxx', /CRLF/],
+    ['*1\r\n$' + '1'.repeat(100), /invalid bulk length/],
+  ];
+  for (const [input, re] of cases) {
+    const p = new RespParser();
+    p.push(Buffer.from(input));
+    assert.throws(() => p.next(), re, input);
+  }
+});
+
+test('an inline line over maxInline is refused, even before its newline', () => {
+  const p = new RespParser(limits({ maxInline: 100 }));
+  p.push(Buffer.from('SET k ' + 'x'.repeat(200)));
+  assert.throws(() => p.next(), /too big inline request/);
+});
+
+test('10 000 pipelined commands in odd-sized chunks', () => {
+  const frames: Buffer[] = [];
+  for (let i = 0; i < 10_000; i++) frames.push(i % 2 ? frame('SET', `k${i}`, `v${i}`) : frame('GET', `k${i}`));
+  const input = Buffer.concat(frames);
+  const p = new RespParser();
+  let n = 0;
+  for (let at = 0; at < input.length; at += 1499) {
+    p.push(input.subarray(at, at + 1499));
+    for (let c = p.next(); c !== null; c = p.next()) {
+      assert.equal(c[1]!.toString(), `k${n}`);
+      n += 1;
+    }
+  }
+  assert.equal(n, 10_000);
+});
+
+test('glob patterns as Redis reads them', () => {
+  const m = (p: string, s: string) => globMatcher(p)(s);
+  assert.ok(m('*', 'anything'));
+  assert.ok(m('user:*', 'user:1'));
+  assert.ok(!m('user:*', 'usr:1'));
+  assert.ok(m('h?llo', 'hello'));
+  assert.ok(m('h[ae]llo', 'hallo'));
+  assert.ok(!m('h[^e]llo', 'hello'));
+  assert.ok(m('h[a-c]llo', 'hbllo'));
+  assert.ok(m('h\\*llo', 'h*llo'));
+  assert.ok(!m('h\\*llo', 'hello'));
+  assert.ok(m('*é*', 'caféx'));
+  assert.ok(m('[', '['));
+  // No exponential blow-up.
+  const start = process.hrtime.bigint();
+  assert.ok(!m('*a*a*a*a*a*a*a*a*b', 'a'.repeat(1000)));
+  assert.ok(process.hrtime.bigint() - start < 5_000_000_000n);
+});
