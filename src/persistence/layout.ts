@@ -12,9 +12,17 @@ export const SNAPSHOT_FILE = 'store.snapshot';
 export const SNAPSHOT_TEMP_FILE = `${SNAPSHOT_FILE}.tmp`;
 /** Auth data: node id, generated password and token secret (auth-data.ts). */
 export const AUTH_DATA_FILE = 'auth.json';
-/** Seeds (gossip mode) or the explicit server list (owlcache mode); owned by the cluster layer. */
+/*
+ * Owned by the cluster layer (src/cluster/groups/lists.ts, src/cluster/cluster.ts),
+ * listed here for the layout only; each list file has a `<name>.versions.json` side file.
+ */
+/** Seeds (gossip mode) or the explicit server list (owlcache mode). */
 export const SERVER_GROUP_FILE = 'server_group_config.json';
-/** The last known gossip member list; owned by the cluster layer. */
+/** Gossip seeds added with /server/?group_type=gossip. */
+export const SERVER_GROUP_GOSSIP_FILE = 'server_group_gossip_config.json';
+/** The explicit server list while in gossip mode. */
+export const SERVER_GROUP_OWLCACHE_FILE = 'server_group_owlcache_config.json';
+/** The last known live gossip members. */
 export const GOSSIP_MEMBERS_FILE = 'gossip_members.json';
 
 /** Append-log generations: `append-0000000001.log`, ... (ten digits so names sort by generation). */

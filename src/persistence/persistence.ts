@@ -1,4 +1,4 @@
-import { closeSync, openSync, rmSync, statSync } from 'node:fs';
+import { closeSync, openSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { logger } from '../log.js';
@@ -55,7 +55,11 @@ export interface LoadReport {
   movedAside: string[];
   /** Append-log tails dropped because a crash cut a record short. */
   tornLogs: number;
-  /** The latest moment the loaded state is known to cover (ms since the epoch); 0 = nothing was loaded. */
+  /**
+   * The latest moment the loaded state is known to be complete (ms since the
+   * epoch): the snapshot's time (refreshed while nothing changes) or the last
+   * log write. 0 = nothing was loaded.
+   */
   savedAt: number;
 }
 
@@ -117,6 +121,7 @@ export class Persistence {
     if (snapshotEveryMs > 0) {
       this.every(snapshotEveryMs, () => {
         if (this.dirty) this.snapshot().catch(() => {});
+        else this.touchSnapshot();
       });
     }
   }
@@ -161,6 +166,20 @@ export class Persistence {
     const t = setInterval(fn, ms);
     t.unref();
     this.timers.push(t);
+  }
+
+  /**
+   * Nothing changed since the snapshot, so it is the whole store as of now: its
+   * mtime says so, and savedAt at the next start (after a crash) is that recent,
+   * not the time of the last change (DESIGN §3's TombstoneTTL check).
+   */
+  private touchSnapshot(): void {
+    try {
+      const t = new Date();
+      utimesSync(this.snapshotPath, t, t);
+    } catch {
+      // No snapshot yet (empty store since start) or not touchable: savedAt stays older, which is safe.
+    }
   }
 
   private readonly onChange: ChangeListener = (change) => {
@@ -283,7 +302,7 @@ export class Persistence {
     if (snap.status === 'ok') {
       replayFrom = snap.meta.replayFrom;
       report.snapshotRecords = snap.records;
-      report.savedAt = snap.meta.createdAt;
+      report.savedAt = Math.max(snap.meta.createdAt, this.mtime(this.snapshotPath));
       this.lastSnapshotBytes = snap.bytes;
     } else if (snap.status === 'damaged') {
       report.snapshotRecords = snap.records;
@@ -328,13 +347,7 @@ export class Persistence {
         log.warn('append log %s: dropped a torn record (%s) at byte %d, %d bytes; kept the %d records before it',
           l.path, res.end.reason, res.end.offset, res.end.dropped, res.records);
       }
-      if (res.records > 0) {
-        try {
-          report.savedAt = Math.max(report.savedAt, Math.floor(statSync(l.path).mtimeMs));
-        } catch {
-          // Only informative.
-        }
-      }
+      if (res.records > 0) report.savedAt = Math.max(report.savedAt, this.mtime(l.path));
     }
     this.nextGeneration = Math.max(replayFrom, lastGeneration + 1, 1);
 
@@ -346,6 +359,14 @@ export class Persistence {
     log.info('loaded %d keys (%d stubs) in %d ms: %d snapshot records, %d append-log records from %d files, %d expired or collected',
       report.keys, report.stubs, report.ms, report.snapshotRecords, report.logRecords, report.logFiles, report.swept);
     return report;
+  }
+
+  private mtime(path: string): number {
+    try {
+      return Math.floor(statSync(path).mtimeMs);
+    } catch {
+      return 0;
+    }
   }
 
   private moveAsideOrFail(path: string): string {

@@ -178,6 +178,18 @@ describe('membership', () => {
     }
   });
 
+  it('stop() during start(), and twice, is safe; an instance starts once', async () => {
+    const { Membership } = await import('../../src/cluster/membership/membership.js');
+    const m = new Membership(options('s'));
+    const started = m.start([]);
+    const stopped = Promise.all([m.stop(), m.stop()]);
+    await started;
+    await stopped;
+    assert.equal(m.members()[0]?.state, 'left');
+    await assert.rejects(m.start([]));
+    await new Membership(options('never-started')).stop();
+  });
+
   it('rejects bad options', async () => {
     const { Membership } = await import('../../src/cluster/membership/membership.js');
     const base = options('n', { probeIntervalMs: 1000, pingTimeoutMs: 500 });

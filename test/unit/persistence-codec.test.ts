@@ -62,6 +62,38 @@ describe('record codec', () => {
     assert.ok(names.has('node-a') && names.has('node-b'));
   });
 
+  it('decodes every msgpack number and string width the same as msgpackr', () => {
+    const node = 'n'.repeat(40);
+    // [fixstr key, bin8 value, uint64 created, int64 vv.t, int8 vv.c, str8 vv.n, float32 expireAt, fixint flags]
+    const bytes = Buffer.concat([
+      Buffer.from([0x98, 0xa1, 0x6b, 0xc4, 0x02, 0x01, 0x02, 0xcf]),
+      (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(1_700_000_000_000_000n); return b; })(),
+      Buffer.from([0xd3]),
+      (() => { const b = Buffer.alloc(8); b.writeBigInt64BE(1_700_000_000_000n); return b; })(),
+      Buffer.from([0xd0, 0x05, 0xd9, node.length]),
+      Buffer.from(node),
+      Buffer.from([0xca, 0, 0, 0, 0, 0x00]),
+    ]);
+    const expected: EntryRecord = {
+      key: 'k', value: Buffer.from([1, 2]), created: 1_700_000_000_000_000,
+      vv: { t: 1_700_000_000_000, c: 5, n: node }, expireAt: 0, ev: { t: 1_700_000_000_000, c: 5, n: node },
+    };
+    assert.deepEqual(decodeRecord(bytes), expected);
+    const chunk = Buffer.concat([Buffer.from([0xdc, 0, 2]), bytes, bytes]);
+    const out: EntryRecord[] = [];
+    assert.equal(decodeRecords(chunk, (r) => out.push(r)), 2);
+    assert.deepEqual(out, [expected, expected]);
+    // Bytes after the record are not silently ignored.
+    assert.throws(() => decodeRecord(Buffer.concat([bytes, Buffer.from([0])])), RecordFormatError);
+  });
+
+  it('falls back to msgpackr for encodings the fast path does not know, and still validates', () => {
+    // created as a msgpack timestamp extension: decodable, but not a valid create time.
+    const bytes = Buffer.from([0x98, 0xa1, 0x6b, 0xc0, 0xd6, 0xff, 0, 0, 0, 1, 0x01, 0x00, 0xa1, 0x6e, 0x00, 0x00]);
+    assert.throws(() => decodeRecord(bytes), RecordFormatError);
+    assert.throws(() => decodeRecords(Buffer.concat([Buffer.from([0x91]), bytes]), () => assert.fail('no record')), RecordFormatError);
+  });
+
   it('rejects records that are not valid', () => {
     const good = recordToArray(samples[0]!);
     const bad: unknown[] = [

@@ -179,6 +179,34 @@ describe('persistence: load, log, snapshot', () => {
     assert.deepEqual(listLogs(dir), []);
   });
 
+  it('a client write that cannot be logged is not acknowledged; a peer\'s is kept and counted', async () => {
+    const dir = tmp();
+    const a = node(dir);
+    a.store.set('ok', Buffer.from('1'));
+    // Simulate a failing disk: the log writer is closed underneath.
+    await (a.p as unknown as { log: { close(): Promise<void> } }).log.close();
+    assert.throws(() => a.store.set('lost', Buffer.from('2')), PersistenceError);
+    const v = a.store.hlc.now();
+    a.store.merge({ key: 'peer', value: Buffer.from('3'), created: 1, vv: v, expireAt: 0, ev: v });
+    assert.equal(a.store.get('peer')?.value?.toString(), '3');
+    assert.equal(a.p.stats().writeErrors, 2);
+  });
+
+  it('savedAt follows the last write, and an idle node refreshes it', async () => {
+    const dir = tmp();
+    const a = node(dir, { snapshotEveryMs: 20 });
+    a.store.set('k', Buffer.from('v'));
+    await a.p.snapshot();
+    const written = statSync(join(dir, SNAPSHOT_FILE)).mtimeMs;
+    a.p.start();
+    const deadline = Date.now() + 5000;
+    while (statSync(join(dir, SNAPSHOT_FILE)).mtimeMs <= written + 30 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const touched = statSync(join(dir, SNAPSHOT_FILE)).mtimeMs;
+    assert.ok(touched > written + 30, 'the idle tick refreshed the snapshot time');
+    const b = node(dir);
+    assert.ok(b.p.loaded.savedAt >= Math.floor(touched));
+  });
+
   it('an unusable data directory is a clear PersistenceError', () => {
     const dir = tmp();
     const file = join(dir, 'a-file');

@@ -24,7 +24,7 @@ export function parseHostPort(s: string, defaultPort?: number): HostPort | null 
     }
   } else {
     const colon = s.lastIndexOf(':');
-    // More than one colon without brackets: a bare IPv6 address (swim formats peers as addr:port, so take the last colon).
+    // Unbracketed IPv6 with a port is ambiguous; read the last colon as the port separator.
     if (colon < 0) host = s;
     else {
       host = s.slice(0, colon);
@@ -44,9 +44,9 @@ export function parseHostPort(s: string, defaultPort?: number): HostPort | null 
   return { host, port };
 }
 
-/** The form swim uses as a member's identity: `host:port`, IPv6 without brackets (swim splits on the last colon only when sending, which is ours). */
+/** A member's identity: `host:port`, IPv6 in brackets (`[::1]:7946`). swim treats it as an opaque string. */
 export function formatHostPort(host: string, port: number): string {
-  return `${host}:${port}`;
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 export function isWildcard(host: string): boolean {

@@ -19,6 +19,12 @@
  * state does not. Faulty and left members are listed until reaped
  * (reapFaultyAfterMs), then forgotten, so they can join again.
  *
+ * Addresses are `host:port` (IPv6 as `[addr]:port`), as advertised by each node.
+ * Timing fields left undefined take memberlist-like LAN defaults (timings.ts).
+ * Besides SWIM's probing and piggybacked gossip, every pushPullIntervalMs a node
+ * exchanges full member lists with one random live member and tries one faulty
+ * member again (heals what gossip missed, and partitions).
+ *
  * Every datagram is sealed with a subkey of authKey (../security.ts, purpose
  * MEMBERSHIP_PURPOSE); nodes with another key never see each other. An instance is
  * started once; after stop(), make a new one.
@@ -98,6 +104,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
   private self: MemberInfo | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly pendingSeeds: string[] = [];
+  private starting: Promise<void> | null = null;
+  private stopping: Promise<void> | null = null;
 
   constructor(opts: MembershipOptions, testing: MembershipTesting = {}) {
     super();
@@ -126,16 +134,15 @@ export class Membership extends EventEmitter<MembershipEvents> {
   }
 
   /** Binds the gossip port, then joins the seeds in the background (never fails for unreachable seeds). */
-  async start(seeds: string[]): Promise<void> {
-    if (this.phase !== 'new') throw new Error(`membership: cannot start when ${this.phase}`);
+  start(seeds: string[]): Promise<void> {
+    if (this.phase !== 'new') return Promise.reject(new Error(`membership: cannot start when ${this.phase}`));
     this.phase = 'starting';
-    try {
-      await this.startInner(seeds);
-    } catch (err) {
+    this.starting = this.startInner(seeds).catch(async (err: unknown) => {
       this.phase = 'stopped';
       await this.transport?.close();
       throw err;
-    }
+    });
+    return this.starting;
   }
 
   private async startInner(seedList: string[]): Promise<void> {
@@ -271,8 +278,14 @@ export class Membership extends EventEmitter<MembershipEvents> {
   }
 
   /** Leaves gracefully: peers record this node as 'left'. */
-  async stop(): Promise<void> {
-    if (this.phase === 'stopped' || this.phase === 'stopping' || this.phase === 'new') {
+  stop(): Promise<void> {
+    this.stopping ??= this.stopInner();
+    return this.stopping;
+  }
+
+  private async stopInner(): Promise<void> {
+    if (this.phase === 'starting') await this.starting?.catch(() => {});
+    if (this.phase !== 'running') {
       this.phase = 'stopped';
       return;
     }

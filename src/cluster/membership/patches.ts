@@ -34,7 +34,6 @@ import { WireState } from './wire.js';
 import type { SwimMember, SwimMemberCtor, SwimMemberData, SwimMembership } from './swim-types.js';
 
 export type Fix = 'suspicion' | 'incarnation' | 'leave' | 'auth' | 'parse' | 'budget';
-export const ALL_FIXES: readonly Fix[] = ['suspicion', 'incarnation', 'leave', 'auth', 'parse', 'budget'];
 
 export interface SuspicionTimers {
   /** Starts the suspicion timer of a suspect member unless one is already running. */

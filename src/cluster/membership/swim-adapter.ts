@@ -8,6 +8,7 @@
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import createDebug from 'debug';
+import { parseHostPort } from './address.js';
 import { installLeftState, installSuspicionTimers, type Fix, type SuspicionTimers } from './patches.js';
 import { MalformedError, MessageType, WireState, frame, parseDatagram, type WireMember } from './wire.js';
 import { DEFAULTS, type Timings } from './timings.js';
@@ -124,10 +125,11 @@ export class SwimAdapter extends EventEmitter<SwimAdapterEvents> {
   deliver(payload: Buffer, from: string): boolean {
     if (!this.running) return true;
     if (this.opts.disabled.has('parse')) {
-      const at = from.lastIndexOf(':');
+      // Test only: swim's own reader, to show what wire.ts protects against.
+      const rinfo = parseHostPort(from)!;
       (this.swim.net as unknown as { onMessage(b: Buffer, rinfo: { address: string; port: number }): void }).onMessage(payload, {
-        address: from.slice(0, at),
-        port: Number(from.slice(at + 1)),
+        address: rinfo.host,
+        port: rinfo.port,
       });
       return true;
     }

@@ -25,6 +25,7 @@ export interface MemberInfo {
   local: boolean;
 }
 
+/** Timing and size fields left undefined take the defaults in timings.ts (noted below). */
 export interface MembershipOptions {
   bindHost: string;
   /** 0 = pick a free port */
@@ -37,17 +38,17 @@ export interface MembershipOptions {
   encrypt: boolean;
   meta: MemberMeta;
   /** default 1000 */
-  probeIntervalMs: number;
+  probeIntervalMs?: number;
   /** default 500 */
-  pingTimeoutMs: number;
+  pingTimeoutMs?: number;
   /** default 4: suspicion timeout = mult × max(1, log10(N)) × probe interval */
-  suspicionMult: number;
+  suspicionMult?: number;
   /** default 1400: no datagram sent is larger */
-  maxDatagram: number;
+  maxDatagram?: number;
   /** default 24 h */
-  reapFaultyAfterMs: number;
+  reapFaultyAfterMs?: number;
   /** accepted clock skew and replay window, default 30 s */
-  macWindowMs: number;
+  macWindowMs?: number;
   /** default: the clock in ms, so it grows across restarts */
   incarnationStart?: number;
   /** full member-list exchange with one random live member, and a reconnect attempt to one faulty member, this often; default 30 s, 0 = off */
