@@ -1,4 +1,3 @@
-import { hash } from 'node:crypto';
 import type { EntryRecord } from './entry.js';
 
 /**
@@ -29,11 +28,58 @@ export function groupOf(leaf: number): number {
   return Math.floor(leaf / LEAVES_PER_GROUP);
 }
 
+/**
+ * A 64-bit hash (two 32-bit lanes, murmur3-style mixing) of (key, value
+ * version, expiry version), without building a string or calling into native
+ * code: it runs on every write. Cryptographic strength is not needed: versions
+ * come from the nodes' clocks, so a client cannot choose colliding inputs.
+ * Changing it changes every digest, so it is part of the node-to-node protocol.
+ */
+// The two lanes of the running hash; module state so the per-write path allocates nothing.
+let laneA = 0;
+let laneB = 0;
+
+function mix(x: number): void {
+  let a = Math.imul(laneA ^ x, 0xcc9e2d51);
+  a = (a << 15) | (a >>> 17);
+  laneA = Math.imul(a, 0x1b873593);
+  let b = Math.imul(laneB ^ x, 0x85ebca6b);
+  b = (b << 13) | (b >>> 19);
+  laneB = (Math.imul(b, 0xc2b2ae35) + 0xe6546b64) | 0;
+}
+
+function mixString(s: string): void {
+  for (let i = 0; i < s.length; i++) mix(s.charCodeAt(i));
+  mix(s.length | 0x10000);
+}
+
+/** Millisecond times exceed 32 bits: fold their high and low words. */
+function mixNumber(n: number): void {
+  mix(n >>> 0);
+  mix(Math.floor(n / 4294967296) >>> 0);
+}
+
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
 function entryHash(e: EntryRecord, out: Uint32Array): void {
-  const text = `${e.key}\u0000${e.vv.t}.${e.vv.c}.${e.vv.n}\u0000${e.ev.t}.${e.ev.c}.${e.ev.n}`;
-  const h = hash('sha1', text, 'buffer') as unknown as Buffer;
-  out[0] = h.readUInt32LE(0);
-  out[1] = h.readUInt32LE(4);
+  laneA = 0x9747b28c;
+  laneB = 0x2f6d4a1b;
+  mixString(e.key);
+  mixNumber(e.vv.t);
+  mixNumber(e.vv.c);
+  mixString(e.vv.n);
+  mixNumber(e.ev.t);
+  mixNumber(e.ev.c);
+  mixString(e.ev.n);
+  out[0] = fmix32(laneA ^ Math.imul(laneB, 0x27d4eb2d));
+  out[1] = fmix32(laneB ^ Math.imul(laneA, 0x165667b1));
 }
 
 function hex64(hi: number, lo: number): string {
