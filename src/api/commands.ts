@@ -51,16 +51,32 @@ export class Commands {
     return null;
   }
 
-  set(key: string, value: Buffer, exptime: string | undefined): Outcome {
+  /** An error message if the key/value pair cannot be stored (status 500 or 413), else null. */
+  checkWrite(key: string, value: Buffer): { status: 413 | 500; message: string } | null {
     const bad = this.checkKey(key);
-    if (bad !== null) return { status: 500, key, message: bad };
+    if (bad !== null) return { status: 500, message: bad };
     if (value.length > this.limits.maxValueSize) {
-      return { status: 413, key, message: `value is larger than MaxValueSize (${this.limits.maxValueSize} bytes)` };
+      return { status: 413, message: `value is larger than MaxValueSize (${this.limits.maxValueSize} bytes)` };
     }
+    return null;
+  }
+
+  /** OwlCache's set: `exptime` in whole seconds as text (see parseExptime). */
+  set(key: string, value: Buffer, exptime: string | undefined): Outcome {
     const ttl = parseExptime(exptime);
-    if (!ttl.ok) return { status: 500, key, message: ttl.message };
+    if (!ttl.ok) {
+      const bad = this.checkWrite(key, value);
+      return { status: bad?.status ?? 500, key, message: bad?.message ?? ttl.message };
+    }
+    return this.setMs(key, value, ttl.ms);
+  }
+
+  /** Set with a TTL in milliseconds (0 = forever): the Redis front end's PX. */
+  setMs(key: string, value: Buffer, ttlMs: number): Outcome {
+    const bad = this.checkWrite(key, value);
+    if (bad !== null) return { status: bad.status, key, message: bad.message };
     try {
-      return { status: 200, key, record: this.store.set(key, value, ttl.ms) };
+      return { status: 200, key, record: this.store.set(key, value, ttlMs) };
     } catch (err) {
       if (err instanceof StoreError) return { status: 500, key, message: err.message };
       throw err;
@@ -74,11 +90,16 @@ export class Commands {
   }
 
   expire(key: string, exptime: string | undefined): Outcome {
+    const ttl = parseExptime(exptime);
+    if (!ttl.ok) return { status: 500, key, message: this.checkKey(key) ?? ttl.message };
+    return this.expireMs(key, ttl.ms);
+  }
+
+  /** Expire with a TTL in milliseconds (0 = never expires). */
+  expireMs(key: string, ttlMs: number): Outcome {
     const bad = this.checkKey(key);
     if (bad !== null) return { status: 500, key, message: bad };
-    const ttl = parseExptime(exptime);
-    if (!ttl.ok) return { status: 500, key, message: ttl.message };
-    const record = this.store.expire(key, ttl.ms);
+    const record = this.store.expire(key, ttlMs);
     return record === undefined ? { status: 404, key } : { status: 200, key, record };
   }
 

@@ -2,7 +2,6 @@ import { isUtf8 } from 'node:buffer';
 import os from 'node:os';
 import { passwordMatches } from '../auth.js';
 import type { Commands } from '../commands.js';
-import { StoreError } from '../../store/store.js';
 import { isLive, type EntryRecord } from '../../store/entry.js';
 import { globMatcher } from './glob.js';
 import type { KeyIndex } from './key-index.js';
@@ -111,30 +110,15 @@ function liveRecord(deps: RespDeps, key: string): EntryRecord | undefined {
   return deps.commands.get(key);
 }
 
-/** Stores a value through the command layer (whole seconds) or with the same checks (milliseconds). Error text or null. */
+/** Stores a value through the command layer. Error text or null. */
 function setValue(deps: RespDeps, key: string, value: Buffer, ttlMs: number): string | null {
-  const { commands } = deps;
-  if (ttlMs % 1000 === 0) {
-    const o = commands.set(key, value, String(ttlMs / 1000));
-    return o.status === 200 ? null : `ERR ${o.message ?? 'write failed'}`;
-  }
-  const bad = commands.checkKey(key);
-  if (bad !== null) return `ERR ${bad}`;
-  if (value.length > commands.limits.maxValueSize) return `ERR value is larger than MaxValueSize (${commands.limits.maxValueSize} bytes)`;
-  try {
-    commands.store.set(key, value, ttlMs);
-    return null;
-  } catch (err) {
-    if (err instanceof StoreError) return `ERR ${err.message}`;
-    throw err;
-  }
+  const o = deps.commands.setMs(key, value, ttlMs);
+  return o.status === 200 ? null : `ERR ${o.message ?? 'write failed'}`;
 }
 
 /** Sets a live key's TTL (0 = persist). True if the key was live. */
 function setTtl(deps: RespDeps, key: string, ttlMs: number): boolean {
-  if (deps.commands.checkKey(key) !== null) return false;
-  if (ttlMs % 1000 === 0) return deps.commands.expire(key, String(ttlMs / 1000)).status === 200;
-  return deps.commands.store.expire(key, ttlMs) !== undefined;
+  return deps.commands.expireMs(key, ttlMs).status === 200;
 }
 
 function deleteKey(deps: RespDeps, key: string): boolean {
@@ -516,9 +500,8 @@ const mset: Handler = (deps, _conn, args, out) => {
   for (let i = 1; i < args.length; i += 2) pairs.push([keyOf(args[i]!), args[i + 1]!]);
   // All or nothing: check every pair before the first write.
   for (const [key, value] of pairs) {
-    const bad = deps.commands.checkKey(key);
-    if (bad !== null) return out.error(`ERR ${bad}`);
-    if (value.length > deps.commands.limits.maxValueSize) return out.error(`ERR value is larger than MaxValueSize (${deps.commands.limits.maxValueSize} bytes)`);
+    const bad = deps.commands.checkWrite(key, value);
+    if (bad !== null) return out.error(`ERR ${bad.message}`);
   }
   for (const [key, value] of pairs) {
     const err = setValue(deps, key, own(value), 0);
