@@ -317,6 +317,9 @@ export class OwlNode {
       const t = setInterval(() => {
         const n = this.store.sweep();
         if (n > 0) log.debug('sweep: %d entries expired or collected', n);
+        // Deleted /server/ entries are remembered as long as deleted keys, then forgotten.
+        this.serverLists?.owlcache.collectTombstones(this.config.TombstoneTTL);
+        this.serverLists?.gossip.collectTombstones(this.config.TombstoneTTL);
       }, this.config.Task_ClearExpireData);
       t.unref();
       this.timers.push(t);

@@ -231,3 +231,27 @@ describe('replication (real processes, gossip mode)', () => {
     await Promise.all(nodes.map((n) => n.stop()));
   });
 });
+
+describe('tombstones and stale data (real processes)', () => {
+  it('a node away longer than TombstoneTTL discards its copy at start, so a delete collected meanwhile does not come back', async () => {
+    const ttl = { TombstoneTTL: '3s', Task_ClearExpireData: '500ms' };
+    const nodes = await startGossipCluster(2, ttl);
+    await allAlive(nodes);
+    const [a, b] = nodes as [Gossip, Gossip];
+    await dataCmd(a, { cmd: 'set', key: 'zombie', valuedata: 'brains' });
+    await dataCmd(a, { cmd: 'set', key: 'keeper', valuedata: 'kept' });
+    await waitConverged(nodes);
+    await b.stop('SIGTERM');
+    await dataCmd(a, { cmd: 'delete', key: 'zombie' });
+    // Past the TTL the tombstone is collected on a; b's snapshot still holds the live key.
+    await sleep(4500);
+    const b2 = await restartGossipNode(b);
+    assert.match(b2.stderr() + b2.stdout(), /older than TombstoneTTL/);
+    await waitConverged([a, b2], 30_000);
+    for (const n of [a, b2]) {
+      assert.equal((await dataCmd(n, { cmd: 'get', key: 'zombie' })).status, 404, `zombie on ${n.httpAddr}`);
+      assert.equal((await dataCmd(n, { cmd: 'get', key: 'keeper' })).body.toString(), 'kept');
+    }
+    await Promise.all([a.stop(), b2.stop()]);
+  });
+});
