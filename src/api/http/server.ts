@@ -4,6 +4,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import { logger } from '../../log.js';
+import { listenOn } from '../listener.js';
 
 const log = logger('http');
 
@@ -57,14 +58,7 @@ export class HttpServer {
     server.headersTimeout = 66_000;
     server.requestTimeout = 120_000;
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.opts.port, this.opts.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    return server.address() as AddressInfo;
+    return listenOn(server, this.opts.port, this.opts.host);
   }
 
   address(): AddressInfo | null {

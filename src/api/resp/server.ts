@@ -1,4 +1,5 @@
 import net, { type AddressInfo } from 'node:net';
+import { Connections, closeSocket, listenOn } from '../listener.js';
 import type { Commands } from '../commands.js';
 import { logger } from '../../log.js';
 import { dispatch, startsAuthed, type Connection, type PasswordGuard, type RespDeps, type RespNodeInfo, type ServerStats } from './commands.js';
@@ -12,7 +13,6 @@ const log = logger('resp');
 export const WRITE_HIGH_WATER = 1024 * 1024;
 /** Replies collected past this size are handed to the socket before the batch ends. */
 const FLUSH_AT = 256 * 1024;
-const CLOSE_GRACE_MS = 2000;
 /** Slack over MaxValueSize for a bulk argument (Redis tools add nothing, but leave room). */
 const BULK_SLACK = 64 * 1024;
 
@@ -32,7 +32,7 @@ export interface RespServerOptions {
 /** The Redis protocol (RESP2) listener. */
 export class RespServer {
   private server: net.Server | null = null;
-  private readonly sockets = new Set<net.Socket>();
+  private readonly connections = new Connections();
   private readonly deps: RespDeps;
   private readonly stats: ServerStats;
   private nextId = 1;
@@ -62,14 +62,7 @@ export class RespServer {
     const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     server.on('error', (err) => log.error('RESP server error: %s', err.message));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.opts.port, this.opts.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = server.address() as AddressInfo;
+    const address = await listenOn(server, this.opts.port, this.opts.host);
     this.stats.port = address.port;
     return address;
   }
@@ -79,19 +72,15 @@ export class RespServer {
     const server = this.server;
     if (server === null) return;
     this.server = null;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const s of this.sockets) closeSocket(s);
-    await closed;
+    await this.connections.closeServer(server);
     this.deps.keyIndex.close();
   }
 
   private accept(socket: net.Socket): void {
     const { deps, stats } = this;
-    this.sockets.add(socket);
     stats.connectedClients += 1;
     stats.totalConnections += 1;
-    socket.on('close', () => {
-      this.sockets.delete(socket);
+    this.connections.add(socket, () => {
       stats.connectedClients -= 1;
     });
     socket.on('error', (err) => log.debug('connection error: %s', err.message));
@@ -176,17 +165,3 @@ export class RespServer {
   }
 }
 
-/**
- * Ends a connection cleanly: replies already queued are flushed, further input
- * is read and dropped (so the peer gets our FIN rather than a reset), and the
- * connection is cut if that does not finish in time.
- */
-function closeSocket(socket: net.Socket): void {
-  if (socket.destroyed) return;
-  socket.removeAllListeners('data');
-  socket.resume();
-  socket.end();
-  const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
-  timer.unref();
-  socket.once('close', () => clearTimeout(timer));
-}

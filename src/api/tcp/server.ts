@@ -1,4 +1,5 @@
 import net, { type AddressInfo } from 'node:net';
+import { Connections, closeSocket, listenOn } from '../listener.js';
 import type { Commands } from '../commands.js';
 import { envelope } from '../envelope.js';
 import { logger } from '../../log.js';
@@ -12,7 +13,6 @@ export const GREETING = 'Owlcache TCP Link Success...\n';
 /** Answers queued in a socket past this many bytes stop the reading of further commands until they drain. */
 export const WRITE_HIGH_WATER = 1024 * 1024;
 /** How long a connection being closed may take to flush before it is cut. */
-const CLOSE_GRACE_MS = 2000;
 
 export interface TcpServerOptions {
   host: string;
@@ -28,7 +28,7 @@ export interface TcpServerOptions {
 /** The OwlCache TCP text protocol's listener (no authentication, as in the original). */
 export class TcpServer {
   private server: net.Server | null = null;
-  private readonly sockets = new Set<net.Socket>();
+  private readonly connections = new Connections();
   private port = 0;
   private readonly deps: TcpHandlerDeps;
 
@@ -43,14 +43,7 @@ export class TcpServer {
     const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     server.on('error', (err) => log.error('TCP server error: %s', err.message));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.opts.port, this.opts.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = server.address() as AddressInfo;
+    const address = await listenOn(server, this.opts.port, this.opts.host);
     this.port = address.port;
     return address;
   }
@@ -60,14 +53,11 @@ export class TcpServer {
     const server = this.server;
     if (server === null) return;
     this.server = null;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const s of this.sockets) closeSocket(s);
-    await closed;
+    await this.connections.closeServer(server);
   }
 
   private accept(socket: net.Socket): void {
-    this.sockets.add(socket);
-    socket.on('close', () => this.sockets.delete(socket));
+    this.connections.add(socket);
     socket.on('error', (err) => log.debug('connection error: %s', err.message));
     if (this.opts.idleTimeoutMs > 0) {
       socket.setTimeout(this.opts.idleTimeoutMs, () => {
@@ -125,17 +115,3 @@ export class TcpServer {
   }
 }
 
-/**
- * Ends a connection cleanly: answers already queued are flushed, further input
- * is read and dropped (so the peer gets our FIN rather than a reset), and the
- * connection is cut if that does not finish in time.
- */
-function closeSocket(socket: net.Socket): void {
-  if (socket.destroyed) return;
-  socket.removeAllListeners('data');
-  socket.resume();
-  socket.end();
-  const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
-  timer.unref();
-  socket.once('close', () => clearTimeout(timer));
-}

@@ -1,0 +1,57 @@
+import type { Server } from 'node:http';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+
+/** What the socket front ends (HTTP, TCP, RESP) share: opening a port and ending connections cleanly. */
+
+/** Listens on host:port; rejects with the system error (EADDRINUSE, EACCES) instead of emitting it. */
+export function listenOn(server: NetServer | Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+/** How long a closing connection may take to flush before it is cut. */
+export const CLOSE_GRACE_MS = 2000;
+
+/**
+ * Ends a connection cleanly: answers already queued are flushed, further input
+ * is read and dropped (so the peer gets our FIN rather than a reset), and the
+ * connection is cut if that does not finish in time.
+ */
+export function closeSocket(socket: Socket): void {
+  if (socket.destroyed) return;
+  socket.removeAllListeners('data');
+  socket.resume();
+  socket.end();
+  const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}
+
+/** The open connections of a socket server, so a stop can end them all. */
+export class Connections {
+  private readonly sockets = new Set<Socket>();
+
+  get size(): number {
+    return this.sockets.size;
+  }
+
+  add(socket: Socket, onClose?: () => void): void {
+    this.sockets.add(socket);
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      onClose?.();
+    });
+  }
+
+  /** Stops the server accepting, ends every connection, resolves when the server has closed. */
+  async closeServer(server: NetServer): Promise<void> {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const s of this.sockets) closeSocket(s);
+    await closed;
+  }
+}
