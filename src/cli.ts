@@ -1,3 +1,4 @@
+import { isClientCommand, runClient } from './client.js';
 import { ConfigError, loadConfig, usage } from './config/load.js';
 import { closeLogFile, logger, openLogFile } from './log.js';
 import { OwlNode } from './node.js';
@@ -9,6 +10,9 @@ import { VERSION } from './version.js';
  * Exit codes: 2 = bad configuration, 1 = could not start.
  */
 async function main(argv: string[]): Promise<number> {
+  if (isClientCommand(argv[0])) {
+    return runClient(argv[0], argv.slice(1), (l) => process.stdout.write(`${l}\n`), (l) => process.stderr.write(`${l}\n`));
+  }
   let loaded;
   try {
     loaded = loadConfig(argv);

@@ -163,6 +163,10 @@ export function usage(): string {
     '  --Name=value     any setting of owlcache.conf, e.g. --Httpport=7731 --GroupWorkMode=gossip',
     '  -help, -version',
     '',
+    'Client commands (the cluster at a glance; the password may come from OWLCACHE_PASS):',
+    '  owlcache members [-node 127.0.0.1:7721] [-pass PASSWORD] [-https]',
+    '  owlcache status  [-node 127.0.0.1:7721] [-pass PASSWORD] [-https]',
+    '',
     'Every setting is documented in the shipped owlcache.conf.',
   ].join('\n');
 }

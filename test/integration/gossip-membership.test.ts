@@ -74,3 +74,23 @@ describe('gossip membership (real processes)', () => {
     await Promise.all([a!.stop(), b!.stop(), intruder.stop()]);
   });
 });
+
+describe('owlcache members / status (client subcommands)', () => {
+  it('prints the member table and the status document; refuses a wrong password', async () => {
+    const { runToExit, TEST_PASSWORD: pass } = await import('../helpers/node-process.js');
+    const [a, b] = await startGossipCluster(2);
+    await waitFor('two alive', async () => (await members(a!)).filter((m) => m.state === 'alive').length === 2, 5000);
+    const r = await runToExit(['members', '-node', a!.httpAddr, '-pass', pass], a!.dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /NAME\s+STATE\s+HTTP\s+GOSSIP/);
+    assert.ok(r.stdout.includes(b!.gossip), r.stdout);
+    assert.match(r.stdout, /2 of 2 members alive/);
+    const s = await runToExit(['status', '-node', a!.httpAddr, '-pass', pass], a!.dir);
+    assert.equal(s.code, 0, s.stderr);
+    assert.match(JSON.parse(s.stdout).store.digest, /^[0-9a-f]{16}$/);
+    const bad = await runToExit(['members', '-node', a!.httpAddr, '-pass', 'wrong-password-9'], a!.dir);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /refused the password/);
+    await Promise.all([a!.stop(), b!.stop()]);
+  });
+});
