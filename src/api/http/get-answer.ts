@@ -25,7 +25,9 @@ export function headerSafe(text: string): string {
 }
 
 export function dataHeaders(deps: HttpDeps, key: string, createdMicros: number): Record<string, string> {
-  return { Key: headerSafe(key), Keycreatetime: goTimeString(createdMicros), Responsehost: deps.responseHost() };
+  // A key past MaxKeyLength is refused anyway; echoing all of it (a POST body may carry megabytes) would overflow clients' header limits.
+  const shown = key.length > deps.limits.maxKeyLength ? key.slice(0, deps.limits.maxKeyLength) : key;
+  return { Key: headerSafe(shown), Keycreatetime: goTimeString(createdMicros), Responsehost: deps.responseHost() };
 }
 
 export function corsHeaders(origin: string): Record<string, string> {

@@ -152,6 +152,8 @@ function readMultipart(req: IncomingMessage, limits: BodyLimits): Promise<Map<st
     try {
       parser = new Busboy({
         headers: req.headers as BusboyHeaders,
+        // Field values decoded as latin1 are the part's exact bytes (Buffer.from(value, 'latin1') below); utf8 would mangle binary and non-ASCII values.
+        defCharset: 'latin1',
         limits: { fieldSize: limits.maxValueSize + 1, fileSize: limits.maxValueSize + 1, fields: 200, files: 20, parts: 220, headerPairs: 50 },
       });
     } catch (err) {

@@ -223,7 +223,8 @@ export class Disseminator {
       try {
         record = recordFromArray(values[i]);
       } catch (err) {
-        if (!(err instanceof RecordFormatError)) throw err;
+        // Whatever a datagram holds, a decoding failure is its problem, never the process's.
+        if (!(err instanceof RecordFormatError)) log.warn('unexpected error decoding a delta from %s: %s', sender, (err as Error).message);
         this.counters.deltasMalformed++;
         continue;
       }
