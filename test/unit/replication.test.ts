@@ -13,14 +13,28 @@ describe('broadcast queue', () => {
     q.enqueue('a', Buffer.from('a1'));
     q.enqueue('b', Buffer.from('b1'));
     q.enqueue('a', Buffer.from('a2'));
-    const first = q.take(1000, false);
+    const first = q.takeFresh(1000);
     assert.deepEqual(first.map((d) => d.bytes.toString()), ['b1', 'a2']);
-    q.sent(first, 3, 4);
+    q.sent(first, ['p1', 'p2', 'p3'], 4, 10);
     assert.equal(q.freshCount, 0);
-    const again = q.take(1000, true);
+    assert.equal(q.retryCount, 2);
+    const again = q.takeFor('p4', 1000);
     assert.equal(again.length, 2);
-    q.sent(again, 3, 4);
-    assert.equal(q.size, 0, 'sent 6 times >= limit 4: gone');
+    q.sent(again, ['p4'], 4, 10);
+    assert.equal(q.size, 0, 'sent 4 times = limit: gone');
+  });
+
+  it('retransmits only to peers that have not had a delta, and stops once every live peer has', () => {
+    const q = new BroadcastQueue(100);
+    q.enqueue('k', Buffer.from('v'), 'origin');
+    const d = q.takeFresh(100);
+    q.sent(d, ['p1'], 100, 3);
+    assert.equal(q.takeFor('p1', 100).length, 0, 'p1 has it');
+    assert.equal(q.takeFor('origin', 100).length, 0, 'it came from there');
+    const to2 = q.takeFor('p2', 100);
+    assert.equal(to2.length, 1);
+    q.sent(to2, ['p2'], 100, 3);
+    assert.equal(q.size, 0, 'origin, p1, p2: all three live peers have it');
   });
 
   it('respects the byte budget and the bound on its length', () => {
@@ -28,17 +42,17 @@ describe('broadcast queue', () => {
     for (let i = 0; i < 25; i++) q.enqueue(`k${i}`, Buffer.alloc(100));
     assert.equal(q.size, 10);
     assert.equal(q.dropped, 15);
-    assert.equal(q.take(350, false).length, 3);
+    assert.equal(q.takeFresh(350).length, 3);
   });
 
   it('a newer delta queued while an older one was out wins over its retransmission', () => {
     const q = new BroadcastQueue(10);
     q.enqueue('k', Buffer.from('old'));
-    const out = q.take(100, false);
+    const out = q.takeFresh(100);
     q.enqueue('k', Buffer.from('new'));
-    q.sent(out, 1, 10);
-    assert.deepEqual(q.take(100, false).map((d) => d.bytes.toString()), ['new']);
-    assert.equal(q.take(100, true).length, 0);
+    q.sent(out, ['p'], 10, 5);
+    assert.deepEqual(q.takeFresh(100).map((d) => d.bytes.toString()), ['new']);
+    assert.equal(q.retryCount, 0);
   });
 });
 

@@ -4,19 +4,28 @@
  * deltas are whole register states), fresh deltas first, each sent at most
  * `limit` times, and a bound on the queue so a write burst cannot grow it
  * without end (what is dropped, anti-entropy repairs).
+ *
+ * Each delta remembers which peers it went to (and the peer it came from), so
+ * retransmissions go to peers that have not had it rather than to random ones:
+ * in a small cluster every peer hears every write directly within a round.
  */
 export interface QueuedDelta {
   key: string;
   /** The encoded record. */
   bytes: Buffer;
-  /** How many peers it has been sent to. */
+  /** How many sends it has had. */
   transmits: number;
+  /** Data-gossip addresses of the peers that have it from us, or gave it to us. */
+  sentTo: Set<string>;
 }
+
+/** How many retry entries one `takeFor` looks at, so a long queue costs a bounded amount per datagram. */
+const MAX_SCAN = 4096;
 
 export class BroadcastQueue {
   /** Not yet sent to anyone, in arrival order. */
   private readonly fresh = new Map<string, QueuedDelta>();
-  /** Sent, waiting for retransmission, oldest first. */
+  /** Sent at least once; least recently sent first. */
   private readonly retry = new Map<string, QueuedDelta>();
   dropped = 0;
 
@@ -30,12 +39,17 @@ export class BroadcastQueue {
     return this.fresh.size;
   }
 
-  enqueue(key: string, bytes: Buffer): void {
+  get retryCount(): number {
+    return this.retry.size;
+  }
+
+  /** Queues a key's newest state; `from` is the peer it came from (it need not hear it back). */
+  enqueue(key: string, bytes: Buffer, from?: string): void {
     this.retry.delete(key);
     this.fresh.delete(key);
-    this.fresh.set(key, { key, bytes, transmits: 0 });
+    this.fresh.set(key, { key, bytes, transmits: 0, sentTo: new Set(from === undefined ? [] : [from]) });
     while (this.size > this.maxItems) {
-      // Drop the most-transmitted first (those peers have most likely seen), then the oldest fresh.
+      // Drop what has been sent longest ago (most likely everywhere by now), then the oldest fresh.
       const victim = this.retry.keys().next();
       if (!victim.done) this.retry.delete(victim.value);
       else this.fresh.delete(this.fresh.keys().next().value!);
@@ -43,34 +57,58 @@ export class BroadcastQueue {
     }
   }
 
-  /** Takes fresh deltas (or, if `retransmit`, already-sent ones) whose bytes fit in `budget`. */
-  take(budget: number, retransmit: boolean): QueuedDelta[] {
-    const source = retransmit ? this.retry : this.fresh;
+  /** Fresh deltas, in arrival order, whose bytes fit in `budget`. */
+  takeFresh(budget: number): QueuedDelta[] {
+    return this.take(this.fresh.values(), budget, () => true, (d) => this.fresh.delete(d.key));
+  }
+
+  /** Already-sent deltas that `peer` has not had, least recently sent first, whose bytes fit in `budget`. */
+  takeFor(peer: string, budget: number): QueuedDelta[] {
+    return this.take(this.retry.values(), budget, (d) => !d.sentTo.has(peer), (d) => this.retry.delete(d.key), MAX_SCAN);
+  }
+
+  private take(
+    source: IterableIterator<QueuedDelta>,
+    budget: number,
+    wanted: (d: QueuedDelta) => boolean,
+    remove: (d: QueuedDelta) => void,
+    maxScan = Infinity,
+  ): QueuedDelta[] {
     const out: QueuedDelta[] = [];
+    const tooBig: QueuedDelta[] = [];
     let used = 0;
-    for (const d of source.values()) {
-      if (used + d.bytes.length > budget) {
-        if (out.length === 0 && d.bytes.length > budget) {
-          // Cannot ever fit: the caller sends big values as hollow deltas, so this is a bug guard.
-          source.delete(d.key);
-          this.dropped++;
-          continue;
-        }
-        break;
+    let scanned = 0;
+    for (const d of source) {
+      if (++scanned > maxScan) break;
+      if (!wanted(d)) continue;
+      if (d.bytes.length > budget) {
+        // Cannot ever fit (the caller sends big values hollow): a guard, not a path.
+        tooBig.push(d);
+        continue;
       }
+      if (used + d.bytes.length > budget) break;
       used += d.bytes.length;
       out.push(d);
     }
-    for (const d of out) source.delete(d.key);
+    for (const d of tooBig) {
+      remove(d);
+      this.dropped++;
+    }
+    for (const d of out) remove(d);
     return out;
   }
 
-  /** After sending: keeps a delta for retransmission while it is under `limit` transmits. */
-  sent(deltas: QueuedDelta[], peers: number, limit: number): void {
+  /**
+   * After a send: records the peers, and keeps each delta for retransmission
+   * while it is under `limit` sends and some live peer has not had it.
+   */
+  sent(deltas: QueuedDelta[], peers: readonly string[], limit: number, livePeers: number): void {
     for (const d of deltas) {
-      d.transmits += peers;
+      for (const p of peers) d.sentTo.add(p);
+      d.transmits += peers.length;
       // A newer delta for the key may have arrived meanwhile: it wins.
-      if (d.transmits < limit && !this.fresh.has(d.key) && !this.retry.has(d.key)) this.retry.set(d.key, d);
+      if (this.fresh.has(d.key) || this.retry.has(d.key)) continue;
+      if (d.transmits < limit && d.sentTo.size < livePeers) this.retry.set(d.key, d);
     }
   }
 

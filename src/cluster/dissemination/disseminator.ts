@@ -7,7 +7,7 @@ import { compareVersions } from '../../store/hlc.js';
 import type { EntryRecord } from '../../store/entry.js';
 import type { Store, StoreChange } from '../../store/store.js';
 import type { InternalClient } from '../internal-client.js';
-import { pickRandom, splitHostPort, type PeerDirectory } from '../peers.js';
+import { pickRandom, splitHostPort, type Peer, type PeerDirectory } from '../peers.js';
 import { DatagramSealer } from '../security.js';
 import { BroadcastQueue, type QueuedDelta } from './broadcast-queue.js';
 
@@ -47,6 +47,8 @@ export interface DisseminatorOptions {
   flushMs?: number;
   /** Retransmission round period (ms). */
   gossipIntervalMs?: number;
+  /** How soon after a push the peers it missed are sent the same deltas (ms). */
+  followUpMs?: number;
   maxQueue?: number;
 }
 
@@ -80,7 +82,10 @@ export class Disseminator {
   private readonly header: Buffer;
   private readonly budget: number;
   private flushTimer: NodeJS.Timeout | null = null;
+  private followUpTimer: NodeJS.Timeout | null = null;
   private gossipTimer: NodeJS.Timeout | null = null;
+  /** While a datagram is applied: the data-gossip address of the peer it came from. */
+  private receivingFrom: string | undefined;
   private unsubscribe: (() => void) | null = null;
   private readonly fetching = new Set<string>();
   private closed = false;
@@ -114,6 +119,7 @@ export class Disseminator {
     this.closed = true;
     this.unsubscribe?.();
     if (this.flushTimer) clearTimeout(this.flushTimer);
+    if (this.followUpTimer) clearTimeout(this.followUpTimer);
     if (this.gossipTimer) clearInterval(this.gossipTimer);
     this.queue.clear();
     const s = this.socket;
@@ -137,13 +143,16 @@ export class Disseminator {
   /** Writes made here and new writes learned by push are pushed on; anti-entropy and disk loads are not. */
   private onChange(c: StoreChange): void {
     if (c.origin !== 'local' && c.origin !== 'remote') return;
-    this.queue.enqueue(c.record.key, this.encodeForDatagram(c.record));
-    if (this.flushTimer === null) {
-      this.flushTimer = setTimeout(() => {
-        this.flushTimer = null;
-        this.send(false);
-      }, this.opts.flushMs ?? 2);
-    }
+    this.queue.enqueue(c.record.key, this.encodeForDatagram(c.record), c.origin === 'remote' ? this.receivingFrom : undefined);
+    this.scheduleFlush(this.opts.flushMs ?? 2);
+  }
+
+  private scheduleFlush(ms: number): void {
+    if (this.flushTimer !== null) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      this.pushFresh();
+    }, ms);
   }
 
   /** The record's bytes, or, when it would not fit a datagram, key + versions only (hollow). */
@@ -157,43 +166,67 @@ export class Disseminator {
     return this.opts.retransmitMult * Math.max(1, Math.ceil(Math.log10(peers + 2)));
   }
 
-  private retransmitRound(): void {
-    if (this.queue.size > 0) this.send(true);
+  private sendDatagram(socket: SocketAsPromised, peer: Peer, batch: QueuedDelta[]): void {
+    const hp = splitHostPort(peer.data);
+    if (hp === null) return;
+    const datagram = this.sealer.seal(Buffer.concat([this.header, ...batch.map((d) => d.bytes)]));
+    this.counters.datagramsSent++;
+    this.counters.bytesSent += datagram.length;
+    this.counters.deltasSent += batch.length;
+    socket.send(datagram, hp[1], hp[0]).catch((err: Error) => log.debug('send to %s failed: %s', peer.data, err.message));
   }
 
-  /** One push: fills datagrams from the queue, each sent to `fanout` random live peers. */
-  private send(retransmit: boolean): void {
-    const socket = this.socket;
-    if (socket === null || this.closed) return;
+  /** The live peers, or null (and the queue dropped) when there is nobody to tell: anti-entropy brings later peers up to date. */
+  private peersOrDrop(): Peer[] | null {
+    if (this.socket === null || this.closed) return null;
     const peers = this.opts.peers.livePeers();
     if (peers.length === 0) {
-      // Nobody to tell: anti-entropy brings later peers up to date.
       this.queue.clear();
-      return;
+      return null;
     }
+    return peers;
+  }
+
+  /** Pushes fresh deltas at once to `fanout` random peers that do not have them; the others follow shortly. */
+  private pushFresh(): void {
+    const peers = this.peersOrDrop();
+    if (peers === null) return;
+    const socket = this.socket!;
     const limit = this.retransmitLimit(peers.length);
     for (let i = 0; i < MAX_PER_TICK; i++) {
-      const batch = this.queue.take(this.budget, retransmit);
+      const batch = this.queue.takeFresh(this.budget);
       if (batch.length === 0) break;
-      const targets = pickRandom(peers, this.opts.fanout);
-      for (const peer of targets) {
-        const hp = splitHostPort(peer.data);
-        if (hp === null) continue;
-        const datagram = this.sealer.seal(Buffer.concat([this.header, ...batch.map((d: QueuedDelta) => d.bytes)]));
-        this.counters.datagramsSent++;
-        this.counters.bytesSent += datagram.length;
-        this.counters.deltasSent += batch.length;
-        socket.send(datagram, hp[1], hp[0]).catch((err: Error) => log.debug('send to %s failed: %s', peer.data, err.message));
-      }
-      this.queue.sent(batch, targets.length, limit);
-      if (retransmit) break;
+      const candidates = peers.filter((p) => !batch.every((d) => d.sentTo.has(p.data)));
+      const targets = pickRandom(candidates, this.opts.fanout);
+      for (const peer of targets) this.sendDatagram(socket, peer, batch);
+      this.queue.sent(batch, targets.map((p) => p.data), limit, peers.length);
     }
     // More fresh deltas than one tick sends: keep going on the next tick.
-    if (!retransmit && this.queue.freshCount > 0 && this.flushTimer === null) {
-      this.flushTimer = setTimeout(() => {
-        this.flushTimer = null;
-        this.send(false);
-      }, 1);
+    if (this.queue.freshCount > 0) this.scheduleFlush(1);
+    if (this.queue.retryCount > 0 && this.followUpTimer === null) {
+      this.followUpTimer = setTimeout(() => {
+        this.followUpTimer = null;
+        this.retransmitRound();
+      }, this.opts.followUpMs ?? 20);
+    }
+  }
+
+  /** Sends queued deltas to the peers that have not had them, least recently sent first. */
+  private retransmitRound(): void {
+    if (this.queue.retryCount === 0) return;
+    const peers = this.peersOrDrop();
+    if (peers === null) return;
+    const socket = this.socket!;
+    const limit = this.retransmitLimit(peers.length);
+    let datagrams = 0;
+    for (const peer of pickRandom(peers, peers.length)) {
+      for (let i = 0; i < 8 && datagrams < MAX_PER_TICK; i++) {
+        const batch = this.queue.takeFor(peer.data, this.budget);
+        if (batch.length === 0) break;
+        this.sendDatagram(socket, peer, batch);
+        this.queue.sent(batch, [peer.data], limit, peers.length);
+        datagrams++;
+      }
     }
   }
 
@@ -218,6 +251,16 @@ export class Disseminator {
       return;
     }
     const sender = header.h;
+    // Deltas this datagram teaches are not pushed back to the peer that sent it.
+    this.receivingFrom = this.opts.peers.livePeers().find((p) => p.http === sender)?.data;
+    try {
+      this.applyDeltas(sender, values);
+    } finally {
+      this.receivingFrom = undefined;
+    }
+  }
+
+  private applyDeltas(sender: string, values: unknown[]): void {
     for (let i = 1; i < values.length; i++) {
       let record: EntryRecord;
       try {
