@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -22,10 +22,13 @@ import { fmt, httpLoadTool, load, machine, ratio } from './lib.js';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const ENTRIES = Number(process.env.BENCH_ENTRIES ?? 1_000_000);
+/** AppendFsync of the "on" node (to compare policies by hand: always, no, or seconds). */
+const FSYNC = process.env.BENCH_FSYNC ?? '1';
+const ONLY = process.env.BENCH_ONLY ?? '';
 const MB = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
 
 async function setThroughput(): Promise<void> {
-  const on = await startNode({ settings: { AppendLog: 1, AppendFsync: 1 } });
+  const on = await startNode({ settings: { AppendLog: 1, AppendFsync: FSYNC } });
   const off = await startNode({ settings: { AppendLog: 0 } });
   const value = 'v'.repeat(100);
   const urls = new Map<string, string>();
@@ -36,25 +39,45 @@ async function setThroughput(): Promise<void> {
     if (r.status !== 200) throw new Error(`set failed on the ${name} node: ${r.text}`);
     urls.set(name, `http://127.0.0.1:${h.httpPort}${path}`);
   }
+  const pids = { on: on.proc.pid!, off: off.proc.pid! };
   const sums = { on: 0, off: 0 };
+  const cpu = { on: 0, off: 0 };
+  const reqs = { on: 0, off: 0 };
   for (let round = 0; round < ROUNDS; round++) {
     // Alternate which goes first, so warm-up order and drift do not favour one.
     const order = round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const);
     for (const name of order) {
-      const r = await load(urls.get(name)!, { seconds: SECONDS, warmupSeconds: round === 0 ? 2 : 1 });
+      await load(urls.get(name)!, { seconds: round === 0 ? 2 : 1, warmupSeconds: 0 });
+      const cpu0 = cpuMs(pids[name]);
+      const r = await load(urls.get(name)!, { seconds: SECONDS, warmupSeconds: 0 });
+      const used = cpuMs(pids[name]) - cpu0;
       if (r.errors > 0 || r.non2xx > 0) throw new Error(`${name}: ${r.errors} errors, ${r.non2xx} non-2xx`);
       sums[name] += r.requestsPerSec;
-      console.log(`round ${round + 1} append log ${name.padEnd(3)} ${fmt(r.requestsPerSec)} req/s  p50 ${r.latencyP50} ms  p99 ${r.latencyP99} ms`);
+      cpu[name] += used;
+      reqs[name] += r.requestsPerSec * SECONDS;
+      console.log(`round ${round + 1} append log ${name.padEnd(3)} ${fmt(r.requestsPerSec)} req/s  p50 ${r.latencyP50} ms  p99 ${r.latencyP99} ms  server CPU ${(1000 * used / (r.requestsPerSec * SECONDS)).toFixed(1)} us/req`);
     }
   }
   const onAvg = sums.on / ROUNDS;
   const offAvg = sums.off / ROUNDS;
-  console.log(`set, append log off (AppendLog 0)      ${fmt(offAvg)} req/s`);
-  console.log(`set, append log on  (AppendFsync 1)    ${fmt(onAvg)} req/s`);
+  const perReq = (n: 'on' | 'off') => (1000 * cpu[n]) / reqs[n];
+  console.log(`set, append log off (AppendLog 0)      ${fmt(offAvg)} req/s  ${perReq('off').toFixed(1)} us CPU/req`);
+  console.log(`set, append log on  (AppendFsync ${FSYNC.padEnd(3)})  ${fmt(onAvg)} req/s  ${perReq('on').toFixed(1)} us CPU/req`);
   console.log(`ratio on/off                           ${ratio(onAvg, offAvg)}   (target >= 0.85x)`);
+  // Throughput swings with whatever else the machine runs; CPU per request does much less.
+  console.log(`ratio on/off by server CPU per request ${ratio(perReq('off'), perReq('on'))}`);
   await on.stop('SIGTERM');
   await off.stop('SIGTERM');
+  for (const h of [on, off]) rmSync(h.dir, { recursive: true, force: true });
 }
+
+/** CPU time (user + system, all threads) a process has used, from /proc (Linux). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  // After the command: state is field 3, utime and stime are fields 14 and 15 (1-based in proc(5)).
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = 100;
 
 function records(n: number): EntryRecord[] {
   const out: EntryRecord[] = new Array(n);
@@ -86,6 +109,7 @@ async function startupTime(): Promise<void> {
     await h.stop('SIGTERM', 120_000);
     const shut = /snapshot \(shutdown\): (\d+) records, (\d+) bytes in (\d+) ms/.exec(h.stderr());
     console.log(`  SIGTERM to exit (final snapshot)     ${fmt(performance.now() - t1)} ms  (snapshot ${shut?.[3] ?? '?'} ms)`);
+    rmSync(h.dir, { recursive: true, force: true });
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
@@ -101,18 +125,27 @@ async function snapshotCost(): Promise<void> {
     global.gc?.();
     const before = process.memoryUsage().rss;
     let peak = before;
+    // Longest gap between ticks of a 2 ms interval: how long the node stops answering at worst.
+    let lastTick = performance.now();
+    let stall = 0;
     const sampler = setInterval(() => {
+      const t = performance.now();
+      stall = Math.max(stall, t - lastTick);
+      lastTick = t;
       peak = Math.max(peak, process.memoryUsage().rss);
-    }, 5);
+    }, 2);
+    await new Promise((r) => setTimeout(r, 20));
     const t0 = performance.now();
     await p.snapshot();
     const ms = performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 10));
     clearInterval(sampler);
     peak = Math.max(peak, process.memoryUsage().rss);
     const bytes = p.stats().snapshotBytes;
     console.log(`snapshot of ${ENTRIES} entries of 100 B (in-process, ${MB(bytes)}):`);
     console.log(`  time                                 ${fmt(ms)} ms`);
     console.log(`  RSS before ${MB(before)}, peak during ${MB(peak)}: +${MB(peak - before)}`);
+    console.log(`  longest event-loop stall             ${fmt(stall)} ms  (the capture of the store's records)`);
     await p.close();
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
@@ -122,9 +155,10 @@ async function snapshotCost(): Promise<void> {
 async function main(): Promise<void> {
   console.log(`# persistence: ${new Date().toISOString()} on ${machine()}, ${httpLoadTool()}, ${ROUNDS} x ${SECONDS} s per setting, 50 connections, 100-byte values`);
   try {
-    await setThroughput();
-    await startupTime();
-    await snapshotCost();
+    // BENCH_ONLY=throughput|startup|snapshot runs one part (when tuning); all three by default.
+    if (ONLY === '' || ONLY === 'throughput') await setThroughput();
+    if (ONLY === '' || ONLY === 'startup') await startupTime();
+    if (ONLY === '' || ONLY === 'snapshot') await snapshotCost();
   } finally {
     await stopAllNodes();
   }

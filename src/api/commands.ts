@@ -75,12 +75,7 @@ export class Commands {
   setMs(key: string, value: Buffer, ttlMs: number): Outcome {
     const bad = this.checkWrite(key, value);
     if (bad !== null) return { status: bad.status, key, message: bad.message };
-    try {
-      return { status: 200, key, record: this.store.set(key, value, ttlMs) };
-    } catch (err) {
-      if (err instanceof StoreError) return { status: 500, key, message: err.message };
-      throw err;
-    }
+    return this.write(key, () => this.store.set(key, value, ttlMs));
   }
 
   /** The live entry, or undefined (also for unusable keys). */
@@ -99,15 +94,24 @@ export class Commands {
   expireMs(key: string, ttlMs: number): Outcome {
     const bad = this.checkKey(key);
     if (bad !== null) return { status: 500, key, message: bad };
-    const record = this.store.expire(key, ttlMs);
-    return record === undefined ? { status: 404, key } : { status: 200, key, record };
+    return this.write(key, () => this.store.expire(key, ttlMs));
   }
 
   delete(key: string): Outcome {
     const bad = this.checkKey(key);
     if (bad !== null) return { status: 500, key, message: bad };
-    const record = this.store.delete(key);
-    return record === undefined ? { status: 404, key } : { status: 200, key, record };
+    return this.write(key, () => this.store.delete(key));
+  }
+
+  /** Runs a store write; a refused or unsaved write (StoreError, e.g. the append log failed) is a 500 with its reason. */
+  private write(key: string, op: () => EntryRecord | undefined): Outcome {
+    try {
+      const record = op();
+      return record === undefined ? { status: 404, key } : { status: 200, key, record };
+    } catch (err) {
+      if (err instanceof StoreError) return { status: 500, key, message: err.message };
+      throw err;
+    }
   }
 
   exist(key: string): Outcome {

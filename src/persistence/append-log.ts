@@ -1,8 +1,8 @@
-import { closeSync, fdatasync, fdatasyncSync, openSync, readdirSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, ftruncateSync, openSync, readdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EntryRecord } from '../store/entry.js';
-import { fsyncDir } from './files.js';
-import { KIND_HEADER, KIND_RECORDS, fileHead, frame, readFramedFile } from './frames.js';
+import { fsyncDir, fsyncDirAsync } from './files.js';
+import { FRAME_HEAD_BYTES, KIND_HEADER, KIND_RECORDS, fileHead, frame, frameInPlace, readFramedFile } from './frames.js';
 import { logFileName, logGeneration } from './layout.js';
 import { decodeMap, decodeRecord, encodeMap, encodeRecord, RecordFormatError } from './record-codec.js';
 
@@ -11,29 +11,57 @@ import { decodeMap, decodeRecord, encodeMap, encodeRecord, RecordFormatError } f
  *
  *   "OWLALOG\n" · u32 format · H{generation, nodeId, createdAt} · R[record]*
  *
- * with one record per frame, written with one write(2) each before the change
- * is acknowledged. A generation is never appended to after its writer closes:
- * each start and each snapshot opens the next one, so a torn tail stays a tail.
+ * with one record per frame (FsyncPolicy says when they reach the disk). A
+ * generation is never appended to after its writer closes: each start and each
+ * snapshot opens the next one, so a torn tail stays a tail.
  */
 
 export const LOG_MAGIC = Buffer.from('OWLALOG\n', 'latin1');
 export const LOG_FORMAT = 1;
 
-/** 'always' = fdatasync before append() returns; 'no' = leave it to the OS; n = the owner calls sync() every n ms. */
+/**
+ * When appended records reach the disk:
+ * - 'always': written and fdatasync'ed before append() returns;
+ * - a number n (ms): written at the end of the current event-loop turn (all of
+ *   the turn's changes in one write(2)); the owner calls sync() every n ms;
+ * - 'no': written the same way; the OS decides when to flush.
+ * So a killed process loses at most the changes of its last turn (well under
+ * a millisecond's worth), a power loss at most n ms of them.
+ */
 export type FsyncPolicy = 'always' | 'no' | number;
 
 export class AppendLogFormatError extends Error {}
 
-function writeAll(fd: number, b: Buffer): void {
+/** Pending appends past this size are written at once instead of at the end of the turn. */
+const FLUSH_AT_BYTES = 1 << 20;
+
+/** Writes b at `position`, looping over short writes. */
+function writeAllAt(fd: number, b: Buffer, position: number): void {
   let done = 0;
-  while (done < b.length) done += writeSync(fd, b, done, b.length - done);
+  while (done < b.length) done += writeSync(fd, b, done, b.length - done, position + done);
 }
+
+function fdatasyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/** Writers with appends not yet written: flushed if the process exits (process.exit, uncaught exception). */
+const unflushed = new Set<AppendLogWriter>();
+let exitHook = false;
 
 export class AppendLogWriter {
   private fd: number | null;
-  private dirty = false;
+  private closing: Promise<void> | null = null;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private flushQueued = false;
+  /** Bytes written to the file, always a whole number of frames. */
+  private written = 0;
+  private unsynced = false;
+  private dirUnsynced = false;
   private syncing: Promise<void> | null = null;
-  /** Bytes in the file. */
+  private broken: Error | null = null;
+  /** Bytes appended (written or pending). */
   size = 0;
   records = 0;
 
@@ -42,25 +70,38 @@ export class AppendLogWriter {
     readonly generation: number,
     private readonly policy: FsyncPolicy,
     fd: number,
+    private readonly onError: (err: Error) => void,
   ) {
     this.fd = fd;
   }
 
-  /** Creates generation `generation` in dir; fails if that file exists (generations are never reused). */
-  static create(dir: string, generation: number, nodeId: string, policy: FsyncPolicy): AppendLogWriter {
+  /**
+   * Creates generation `generation` in dir; fails if that file exists
+   * (generations are never reused). `onError` hears about failed writes made
+   * at the end of a turn, after the changes were answered.
+   */
+  static create(dir: string, generation: number, nodeId: string, policy: FsyncPolicy, onError: (err: Error) => void = () => {}): AppendLogWriter {
     const path = join(dir, logFileName(generation));
     const fd = openSync(path, 'wx', 0o600);
-    const w = new AppendLogWriter(path, generation, policy, fd);
+    const w = new AppendLogWriter(path, generation, policy, fd, onError);
     try {
       const head = Buffer.concat([
         fileHead(LOG_MAGIC, LOG_FORMAT),
         frame(KIND_HEADER, encodeMap({ generation, nodeId, createdAt: Date.now() })),
       ]);
-      writeAll(fd, head);
+      writeAllAt(fd, head, 0);
+      w.written = head.length;
       w.size = head.length;
-      // The file's existence must be durable before records in it are acknowledged.
-      fdatasyncSync(fd);
-      fsyncDir(path);
+      if (policy === 'always') {
+        // The file and its name must be on disk before a record in it is acknowledged.
+        fdatasyncSync(fd);
+        fsyncDir(path);
+      } else {
+        // Off the event loop, with the first periodic sync: on ext4 an fsync here
+        // can wait for every dirty block of the previous generation.
+        w.unsynced = true;
+        w.dirUnsynced = true;
+      }
     } catch (err) {
       closeSync(fd);
       throw err;
@@ -69,52 +110,132 @@ export class AppendLogWriter {
   }
 
   get open(): boolean {
-    return this.fd !== null;
+    return this.fd !== null && this.closing === null;
   }
 
-  /** Appends one record; with 'always', it is on disk when this returns. */
+  /** Appends one record: on disk when this returns with 'always', else written at the end of this turn. */
   append(record: EntryRecord): void {
-    if (this.fd === null) throw new Error(`append log ${this.path} is closed`);
-    const b = frame(KIND_RECORDS, encodeRecord(record));
-    writeAll(this.fd, b);
-    this.size += b.length;
-    this.records += 1;
-    if (this.policy === 'always') fdatasyncSync(this.fd);
-    else this.dirty = true;
+    if (this.fd === null || this.closing !== null) throw new Error(`append log ${this.path} is closed`);
+    if (this.broken !== null) throw this.broken;
+    const b = frameInPlace(KIND_RECORDS, encodeRecord(record, FRAME_HEAD_BYTES));
+    if (this.policy === 'always') {
+      this.writeNow(b);
+      fdatasyncSync(this.fd);
+      this.unsynced = false;
+      this.size += b.length;
+      this.records += 1;
+    } else {
+      this.pending.push(b);
+      this.pendingBytes += b.length;
+      this.size += b.length;
+      this.records += 1;
+      if (this.pendingBytes >= FLUSH_AT_BYTES) {
+        this.flush();
+      } else if (!this.flushQueued) {
+        this.flushQueued = true;
+        unflushed.add(this);
+        if (!exitHook) {
+          exitHook = true;
+          process.on('exit', flushAllOnExit);
+        }
+        setImmediate(this.flushAtEndOfTurn);
+      }
+    }
   }
 
-  /** Flushes what was appended since the last sync to disk (off the event loop). */
+  /** Writes pending appends now, in one write. Throws if that fails; they stay pending for the next try. */
+  flush(): void {
+    if (this.fd === null || this.pendingBytes === 0) return;
+    if (this.broken !== null) throw this.broken;
+    const b = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.writeNow(b);
+    this.pending = [];
+    this.pendingBytes = 0;
+    unflushed.delete(this);
+  }
+
+  private readonly flushAtEndOfTurn = (): void => {
+    this.flushQueued = false;
+    try {
+      this.flush();
+    } catch (err) {
+      this.onError(err as Error);
+    }
+  };
+
+  private writeNow(b: Buffer): void {
+    const fd = this.fd!;
+    try {
+      writeAllAt(fd, b, this.written);
+    } catch (err) {
+      // A partial frame followed by whole ones would hide those from replay: cut back to whole frames.
+      try {
+        ftruncateSync(fd, this.written);
+      } catch (e) {
+        this.broken = new Error(`append log ${this.path} cannot be repaired after a failed write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
+      throw err;
+    }
+    this.written += b.length;
+    this.unsynced = true;
+  }
+
+  /** Writes what is pending and flushes the file to disk, off the event loop. */
   sync(): Promise<void> {
-    if (this.fd === null || !this.dirty) return this.syncing ?? Promise.resolve();
+    try {
+      this.flush();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (this.syncing !== null) return this.syncing;
-    this.dirty = false;
+    if (this.fd === null || (!this.unsynced && !this.dirUnsynced)) return Promise.resolve();
     const fd = this.fd;
-    this.syncing = new Promise<void>((resolve, reject) => {
-      fdatasync(fd, (err) => {
+    const dir = this.dirUnsynced;
+    this.unsynced = false;
+    this.dirUnsynced = false;
+    this.syncing = (async () => {
+      try {
+        await fdatasyncAsync(fd);
+        if (dir) await fsyncDirAsync(this.path);
+      } catch (err) {
+        this.unsynced = true;
+        this.dirUnsynced ||= dir;
+        throw err;
+      } finally {
         this.syncing = null;
-        if (err) {
-          this.dirty = true;
-          reject(err);
-        } else {
-          resolve();
-        }
-      });
-    });
+      }
+    })();
     return this.syncing;
   }
 
-  /** Syncs and closes; later appends throw. */
-  async close(): Promise<void> {
-    if (this.fd === null) return;
-    await this.syncing?.catch(() => {});
-    const fd = this.fd;
-    this.fd = null;
+  /** Writes, syncs (off the event loop) and closes; appends from now on throw. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.fd === null) return;
+      try {
+        await this.syncing?.catch(() => {});
+        await this.sync();
+      } finally {
+        unflushed.delete(this);
+        closeSync(this.fd);
+        this.fd = null;
+      }
+    })();
+    return this.closing;
+  }
+
+  /** Last resort at process exit: write what is pending (no fsync; the OS keeps it). */
+  flushOnExit(): void {
     try {
-      fdatasyncSync(fd);
-    } finally {
-      closeSync(fd);
+      this.flush();
+    } catch {
+      // Exiting: nothing left to tell.
     }
   }
+}
+
+function flushAllOnExit(): void {
+  for (const w of unflushed) w.flushOnExit();
 }
 
 export type LogReadEnd =

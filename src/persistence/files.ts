@@ -1,4 +1,5 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync, accessSync, constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /** Creates the data directory (owner-only) and proves it is writable, with a message that says what to fix. */
@@ -37,5 +38,19 @@ export function fsyncDir(file: string): void {
     }
   } catch {
     // Some file systems cannot fsync a directory; the rename is still atomic.
+  }
+}
+
+/** fsyncDir off the event loop. */
+export async function fsyncDirAsync(file: string): Promise<void> {
+  try {
+    const h = await open(dirname(file), 'r');
+    try {
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+  } catch {
+    // As in fsyncDir.
   }
 }

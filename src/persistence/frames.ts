@@ -39,8 +39,16 @@ export function tableCrc32(data: Uint8Array, initial = 0): number {
   return (crc ^ 0xffffffff) >>> 0;
 }
 
+/** CRC-32 of each kind byte alone: the start value of its frames' checksums. */
+const kindCrc = new Map<number, number>();
+
 function frameCrc(kind: number, payload: Uint8Array): number {
-  return crc32(payload, crc32(Uint8Array.of(kind)));
+  let start = kindCrc.get(kind);
+  if (start === undefined) {
+    start = crc32(Uint8Array.of(kind));
+    kindCrc.set(kind, start);
+  }
+  return crc32(payload, start);
 }
 
 export function fileHead(magic: Buffer, version: number): Buffer {
@@ -54,10 +62,16 @@ export function fileHead(magic: Buffer, version: number): Buffer {
 /** One frame as a single buffer (one write call, so a frame is never interleaved). */
 export function frame(kind: number, payload: Uint8Array): Buffer {
   const b = Buffer.allocUnsafe(FRAME_HEAD_BYTES + payload.length);
+  b.set(payload, FRAME_HEAD_BYTES);
+  return frameInPlace(kind, b);
+}
+
+/** Completes a frame whose payload was written after FRAME_HEAD_BYTES of headroom in b. */
+export function frameInPlace(kind: number, b: Buffer): Buffer {
+  const payload = b.subarray(FRAME_HEAD_BYTES);
   b.writeUInt32BE(payload.length, 0);
   b[4] = kind;
   b.writeUInt32BE(frameCrc(kind, payload), 5);
-  b.set(payload, FRAME_HEAD_BYTES);
   return b;
 }
 

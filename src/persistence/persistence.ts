@@ -2,20 +2,21 @@ import { closeSync, openSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { logger } from '../log.js';
-import type { ChangeListener, Store } from '../store/store.js';
+import { type ChangeListener, type Store, StoreError } from '../store/store.js';
 import { AppendLogFormatError, AppendLogWriter, listLogs, readAppendLog, type FsyncPolicy } from './append-log.js';
-import { fsyncDir } from './files.js';
-import { corruptName, SNAPSHOT_FILE, SNAPSHOT_TEMP_FILE } from './layout.js';
+import { fsyncDirAsync } from './files.js';
+import { corruptName, logFileName, SNAPSHOT_FILE, SNAPSHOT_TEMP_FILE } from './layout.js';
 import { moveAside, readSnapshot, SnapshotFormatError, writeSnapshot } from './snapshot.js';
 
 const log = logger('persistence');
 
 /**
  * What the node composes: loads the data directory into the store at start,
- * appends every change to the log before it is acknowledged, snapshots the
- * store periodically and at shutdown.
+ * appends every change to the log as the store makes it (before the client is
+ * answered; AppendFsync says when it reaches the disk), snapshots the store
+ * periodically and at shutdown.
  *
- * Ordering that makes a crash at any point lose nothing acknowledged:
+ * Ordering that makes a crash at any point of a snapshot lose nothing:
  * 1. a snapshot first opens log generation g+1 and captures the store's
  *    records in the same tick (so every change is either in the capture or in
  *    g+1 or later);
@@ -63,7 +64,8 @@ export interface LoadReport {
   savedAt: number;
 }
 
-export class PersistenceError extends Error {}
+/** A StoreError, so every front end answers a failed save as a failed write, in its own protocol. */
+export class PersistenceError extends StoreError {}
 
 const DEFAULT_LOG_SNAPSHOT_BYTES = 64 * 1024 * 1024;
 
@@ -83,6 +85,7 @@ export class Persistence {
   private dirty = false;
   private lastSnapshotBytes = 0;
   private writeErrors = 0;
+  private snapshotQueued = false;
   readonly snapshotPath: string;
   readonly loaded: LoadReport;
 
@@ -190,26 +193,42 @@ export class Persistence {
     try {
       w.append(change.record);
     } catch (err) {
-      this.writeErrors += 1;
-      if (this.writeErrors === 1 || this.writeErrors % 1000 === 0) {
-        log.error('cannot append to %s (%s); %d changes not logged so far', w.path, errText(err), this.writeErrors);
-      }
+      this.writeFailed(w.path, err);
       // A client's write must not be acknowledged as saved; a peer's is still held and re-synced by anti-entropy.
       if (change.origin === 'local') throw new PersistenceError(`the change could not be saved: append log error ${errText(err)}`);
       return;
     }
     const limit = Math.max(this.opts.logSnapshotBytes ?? DEFAULT_LOG_SNAPSHOT_BYTES, this.lastSnapshotBytes);
-    if (w.size > limit && this.snapshotting === null && this.closing === null) {
-      setImmediate(() => {
-        if (this.snapshotting === null && this.closing === null) this.snapshot().catch(() => {});
-      });
-    }
+    if (w.size > limit) this.snapshotSoon();
   };
+
+  /**
+   * A log write failed (disk full, I/O error): the store still holds the
+   * change, so a snapshot, which opens a fresh generation, saves it again.
+   */
+  private writeFailed(path: string, err: unknown): void {
+    this.writeErrors += 1;
+    if (this.writeErrors === 1 || this.writeErrors % 1000 === 0) {
+      log.error('cannot write to the append log %s (%s); %d failed writes so far; a snapshot will save the store', path, errText(err), this.writeErrors);
+    }
+    this.dirty = true;
+    this.snapshotSoon();
+  }
+
+  private snapshotSoon(): void {
+    if (this.snapshotting !== null || this.closing !== null || this.snapshotQueued) return;
+    this.snapshotQueued = true;
+    setImmediate(() => {
+      this.snapshotQueued = false;
+      if (this.snapshotting === null && this.closing === null) this.snapshot().catch(() => {});
+    });
+  }
 
   private createLog(): AppendLogWriter {
     const generation = this.nextGeneration++;
     try {
-      return AppendLogWriter.create(this.opts.dataDir, generation, this.opts.store.nodeId, this.opts.fsync);
+      const dir = this.opts.dataDir;
+      return AppendLogWriter.create(dir, generation, this.opts.store.nodeId, this.opts.fsync, (err) => this.writeFailed(join(dir, logFileName(generation)), err));
     } catch (err) {
       throw new PersistenceError(
         `cannot create the append log in ${this.opts.dataDir} (${errText(err)}): check DBfile, the folder's permissions and free space`,
@@ -250,13 +269,14 @@ export class Persistence {
       replayFrom = this.log.generation;
     }
     const records = Array.from(store.entries());
+    const capturedAt = Date.now();
     const wasDirty = this.dirty;
     this.dirty = false;
     try {
       await old?.close();
       const res = await writeSnapshot(this.snapshotPath, join(dataDir, SNAPSHOT_TEMP_FILE), records, {
         nodeId: store.nodeId,
-        createdAt: Date.now(),
+        createdAt: capturedAt,
         replayFrom,
       });
       this.lastSnapshotBytes = res.bytes;
@@ -267,7 +287,7 @@ export class Persistence {
           removed += 1;
         }
       }
-      if (removed > 0) fsyncDir(join(dataDir, SNAPSHOT_FILE));
+      if (removed > 0) await fsyncDirAsync(join(dataDir, SNAPSHOT_FILE));
       log.info('snapshot%s: %d records, %d bytes in %d ms', final ? ' (shutdown)' : '', res.records, res.bytes, res.ms);
     } catch (err) {
       this.dirty ||= wasDirty || records.length > 0;

@@ -1,8 +1,8 @@
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { EntryRecord } from '../store/entry.js';
-import { fsyncDir } from './files.js';
-import { KIND_END, KIND_HEADER, KIND_RECORDS, fileHead, frame, readFramedFile, type FramedReadEnd } from './frames.js';
+import { fsyncDir, fsyncDirAsync } from './files.js';
+import { FRAME_HEAD_BYTES, KIND_END, KIND_HEADER, KIND_RECORDS, fileHead, frame, frameInPlace, readFramedFile, type FramedReadEnd } from './frames.js';
 import { decodeMap, decodeRecords, encodeMap, encodeRecords, RecordFormatError } from './record-codec.js';
 
 /**
@@ -73,7 +73,7 @@ export async function writeSnapshot(
         size += r.key.length + (r.value?.length ?? 0) + 48;
         i += 1;
       }
-      await write(frame(KIND_RECORDS, encodeRecords(records.slice(start, i))));
+      await write(frameInPlace(KIND_RECORDS, encodeRecords(records.slice(start, i), FRAME_HEAD_BYTES)));
     }
     await write(frame(KIND_END, encodeMap({ count: records.length })));
     await fh.datasync();
@@ -83,7 +83,7 @@ export async function writeSnapshot(
     if (!ok) rmSync(tempFile, { force: true });
   }
   renameSync(tempFile, file);
-  fsyncDir(file);
+  await fsyncDirAsync(file);
   return { records: records.length, bytes, ms: Date.now() - started };
 }
 

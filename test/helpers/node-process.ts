@@ -22,6 +22,8 @@ export const TEST_PASSWORD = 'test-password-0123';
 export const TEST_AUTH_KEY = 'cluster-key-for-tests-0123456789';
 
 const running = new Set<NodeHandle>();
+/** Every temp folder made by this process, removed by stopAllNodes (a test may restart a stopped node from its folder until then). */
+const madeDirs = new Set<string>();
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
 export async function freePort(): Promise<number> {
@@ -48,7 +50,9 @@ export async function freeUdpPort(): Promise<number> {
 }
 
 export function tempDir(prefix = 'owlcache-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  madeDirs.add(dir);
+  return dir;
 }
 
 export interface StartOptions {
@@ -166,9 +170,9 @@ async function launch(
 
 /** Stops every node still running (for `after` hooks), and removes their temp folders. */
 export async function stopAllNodes(): Promise<void> {
-  const all = [...running];
-  await Promise.all(all.map((h) => h.stop('SIGKILL', 5000)));
-  for (const h of all) rmSync(h.dir, { recursive: true, force: true });
+  await Promise.all([...running].map((h) => h.stop('SIGKILL', 5000)));
+  for (const dir of madeDirs) rmSync(dir, { recursive: true, force: true });
+  madeDirs.clear();
 }
 
 /** Runs a command line to completion (bounded) and returns its output, e.g. a node that should refuse to start. */

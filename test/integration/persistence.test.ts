@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, renameSync, statSync, truncateSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -12,10 +12,27 @@ import {
  * stopped with SIGTERM (final snapshot) or SIGKILL (append log only).
  */
 
-after(stopAllNodes);
+// Handles stopped by a test leave stopAllNodes' list: their folders are removed here.
+const folders = new Set<string>();
+after(async () => {
+  await stopAllNodes();
+  for (const d of folders) rmSync(d, { recursive: true, force: true });
+});
+async function start(opts: Parameters<typeof startNode>[0] = {}): Promise<NodeHandle> {
+  const h = await startNode(opts);
+  folders.add(h.dir);
+  return h;
+}
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+// Keep-alive for speed; a fresh agent per node process, so no request goes out on a
+// connection to a process that has just exited (a reuse race that ends in ECONNRESET).
+let agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 after(() => agent.destroy());
+function restart(h: NodeHandle): Promise<NodeHandle> {
+  agent.destroy();
+  agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  return restartNode(h);
+}
 
 /** Deterministic bytes (every byte value occurs), so a mismatch is reproducible. */
 function bytesFor(i: number, size: number): Buffer {
@@ -64,7 +81,7 @@ function newestLog(dataDir: string): string {
 
 describe('persistence across restarts', () => {
   it('SIGTERM then restart: 10 000 keys byte-identical with their create times; expired and deleted ones gone', { timeout: 180_000 }, async () => {
-    const h = await startNode();
+    const h = await start();
     const token = await getToken(h.httpPort);
     const N = 10_000;
     const sizeOf = (i: number) => (i % 500 === 0 ? 100_000 : i % 50 === 0 ? 10_000 : (i * 37) % 1500);
@@ -83,7 +100,7 @@ describe('persistence across restarts', () => {
     assert.match(h.stderr(), /snapshot \(shutdown\): \d+ records/);
     assert.deepEqual(readdirSync(h.dataDir).filter((n) => n.startsWith('append-')), [], 'a clean stop leaves no log to replay');
 
-    const h2 = await restartNode(h);
+    const h2 = await restart(h);
     const expectedLive = [...Array(N).keys()].filter((i) => kind(i) === 'plain' || kind(i) === 'ttl').length;
     assert.match(h2.stdout(), new RegExp(`loaded ${expectedLive} keys \\(\\d+ tombstones/stubs\\) in \\d+ ms`));
     await parallel(N, 16, async (i) => {
@@ -101,7 +118,7 @@ describe('persistence across restarts', () => {
   });
 
   it('kill -9 with AppendFsync always: every acknowledged write survives', { timeout: 60_000 }, async () => {
-    const h = await startNode({ settings: { AppendFsync: 'always' } });
+    const h = await start({ settings: { AppendFsync: 'always' } });
     const token = await getToken(h.httpPort);
     await parallel(500, 8, async (i) => {
       await set(h, token, `c${i}`, bytesFor(i, 1 + (i % 300)));
@@ -110,7 +127,7 @@ describe('persistence across restarts', () => {
     assert.equal((await cmd(h, { cmd: 'expire', key: 'c8', exptime: 3600, token })).status, 200);
     assert.equal(await h.stop('SIGKILL'), 'SIGKILL');
 
-    const h2 = await restartNode(h);
+    const h2 = await restart(h);
     assert.match(h2.stdout(), /loaded 499 keys/);
     await parallel(500, 8, async (i) => {
       const r = await cmd(h2, { cmd: 'get', key: `c${i}` });
@@ -121,7 +138,7 @@ describe('persistence across restarts', () => {
   });
 
   it('a log whose last record is cut in half: the node starts and keeps everything before it', { timeout: 60_000 }, async () => {
-    const h = await startNode({ settings: { AppendFsync: 'always' } });
+    const h = await start({ settings: { AppendFsync: 'always' } });
     const token = await getToken(h.httpPort);
     for (let i = 0; i < 100; i++) await set(h, token, `t${i}`, bytesFor(i, 50));
     const log = newestLog(h.dataDir);
@@ -132,7 +149,7 @@ describe('persistence across restarts', () => {
     assert.ok(after > before + 20_000);
     truncateSync(log, before + Math.floor((after - before) / 2));
 
-    const h2 = await restartNode(h);
+    const h2 = await restart(h);
     assert.match(h2.stderr(), /dropped a torn record/);
     assert.match(h2.stdout(), /loaded 100 keys .*dropped 1 torn append-log tail/);
     for (let i = 0; i < 100; i++) {
@@ -144,7 +161,7 @@ describe('persistence across restarts', () => {
   });
 
   it('a snapshot of random bytes: moved aside, reported, the node starts and saves anew', { timeout: 60_000 }, async () => {
-    const h = await startNode();
+    const h = await start();
     const token = await getToken(h.httpPort);
     await set(h, token, 'k', Buffer.from('v'));
     assert.equal(await h.stop('SIGTERM'), 0);
@@ -152,7 +169,7 @@ describe('persistence across restarts', () => {
     assert.ok(existsSync(snap));
     writeFileSync(snap, bytesFor(99, 64 * 1024));
 
-    const h2 = await restartNode(h);
+    const h2 = await restart(h);
     assert.match(h2.stdout(), /damaged files moved aside: .*store\.snapshot\.corrupt-/);
     assert.match(h2.stderr(), /snapshot .* is damaged .*moved aside/);
     const aside = readdirSync(h.dataDir).filter((n) => n.startsWith('store.snapshot.corrupt-'));
@@ -163,7 +180,7 @@ describe('persistence across restarts', () => {
     assert.equal(await h2.stop('SIGTERM'), 0);
     // The damaged copy is kept, never overwritten; a good snapshot now sits beside it.
     assert.deepEqual(readdirSync(h.dataDir).filter((n) => n.startsWith('store.snapshot')).sort(), ['store.snapshot', aside[0]]);
-    const h3 = await restartNode(h);
+    const h3 = await restart(h);
     assert.equal((await cmd(h3, { cmd: 'get', key: 'k2' })).text, 'v2');
   });
 
@@ -172,7 +189,7 @@ describe('persistence across restarts', () => {
   // every user: a regular file where the directory should be, and a directory
   // where the snapshot's temp file must be created.
   it('restart with a data directory that cannot be used: a clear error, exit non-zero', { timeout: 60_000 }, async () => {
-    const h = await startNode();
+    const h = await start();
     assert.equal(await h.stop('SIGTERM'), 0);
     renameSync(h.dataDir, `${h.dataDir}.moved`);
     writeFileSync(h.dataDir, 'a file, not a directory');
@@ -182,7 +199,7 @@ describe('persistence across restarts', () => {
     assert.doesNotMatch(r.stdout, /owlcache ready/);
 
     // A directory that exists but where the snapshot cannot be written.
-    const h2 = await startNode();
+    const h2 = await start();
     assert.equal(await h2.stop('SIGTERM'), 0);
     mkdirSync(join(h2.dataDir, 'store.snapshot.tmp'));
     writeFileSync(join(h2.dataDir, 'store.snapshot.tmp', 'x'), '');

@@ -1,4 +1,4 @@
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { readdirSync, statSync } from 'node:fs';
@@ -225,5 +225,25 @@ describe('passwords and the data directory', () => {
     walk(node.dataDir);
     assert.ok(seen.some((n) => n.startsWith('server_group_config')), `no server list file among ${seen.join(', ')}`);
     assert.ok(seen.length >= 3, `only ${seen.join(', ')} in the data directory`);
+  });
+});
+
+describe('token spelling', () => {
+  it('a token whose signature differs only in unused base64url bits is refused', async () => {
+    const { getToken: tok, qs: q, request: req } = await import('../helpers/node-process.js');
+    const n = await (await import('../helpers/node-process.js')).startNode();
+    const token = await tok(n.httpPort);
+    const jwt = Buffer.from(token, 'base64').toString();
+    // A 32-byte HMAC is 43 base64url characters: the last one carries 2 unused bits.
+    const last = jwt.at(-1)!;
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const sibling = alphabet[alphabet.indexOf(last) ^ 1]!;
+    const altered = jwt.slice(0, -1) + sibling;
+    assert.equal(Buffer.from(altered.split('.')[2]!, 'base64url').equals(Buffer.from(jwt.split('.')[2]!, 'base64url')), true, 'same bytes');
+    const r = await req(n.httpPort, `/data/?${q({ cmd: 'set', key: 'k', valuedata: 'v', token: altered })}`);
+    assert.equal(r.json<{ Status: number }>().Status, 401);
+    const ok = await req(n.httpPort, `/data/?${q({ cmd: 'set', key: 'k', valuedata: 'v', token: jwt })}`);
+    assert.equal(ok.json<{ Status: number }>().Status, 200);
+    await n.stop();
   });
 });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import zlib from 'node:zlib';
+import { Unpackr } from 'msgpackr';
 import {
   crc32, fileHead, frame, FRAME_HEAD_BYTES, KIND_HEADER, KIND_RECORDS, readFramedFile, tableCrc32,
 } from '../../src/persistence/frames.js';
@@ -60,6 +61,30 @@ describe('record codec', () => {
     assert.equal(n, samples.length);
     assert.deepEqual(out, samples);
     assert.ok(names.has('node-a') && names.has('node-b'));
+  });
+
+  it('writes plain msgpack: msgpackr reads every string, bin and number width back', () => {
+    const lengths = [0, 1, 31, 32, 255, 256, 65_535, 65_536];
+    const numbers = [0, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER];
+    const records: EntryRecord[] = [];
+    for (const n of lengths) {
+      records.push({ key: 'k'.repeat(Math.max(1, n)), value: Buffer.alloc(n, 7), created: numbers[lengths.indexOf(n)]!, vv: v(numbers[9 - lengths.indexOf(n)]!), expireAt: 0, ev: v(1, 2, 'é'.repeat(n % 40 + 1)) });
+    }
+    for (const x of numbers) records.push({ key: `n${x}`, value: null, created: x, vv: v(x, x, 'node'), expireAt: x, ev: v(x, x, 'node'), hollow: true });
+    records.push({ key: '🦉'.repeat(20), value: Buffer.from('ü'), created: 3, vv: v(4), expireAt: 5, ev: v(4) });
+    const unpackr = new Unpackr({ useRecords: false });
+    for (const r of records) {
+      assert.deepEqual(unpackr.unpack(encodeRecord(r)), recordToArray(r));
+      assert.deepEqual(decodeRecord(encodeRecord(r)), r);
+    }
+    for (const n of [0, 15, 16, 65_535, 65_536]) {
+      const many = Array.from({ length: n }, (_, i) => records[i % records.length]!).map((r) => ({ ...r, value: r.value?.subarray(0, 10) ?? null }));
+      const bytes = encodeRecords(many);
+      assert.equal((unpackr.unpack(bytes) as unknown[]).length, n);
+      const back: EntryRecord[] = [];
+      decodeRecords(bytes, (r) => back.push(r));
+      assert.deepEqual(back, many);
+    }
   });
 
   it('decodes every msgpack number and string width the same as msgpackr', () => {

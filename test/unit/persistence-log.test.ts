@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { AppendLogFormatError, AppendLogWriter, listLogs, readAppendLog } from '../../src/persistence/append-log.js';
 import { logFileName } from '../../src/persistence/layout.js';
@@ -44,6 +45,39 @@ describe('append log', () => {
       assert.throws(() => w.append(rec(1)), /closed/);
     });
   }
+
+  it('writes the appends of one event-loop turn together, at the end of the turn', async () => {
+    const dir = tmp();
+    const w = AppendLogWriter.create(dir, 2, 'node-a', 1000);
+    const headerOnly = statSync(w.path).size;
+    for (let i = 0; i < 100; i++) w.append(rec(i));
+    assert.equal(statSync(w.path).size, headerOnly, 'nothing written yet within the turn');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(statSync(w.path).size, w.size);
+    assert.equal(readAll(w.path, 2).out.length, 100);
+    await w.close();
+  });
+
+  it('a process that exits right after appending (process.exit, uncaught error) still writes them', async () => {
+    const dir = tmp();
+    const mod = new URL('../../src/persistence/append-log.js', import.meta.url).href;
+    const script = `
+      const { AppendLogWriter } = await import(${JSON.stringify(mod)});
+      const w = AppendLogWriter.create(${JSON.stringify(dir)}, 1, 'node-a', 'no');
+      const vv = { t: 1, c: 0, n: 'node-a' };
+      for (let i = 0; i < 10; i++) w.append({ key: 'k' + i, value: Buffer.from('v'), created: 1, vv, expireAt: 0, ev: vv });
+      process.exit(0);`;
+    const code = await new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore' });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      child.on('exit', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    assert.equal(code, 0);
+    assert.equal(readAll(join(dir, logFileName(1)), 1).out.length, 10);
+  });
 
   it('creates files owner-only and never reuses a generation', async () => {
     const dir = tmp();

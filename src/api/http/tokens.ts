@@ -48,13 +48,22 @@ export class TokenService {
   }
 }
 
+/**
+ * A JWT in canonical base64url only: trailing bits a decoder ignores could
+ * otherwise give one token many accepted spellings.
+ */
+function canonicalJwt(jwt: string): string | null {
+  const parts = jwt.split('.');
+  if (parts.length !== 3) return null;
+  return parts.every((p) => Buffer.from(p, 'base64url').toString('base64url') === p) ? jwt : null;
+}
+
 /** The bare JWT from either form; query strings turn base64's `+` into spaces, so undo that. */
 function unwrap(token: string): string | null {
   const t = token.trim().replace(/ /g, '+');
-  if (t.split('.').length === 3) return t;
+  if (t.split('.').length === 3) return canonicalJwt(t);
   if (!/^[A-Za-z0-9+/=_-]+$/.test(t)) return null;
-  const decoded = Buffer.from(t, 'base64').toString('utf8');
-  return decoded.split('.').length === 3 ? decoded : null;
+  return canonicalJwt(Buffer.from(t, 'base64').toString('utf8'));
 }
 
 /** Shared with the RESP front end; kept exported here for the HTTP code. */
