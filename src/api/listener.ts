@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import net, { type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 
 /** What the socket front ends (HTTP, TCP, RESP) share: opening a port and ending connections cleanly. */
 
@@ -54,4 +54,45 @@ export class Connections {
     for (const s of this.sockets) closeSocket(s);
     await closed;
   }
+}
+
+/**
+ * A TCP listener of one socket protocol (the OwlCache text protocol, RESP):
+ * subclasses say what to do with each connection; opening and closing the port
+ * are the same for both.
+ */
+export abstract class SocketServer {
+  private server: NetServer | null = null;
+  protected readonly connections = new Connections();
+
+  constructor(
+    private readonly where: { host: string; port: number },
+    private readonly onServerError: (err: Error) => void,
+  ) {}
+
+  async listen(): Promise<AddressInfo> {
+    const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    server.on('error', this.onServerError);
+    this.server = server;
+    const address = await listenOn(server, this.where.port, this.where.host);
+    this.listening(address);
+    return address;
+  }
+
+  /** Stops accepting, ends every connection (cut after a short grace), resolves when all are gone. */
+  async close(): Promise<void> {
+    const server = this.server;
+    if (server === null) return;
+    this.server = null;
+    await this.connections.closeServer(server);
+    this.closed();
+  }
+
+  protected abstract accept(socket: Socket): void;
+
+  /** Called once the port is open. */
+  protected listening(_address: AddressInfo): void {}
+
+  /** Called once every connection is gone. */
+  protected closed(): void {}
 }

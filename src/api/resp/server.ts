@@ -1,5 +1,5 @@
 import net, { type AddressInfo } from 'node:net';
-import { Connections, closeSocket, listenOn } from '../listener.js';
+import { SocketServer, closeSocket } from '../listener.js';
 import type { Commands } from '../commands.js';
 import { logger } from '../../log.js';
 import { dispatch, startsAuthed, type Connection, type PasswordGuard, type RespDeps, type RespNodeInfo, type ServerStats } from './commands.js';
@@ -30,14 +30,13 @@ export interface RespServerOptions {
 }
 
 /** The Redis protocol (RESP2) listener. */
-export class RespServer {
-  private server: net.Server | null = null;
-  private readonly connections = new Connections();
+export class RespServer extends SocketServer {
   private readonly deps: RespDeps;
   private readonly stats: ServerStats;
   private nextId = 1;
 
   constructor(private readonly opts: RespServerOptions) {
+    super(opts, (err) => log.error('RESP server error: %s', err.message));
     this.deps = {
       commands: opts.commands,
       password: opts.password,
@@ -58,25 +57,15 @@ export class RespServer {
     };
   }
 
-  async listen(): Promise<AddressInfo> {
-    const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
-    server.on('error', (err) => log.error('RESP server error: %s', err.message));
-    this.server = server;
-    const address = await listenOn(server, this.opts.port, this.opts.host);
+  protected override listening(address: AddressInfo): void {
     this.stats.port = address.port;
-    return address;
   }
 
-  /** Stops accepting, ends every connection (cut after a short grace), resolves when all are gone. */
-  async close(): Promise<void> {
-    const server = this.server;
-    if (server === null) return;
-    this.server = null;
-    await this.connections.closeServer(server);
+  protected override closed(): void {
     this.deps.keyIndex.close();
   }
 
-  private accept(socket: net.Socket): void {
+  protected accept(socket: net.Socket): void {
     const { deps, stats } = this;
     stats.connectedClients += 1;
     stats.totalConnections += 1;

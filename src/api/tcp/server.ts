@@ -1,5 +1,5 @@
 import net, { type AddressInfo } from 'node:net';
-import { Connections, closeSocket, listenOn } from '../listener.js';
+import { SocketServer, closeSocket } from '../listener.js';
 import type { Commands } from '../commands.js';
 import { envelope } from '../envelope.js';
 import { logger } from '../../log.js';
@@ -12,7 +12,6 @@ export const GREETING = 'Owlcache TCP Link Success...\n';
 
 /** Answers queued in a socket past this many bytes stop the reading of further commands until they drain. */
 export const WRITE_HIGH_WATER = 1024 * 1024;
-/** How long a connection being closed may take to flush before it is cut. */
 
 export interface TcpServerOptions {
   host: string;
@@ -26,9 +25,7 @@ export interface TcpServerOptions {
 }
 
 /** The OwlCache TCP text protocol's listener (no authentication, as in the original). */
-export class TcpServer {
-  private server: net.Server | null = null;
-  private readonly connections = new Connections();
+export class TcpServer extends SocketServer {
   private port = 0;
   private readonly deps: TcpHandlerDeps;
 
@@ -36,27 +33,15 @@ export class TcpServer {
     commands: Commands,
     private readonly opts: TcpServerOptions,
   ) {
+    super(opts, (err) => log.error('TCP server error: %s', err.message));
     this.deps = { commands, responseHost: () => `${opts.responseHost}:${this.port}` };
   }
 
-  async listen(): Promise<AddressInfo> {
-    const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
-    server.on('error', (err) => log.error('TCP server error: %s', err.message));
-    this.server = server;
-    const address = await listenOn(server, this.opts.port, this.opts.host);
+  protected override listening(address: AddressInfo): void {
     this.port = address.port;
-    return address;
   }
 
-  /** Stops accepting, ends every connection (cut after a short grace), resolves when all are gone. */
-  async close(): Promise<void> {
-    const server = this.server;
-    if (server === null) return;
-    this.server = null;
-    await this.connections.closeServer(server);
-  }
-
-  private accept(socket: net.Socket): void {
+  protected accept(socket: net.Socket): void {
     this.connections.add(socket);
     socket.on('error', (err) => log.debug('connection error: %s', err.message));
     if (this.opts.idleTimeoutMs > 0) {

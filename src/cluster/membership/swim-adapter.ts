@@ -16,6 +16,14 @@ import type { Transport } from './transport.js';
 import type { SwimCtor, SwimInstance, SwimMemberData, SwimMembership } from './swim-types.js';
 import type { MemberMeta } from './types.js';
 
+/** swim's Net events for each message type it handles. */
+const NET_EVENTS = new Map<number, string>([
+  [MessageType.Ping, 'ping'],
+  [MessageType.PingReq, 'pingreq'],
+  [MessageType.Ack, 'ack'],
+  [MessageType.Sync, 'sync'],
+  [MessageType.Update, 'update'],
+]);
 const log = createDebug('owlcache:membership');
 const require = createRequire(import.meta.url);
 
@@ -143,23 +151,8 @@ export class SwimAdapter extends EventEmitter<SwimAdapterEvents> {
     const net = this.swim.net;
     for (const msg of messages) {
       try {
-        switch (msg.type) {
-          case MessageType.Ping:
-            net.emit('ping', msg.data, from);
-            break;
-          case MessageType.PingReq:
-            net.emit('pingreq', msg.data, from);
-            break;
-          case MessageType.Ack:
-            net.emit('ack', msg.data, from);
-            break;
-          case MessageType.Sync:
-            net.emit('sync', msg.data, from);
-            break;
-          case MessageType.Update:
-            net.emit('update', msg.data, from);
-            break;
-        }
+        const event = NET_EVENTS.get(msg.type);
+        if (event !== undefined) net.emit(event, msg.data, from);
       } catch (err) {
         // A swim bug must not take the node down with it.
         log('swim failed on a message from %s: %s', from, (err as Error).stack ?? String(err));
