@@ -94,3 +94,21 @@ describe('owlcache members / status (client subcommands)', () => {
     await Promise.all([a!.stop(), b!.stop()]);
   });
 });
+
+describe('rejoining without seeds', () => {
+  it('a restarted node whose seed is gone rejoins through the member list it saved', async () => {
+    const { existsSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const [a, b, c] = await startGossipCluster(3);
+    await waitFor('three alive everywhere', async () => {
+      const views = await Promise.all([a!, b!, c!].map(members));
+      return views.every((v) => v.filter((m) => m.state === 'alive').length === 3);
+    }, 5000);
+    await waitFor('c saved its member list', () => existsSync(join(c!.dataDir, 'gossip_members.json')), 5000);
+    await c!.stop('SIGTERM');
+    await a!.stop('SIGTERM'); // c's only seed is gone
+    const c2 = await restartGossipNode(c!);
+    await waitFor('c and b see each other alive', async () => (await stateOf(c2, b!.gossip)) === 'alive' && (await stateOf(b!, c2.gossip)) === 'alive', 10_000);
+    await Promise.all([b!.stop(), c2.stop()]);
+  });
+});

@@ -319,3 +319,43 @@ describe('the process', () => {
     assert.match(r.stderr, /cannot start: .*EADDRINUSE/);
   });
 });
+
+describe('HTTPS and the log file', () => {
+  it('Open_Https 1 serves /data/ over TLS with the configured certificate; the rotating log file is written', async () => {
+    const { repoRoot } = await import('../helpers/repo.js');
+    const https = await import('node:https');
+    const { existsSync, readdirSync, readFileSync: read } = await import('node:fs');
+    const fixtures = join(repoRoot(), 'test', 'fixtures');
+    const n = await startNode({
+      settings: { Open_Https: 1, Https_CertFile: join(fixtures, 'test-only-https.crt'), Https_KeyFile: join(fixtures, 'test-only-https.key') },
+    });
+    assert.match(n.stdout(), /HTTPS listening on/);
+    const get = (path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = https.get({ host: '127.0.0.1', port: n.httpPort, path, ca: read(join(fixtures, 'test-only-https.crt')), agent: false }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.setTimeout(5000, () => req.destroy(new Error('https request timed out')));
+        req.on('error', reject);
+      });
+    assert.equal((await get('/data/?cmd=ping')).body, 'PONG');
+    const pass = JSON.parse((await get(`/data/?${qs({ cmd: 'pass', pass: TEST_PASSWORD })}`)).body) as { Status: number };
+    assert.equal(pass.Status, 200);
+    // Plain HTTP on the TLS port gets no answer of ours.
+    const plain = await request(n.httpPort, '/data/?cmd=ping').catch(() => null);
+    assert.ok(plain === null || plain.text !== 'PONG');
+    const logDir = join(n.dir, 'log');
+    assert.ok(existsSync(logDir) && readdirSync(logDir).includes('owlcache.log'), 'log file in Logfile');
+    assert.equal(await n.stop(), 0);
+    assert.match(read(join(logDir, 'owlcache.log'), 'utf8'), /SIGTERM received, stopping/);
+  });
+
+  it('Open_Https 1 with an unreadable certificate stops the start with a clear message', async () => {
+    const dir = tempDir();
+    const r = await runToExit(['--Host=127.0.0.1', '--Httpport=0', '--Tcpport=0', `--DBfile=${join(dir, 'db')}`, '--Logfile=', '-pass', TEST_PASSWORD, '--Open_Https=1', `--Https_CertFile=${join(dir, 'missing.crt')}`], dir);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Open_Https is 1 but the certificate or key cannot be read/);
+  });
+});
