@@ -171,6 +171,11 @@ async function launch(
 /** Stops every node still running (for `after` hooks), and removes their temp folders. */
 export async function stopAllNodes(): Promise<void> {
   await Promise.all([...running].map((h) => h.stop('SIGKILL', 5000)));
+  removeTempDirs();
+}
+
+/** Removes every folder made with tempDir (for `after` hooks of tests that start no node). */
+export function removeTempDirs(): void {
   for (const dir of madeDirs) rmSync(dir, { recursive: true, force: true });
   madeDirs.clear();
 }

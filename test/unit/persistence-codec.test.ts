@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import zlib from 'node:zlib';
@@ -12,16 +11,10 @@ import {
   decodeRecord, decodeRecords, encodeRecord, encodeRecords, RecordFormatError, recordFromArray, recordToArray,
 } from '../../src/persistence/record-codec.js';
 import type { EntryRecord } from '../../src/store/entry.js';
+import { removeTempDirs, tempDir } from '../helpers/node-process.js';
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), 'owl-codec-'));
-  dirs.push(d);
-  return d;
-}
+after(removeTempDirs);
+const tmp = () => tempDir('owl-codec-');
 
 const v = (t: number, c = 0, n = 'node-a') => ({ t, c, n });
 

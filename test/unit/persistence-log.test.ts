@@ -1,22 +1,15 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { AppendLogFormatError, AppendLogWriter, listLogs, readAppendLog } from '../../src/persistence/append-log.js';
 import { logFileName } from '../../src/persistence/layout.js';
 import type { EntryRecord } from '../../src/store/entry.js';
+import { removeTempDirs, tempDir } from '../helpers/node-process.js';
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), 'owl-log-'));
-  dirs.push(d);
-  return d;
-}
+after(removeTempDirs);
+const tmp = () => tempDir('owl-log-');
 
 function rec(i: number, size = 10): EntryRecord {
   const vv = { t: 1_000 + i, c: i % 3, n: 'node-a' };

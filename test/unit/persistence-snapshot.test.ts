@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { KIND_RECORDS, readFramedFile } from '../../src/persistence/frames.js';
@@ -8,16 +7,10 @@ import {
   readSnapshot, SNAPSHOT_MAGIC, SnapshotFormatError, writeSnapshot, type SnapshotMeta,
 } from '../../src/persistence/snapshot.js';
 import type { EntryRecord } from '../../src/store/entry.js';
+import { removeTempDirs, tempDir } from '../helpers/node-process.js';
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), 'owl-snap-'));
-  dirs.push(d);
-  return d;
-}
+after(removeTempDirs);
+const tmp = () => tempDir('owl-snap-');
 
 function records(n: number): EntryRecord[] {
   const out: EntryRecord[] = [];
