@@ -15,26 +15,34 @@ describe('broadcast queue', () => {
     q.enqueue('a', Buffer.from('a2'));
     const first = q.takeFresh(1000);
     assert.deepEqual(first.map((d) => d.bytes.toString()), ['b1', 'a2']);
-    q.sent(first, ['p1', 'p2', 'p3'], 4, 10);
+    q.sent(first, ['p1', 'p2', 'p3'], 4, ['p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7', 'p8', 'p9', 'p10']);
     assert.equal(q.freshCount, 0);
     assert.equal(q.retryCount, 2);
     const again = q.takeFor('p4', 1000);
     assert.equal(again.length, 2);
-    q.sent(again, ['p4'], 4, 10);
+    q.sent(again, ['p4'], 4, ['p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7', 'p8', 'p9', 'p10']);
     assert.equal(q.size, 0, 'sent 4 times = limit: gone');
   });
 
   it('retransmits only to peers that have not had a delta, and stops once every live peer has', () => {
     const q = new BroadcastQueue(100);
-    q.enqueue('k', Buffer.from('v'), 'origin');
+    q.enqueue('k', Buffer.from('v'), ['origin']);
     const d = q.takeFresh(100);
-    q.sent(d, ['p1'], 100, 3);
+    q.sent(d, ['p1'], 100, ['origin', 'p1', 'p2']);
     assert.equal(q.takeFor('p1', 100).length, 0, 'p1 has it');
     assert.equal(q.takeFor('origin', 100).length, 0, 'it came from there');
     const to2 = q.takeFor('p2', 100);
     assert.equal(to2.length, 1);
-    q.sent(to2, ['p2'], 100, 3);
+    q.sent(to2, ['p2'], 100, ['origin', 'p1', 'p2']);
     assert.equal(q.size, 0, 'origin, p1, p2: all three live peers have it');
+  });
+
+  it('a delta whose sender already sent it to every other live peer is not pushed on', () => {
+    const q = new BroadcastQueue(100);
+    q.enqueue('k', Buffer.from('v'), ['sender', 'me', 'p2']);
+    const d = q.takeFresh(100);
+    q.sent(d, [], 4, ['sender', 'p2']);
+    assert.equal(q.size, 0);
   });
 
   it('respects the byte budget and the bound on its length', () => {
@@ -50,7 +58,7 @@ describe('broadcast queue', () => {
     q.enqueue('k', Buffer.from('old'));
     const out = q.takeFresh(100);
     q.enqueue('k', Buffer.from('new'));
-    q.sent(out, ['p'], 10, 5);
+    q.sent(out, ['p'], 10, ['p', 'q']);
     assert.deepEqual(q.takeFresh(100).map((d) => d.bytes.toString()), ['new']);
     assert.equal(q.retryCount, 0);
   });

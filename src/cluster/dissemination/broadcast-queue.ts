@@ -43,11 +43,11 @@ export class BroadcastQueue {
     return this.retry.size;
   }
 
-  /** Queues a key's newest state; `from` is the peer it came from (it need not hear it back). */
-  enqueue(key: string, bytes: Buffer, from?: string): void {
+  /** Queues a key's newest state; `known` are peers that already have it (the sender, its other targets). */
+  enqueue(key: string, bytes: Buffer, known: Iterable<string> = []): void {
     this.retry.delete(key);
     this.fresh.delete(key);
-    this.fresh.set(key, { key, bytes, transmits: 0, sentTo: new Set(from === undefined ? [] : [from]) });
+    this.fresh.set(key, { key, bytes, transmits: 0, sentTo: new Set(known) });
     while (this.size > this.maxItems) {
       // Drop what has been sent longest ago (most likely everywhere by now), then the oldest fresh.
       const victim = this.retry.keys().next();
@@ -102,13 +102,13 @@ export class BroadcastQueue {
    * After a send: records the peers, and keeps each delta for retransmission
    * while it is under `limit` sends and some live peer has not had it.
    */
-  sent(deltas: QueuedDelta[], peers: readonly string[], limit: number, livePeers: number): void {
+  sent(deltas: QueuedDelta[], peers: readonly string[], limit: number, livePeers: readonly string[]): void {
     for (const d of deltas) {
       for (const p of peers) d.sentTo.add(p);
       d.transmits += peers.length;
       // A newer delta for the key may have arrived meanwhile: it wins.
       if (this.fresh.has(d.key) || this.retry.has(d.key)) continue;
-      if (d.transmits < limit && d.sentTo.size < livePeers) this.retry.set(d.key, d);
+      if (d.transmits < limit && livePeers.some((p) => !d.sentTo.has(p))) this.retry.set(d.key, d);
     }
   }
 

@@ -23,8 +23,10 @@ const log = logger('dissemination');
  * Every datagram is sealed (MAC, timestamp window, replay cache). Best effort:
  * anti-entropy repairs what is lost.
  *
- * Datagram payload: a msgpack header `{v: 1, h: "<sender HTTP host:port>"}`
- * followed by msgpack records (record-codec's arrays), decoded with unpackMultiple.
+ * Datagram payload: a msgpack header `{v: 1, h: "<sender HTTP host:port>", to: [data
+ * host:port, …]}` — `to` names every peer the sender sends this batch to, so receivers do not
+ * push it on to those — followed by msgpack records (record-codec's arrays), decoded with
+ * unpackMultiple.
  */
 export const DATA_GOSSIP_PURPOSE = 'owlcache/data-gossip';
 export const DELTA_FORMAT = 1;
@@ -79,13 +81,12 @@ export class Disseminator {
   private socket: SocketAsPromised | null = null;
   private readonly sealer: DatagramSealer;
   private readonly queue: BroadcastQueue;
-  private readonly header: Buffer;
   private readonly budget: number;
   private flushTimer: NodeJS.Timeout | null = null;
   private followUpTimer: NodeJS.Timeout | null = null;
   private gossipTimer: NodeJS.Timeout | null = null;
-  /** While a datagram is applied: the data-gossip address of the peer it came from. */
-  private receivingFrom: string | undefined;
+  /** While a datagram is applied: the data-gossip addresses of the peers known to have its deltas. */
+  private receivingFrom: string[] | undefined;
   private unsubscribe: (() => void) | null = null;
   private readonly fetching = new Set<string>();
   private closed = false;
@@ -97,8 +98,9 @@ export class Disseminator {
   constructor(private readonly opts: DisseminatorOptions) {
     this.sealer = new DatagramSealer(opts.authKey, DATA_GOSSIP_PURPOSE, { encrypt: opts.encrypt, windowMs: opts.macWindowMs });
     this.queue = new BroadcastQueue(opts.maxQueue ?? 20_000);
-    this.header = packr.pack({ v: DELTA_FORMAT, h: opts.selfHttp });
-    this.budget = opts.maxDatagram - this.sealer.overhead - this.header.length;
+    // Room for the largest header: `fanout` addresses as long as an address can be.
+    const widest = packr.pack({ v: DELTA_FORMAT, h: opts.selfHttp, to: Array.from({ length: opts.fanout }, () => 'x'.repeat(47)) });
+    this.budget = opts.maxDatagram - this.sealer.overhead - widest.length;
     if (this.budget < 128) throw new Error(`GossipMaxDatagram ${opts.maxDatagram} leaves no room for deltas`);
   }
 
@@ -166,14 +168,19 @@ export class Disseminator {
     return this.opts.retransmitMult * Math.max(1, Math.ceil(Math.log10(peers + 2)));
   }
 
-  private sendDatagram(socket: SocketAsPromised, peer: Peer, batch: QueuedDelta[]): void {
-    const hp = splitHostPort(peer.data);
-    if (hp === null) return;
-    const datagram = this.sealer.seal(Buffer.concat([this.header, ...batch.map((d) => d.bytes)]));
-    this.counters.datagramsSent++;
-    this.counters.bytesSent += datagram.length;
-    this.counters.deltasSent += batch.length;
-    socket.send(datagram, hp[1], hp[0]).catch((err: Error) => log.debug('send to %s failed: %s', peer.data, err.message));
+  /** Sends one batch to each of `targets`, telling each who else gets it. */
+  private sendBatch(socket: SocketAsPromised, targets: readonly Peer[], batch: QueuedDelta[]): void {
+    const header = packr.pack({ v: DELTA_FORMAT, h: this.opts.selfHttp, to: targets.map((p) => p.data) });
+    const payload = Buffer.concat([header, ...batch.map((d) => d.bytes)]);
+    for (const peer of targets) {
+      const hp = splitHostPort(peer.data);
+      if (hp === null) continue;
+      const datagram = this.sealer.seal(payload);
+      this.counters.datagramsSent++;
+      this.counters.bytesSent += datagram.length;
+      this.counters.deltasSent += batch.length;
+      socket.send(datagram, hp[1], hp[0]).catch((err: Error) => log.debug('send to %s failed: %s', peer.data, err.message));
+    }
   }
 
   /** The live peers, or null (and the queue dropped) when there is nobody to tell: anti-entropy brings later peers up to date. */
@@ -193,13 +200,14 @@ export class Disseminator {
     if (peers === null) return;
     const socket = this.socket!;
     const limit = this.retransmitLimit(peers.length);
+    const liveData = peers.map((p) => p.data);
     for (let i = 0; i < MAX_PER_TICK; i++) {
       const batch = this.queue.takeFresh(this.budget);
       if (batch.length === 0) break;
       const candidates = peers.filter((p) => !batch.every((d) => d.sentTo.has(p.data)));
       const targets = pickRandom(candidates, this.opts.fanout);
-      for (const peer of targets) this.sendDatagram(socket, peer, batch);
-      this.queue.sent(batch, targets.map((p) => p.data), limit, peers.length);
+      this.sendBatch(socket, targets, batch);
+      this.queue.sent(batch, targets.map((p) => p.data), limit, liveData);
     }
     // More fresh deltas than one tick sends: keep going on the next tick.
     if (this.queue.freshCount > 0) this.scheduleFlush(1);
@@ -218,13 +226,14 @@ export class Disseminator {
     if (peers === null) return;
     const socket = this.socket!;
     const limit = this.retransmitLimit(peers.length);
+    const liveData = peers.map((p) => p.data);
     let datagrams = 0;
     for (const peer of pickRandom(peers, peers.length)) {
       for (let i = 0; i < 8 && datagrams < MAX_PER_TICK; i++) {
         const batch = this.queue.takeFor(peer.data, this.budget);
         if (batch.length === 0) break;
-        this.sendDatagram(socket, peer, batch);
-        this.queue.sent(batch, [peer.data], limit, peers.length);
+        this.sendBatch(socket, [peer], batch);
+        this.queue.sent(batch, [peer.data], limit, liveData);
         datagrams++;
       }
     }
@@ -245,14 +254,18 @@ export class Disseminator {
       this.counters.deltasMalformed++;
       return;
     }
-    const header = values[0] as { v?: unknown; h?: unknown } | undefined;
-    if (typeof header !== 'object' || header === null || header.v !== DELTA_FORMAT || typeof header.h !== 'string' || splitHostPort(header.h) === null) {
+    const header = values[0] as { v?: unknown; h?: unknown; to?: unknown } | undefined;
+    if (
+      typeof header !== 'object' || header === null || header.v !== DELTA_FORMAT || typeof header.h !== 'string' || splitHostPort(header.h) === null ||
+      (header.to !== undefined && !(Array.isArray(header.to) && header.to.length <= 64 && header.to.every((t) => typeof t === 'string')))
+    ) {
       this.counters.deltasMalformed++;
       return;
     }
     const sender = header.h;
-    // Deltas this datagram teaches are not pushed back to the peer that sent it.
-    this.receivingFrom = this.opts.peers.livePeers().find((p) => p.http === sender)?.data;
+    // Deltas this datagram teaches are not pushed on to the peer that sent it, nor to the peers it also went to.
+    const from = this.opts.peers.livePeers().find((p) => p.http === sender)?.data;
+    this.receivingFrom = [...(from === undefined ? [] : [from]), ...((header.to as string[] | undefined) ?? [])];
     try {
       this.applyDeltas(sender, values);
     } finally {
