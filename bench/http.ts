@@ -1,33 +1,43 @@
-import { fmt, httpLoadTool, load, machine, ratio, startBareServer } from './lib.js';
+import { fmt, httpLoadTool, load, machine, median, pinToCore, pinning, ratio, startBareServer, type LoadResult } from './lib.js';
 import { freePort, getToken, qs, request, startNode, stopAllNodes } from '../test/helpers/node-process.js';
 
 /**
  * HTTP get/set load on one node against a bare node:http server answering a
- * constant 100-byte body, in the same run (autocannon, 50 connections).
- * Target: get >= 0.8x the bare server.
+ * constant 100-byte body, in the same run (wrk or autocannon, 50 connections),
+ * in alternating rounds; the medians are compared. Target: get >= 0.8x the bare server.
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 async function main(): Promise<void> {
-  console.log(`# http: ${new Date().toISOString()} on ${machine()}, ${httpLoadTool()}, ${SECONDS} s per run after a 3 s warm-up, 50 connections, 100-byte values`);
+  console.log(`# http: ${new Date().toISOString()} on ${machine()}, ${httpLoadTool()}, ${ROUNDS} alternating rounds of ${SECONDS} s after a 3 s warm-up, 50 connections, 100-byte values${pinning() ? ', servers pinned to core 1 and the load generator to core 0' : ''}`);
   const barePort = await freePort();
   const bare = await startBareServer(barePort);
   const node = await startNode({ settings: { AppendLog: 1 } });
+  pinToCore(bare.pid, 1);
+  pinToCore(node.proc.pid, 1);
   try {
     const token = await getToken(node.httpPort);
     const value = 'v'.repeat(100);
     const setUrl = `http://127.0.0.1:${node.httpPort}/data/?${qs({ cmd: 'set', key: 'bench', valuedata: value, token })}`;
     await request(node.httpPort, `/data/?${qs({ cmd: 'set', key: 'bench', valuedata: value, token })}`);
 
-    const baseline = await load(`http://127.0.0.1:${barePort}/`, { seconds: SECONDS });
-    const get = await load(`http://127.0.0.1:${node.httpPort}/data/?cmd=get&key=bench`, { seconds: SECONDS });
-    const set = await load(setUrl, { seconds: SECONDS });
-
-    console.log(`bare node:http     ${fmt(baseline.requestsPerSec)} req/s  p50 ${baseline.latencyP50} ms  p99 ${baseline.latencyP99} ms`);
-    console.log(`owlcache get       ${fmt(get.requestsPerSec)} req/s  p50 ${get.latencyP50} ms  p99 ${get.latencyP99} ms  errors ${get.errors} non2xx ${get.non2xx}`);
-    console.log(`owlcache set       ${fmt(set.requestsPerSec)} req/s  p50 ${set.latencyP50} ms  p99 ${set.latencyP99} ms  errors ${set.errors} non2xx ${set.non2xx}`);
-    console.log(`ratio get/bare     ${ratio(get.requestsPerSec, baseline.requestsPerSec)}   (target >= 0.80x)`);
-    console.log(`ratio set/bare     ${ratio(set.requestsPerSec, baseline.requestsPerSec)}`);
+    const runs: Record<'bare' | 'get' | 'set', LoadResult[]> = { bare: [], get: [], set: [] };
+    for (let r = 0; r < ROUNDS; r++) {
+      runs.bare.push(await load(`http://127.0.0.1:${barePort}/`, { seconds: SECONDS }));
+      runs.get.push(await load(`http://127.0.0.1:${node.httpPort}/data/?cmd=get&key=bench`, { seconds: SECONDS }));
+      runs.set.push(await load(setUrl, { seconds: SECONDS }));
+      console.log(`round ${r + 1}: bare ${fmt(runs.bare[r]!.requestsPerSec)}  get ${fmt(runs.get[r]!.requestsPerSec)}  set ${fmt(runs.set[r]!.requestsPerSec)} req/s`);
+    }
+    const med = (xs: LoadResult[], f: (x: LoadResult) => number) => median(xs.map(f));
+    const line = (name: string, xs: LoadResult[]) =>
+      console.log(`${name.padEnd(18)} ${fmt(med(xs, (x) => x.requestsPerSec))} req/s  p50 ${med(xs, (x) => x.latencyP50)} ms  p99 ${med(xs, (x) => x.latencyP99)} ms  (median of ${xs.length})`);
+    line('bare node:http', runs.bare);
+    line('owlcache get', runs.get);
+    line('owlcache set', runs.set);
+    const bareRps = med(runs.bare, (x) => x.requestsPerSec);
+    console.log(`ratio get/bare     ${ratio(med(runs.get, (x) => x.requestsPerSec), bareRps)}   (target >= 0.80x)`);
+    console.log(`ratio set/bare     ${ratio(med(runs.set, (x) => x.requestsPerSec), bareRps)}`);
   } finally {
     bare.kill();
     await stopAllNodes();

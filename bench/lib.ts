@@ -57,7 +57,10 @@ function wrkLoad(url: string, connections: number, seconds: number): LoadResult 
   const target = url.replace(COUNTER, '0');
   let out: string;
   try {
-    out = execFileSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...(script ? ['-s', script.file] : []), target], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+    const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...(script ? ['-s', script.file] : []), target];
+    // With pinning on, the load generator keeps core 0 and the servers core 1 (see pinToCore).
+    const [cmd, argv] = pinning() ? ['taskset', ['-c', '0', 'wrk', ...args]] : ['wrk', args];
+    out = execFileSync(cmd, argv, { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
   } finally {
     script?.cleanup();
   }
@@ -132,6 +135,23 @@ export async function startBareServer(port: number): Promise<ChildProcess> {
     });
   });
   return proc;
+}
+
+/**
+ * On 2 cores the OS places the load generator and the server differently from
+ * run to run, and a ratio moves by 0.2 between two runs on a quiet machine.
+ * Pinning (taskset, when present; BENCH_PIN=0 turns it off) gives the server
+ * under test and its baseline the same core, the load generator the other.
+ */
+export function pinning(): boolean {
+  if (process.env.BENCH_PIN === '0' || os.cpus().length < 2) return false;
+  return spawnSync('taskset', ['-V']).error === undefined;
+}
+
+/** Pins a process and all its threads to one core (no-op without pinning). */
+export function pinToCore(pid: number | undefined, core: number): void {
+  if (pid === undefined || !pinning()) return;
+  execFileSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
 }
 
 export function machine(): string {
