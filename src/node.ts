@@ -14,6 +14,7 @@ import { internalRouter, type InternalApi } from './api/http/internal-route.js';
 import { serverRouter } from './api/http/server-route.js';
 import { GOSSIP_MEMBERS_FILE, GossipCluster } from './cluster/cluster.js';
 import { GroupClient } from './cluster/groups/group-client.js';
+import { internalLimits } from './cluster/replication.js';
 import { AUTH_HEADER } from './cluster/request-signing.js';
 import { GroupData, type LiveMembers } from './cluster/groups/group-data.js';
 import { openServerLists, type ServerLists } from './cluster/groups/lists.js';
@@ -161,7 +162,7 @@ export class OwlNode {
         // Mounted before the port opens; the cluster itself needs the port, so it is looked up per call.
         const internal: InternalApi = {
           authHeader: AUTH_HEADER,
-          maxBodyBytes: 2 * Math.max(4 * 1024 * 1024, config.MaxValueSize + 64 * 1024),
+          maxBodyBytes: internalLimits(config.MaxValueSize).body,
           verify: (method, path, header, body) => node.cluster?.replication.verify(method, path, header, body) ?? false,
           entry: (key) => node.cluster?.replication.entry(key) ?? null,
           sync: (body) => {

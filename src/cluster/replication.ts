@@ -1,4 +1,4 @@
-import { encodeRecord } from '../persistence/record-codec.js';
+import { encodeRecord } from '../store/record-codec.js';
 import type { Store } from '../store/store.js';
 import { AntiEntropy, type ListSync } from './antientropy/anti-entropy.js';
 import { Disseminator } from './dissemination/disseminator.js';
@@ -31,6 +31,15 @@ export interface ReplicationOptions {
   lists?: ListSync;
 }
 
+/**
+ * Size limits of internal HTTP traffic: one get/put message carries at most
+ * `message` bytes (room for the largest value), a body or answer at most `body`.
+ */
+export function internalLimits(maxValueSize: number): { message: number; body: number } {
+  const message = Math.max(4 * 1024 * 1024, maxValueSize + 64 * 1024);
+  return { message, body: 2 * message };
+}
+
 export class Replication {
   readonly signer: RequestSigner;
   readonly client: InternalClient;
@@ -41,8 +50,9 @@ export class Replication {
 
   constructor(private readonly opts: ReplicationOptions) {
     this.signer = new RequestSigner(opts.authKey, opts.macWindowMs);
-    const maxMessage = Math.max(4 * 1024 * 1024, opts.maxValueSize + 64 * 1024);
-    this.maxBodyBytes = 2 * maxMessage;
+    const limits = internalLimits(opts.maxValueSize);
+    const maxMessage = limits.message;
+    this.maxBodyBytes = limits.body;
     this.client = new InternalClient({
       signer: this.signer,
       timeoutMs: opts.httpTimeoutMs,

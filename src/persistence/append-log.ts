@@ -4,7 +4,7 @@ import type { EntryRecord } from '../store/entry.js';
 import { fsyncDir, fsyncDirAsync } from './files.js';
 import { FRAME_HEAD_BYTES, KIND_HEADER, KIND_RECORDS, fileHead, frame, frameInPlace, readFramedFile } from './frames.js';
 import { logFileName, logGeneration } from './layout.js';
-import { decodeMap, decodeRecord, encodeMap, encodeRecord, RecordFormatError } from './record-codec.js';
+import { decodeMap, decodeRecord, encodeMap, encodeRecord, RecordFormatError } from '../store/record-codec.js';
 
 /**
  * The append-only log: one file per generation, each

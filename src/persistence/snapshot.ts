@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import type { EntryRecord } from '../store/entry.js';
 import { fsyncDir, fsyncDirAsync } from './files.js';
 import { FRAME_HEAD_BYTES, KIND_END, KIND_HEADER, KIND_RECORDS, fileHead, frame, frameInPlace, readFramedFile, type FramedReadEnd } from './frames.js';
-import { decodeMap, decodeRecords, encodeMap, encodeRecords, RecordFormatError } from './record-codec.js';
+import { decodeMap, decodeRecords, encodeMap, encodeRecords, RecordFormatError } from '../store/record-codec.js';
 
 /**
  * The store snapshot: every record the store holds (live values, tombstones,

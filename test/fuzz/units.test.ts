@@ -14,7 +14,7 @@ import { handleLine } from '../../src/api/tcp/handler.js';
 import { Commands, parseExptime } from '../../src/api/commands.js';
 import { Store } from '../../src/store/store.js';
 import { RespParser, RespProtocolError, splitInline, DEFAULT_LIMITS } from '../../src/api/resp/parser.js';
-import { decodeRecord, decodeRecords, encodeRecord, recordFromArray, RecordFormatError } from '../../src/persistence/record-codec.js';
+import { decodeRecord, decodeRecords, encodeRecord, recordFromArray, RecordFormatError } from '../../src/store/record-codec.js';
 import type { EntryRecord } from '../../src/store/entry.js';
 import { parseDatagram } from '../../src/cluster/membership/wire.js';
 import { DatagramSealer } from '../../src/cluster/security.js';

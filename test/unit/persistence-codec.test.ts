@@ -9,7 +9,7 @@ import {
 } from '../../src/persistence/frames.js';
 import {
   decodeRecord, decodeRecords, encodeRecord, encodeRecords, RecordFormatError, recordFromArray, recordToArray,
-} from '../../src/persistence/record-codec.js';
+} from '../../src/store/record-codec.js';
 import type { EntryRecord } from '../../src/store/entry.js';
 import { removeTempDirs, tempDir } from '../helpers/node-process.js';
 

@@ -1,19 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { checkSeedHosts, loadSeeds, seedsNotAnswering } from '../../src/cluster/groups/seed-file.js';
+import { removeTempDirs, tempDir } from '../helpers/node-process.js';
 
-const dirs: string[] = [];
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), 'owl-seeds-'));
-  dirs.push(d);
-  return d;
-}
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+after(removeTempDirs);
+const tmp = () => tempDir('owl-seeds-');
 
 const entry = (address: string) => ({ Cmd: '', Address: address, Pass: '', Token: '' });
 

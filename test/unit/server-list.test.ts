@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { checkAddress } from '../../src/cluster/groups/address.js';
@@ -11,16 +10,10 @@ import { parseListText, versionsFileOf } from '../../src/cluster/groups/list-fil
 import { ServerList, type ServerEntry } from '../../src/cluster/groups/server-list.js';
 import { owlcacheListFile, gossipListFile } from '../../src/cluster/groups/lists.js';
 import { HybridLogicalClock } from '../../src/store/hlc.js';
+import { removeTempDirs, tempDir } from '../helpers/node-process.js';
 
-const dirs: string[] = [];
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), 'owl-list-'));
-  dirs.push(d);
-  return d;
-}
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+after(removeTempDirs);
+const tmp = () => tempDir('owl-list-');
 
 /** A clock whose wall time the test moves by hand. */
 function manualClock(node: string, start = 1_000_000) {

@@ -1,5 +1,5 @@
 import { logger } from '../../log.js';
-import { recordFromArray, recordToArray, RecordFormatError } from '../../persistence/record-codec.js';
+import { recordFromArray, recordToArray, RecordFormatError } from '../../store/record-codec.js';
 import { GROUPS, LEAVES_PER_GROUP, leafOf } from '../../store/digest.js';
 import type { EntryRecord } from '../../store/entry.js';
 import { compareVersions, type Version } from '../../store/hlc.js';

@@ -2,7 +2,7 @@ import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
 import type { RemoteInfo } from 'node:dgram';
 import { Packr, unpackMultiple } from 'msgpackr';
 import { logger } from '../../log.js';
-import { encodeRecord, recordFromArray, RecordFormatError } from '../../persistence/record-codec.js';
+import { encodeRecord, recordFromArray, RecordFormatError } from '../../store/record-codec.js';
 import { compareVersions } from '../../store/hlc.js';
 import type { EntryRecord } from '../../store/entry.js';
 import type { Store, StoreChange } from '../../store/store.js';

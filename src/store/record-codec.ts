@@ -1,6 +1,6 @@
 import { Packr } from 'msgpackr';
-import { isEntryRecord, type EntryRecord } from '../store/entry.js';
-import type { Version } from '../store/hlc.js';
+import { isEntryRecord, type EntryRecord } from './entry.js';
+import type { Version } from './hlc.js';
 
 /**
  * One EntryRecord as a msgpack array (positional, so a million of them stay
