@@ -6,7 +6,7 @@ import { sleep, stopAllNodes, waitFor } from '../test/helpers/node-process.js';
 import { DEFAULT_GOSSIP, allSeeAllAlive, waitSwimQuiet, loadAverage, machine, median, msSince, ratio, startClusterTogether, type GossipNode } from './lib.js';
 
 /**
- * SWIM membership (issue 4), with the shipped timings (probe 1 s, ping timeout
+ * SWIM membership, with the shipped timings (probe 1 s, ping timeout
  * 500 ms, suspicion mult 4): what users get.
  * 1. Convergence: 3, 8 and 16 nodes spawned at once, each seeded with the first;
  *    time from the first spawn until every node lists every other as alive.

@@ -9,7 +9,7 @@ import {
 } from './lib.js';
 
 /**
- * Replication in gossip mode (issue 5), shipped timings (DEFAULT_GOSSIP), each
+ * Replication in gossip mode, shipped timings (DEFAULT_GOSSIP), each
  * figure against a baseline from the same run:
  * 1. Latency: a write on one node of 5, time from issuing it until it is readable
  *    on all 4 others (each polled with GETs on a keep-alive connection, 1 ms

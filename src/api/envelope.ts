@@ -1,5 +1,5 @@
 /**
- * OwlCache's JSON answer (PROTOCOL.md "The response envelope"), shared by the
+ * OwlCache's JSON answer (docs/protocol.md, "The envelope"), shared by the
  * HTTP and TCP front ends, and the time formats the original prints.
  */
 

@@ -61,7 +61,7 @@ function peerOf(m: MemberInfo): Peer | null {
   return { name: m.meta.name, http: m.meta.http, data: m.meta.data };
 }
 
-/** The /server/ lists as one replicated value (DESIGN §5: same merge rule as data). */
+/** The /server/ lists as one replicated value (same merge rule as data, per address). */
 function listSync(lists: ServerLists): ListSync {
   const both = () => ({ owlcache: lists.owlcache.entriesWithVersions(), gossip: lists.gossip.entriesWithVersions() });
   return {

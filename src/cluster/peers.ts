@@ -1,6 +1,6 @@
 /**
  * What the replication layer needs to know about the cluster: who is alive
- * and where to reach them. node.ts implements it from the membership layer, so
+ * and where to reach them. GossipCluster (cluster.ts) implements it from the membership layer, so
  * replication never sees SWIM.
  */
 export interface Peer {

@@ -174,7 +174,7 @@ export class Persistence {
   /**
    * Nothing changed since the snapshot, so it is the whole store as of now: its
    * mtime says so, and savedAt at the next start (after a crash) is that recent,
-   * not the time of the last change (DESIGN §3's TombstoneTTL check).
+   * not the time of the last change (the TombstoneTTL check, docs/architecture.md).
    */
   private touchSnapshot(): void {
     try {

@@ -1,7 +1,7 @@
 import type { EntryRecord } from './entry.js';
 
 /**
- * Incremental digest of a store (DESIGN §5). The key space is hashed into
+ * Incremental digest of a store (docs/architecture.md, "Push-pull"). The key space is hashed into
  * LEAVES buckets under GROUPS groups; each bucket holds the XOR of a 64-bit hash
  * of (key, value version, expiry version) over its entries. XOR makes every
  * update O(1): remove the old entry's hash, add the new one's. Equal roots mean

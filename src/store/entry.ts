@@ -1,7 +1,8 @@
 import { compareVersions, isVersion, type Version } from './hlc.js';
 
 /**
- * One key's replicated state: two last-writer-wins registers (DESIGN §3).
+ * One key's replicated state: two last-writer-wins registers (docs/architecture.md,
+ * "Versions and the merge rule").
  * - value register: `value` + `created`, stamped `vv`; `value === null` with
  *   `hollow` unset is a tombstone (delete).
  * - expiry register: `expireAt`, stamped `ev`.

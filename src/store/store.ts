@@ -35,7 +35,7 @@ function wallMicros(nowMs: number): number {
 }
 
 /**
- * The key/value map every front end uses (DESIGN §1, §3). Live entries sit in an
+ * The key/value map every front end uses (docs/architecture.md). Live entries sit in an
  * LRU bounded by bytes; entries without a readable value (tombstones, expired,
  * evicted) are kept as stubs so their versions keep winning merges until they are
  * collected after `tombstoneTtlMs`. Every change updates the digest and is
@@ -151,7 +151,7 @@ export class Store {
   }
 
   /**
-   * Merges a record from another node or from disk by the rule of DESIGN §3.
+   * Merges a record from another node or from disk by the merge rule (docs/architecture.md).
    * Returns true if the store changed. Records dead for longer than the
    * tombstone TTL are not taken in, so collected deletes cannot come back.
    */
@@ -205,7 +205,7 @@ export class Store {
     return touched;
   }
 
-  /** Forgets everything (a node too long away discards its copy and pulls, DESIGN §3). */
+  /** Forgets everything (a node too long away discards its copy and pulls: the TombstoneTTL rule). */
   clear(): void {
     this.live.clear();
     this.stubs.clear();

@@ -11,7 +11,7 @@ import { randomSeed, Rng } from './rng.js';
 import { hashOf, MAX_SHORT_TTL_MS, Workload, type WorkloadStats } from './workload.js';
 
 /**
- * The fault-injection run (issue 7): five gossip-mode nodes, a client writing
+ * The fault-injection run (docs/reliability.md): five gossip-mode nodes, a client writing
  * all along, faults drawn from a seed, then a settling period and the check
  * that every node holds the same digest and, for every key, what the newest
  * acknowledged write left there. run.ts is the command line; faults.test.ts

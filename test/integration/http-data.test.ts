@@ -8,7 +8,7 @@ import {
   TEST_PASSWORD, getToken, qs, request, restartNode, runToExit, sleep, startNode, stopAllNodes, tempDir, type NodeHandle,
 } from '../helpers/node-process.js';
 
-/** Every row of PROTOCOL.md's `/data/` table, success and failure columns, against a real node process. */
+/** Every row of docs/protocol.md's `/data/` table, success and failure columns, against a real node process. */
 
 let node: NodeHandle;
 let token: string;

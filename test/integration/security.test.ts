@@ -12,7 +12,7 @@ import { DATA_GOSSIP_PURPOSE } from '../../src/cluster/dissemination/disseminato
 import { AUTH_HEADER, RequestSigner } from '../../src/cluster/request-signing.js';
 
 /**
- * DESIGN §6 checked against real nodes: tampered tokens are refused, wrong
+ * docs/architecture.md "Security", against real nodes: tampered tokens are refused, wrong
  * passwords are slowed down, unauthenticated or stale node-to-node traffic is
  * refused and counted, no answer ever carries a password, and the data
  * directory is owner-only.

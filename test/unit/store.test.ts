@@ -45,7 +45,7 @@ function shuffle<T>(r: () => number, xs: T[]): T[] {
   return a;
 }
 
-describe('merge rule (DESIGN §3)', () => {
+describe('merge rule (docs/architecture.md)', () => {
   // Expiry register values must follow the version too, or two records with the same ev
   // would disagree: derive expireAt from ev.
   const withExpiry = (e: EntryRecord): EntryRecord => ({ ...e, expireAt: e.ev.t * 10 + e.ev.c });

@@ -5,7 +5,7 @@ import { dataHeaders, getAnswer } from './get-answer.js';
 import { passwordMatches } from './tokens.js';
 
 /**
- * `/data/`: one node's data, exactly as PROTOCOL.md describes it. Reads are
+ * `/data/`: one node's data, exactly as docs/protocol.md describes it. Reads are
  * open; set, expire and delete need a token from cmd=pass.
  */
 

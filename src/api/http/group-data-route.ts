@@ -4,8 +4,8 @@ import type Koa from 'koa';
 import { requestParams, type HttpDeps } from './context.js';
 
 /**
- * `/group_data/`: one key, asked of every node of the cluster (PROTOCOL.md
- * `/group_data/`). `cmd=get` answers the raw value of the newest copy by create
+ * `/group_data/`: one key, asked of every node of the cluster (docs/protocol.md,
+ * "HTTP `/group_data/`"). `cmd=get` answers the raw value of the newest copy by create
  * time; `valuedata=info` answers one JSON object per node holding the key;
  * `target=host:port` asks that node only. Nothing found: 404 with an empty
  * body; any other cmd: 501 with an empty body.

@@ -5,7 +5,7 @@ import { clientIp, type HttpDeps } from './context.js';
 import { BadBody, BodyTooLarge, Params, parseQuery, readBody } from './params.js';
 
 /**
- * `/server/`: the node lists (PROTOCOL.md `/server/`). Always HTTP 200; the
+ * `/server/`: the node lists (docs/protocol.md). Always HTTP 200; the
  * outcome is in the body `{"Cmd","Status","Results","Address","Data"}` (plus
  * `Message` on errors). Every command needs a token. `add` and `delete` answer
  * with `"Cmd":""` as the original does, whatever the outcome. Passwords are

@@ -37,7 +37,7 @@ export interface RespNodeInfo {
   mode: string;
   /** ResponseHost:Httpport. */
   httpAddress: string;
-  /** Cluster members as this node sees them (this node alone until membership is wired). */
+  /** Cluster members as this node sees them (this node alone outside gossip mode). */
   members(): { name: string; address: string; state: string }[];
 }
 

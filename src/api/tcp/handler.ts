@@ -2,7 +2,7 @@ import type { Commands, Outcome } from '../commands.js';
 import { envelope, type Status } from '../envelope.js';
 
 /**
- * OwlCache's TCP text protocol (PROTOCOL.md "TCP text protocol"): one command
+ * OwlCache's TCP text protocol (docs/protocol.md, "TCP text protocol"): one command
  * line in, one answer line out. Words are separated by single spaces as in the
  * original; `set` takes every byte after the key's separator as the value, and
  * `ping` everything after its own.

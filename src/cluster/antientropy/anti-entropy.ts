@@ -11,7 +11,7 @@ import { isHashList, isMeta, packr, parseRequest, type Meta, type SyncRequest } 
 const log = logger('antientropy');
 
 /**
- * Push-pull anti-entropy (DESIGN §5). A round with one live peer compares
+ * Push-pull anti-entropy (docs/architecture.md, "Push-pull"). A round with one live peer compares
  * digest roots; where they differ, group hashes, then leaf hashes, then the
  * (key, versions) of the differing leaves; then pulls what the peer holds newer
  * and pushes what this node holds newer — both directions in one exchange. In

@@ -14,7 +14,7 @@ import { BroadcastQueue, type QueuedDelta } from './broadcast-queue.js';
 const log = logger('dissemination');
 
 /**
- * Push (DESIGN §4): every local write, and every write learned from a peer that
+ * Push (docs/architecture.md): every local write, and every write learned from a peer that
  * was new here, is pushed as a delta (the key's whole register state) over UDP
  * to `fanout` random live peers at once (batched for `flushMs`), and
  * retransmitted in later rounds until each delta has gone out

@@ -6,7 +6,7 @@ import type { GroupWorkMode } from './lists.js';
 
 /**
  * /group_data/'s work: ask every node of the cluster for one key, in parallel,
- * and collect the copies (PROTOCOL.md `/group_data/`).
+ * and collect the copies (docs/protocol.md, "HTTP `/group_data/`").
  *
  * Which nodes: in owlcache mode the owlcache list's live entries, in gossip mode
  * the live members' HTTP addresses. This node always takes part: when one of
@@ -35,7 +35,7 @@ export interface GroupCopy {
   keyCreateTimeGo: string;
 }
 
-/** The HTTP addresses of the live cluster members (gossip mode); node.ts implements it from the membership layer. */
+/** The HTTP addresses of the live cluster members (gossip mode); GossipCluster (cluster/cluster.ts) implements it from the membership layer. */
 export interface LiveMembers {
   liveHttpAddresses(): string[];
 }

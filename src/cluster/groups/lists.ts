@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import { ServerList, type Clock } from './server-list.js';
 
 /**
- * Which file holds which list, by cluster mode (DESIGN §2, PROTOCOL.md "Gossip
- * seed file"):
+ * Which file holds which list, by cluster mode (docs/architecture.md, "Cluster
+ * modes"; the README's "Node list" shows the same table to users):
  *
  * | mode     | owlcache list (`/server/`, default group_type) | gossip list (`/server/?group_type=gossip`) | seeds read at start                      |
  * | -------- | ----------------------------------------------- | ------------------------------------------ | ---------------------------------------- |

@@ -16,8 +16,8 @@ import {
  * A server list (owlcache mode's explicit node list, or the gossip seed list):
  * a set of addresses where each entry, live or deleted, carries the HLC version
  * of the write that made it so. Two copies of a list merge by the store's rule
- * (DESIGN §3): per address the newer version wins, a delete being a tombstone
- * that wins like any write. Merging is commutative, associative and idempotent,
+ * (docs/architecture.md, "Versions and the merge rule"): per address the newer
+ * version wins, a delete being a tombstone that wins like any write. Merging is commutative, associative and idempotent,
  * so lists reconciled between nodes converge whatever the order of adds,
  * deletes and re-adds.
  *
@@ -220,7 +220,7 @@ export class ServerList {
     return changed;
   }
 
-  /** Forgets tombstones older than `ttlMs` (DESIGN §3's TombstoneTTL); returns how many. */
+  /** Forgets tombstones older than `ttlMs` (the TombstoneTTL rule); returns how many. */
   collectTombstones(ttlMs: number, nowMs = Date.now()): number {
     let n = 0;
     for (const [address, e] of this.entries) {

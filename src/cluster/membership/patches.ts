@@ -1,13 +1,14 @@
 /**
- * Fixes for swim 0.6.0's known defects (issue 4), applied at run time to one
- * swim instance at a time.
+ * Fixes for swim 0.6.0's known defects, applied at run time to one swim
+ * instance at a time. docs/architecture.md ("swim patches") says why each
+ * exists and what upstream change would let it go.
  *
  * Why run-time patches and not patch-package: every fix needs this project's
  * context (timings derived from the member count, the sealing transport, a Left
  * state swim does not know), so most of it would live here anyway; patching the
  * instance (never swim's prototypes) keeps other swim users untouched and needs no
  * install step that can be skipped silently (`npm ci --ignore-scripts`). swim is
- * pinned to exactly 0.6.0 and swim-adapter.ts refuses any other version, so these
+ * pinned to exactly 0.6.0 and swim-package.ts refuses any other version, so these
  * patches never meet code they were not written for. Each fix can be switched off
  * for one instance (`Fix`), which the tests use to show the defect it removes.
  *
@@ -17,7 +18,7 @@
  *                  forever: installSuspicionTimers() below.
  *  2. 'incarnation' a restarted node began again at incarnation 0 and was ignored
  *                  until it passed its old incarnation: swim's `local.incarnation`
- *                  option is set from the clock (swim-adapter.ts).
+ *                  option is set from the clock (membership.ts).
  *  3. 'leave'      leave() only closed the socket, so peers saw a failure: a Left
  *                  state (installLeftState() below) and a goodbye broadcast
  *                  (SwimAdapter.leave()).

@@ -6,14 +6,14 @@
  * sealing Transport, and it only receives messages wire.ts has checked.
  */
 import { EventEmitter } from 'node:events';
-import { createRequire } from 'node:module';
 import createDebug from 'debug';
 import { parseHostPort } from './address.js';
 import { installLeftState, installSuspicionTimers, type Fix, type SuspicionTimers } from './patches.js';
 import { MalformedError, MessageType, WireState, frame, parseDatagram, type WireMember } from './wire.js';
 import { DEFAULTS, type Timings } from './timings.js';
+import { loadSwim } from './swim-package.js';
 import type { Transport } from './transport.js';
-import type { SwimCtor, SwimInstance, SwimMemberData, SwimMembership } from './swim-types.js';
+import type { SwimInstance, SwimMemberData, SwimMembership } from './swim-types.js';
 import type { MemberMeta } from './types.js';
 
 /** swim's Net events for each message type it handles. */
@@ -25,18 +25,6 @@ const NET_EVENTS = new Map<number, string>([
   [MessageType.Update, 'update'],
 ]);
 const log = createDebug('owlcache:membership');
-const require = createRequire(import.meta.url);
-
-const SWIM_VERSION = '0.6.0';
-
-function loadSwim(): SwimCtor {
-  const pkg = require('swim/package.json') as { version?: string };
-  if (pkg.version !== SWIM_VERSION) {
-    // The patches in patches.ts rewrite swim internals of this exact version.
-    throw new Error(`membership: swim ${SWIM_VERSION} required (patched at run time), found ${String(pkg.version)}`);
-  }
-  return require('swim') as SwimCtor;
-}
 
 export interface SwimAdapterOptions {
   address: string;
