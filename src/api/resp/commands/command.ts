@@ -1,4 +1,4 @@
-import { lower, unknownSubcommand, wrongArity } from '../args.js';
+import { ERR_SYNTAX, lower, unknownSubcommand, wrongArity } from '../args.js';
 import { aclCategories, arityFits, NO_KEYS, type CommandSpec } from '../command-spec.js';
 import { globMatcher } from '../glob.js';
 import { EMPTY_ARRAY, type ReplyWriter } from '../reply.js';
@@ -30,7 +30,7 @@ function writeInfo(out: ReplyWriter, spec: CommandSpec): void {
 }
 
 /** The key arguments of a whole command line, from the table's key positions; an error text when there are none. */
-export function keysOf(table: ReadonlyMap<string, CommandSpec>, words: Buffer[]): Buffer[] | string {
+function keysOf(table: ReadonlyMap<string, CommandSpec>, words: Buffer[]): Buffer[] | string {
   const spec = words.length > 0 ? table.get(lower(words[0]!)) : undefined;
   if (spec === undefined) return 'ERR Invalid command specified';
   if (!arityFits(spec, words.length)) return 'ERR Invalid number of arguments specified for command';
@@ -95,7 +95,7 @@ export function introspectionCommand(table: ReadonlyMap<string, CommandSpec>): C
 function list(table: ReadonlyMap<string, CommandSpec>, args: Buffer[], out: ReplyWriter): void {
   const names = [...table.keys()];
   if (args.length === 2) return out.array(names);
-  if (args.length !== 5 || lower(args[2]!) !== 'filterby') return out.error('ERR syntax error');
+  if (args.length !== 5 || lower(args[2]!) !== 'filterby') return out.error(ERR_SYNTAX);
   const by = lower(args[3]!);
   const value = args[4]!.toString('utf8');
   if (by === 'module') return out.constant(EMPTY_ARRAY);
@@ -104,5 +104,5 @@ function list(table: ReadonlyMap<string, CommandSpec>, args: Buffer[], out: Repl
     return out.array(names.filter((n) => aclCategories(table.get(n)!).includes(category)));
   }
   if (by === 'pattern') return out.array(names.filter(globMatcher(value.toLowerCase())));
-  out.error('ERR syntax error');
+  out.error(ERR_SYNTAX);
 }
