@@ -52,6 +52,8 @@ export class Store {
   private readonly stubs = new Map<string, EntryRecord>();
   private readonly listeners: ChangeListener[] = [];
   private evictions = 0;
+  /** Live entries with an expiry, kept as they come and go so INFO need not walk the store. */
+  private expiring = 0;
 
   constructor(opts: StoreOptions) {
     this.hlc = new HybridLogicalClock(opts.nodeId, opts.now);
@@ -62,6 +64,7 @@ export class Store {
       maxSize: this.maxMemory > 0 ? this.maxMemory : Number.MAX_SAFE_INTEGER,
       sizeCalculation: entrySize,
       dispose: (record, key, reason) => {
+        if (record.expireAt !== 0) this.expiring -= 1;
         if (reason !== 'evict') return;
         this.evictions += 1;
         this.stubs.set(key, { ...record, value: null, hollow: true });
@@ -212,9 +215,10 @@ export class Store {
     this.digest.clear();
   }
 
-  stats(): { keys: number; stubs: number; bytes: number; maxMemory: number; evictions: number; digest: string } {
+  stats(): { keys: number; expires: number; stubs: number; bytes: number; maxMemory: number; evictions: number; digest: string } {
     return {
       keys: this.live.size,
+      expires: this.expiring,
       stubs: this.stubs.size,
       bytes: this.live.calculatedSize ?? 0,
       maxMemory: this.maxMemory,
@@ -226,7 +230,10 @@ export class Store {
   private apply(record: EntryRecord, previous: EntryRecord | undefined, origin: ChangeOrigin): void {
     if (isLive(record, this.now())) {
       this.stubs.delete(record.key);
+      const replaced = this.live.peek(record.key);
       this.live.set(record.key, record);
+      // Every entry that leaves the LRU passes through dispose, which counts it out.
+      if (record.expireAt !== 0 && replaced !== record && this.live.peek(record.key) === record) this.expiring += 1;
     } else {
       this.live.delete(record.key);
       const stored = record.value !== null ? { ...record, value: null, hollow: true as const } : record;

@@ -240,6 +240,18 @@ describe('Redis protocol (RESP2)', () => {
     assert.equal(await quitter.quit(), 'OK');
   });
 
+  test('COMMAND describes the commands from the command table', async () => {
+    assert.deepEqual(await redis.call('COMMAND', 'INFO', 'get', 'nosuch'), [
+      ['get', 2, ['readonly', 'fast'], 1, 1, 1, ['@read', '@string', '@fast'], [], [], []],
+      null,
+    ]);
+    const count = (await redis.call('COMMAND', 'COUNT')) as number;
+    const all = (await redis.call('COMMAND')) as unknown[][];
+    assert.equal(all.length, count);
+    assert.ok(all.some((c) => c[0] === 'mset' && c[1] === -3 && c[5] === 2));
+    assert.deepEqual(await redis.call('COMMAND', 'GETKEYS', 'MSET', 'a', '1', 'b', '2'), ['a', 'b']);
+  });
+
   test('writes through RESP and HTTP see each other', async () => {
     await redis.set('from-resp', 'resp value');
     const r = await request(node.httpPort, `/data/?${qs({ cmd: 'get', key: 'from-resp' })}`);

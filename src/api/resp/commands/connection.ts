@@ -1,0 +1,129 @@
+import { passwordMatches } from '../../auth.js';
+import { ERR_INT, ERR_SYNTAX, lower, parseInteger, unknownSubcommand, wrongArity } from '../args.js';
+import { NO_KEYS, type CommandSpec, type Handler } from '../command-spec.js';
+import { REDIS_COMPAT_VERSION, type RespContext } from '../context.js';
+import { EMPTY_ARRAY, OK, PONG } from '../reply.js';
+
+/** Connection commands: authentication, client identity, liveness. */
+
+const ERR_WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
+const ERR_CLIENT_NAME = 'ERR Client names cannot contain spaces, newlines or special characters.';
+const validClientName = (name: string) => /^[\x21-\x7e]*$/.test(name);
+
+async function checkPassword({ deps, conn }: RespContext, user: Buffer | null, pass: Buffer): Promise<boolean> {
+  const guard = deps.passGuard;
+  const delay = guard?.begin(conn.ip) ?? 0;
+  if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+  // Only the default user exists; its password is the node's Pass.
+  const userOk = user === null || user.toString('latin1') === 'default';
+  const ok = passwordMatches(pass, deps.password) && userOk;
+  guard?.end(conn.ip, ok);
+  if (ok) conn.authed = true;
+  return ok;
+}
+
+const auth: Handler = async (ctx) => {
+  const { deps, args, out } = ctx;
+  if (args.length > 3) return out.error(ERR_SYNTAX);
+  if (deps.password === '') {
+    return out.error('ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?');
+  }
+  const ok = await checkPassword(ctx, args.length === 3 ? args[1]! : null, args[args.length - 1]!);
+  if (ok) out.constant(OK);
+  else out.error(ERR_WRONGPASS);
+};
+
+const hello: Handler = async (ctx) => {
+  const { deps, conn, args, out } = ctx;
+  let i = 1;
+  if (args.length > 1) {
+    const proto = parseInteger(args[1]!);
+    if (proto === null) return out.error('ERR Protocol version is not an integer or out of range');
+    if (proto !== 2) return out.error('NOPROTO sorry, this protocol version is not supported.');
+    i = 2;
+  }
+  let setName: string | null = null;
+  for (; i < args.length; i++) {
+    const opt = lower(args[i]!);
+    const left = args.length - i - 1;
+    if (opt === 'auth' && left >= 2) {
+      if (deps.password === '' || !(await checkPassword(ctx, args[i + 1]!, args[i + 2]!))) return out.error(ERR_WRONGPASS);
+      i += 2;
+    } else if (opt === 'setname' && left >= 1) {
+      setName = args[++i]!.toString('utf8');
+      if (!validClientName(setName)) return out.error(ERR_CLIENT_NAME);
+    } else {
+      return out.error(`ERR Syntax error in HELLO option '${args[i]!.toString('utf8')}'`);
+    }
+  }
+  if (deps.password !== '' && !conn.authed) {
+    return out.error('NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time');
+  }
+  if (setName !== null) conn.name = setName === '' ? null : setName;
+  out.arrayHeader(14);
+  out.bulk('server');
+  out.bulk('redis');
+  out.bulk('version');
+  out.bulk(REDIS_COMPAT_VERSION);
+  out.bulk('proto');
+  out.integer(2);
+  out.bulk('id');
+  out.integer(conn.id);
+  out.bulk('mode');
+  out.bulk('standalone');
+  out.bulk('role');
+  out.bulk('master');
+  out.bulk('modules');
+  out.constant(EMPTY_ARRAY);
+};
+
+const client: Handler = ({ conn, args, out }) => {
+  switch (lower(args[1]!)) {
+    case 'setname': {
+      if (args.length !== 3) return out.error(wrongArity('client|setname'));
+      const name = args[2]!.toString('utf8');
+      if (!validClientName(name)) return out.error(ERR_CLIENT_NAME);
+      conn.name = name === '' ? null : name;
+      return out.constant(OK);
+    }
+    case 'getname':
+      return out.bulk(conn.name);
+    case 'id':
+      return out.integer(conn.id);
+    case 'setinfo':
+      // Client libraries announce themselves (lib-name, lib-ver); nothing to keep.
+      return args.length === 4 ? out.constant(OK) : out.error(wrongArity('client|setinfo'));
+    default:
+      return out.error(unknownSubcommand('CLIENT', args[1]!));
+  }
+};
+
+const ping: Handler = ({ args, out }) => {
+  if (args.length > 2) return out.error(wrongArity('ping'));
+  if (args.length === 2) return out.bulk(args[1]!);
+  out.constant(PONG);
+};
+
+const select: Handler = ({ args, out }) => {
+  const db = parseInteger(args[1]!);
+  if (db === null) return out.error(ERR_INT);
+  if (db !== 0) return out.error('ERR DB index is out of range');
+  out.constant(OK);
+};
+
+const connection = (name: string, arity: number, flags: CommandSpec['flags'], run: Handler): CommandSpec =>
+  ({ name, arity, flags, keys: NO_KEYS, categories: ['@connection'], run });
+
+export const connectionCommands: readonly CommandSpec[] = [
+  // PING before AUTH: health checks and load balancers probe without credentials.
+  connection('ping', -1, ['fast', 'no_auth'], ping),
+  connection('echo', 2, ['fast'], ({ args, out }) => out.bulk(args[1]!)),
+  connection('auth', -2, ['noscript', 'loading', 'stale', 'fast', 'no_auth'], auth),
+  connection('hello', -1, ['noscript', 'loading', 'stale', 'fast', 'no_auth'], hello),
+  connection('quit', -1, ['noscript', 'loading', 'stale', 'fast', 'no_auth'], ({ conn, out }) => {
+    conn.quit = true;
+    out.constant(OK);
+  }),
+  connection('select', 2, ['loading', 'stale', 'fast'], select),
+  connection('client', -2, ['noscript', 'loading', 'stale'], client),
+];

@@ -1,0 +1,287 @@
+import { isLive, type EntryRecord } from '../../../store/entry.js';
+import { ERR_INT, ERR_SYNTAX, MAX_TTL_MS, keyOf, lower, parseInteger, wrongArity } from '../args.js';
+import { ALL_KEYS, NO_KEYS, ONE_KEY, type AclCategory, type CommandFlag, type CommandSpec, type Handler } from '../command-spec.js';
+import type { RespDeps } from '../context.js';
+import { globMatcher } from '../glob.js';
+import { NIL, OK } from '../reply.js';
+
+/**
+ * Strings and keys, mapped onto the same command layer and store the HTTP and
+ * TCP front ends use, so a write here is stamped, logged and replicated exactly
+ * like any other.
+ *
+ * Where OwlCache and Redis differ, a Redis client gets Redis's meaning:
+ * `EXPIRE k 0` (or less) deletes the key as in Redis, while OwlCache's
+ * `exptime 0` means "never expires"; PERSIST is the RESP way to say that.
+ */
+
+function liveRecord(deps: RespDeps, key: string): EntryRecord | undefined {
+  return deps.commands.get(key);
+}
+
+/** Stores a value through the command layer. Error text or null. */
+function setValue(deps: RespDeps, key: string, value: Buffer, ttlMs: number): string | null {
+  const o = deps.commands.setMs(key, value, ttlMs);
+  return o.status === 200 ? null : `ERR ${o.message ?? 'write failed'}`;
+}
+
+/** Sets a live key's TTL (0 = persist). True if the key was live. */
+function setTtl(deps: RespDeps, key: string, ttlMs: number): boolean {
+  return deps.commands.expireMs(key, ttlMs).status === 200;
+}
+
+function deleteKey(deps: RespDeps, key: string): boolean {
+  return deps.commands.delete(key).status === 200;
+}
+
+/** A stored value must not keep the socket chunk it was parsed from alive. */
+const own = (b: Buffer) => Buffer.from(b);
+
+function remainingMs(e: EntryRecord, now: number): number {
+  return e.expireAt === 0 ? -1 : Math.max(0, e.expireAt - now);
+}
+
+const get: Handler = ({ deps, args, out, stats }) => {
+  const e = liveRecord(deps, keyOf(args[1]!));
+  if (e === undefined || e.value === null) {
+    stats.misses += 1;
+    return out.constant(NIL);
+  }
+  stats.hits += 1;
+  out.bulk(e.value);
+};
+
+/** SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ms-ts|KEEPTTL] */
+const set: Handler = ({ deps, args, out }) => {
+  const key = keyOf(args[1]!);
+  let cond: 'nx' | 'xx' | null = null;
+  let returnOld = false;
+  let expiry: { kind: string; n: number } | null = null;
+  let keepTtl = false;
+  for (let i = 3; i < args.length; i++) {
+    const opt = lower(args[i]!);
+    if ((opt === 'nx' || opt === 'xx') && cond === null) cond = opt;
+    else if (opt === 'get' && !returnOld) returnOld = true;
+    else if (opt === 'keepttl' && expiry === null && !keepTtl) keepTtl = true;
+    else if ((opt === 'ex' || opt === 'px' || opt === 'exat' || opt === 'pxat') && expiry === null && !keepTtl && i + 1 < args.length) {
+      const n = parseInteger(args[++i]!);
+      if (n === null) return out.error(ERR_INT);
+      if (n <= 0) return out.error("ERR invalid expire time in 'set' command");
+      expiry = { kind: opt, n };
+    } else return out.error(ERR_SYNTAX);
+  }
+  const now = Date.now();
+  let ttlMs = 0;
+  if (expiry !== null) {
+    const { kind, n } = expiry;
+    ttlMs = kind === 'ex' ? n * 1000 : kind === 'px' ? n : kind === 'exat' ? n * 1000 - now : n - now;
+    if (ttlMs > MAX_TTL_MS) return out.error("ERR invalid expire time in 'set' command");
+  }
+  // Plain SET does not need the current entry; skip the lookup on that hot path.
+  const needCurrent = cond !== null || returnOld || keepTtl || (expiry !== null && ttlMs <= 0);
+  const current = needCurrent ? liveRecord(deps, key) : undefined;
+  const old = current?.value ?? null;
+  if ((cond === 'nx' && current !== undefined) || (cond === 'xx' && current === undefined)) {
+    return returnOld ? out.bulk(old) : out.constant(NIL);
+  }
+  if (keepTtl && current !== undefined) ttlMs = current.expireAt === 0 ? 0 : Math.max(1, current.expireAt - now);
+  if (expiry !== null && ttlMs <= 0) {
+    // An absolute time already past: the value would be born expired, as good as deleted.
+    if (current !== undefined) deleteKey(deps, key);
+  } else {
+    const err = setValue(deps, key, own(args[2]!), ttlMs);
+    if (err !== null) return out.error(err);
+  }
+  if (returnOld) out.bulk(old);
+  else out.constant(OK);
+};
+
+/** SETEX / PSETEX key ttl value */
+const setWithTtl = (unitMs: number, name: string): Handler => ({ deps, args, out }) => {
+  const key = keyOf(args[1]!);
+  const n = parseInteger(args[2]!);
+  if (n === null) return out.error(ERR_INT);
+  if (n <= 0 || n * unitMs > MAX_TTL_MS) return out.error(`ERR invalid expire time in '${name}' command`);
+  const err = setValue(deps, key, own(args[3]!), n * unitMs);
+  if (err !== null) return out.error(err);
+  out.constant(OK);
+};
+
+const setnx: Handler = ({ deps, args, out }) => {
+  const key = keyOf(args[1]!);
+  if (liveRecord(deps, key) !== undefined) return out.integer(0);
+  const err = setValue(deps, key, own(args[2]!), 0);
+  if (err !== null) return out.error(err);
+  out.integer(1);
+};
+
+const del: Handler = ({ deps, args, out }) => {
+  const keys = args.slice(1).map(keyOf);
+  let n = 0;
+  for (const key of keys) if (deleteKey(deps, key)) n += 1;
+  out.integer(n);
+};
+
+const exists: Handler = ({ deps, args, out }) => {
+  const keys = args.slice(1).map(keyOf);
+  let n = 0;
+  for (const key of keys) if (liveRecord(deps, key) !== undefined) n += 1;
+  out.integer(n);
+};
+
+/** EXPIRE / PEXPIRE key ttl [NX|XX|GT|LT] */
+const expire = (unitMs: number, name: string): Handler => ({ deps, args, out }) => {
+  const key = keyOf(args[1]!);
+  const n = parseInteger(args[2]!);
+  if (n === null) return out.error(ERR_INT);
+  let flag: string | null = null;
+  for (const a of args.slice(3)) {
+    const f = lower(a);
+    if (!['nx', 'xx', 'gt', 'lt'].includes(f)) return out.error(`ERR Unsupported option ${a.toString('utf8').slice(0, 64)}`);
+    if (flag !== null && flag !== f) {
+      return out.error(flag === 'nx' || f === 'nx'
+        ? 'ERR NX and XX, GT or LT options at the same time are not compatible'
+        : 'ERR GT and LT options at the same time are not compatible');
+    }
+    flag = f;
+  }
+  const ttlMs = n * unitMs;
+  if (ttlMs > MAX_TTL_MS) return out.error(`ERR invalid expire time in '${name}' command`);
+  const e = liveRecord(deps, key);
+  if (e === undefined) return out.integer(0);
+  const now = Date.now();
+  const current = e.expireAt === 0 ? Infinity : e.expireAt;
+  const target = now + ttlMs;
+  if ((flag === 'nx' && e.expireAt !== 0) || (flag === 'xx' && e.expireAt === 0) ||
+      (flag === 'gt' && !(target > current)) || (flag === 'lt' && !(target < current))) {
+    return out.integer(0);
+  }
+  // Redis: a TTL that is not in the future deletes the key (OwlCache's exptime 0 would mean "forever").
+  if (ttlMs <= 0) return out.integer(deleteKey(deps, key) ? 1 : 0);
+  out.integer(setTtl(deps, key, ttlMs) ? 1 : 0);
+};
+
+const ttl = (unitMs: number): Handler => ({ deps, args, out }) => {
+  const e = liveRecord(deps, keyOf(args[1]!));
+  if (e === undefined) return out.integer(-2);
+  const ms = remainingMs(e, Date.now());
+  if (ms < 0) return out.integer(-1);
+  out.integer(unitMs === 1 ? ms : Math.floor((ms + 500) / 1000));
+};
+
+const persist: Handler = ({ deps, args, out }) => {
+  const key = keyOf(args[1]!);
+  const e = liveRecord(deps, key);
+  if (e === undefined || e.expireAt === 0) return out.integer(0);
+  out.integer(setTtl(deps, key, 0) ? 1 : 0);
+};
+
+const mget: Handler = ({ deps, args, out, stats }) => {
+  const keys = args.slice(1).map(keyOf);
+  out.arrayHeader(keys.length);
+  for (const key of keys) {
+    const e = liveRecord(deps, key);
+    if (e?.value) stats.hits += 1;
+    else stats.misses += 1;
+    out.bulk(e?.value ?? null);
+  }
+};
+
+const mset: Handler = ({ deps, args, out }) => {
+  if (args.length % 2 !== 1) return out.error(wrongArity('mset'));
+  const pairs: [string, Buffer][] = [];
+  for (let i = 1; i < args.length; i += 2) pairs.push([keyOf(args[i]!), args[i + 1]!]);
+  // All or nothing: check every pair before the first write.
+  for (const [key, value] of pairs) {
+    const bad = deps.commands.checkWrite(key, value);
+    if (bad !== null) return out.error(`ERR ${bad.message}`);
+  }
+  for (const [key, value] of pairs) {
+    const err = setValue(deps, key, own(value), 0);
+    if (err !== null) return out.error(err);
+  }
+  out.constant(OK);
+};
+
+/** SCAN cursor [MATCH pattern] [COUNT n] [TYPE type] */
+const scan: Handler = ({ deps, args, out }) => {
+  const cursorText = args[1]!.toString('latin1');
+  if (!/^[0-9]{1,20}$/.test(cursorText)) return out.error('ERR invalid cursor');
+  const cursor = Number(cursorText);
+  let count = 10;
+  let match: ((k: string) => boolean) | null = null;
+  let typeOk = true;
+  for (let i = 2; i < args.length; i++) {
+    const opt = lower(args[i]!);
+    if (i + 1 >= args.length) return out.error(ERR_SYNTAX);
+    const v = args[++i]!;
+    if (opt === 'count') {
+      const n = parseInteger(v);
+      if (n === null) return out.error(ERR_INT);
+      if (n < 1) return out.error(ERR_SYNTAX);
+      count = Math.min(n, 1_000_000);
+    } else if (opt === 'match') {
+      match = globMatcher(v.toString('utf8'));
+    } else if (opt === 'type') {
+      typeOk = lower(v) === 'string';
+    } else {
+      return out.error(ERR_SYNTAX);
+    }
+  }
+  const { next, keys } = deps.keyIndex.scan(cursor, count);
+  const chosen = typeOk ? (match === null ? keys : keys.filter(match)) : [];
+  out.arrayHeader(2);
+  out.bulk(String(next));
+  out.array(chosen);
+};
+
+/** KEYS walks the whole store, as it does in Redis (which is why clients are told to SCAN). */
+const keysCommand: Handler = ({ deps, args, out }) => {
+  const match = globMatcher(args[1]!.toString('utf8'));
+  const now = Date.now();
+  const found: string[] = [];
+  for (const e of deps.commands.store.entries()) if (isLive(e, now) && match(e.key)) found.push(e.key);
+  out.array(found);
+};
+
+const type: Handler = ({ deps, args, out }) => {
+  out.simple(liveRecord(deps, keyOf(args[1]!)) === undefined ? 'none' : 'string');
+};
+
+const strlen: Handler = ({ deps, args, out }) => {
+  out.integer(liveRecord(deps, keyOf(args[1]!))?.value?.length ?? 0);
+};
+
+const spec = (
+  name: string,
+  arity: number,
+  flags: readonly CommandFlag[],
+  keys: CommandSpec['keys'],
+  categories: readonly AclCategory[],
+  run: Handler,
+): CommandSpec => ({ name, arity, flags, keys, categories, run });
+
+const STRING: readonly AclCategory[] = ['@string'];
+const KEYSPACE: readonly AclCategory[] = ['@keyspace'];
+
+export const keyCommands: readonly CommandSpec[] = [
+  spec('get', 2, ['readonly', 'fast'], ONE_KEY, STRING, get),
+  spec('set', -3, ['write', 'denyoom'], ONE_KEY, STRING, set),
+  spec('setex', 4, ['write', 'denyoom'], ONE_KEY, STRING, setWithTtl(1000, 'setex')),
+  spec('psetex', 4, ['write', 'denyoom'], ONE_KEY, STRING, setWithTtl(1, 'psetex')),
+  spec('setnx', 3, ['write', 'denyoom', 'fast'], ONE_KEY, STRING, setnx),
+  spec('mget', -2, ['readonly', 'fast'], ALL_KEYS, STRING, mget),
+  spec('mset', -3, ['write', 'denyoom'], [1, -1, 2], STRING, mset),
+  spec('strlen', 2, ['readonly', 'fast'], ONE_KEY, STRING, strlen),
+  spec('del', -2, ['write'], ALL_KEYS, KEYSPACE, del),
+  spec('unlink', -2, ['write', 'fast'], ALL_KEYS, KEYSPACE, del),
+  spec('exists', -2, ['readonly', 'fast'], ALL_KEYS, KEYSPACE, exists),
+  spec('type', 2, ['readonly', 'fast'], ONE_KEY, KEYSPACE, type),
+  spec('expire', -3, ['write', 'fast'], ONE_KEY, KEYSPACE, expire(1000, 'expire')),
+  spec('pexpire', -3, ['write', 'fast'], ONE_KEY, KEYSPACE, expire(1, 'pexpire')),
+  spec('ttl', 2, ['readonly', 'fast'], ONE_KEY, KEYSPACE, ttl(1000)),
+  spec('pttl', 2, ['readonly', 'fast'], ONE_KEY, KEYSPACE, ttl(1)),
+  spec('persist', 2, ['write', 'fast'], ONE_KEY, KEYSPACE, persist),
+  spec('scan', -2, ['readonly'], NO_KEYS, KEYSPACE, scan),
+  spec('keys', 2, ['readonly'], NO_KEYS, [...KEYSPACE, '@dangerous'], keysCommand),
+];
