@@ -1,4 +1,4 @@
-import type { Range, SettingType } from './settings.js';
+import type { NumericSettingType, Range, SettingType } from './settings.js';
 
 /** Converts one setting's text to its typed value; returns an error message instead of throwing. */
 export function convertValue(type: SettingType, text: string): { ok: true; value: string | number | boolean } | { ok: false; error: string } {
@@ -45,11 +45,18 @@ export function convertValue(type: SettingType, text: string): { ok: true; value
   }
 }
 
+/** A numeric setting's accepted values, as error messages and the shipped conf say them. */
+export function describeRange(type: NumericSettingType): string {
+  if (type.kind === 'int') return `from ${type.min} to ${type.max}`;
+  if (type.kind === 'fsync') return `always, no, or ${rangeText(type, formatDuration)}`;
+  return rangeText(type, type.kind === 'size' ? formatSize : formatDuration);
+}
+
 function inRange(r: Range, n: number): boolean {
   return (r.zeroOff === true && n === 0) || (n >= r.min && n <= r.max);
 }
 
-function rangeText(r: Range, fmt: (n: number) => string): string {
+export function rangeText(r: Range, fmt: (n: number) => string): string {
   return `${r.zeroOff ? '0 (off) or ' : ''}from ${fmt(r.min)} to ${fmt(r.max)}`;
 }
 
