@@ -1,13 +1,14 @@
 import { isClientCommand, runClient } from './client.js';
 import { ConfigError, loadConfig, usage } from './config/load.js';
 import { closeLogFile, logger, openLogFile } from './log.js';
+import { AuthDataError } from './persistence/auth-data.js';
 import { OwlNode } from './node.js';
 import { VERSION } from './version.js';
 
 /**
  * `owlcache [flags]`: starts one node with owlcache.conf and flags, prints what
  * it is and where it listens, and stops cleanly on SIGINT / SIGTERM (exit 0).
- * Exit codes: 2 = bad configuration, 1 = could not start.
+ * Exit codes: 2 = bad configuration (or an unusable auth.json), 1 = could not start.
  */
 async function main(argv: string[]): Promise<number> {
   if (isClientCommand(argv[0])) {
@@ -45,7 +46,8 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     process.stderr.write(`owlcache: cannot start: ${(err as Error).message}\n`);
     await closeLogFile();
-    return 1;
+    // A damaged auth.json is for the operator to fix, like a bad setting.
+    return err instanceof AuthDataError ? 2 : 1;
   }
   const { node, info } = started;
   const out = (line: string) => process.stdout.write(`${line}\n`);

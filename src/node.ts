@@ -284,6 +284,15 @@ export class OwlNode {
     await cluster.start(this.seeds?.seeds ?? []);
   }
 
+  /** One line for the log every Task_MemoryInfoToLog. */
+  memoryReport(): string {
+    const m = process.memoryUsage();
+    const s = this.store.stats();
+    const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
+    const budget = s.maxMemory > 0 ? ` of MaxMemory ${mb(s.maxMemory)}` : '';
+    return `memory: rss ${mb(m.rss)}, heap ${mb(m.heapUsed)} of ${mb(m.heapTotal)}, external ${mb(m.external)}; store ${s.keys} keys, ${mb(s.bytes)}${budget}, ${s.stubs} stubs, ${s.evictions} evictions`;
+  }
+
   /** The node at a glance: what it is, its store, its cluster (GET /cluster/status). */
   status(): Record<string, unknown> {
     return {
@@ -304,6 +313,11 @@ export class OwlNode {
   }
 
   private startTimers(): void {
+    if (this.config.Task_MemoryInfoToLog > 0) {
+      const t = setInterval(() => log.info('%s', this.memoryReport()), this.config.Task_MemoryInfoToLog);
+      t.unref();
+      this.timers.push(t);
+    }
     if (this.config.Task_ServerListBackup > 0 && this.serverLists !== null) {
       // Changes are saved at once; this retries a save that failed (disk full, permissions).
       const lists = this.serverLists;

@@ -49,7 +49,7 @@ export class InternalClient {
           path,
           agent: this.agent,
           headers: {
-            [AUTH_HEADER]: this.opts.signer.sign(method, path, payload),
+            [AUTH_HEADER]: this.opts.signer.sign(method, hostPort, path, payload),
             'Content-Type': 'application/msgpack',
             'Content-Length': payload.length,
           },

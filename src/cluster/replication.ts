@@ -49,7 +49,7 @@ export class Replication {
   readonly maxBodyBytes: number;
 
   constructor(private readonly opts: ReplicationOptions) {
-    this.signer = new RequestSigner(opts.authKey, opts.macWindowMs);
+    this.signer = new RequestSigner(opts.authKey, opts.macWindowMs, { self: opts.selfHttp });
     const limits = internalLimits(opts.maxValueSize);
     const maxMessage = limits.message;
     this.maxBodyBytes = limits.body;

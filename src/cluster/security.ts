@@ -21,6 +21,7 @@
  * makes two seals of the same payload distinct, so only true replays are dropped.
  */
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { ReplayCache } from './replay-cache.js';
 
 export const SEAL_VERSION = 1;
 const FLAG_ENCRYPTED = 0x01;
@@ -46,7 +47,7 @@ export interface SealerOptions {
   /** Accepted clock difference either way, and how long a datagram is remembered against replay. */
   windowMs: number;
   now?: () => number;
-  /** Most datagrams remembered against replay (default 65536); see ReplayCache. */
+  /** Most datagrams remembered against replay (default 65536); see replay-cache.ts. */
   replayCacheSize?: number;
 }
 
@@ -57,53 +58,6 @@ export interface SealerStats {
   rejectedStale: number;
   rejectedReplay: number;
   rejectedMalformed: number;
-}
-
-/**
- * Tags of datagrams accepted within the window. Bounded: when full, the oldest
- * entry is evicted and its timestamp becomes a floor below which datagrams are
- * refused as stale, so an evicted datagram can never be replayed.
- */
-class ReplayCache {
-  private readonly seen = new Map<string, number>();
-  private floor = -Infinity;
-
-  constructor(
-    private readonly windowMs: number,
-    private readonly max: number,
-  ) {}
-
-  /** False when the datagram is too old to be judged (at or below the eviction floor). */
-  judgeable(time: number): boolean {
-    return time > this.floor;
-  }
-
-  has(tag: string): boolean {
-    return this.seen.has(tag);
-  }
-
-  add(tag: string, time: number, now: number): void {
-    this.prune(now);
-    while (this.seen.size >= this.max) {
-      const oldest = this.seen.entries().next().value as [string, number];
-      this.seen.delete(oldest[0]);
-      if (oldest[1] > this.floor) this.floor = oldest[1];
-    }
-    this.seen.set(tag, time);
-  }
-
-  /** Entries are roughly in time order; drop the expired ones at the front. */
-  private prune(now: number): void {
-    const limit = now - this.windowMs;
-    for (const [tag, time] of this.seen) {
-      if (time >= limit) break;
-      this.seen.delete(tag);
-    }
-  }
-
-  get size(): number {
-    return this.seen.size;
-  }
 }
 
 export class DatagramSealer {
@@ -119,7 +73,6 @@ export class DatagramSealer {
   private readonly macKey: Buffer;
   private readonly encKey: Buffer;
   private readonly encrypt: boolean;
-  private readonly windowMs: number;
   private readonly now: () => number;
   private readonly replay: ReplayCache;
 
@@ -128,7 +81,6 @@ export class DatagramSealer {
     this.macKey = deriveKey(authKey, `${purpose}/mac`);
     this.encKey = deriveKey(authKey, `${purpose}/enc`);
     this.encrypt = opts.encrypt;
-    this.windowMs = opts.windowMs;
     this.now = opts.now ?? Date.now;
     this.replay = new ReplayCache(opts.windowMs, Math.max(1, opts.replayCacheSize ?? 65536));
   }
@@ -204,18 +156,15 @@ export class DatagramSealer {
     }
 
     // Only authenticated datagrams reach the clock and replay checks, so forgeries cannot fill the cache.
-    const time = Number(header.readBigUInt64BE(2));
-    const now = this.now();
-    if (Math.abs(now - time) > this.windowMs || !this.replay.judgeable(time)) {
+    const verdict = this.replay.admit(tag.toString('latin1'), Number(header.readBigUInt64BE(2)), this.now());
+    if (verdict === 'stale') {
       this.stats.rejectedStale++;
       return null;
     }
-    const key = tag.toString('latin1');
-    if (this.replay.has(key)) {
+    if (verdict === 'replay') {
       this.stats.rejectedReplay++;
       return null;
     }
-    this.replay.add(key, time, now);
     this.stats.opened++;
     return payload;
   }

@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { parse, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, decodeConfBytes, parseConfText } from './conf-file.js';
 import { SETTING_NAMES, SETTINGS, isSettingName, type Config, type SettingName } from './settings.js';
@@ -71,7 +71,7 @@ export function loadConfig(argv: string[], cwd = process.cwd()): LoadedConfig | 
     const given = texts.get(name);
     const text = given?.text ?? spec.default;
     if ('unsupported' in spec && given !== undefined && given.text !== spec.default) {
-      warnings.push(`${given.origin}: not supported by this implementation (ignored)`);
+      warnings.push(`${given.origin}: not supported by this implementation (ignored): ${spec.doc}`);
     }
     const converted = convertValue(spec.type, text);
     if (!converted.ok) {
@@ -80,11 +80,30 @@ export function loadConfig(argv: string[], cwd = process.cwd()): LoadedConfig | 
     config[name] = converted.value;
   }
   const typed = config as Config;
-  validate(typed, (name) => texts.get(name)?.origin ?? `default of ${name}`);
+  validate(typed, (name) => texts.get(name)?.origin ?? `default of ${name}`, cwd);
   return { config: typed, warnings };
 }
 
-function validate(c: Config, originOf: (name: SettingName) => Origin): void {
+/** Folders a data directory must never be: the node writes, renames and deletes files in it. */
+const SYSTEM_FOLDERS = new Set(['/', '/bin', '/boot', '/dev', '/etc', '/lib', '/lib64', '/proc', '/run', '/sbin', '/sys', '/usr', '/var']);
+
+/** The reason `dir` cannot be a data directory, or null. */
+export function systemFolderProblem(dir: string, cwd: string): string | null {
+  const abs = resolve(cwd, dir);
+  const paths = [abs];
+  try {
+    paths.push(realpathSync(abs));
+  } catch {
+    // Not there yet: the node creates it.
+  }
+  for (const p of paths) {
+    if (parse(p).root === p) return `${p} is the root of a file system`;
+    if (SYSTEM_FOLDERS.has(p)) return `${p} is a system folder`;
+  }
+  return null;
+}
+
+function validate(c: Config, originOf: (name: SettingName) => Origin, cwd: string): void {
   if (c.GroupDataSync) c.GroupWorkMode = 'gossip';
   if (c.Pass !== '') {
     if (c.Pass.length < 10) throw new ConfigError(`${originOf('Pass')}: the password must be at least 10 characters long`);
@@ -93,12 +112,11 @@ function validate(c: Config, originOf: (name: SettingName) => Origin): void {
   if (c.GroupWorkMode === 'gossip' && c.GossipDataSyncAuthKey.length < 10) {
     throw new ConfigError(`${originOf('GossipDataSyncAuthKey')}: gossip mode needs a shared GossipDataSyncAuthKey of at least 10 characters, the same on every node`);
   }
-  if (c.MaxKeyLength < 1) throw new ConfigError(`${originOf('MaxKeyLength')}: must be at least 1 byte`);
-  if (c.MaxValueSize < 1) throw new ConfigError(`${originOf('MaxValueSize')}: must be at least 1 byte`);
-  if (c.GossipMaxDatagram < 512 || c.GossipMaxDatagram > 65000) {
-    throw new ConfigError(`${originOf('GossipMaxDatagram')}: must be from 512 to 65000 bytes`);
-  }
   if (c.DBfile.trim() === '') throw new ConfigError(`${originOf('DBfile')}: the data directory must not be empty`);
+  const dbProblem = systemFolderProblem(c.DBfile, cwd);
+  if (dbProblem !== null) {
+    throw new ConfigError(`${originOf('DBfile')}: ${JSON.stringify(c.DBfile)} cannot be the data directory (${dbProblem}); give the node a folder of its own, e.g. ./db_file/`);
+  }
 }
 
 interface ParsedFlags {

@@ -7,16 +7,36 @@
 
 export type Unit = 'ms' | 's' | 'min';
 
+/**
+ * The values a numeric setting accepts, in its typed terms (a count, bytes or
+ * milliseconds). Every numeric setting has one, so a hostile or mistyped value
+ * (`TcpMaxLine 0`, `MaxValueSize 100gb`, `Task_DataBackup 1ms`) stops the start
+ * with the file and line instead of crashing or starving the node later.
+ */
+export interface Range {
+  min: number;
+  max: number;
+  /** 0 is accepted as well, below min: it switches the feature off. */
+  zeroOff?: boolean;
+}
+
 export type SettingType =
   | { kind: 'string' }
   | { kind: 'secret' }
-  | { kind: 'int'; min: number; max: number }
+  | ({ kind: 'int' } & Range)
   | { kind: 'bool' }
-  | { kind: 'size' }
-  | { kind: 'duration'; unit: Unit }
+  | ({ kind: 'size' } & Range)
+  | ({ kind: 'duration'; unit: Unit } & Range)
   | { kind: 'enum'; values: readonly string[] }
-  /** `always`, `no`, or a duration in seconds. */
-  | { kind: 'fsync' };
+  /** `always`, `no`, or a duration in seconds (the range applies to the duration). */
+  | ({ kind: 'fsync' } & Range);
+
+/** The setting kinds that carry a Range. */
+export type NumericSettingType = Extract<SettingType, Range>;
+
+export function isNumericType(type: SettingType): type is NumericSettingType {
+  return 'min' in type;
+}
 
 export interface SettingSpec {
   section: string;
@@ -27,18 +47,35 @@ export interface SettingSpec {
   unsupported?: true;
 }
 
+export const KB = 1024;
+export const MB = 1024 ** 2;
+export const GB = 1024 ** 3;
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+/**
+ * Longest period given to a Node timer (setInterval, socket timeouts): past
+ * 2^31 - 1 ms Node fires the timer after 1 ms instead, so a "never" written
+ * as 30d would become a busy loop.
+ */
+export const TIMER_MAX_MS = 24 * DAY;
+
 const str = { kind: 'string' } as const;
 const secret = { kind: 'secret' } as const;
 const bool = { kind: 'bool' } as const;
-const size = { kind: 'size' } as const;
 const port = { kind: 'int', min: 0, max: 65535 } as const;
-const ms = { kind: 'duration', unit: 'ms' } as const;
-const sec = { kind: 'duration', unit: 's' } as const;
-const min = { kind: 'duration', unit: 'min' } as const;
 const count = (lo: number, hi: number) => ({ kind: 'int', min: lo, max: hi }) as const;
+/** Bytes from lo to hi; with `off`, 0 too. */
+const size = (lo: number, hi: number, off?: 'off') => ({ kind: 'size', min: lo, max: hi, zeroOff: off === 'off' }) as const;
+/** A duration in `unit` when written bare, from lo to hi milliseconds; with `off`, 0 too. */
+const duration = (unit: Unit) => (lo: number, hi: number, off?: 'off') => ({ kind: 'duration', unit, min: lo, max: hi, zeroOff: off === 'off' }) as const;
+const ms = duration('ms');
+const sec = duration('s');
+const min = duration('min');
 
-function unsupported(section: string, def: string, what: string): SettingSpec {
-  return { section, type: str, default: def, doc: `OwlCache's ${what}; accepted for compatibility, not supported here.`, unsupported: true };
+function unsupported(section: string, def: string, what: string, why = 'accepted for compatibility, not supported here'): SettingSpec {
+  return { section, type: str, default: def, doc: `OwlCache's ${what}; ${why}.`, unsupported: true };
 }
 
 export const SETTINGS = {
@@ -46,17 +83,17 @@ export const SETTINGS = {
   Host: { section: 'Owlcache', type: str, default: '0.0.0.0', doc: 'Address the HTTP, TCP and RESP ports listen on.' },
   ResponseHost: { section: 'Owlcache', type: str, default: '127.0.0.1', doc: 'Host shown in ResponseHost of every answer; set it to the address clients reach this node at.' },
   Logfile: { section: 'Owlcache', type: str, default: './log_file/', doc: 'Folder of the rotating log file (owlcache.log); empty = log to stderr only.' },
-  DBfile: { section: 'Owlcache', type: str, default: './db_file/', doc: 'Data directory: snapshot, append log, auth data, server lists. With or without a trailing /.' },
+  DBfile: { section: 'Owlcache', type: str, default: './db_file/', doc: 'Data directory: snapshot, append log, auth data, server lists. With or without a trailing /; never / or a system folder (/etc, /usr, /var, ...).' },
   NodeName: { section: 'Owlcache', type: str, default: '', doc: 'This node\'s name in the cluster; empty = ResponseHost:Httpport.' },
-  MaxMemory: { section: 'Owlcache', type: size, default: '0', doc: 'Byte budget of the cache (e.g. 256mb); least recently used entries are evicted past it; 0 = no bound.' },
-  MaxKeyLength: { section: 'Owlcache', type: size, default: '1kb', doc: 'Longest key accepted, in bytes.' },
-  MaxValueSize: { section: 'Owlcache', type: size, default: '16mb', doc: 'Largest value accepted, in bytes; larger HTTP bodies get 413 without being read.' },
+  MaxMemory: { section: 'Owlcache', type: size(MB, 1024 * GB, 'off'), default: '0', doc: 'Byte budget of the cache (e.g. 256mb); least recently used entries are evicted past it; 0 = no bound.' },
+  MaxKeyLength: { section: 'Owlcache', type: size(1, 64 * KB), default: '1kb', doc: 'Longest key accepted, in bytes.' },
+  MaxValueSize: { section: 'Owlcache', type: size(1, 512 * MB), default: '16mb', doc: 'Largest value accepted, in bytes; larger HTTP bodies get 413 without being read.' },
 
   // [TCP]
   Tcpport: { section: 'TCP', type: port, default: '7720', doc: 'Port of the OwlCache TCP text protocol.' },
   CloseTcp: { section: 'TCP', type: bool, default: '1', doc: '1 = the TCP service is on, 0 = off (the original\'s name; TCP has no authentication).' },
-  TcpMaxLine: { section: 'TCP', type: size, default: '1mb', doc: 'Longest TCP command line; a longer one closes the connection.' },
-  TcpIdleTimeout: { section: 'TCP', type: sec, default: '300', doc: 'Seconds a TCP connection may stay idle before it is closed; 0 = never.' },
+  TcpMaxLine: { section: 'TCP', type: size(64, 512 * MB), default: '1mb', doc: 'Longest TCP command line; a longer one closes the connection.' },
+  TcpIdleTimeout: { section: 'TCP', type: sec(SECOND, TIMER_MAX_MS, 'off'), default: '300', doc: 'Seconds a TCP connection may stay idle before it is closed; 0 = never.' },
 
   // [RESP]
   RespPort: { section: 'RESP', type: port, default: '0', doc: 'Port of the Redis protocol (RESP2); 0 = off.' },
@@ -64,9 +101,9 @@ export const SETTINGS = {
   // [HTTP]
   Httpport: { section: 'HTTP', type: port, default: '7721', doc: 'Port of the HTTP API.' },
   Pass: { section: 'HTTP', type: secret, default: '', doc: 'Password for cmd=pass: at least 10 characters, not only digits. Empty = generate one at first start, keep it in the data directory and print it once.' },
-  Tonken_expire_time: { section: 'HTTP', type: sec, default: '0', doc: 'Lifetime of tokens from cmd=pass, in seconds; 0 = never expire.' },
+  Tonken_expire_time: { section: 'HTTP', type: sec(SECOND, 3650 * DAY, 'off'), default: '0', doc: 'Lifetime of tokens from cmd=pass, in seconds; 0 = never expire.' },
   Tonken_jwt_secret: { section: 'HTTP', type: secret, default: '', doc: 'Secret that signs tokens (HS256); empty = generate one and keep it in the data directory. Nodes that share it accept each other\'s tokens.' },
-  PassFailDelay: { section: 'HTTP', type: ms, default: '200', doc: 'Base delay after a wrong password from one address, doubled on each further failure (capped at 10 s).' },
+  PassFailDelay: { section: 'HTTP', type: ms(0, 10 * SECOND), default: '200', doc: 'Base delay after a wrong password from one address, doubled on each further failure (capped at 10 s).' },
   Open_Https: { section: 'HTTP', type: bool, default: '0', doc: '1 = serve HTTPS instead of HTTP on Httpport.' },
   Https_CertFile: { section: 'HTTP', type: str, default: '/www/server.crt', doc: 'Certificate file (PEM) for Open_Https 1.' },
   Https_KeyFile: { section: 'HTTP', type: str, default: '/www/server.key', doc: 'Private key file (PEM) for Open_Https 1.' },
@@ -76,8 +113,8 @@ export const SETTINGS = {
 
   // [GroupData]
   GroupWorkMode: { section: 'GroupData', type: { kind: 'enum', values: ['owlcache', 'gossip'] }, default: 'owlcache', doc: 'Cluster mode: owlcache (explicit server list, no replication) or gossip (SWIM membership, replicated data).' },
-  HttpClientRequestTimeout: { section: 'GroupData', type: ms, default: '2700', doc: 'Milliseconds to wait for another node in /group_data/.' },
-  HttpClientRequestLocalCacheLifeTime: { section: 'GroupData', type: ms, default: '5000', doc: 'Milliseconds a /group_data/ answer is cached here; 0 = no cache.' },
+  HttpClientRequestTimeout: { section: 'GroupData', type: ms(10, 10 * MINUTE), default: '2700', doc: 'Milliseconds to wait for another node in /group_data/.' },
+  HttpClientRequestLocalCacheLifeTime: { section: 'GroupData', type: ms(0, DAY), default: '5000', doc: 'Milliseconds a /group_data/ answer is cached here; 0 = no cache.' },
   HttpClient_Request_Timeout_Sleeptime: unsupported('GroupData', '2', 'HTTP client back-off'),
   HttpClient_Request_Max_Error_Number: unsupported('GroupData', '2', 'HTTP client back-off'),
 
@@ -87,30 +124,30 @@ export const SETTINGS = {
   GossipAdvertiseAddr: { section: 'GroupDataSync', type: str, default: '', doc: 'host[:port] other nodes should use to reach this node\'s gossip port (NAT, containers); empty = ResponseHost.' },
   GossipDataSyncAuthKey: { section: 'GroupDataSync', type: secret, default: '', doc: 'Shared key that authenticates every node-to-node message; the same on every node of a cluster. Required in gossip mode.' },
   GossipEncrypt: { section: 'GroupDataSync', type: bool, default: '0', doc: '1 = also encrypt node-to-node datagrams (AES-256-GCM, key derived from GossipDataSyncAuthKey).' },
-  GossipHttpClientRequestTimeout: { section: 'GroupDataSync', type: ms, default: '5000', doc: 'Milliseconds to wait for a peer on internal HTTP calls (value fetches, push-pull).' },
-  GossipProbeInterval: { section: 'GroupDataSync', type: ms, default: '1000', doc: 'SWIM probe period.' },
-  GossipPingTimeout: { section: 'GroupDataSync', type: ms, default: '500', doc: 'SWIM direct ping timeout.' },
+  GossipHttpClientRequestTimeout: { section: 'GroupDataSync', type: ms(10, 10 * MINUTE), default: '5000', doc: 'Milliseconds to wait for a peer on internal HTTP calls (value fetches, push-pull).' },
+  GossipProbeInterval: { section: 'GroupDataSync', type: ms(50, MINUTE), default: '1000', doc: 'SWIM probe period.' },
+  GossipPingTimeout: { section: 'GroupDataSync', type: ms(10, MINUTE), default: '500', doc: 'SWIM direct ping timeout.' },
   GossipSuspicionMult: { section: 'GroupDataSync', type: count(1, 100), default: '4', doc: 'Suspicion timeout = GossipSuspicionMult x log10(N) x GossipProbeInterval.' },
-  ReapFaultyAfter: { section: 'GroupDataSync', type: sec, default: '86400', doc: 'Seconds after which a faulty member is forgotten.' },
+  ReapFaultyAfter: { section: 'GroupDataSync', type: sec(SECOND, 365 * DAY), default: '86400', doc: 'Seconds after which a faulty member is forgotten.' },
   DataGossipPort: { section: 'GroupDataSync', type: port, default: '0', doc: 'UDP port of data deltas; 0 = pick a free port.' },
   GossipFanout: { section: 'GroupDataSync', type: count(1, 64), default: '3', doc: 'Peers each delta is pushed to per round.' },
   RetransmitMult: { section: 'GroupDataSync', type: count(1, 64), default: '4', doc: 'Each delta is sent at most RetransmitMult x ceil(log10(N+1)) times by each node.' },
-  GossipMaxDatagram: { section: 'GroupDataSync', type: size, default: '1400', doc: 'Largest UDP datagram sent; bigger values travel as key + versions and are fetched over HTTP.' },
-  GossipMacWindow: { section: 'GroupDataSync', type: sec, default: '30', doc: 'Seconds a signed node-to-node message stays valid (clock skew and replay window).' },
-  PushPullInterval: { section: 'GroupDataSync', type: sec, default: '10', doc: 'Seconds between anti-entropy rounds with a random live peer.' },
-  TombstoneTTL: { section: 'GroupDataSync', type: sec, default: '86400', doc: 'Seconds deletes and expiries are remembered so they reach every node.' },
+  GossipMaxDatagram: { section: 'GroupDataSync', type: size(576, 65000), default: '1400', doc: 'Largest UDP datagram sent; bigger values travel as key + versions and are fetched over HTTP.' },
+  GossipMacWindow: { section: 'GroupDataSync', type: sec(SECOND, HOUR), default: '30', doc: 'Seconds a signed node-to-node message stays valid (clock skew and replay window).' },
+  PushPullInterval: { section: 'GroupDataSync', type: sec(SECOND, DAY), default: '10', doc: 'Seconds between anti-entropy rounds with a random live peer.' },
+  TombstoneTTL: { section: 'GroupDataSync', type: sec(SECOND, 365 * DAY), default: '86400', doc: 'Seconds deletes and expiries are remembered so they reach every node.' },
 
   // [Persistence]
   AppendLog: { section: 'Persistence', type: bool, default: '1', doc: '1 = append every change to a log before acknowledging it.' },
-  AppendFsync: { section: 'Persistence', type: { kind: 'fsync' }, default: '1', doc: 'When the append log is flushed to disk: always, no (the OS decides), or every N seconds.' },
+  AppendFsync: { section: 'Persistence', type: { kind: 'fsync', min: 10, max: HOUR }, default: '1', doc: 'When the append log is flushed to disk: always, no (the OS decides), or every N seconds.' },
 
   // [Task]
-  Task_DataBackup: { section: 'Task', type: min, default: '1', doc: 'Minutes between snapshots of the store.' },
-  Task_DataAuthBackup: { section: 'Task', type: min, default: '1', doc: 'Minutes between saves of auth data (it is also saved at once on change).' },
-  Task_ClearExpireData: { section: 'Task', type: min, default: '1', doc: 'Minutes between sweeps of expired entries.' },
-  Task_ServerListBackup: { section: 'Task', type: min, default: '1', doc: 'Minutes between saves of the server list (it is also saved at once on change).' },
-  Task_ServerGossipListBackup: { section: 'Task', type: min, default: '1', doc: 'Minutes between saves of the gossip member list.' },
-  Task_MemoryInfoToLog: { section: 'Task', type: min, default: '1', doc: 'Minutes between memory reports in the log; 0 = off.' },
+  Task_DataBackup: { section: 'Task', type: min(SECOND, TIMER_MAX_MS, 'off'), default: '1', doc: 'Minutes between snapshots of the store.' },
+  Task_DataAuthBackup: unsupported('Task', '1', 'periodic save of auth data', 'not carried over: auth.json is written once, when the node creates it, and never changes afterwards'),
+  Task_ClearExpireData: { section: 'Task', type: min(100, TIMER_MAX_MS, 'off'), default: '1', doc: 'Minutes between sweeps of expired entries.' },
+  Task_ServerListBackup: { section: 'Task', type: min(SECOND, TIMER_MAX_MS, 'off'), default: '1', doc: 'Minutes between saves of the server list (it is also saved at once on change).' },
+  Task_ServerGossipListBackup: unsupported('Task', '1', 'periodic save of the gossip member list', 'not carried over: the member list is saved within a second of every membership change, the gossip server list at once (retried every Task_ServerListBackup)'),
+  Task_MemoryInfoToLog: { section: 'Task', type: min(SECOND, TIMER_MAX_MS, 'off'), default: '1', doc: 'Minutes between memory reports (RSS, heap, store size) in the log; 0 = off.' },
   Task_OutputSuccessLog: unsupported('Task', '1', 'task success logging'),
 
   // OwlCache features this implementation does not carry over.

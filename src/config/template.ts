@@ -1,4 +1,5 @@
-import { SETTINGS, SETTING_NAMES, type SettingName } from './settings.js';
+import { SETTINGS, SETTING_NAMES, isNumericType, type SettingName, type SettingType } from './settings.js';
+import { describeRange } from './values.js';
 
 /** Values the shipped owlcache.conf sets differently from the built-in defaults. */
 export const SHIPPED_VALUES: Partial<Record<SettingName, string>> = {
@@ -30,7 +31,9 @@ export function renderConf(values: Partial<Record<SettingName, string>> = SHIPPE
       section = spec.section;
       out.push('', `[${section}]`);
     }
-    out.push('', `# ${spec.doc}`, `${name} ${values[name] ?? spec.default}`);
+    const type: SettingType = spec.type;
+    const range = isNumericType(type) ? [`# Accepted: ${describeRange(type)}.`] : [];
+    out.push('', `# ${spec.doc}`, ...range, `${name} ${values[name] ?? spec.default}`);
   }
   return out.join('\n') + '\n';
 }

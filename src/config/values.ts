@@ -1,4 +1,4 @@
-import type { SettingType } from './settings.js';
+import type { NumericSettingType, Range, SettingType } from './settings.js';
 
 /** Converts one setting's text to its typed value; returns an error message instead of throwing. */
 export function convertValue(type: SettingType, text: string): { ok: true; value: string | number | boolean } | { ok: false; error: string } {
@@ -20,13 +20,15 @@ export function convertValue(type: SettingType, text: string): { ok: true; value
     }
     case 'size': {
       const n = parseSize(text);
-      return n === null ? { ok: false, error: 'must be a size such as 1400, 64kb, 256mb or 1gb' } : { ok: true, value: n };
+      if (n === null) return { ok: false, error: `must be a size such as 1400, 64kb, 256mb or 1gb, ${rangeText(type, formatSize)}` };
+      return inRange(type, n) ? { ok: true, value: n } : { ok: false, error: `is out of range: it must be ${rangeText(type, formatSize)}` };
     }
     case 'duration': {
       const n = parseDuration(text, type.unit);
-      return n === null
-        ? { ok: false, error: `must be a duration: a number of ${unitName(type.unit)}, or with a unit (500ms, 10s, 5m, 24h, 1d)` }
-        : { ok: true, value: n };
+      if (n === null) {
+        return { ok: false, error: `must be a duration: a number of ${unitName(type.unit)}, or with a unit (500ms, 10s, 5m, 24h, 1d), ${rangeText(type, formatDuration)}` };
+      }
+      return inRange(type, n) ? { ok: true, value: n } : { ok: false, error: `is out of range: it must be ${rangeText(type, formatDuration)}` };
     }
     case 'enum': {
       const hit = type.values.find((v) => v.toLowerCase() === text.toLowerCase());
@@ -37,9 +39,42 @@ export function convertValue(type: SettingType, text: string): { ok: true; value
       if (t === 'always' || t === 'no') return { ok: true, value: t };
       if (t === 'everysec') return { ok: true, value: 1000 };
       const n = parseDuration(text, 's');
-      return n === null || n === 0 ? { ok: false, error: 'must be always, no, or a number of seconds (e.g. 1)' } : { ok: true, value: n };
+      if (n === null || !inRange(type, n)) return { ok: false, error: `must be always, no, or a number of seconds (e.g. 1) ${rangeText(type, formatDuration)}` };
+      return { ok: true, value: n };
     }
   }
+}
+
+/** A numeric setting's accepted values, as error messages and the shipped conf say them. */
+export function describeRange(type: NumericSettingType): string {
+  if (type.kind === 'int') return `from ${type.min} to ${type.max}`;
+  if (type.kind === 'fsync') return `always, no, or ${rangeText(type, formatDuration)}`;
+  return rangeText(type, type.kind === 'size' ? formatSize : formatDuration);
+}
+
+function inRange(r: Range, n: number): boolean {
+  return (r.zeroOff === true && n === 0) || (n >= r.min && n <= r.max);
+}
+
+export function rangeText(r: Range, fmt: (n: number) => string): string {
+  return `${r.zeroOff ? '0 (off) or ' : ''}from ${fmt(r.min)} to ${fmt(r.max)}`;
+}
+
+/** Bytes in the largest unit that divides them: 1400, 64kb, 512mb. */
+export function formatSize(bytes: number): string {
+  for (const [suffix, mult] of [['gb', 1024 ** 3], ['mb', 1024 ** 2], ['kb', 1024]] as const) {
+    if (bytes >= mult && bytes % mult === 0) return `${bytes / mult}${suffix}`;
+  }
+  return String(bytes);
+}
+
+/** Milliseconds with the largest unit that divides them: 100ms, 1s, 10m, 24d. */
+export function formatDuration(msValue: number): string {
+  for (const suffix of ['d', 'h', 'm', 's'] as const) {
+    const mult = DURATION_UNITS[suffix]!;
+    if (msValue >= mult && msValue % mult === 0) return `${msValue / mult}${suffix}`;
+  }
+  return `${msValue}ms`;
 }
 
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 };

@@ -33,15 +33,41 @@ function generatePassword(): string {
   return `owl-${randomBytes(18).toString('base64url')}`;
 }
 
+/**
+ * auth.json exists but cannot be used. The node refuses to start (exit 2)
+ * rather than make a new identity over it: the operator decides.
+ */
+export class AuthDataError extends Error {
+  constructor(file: string, problem: string) {
+    super(
+      `${file}: ${problem}. This file holds the node's id (and a generated password or token secret, if any); ` +
+        'restore it from a backup, or move it aside to start with a new node id (and a new generated password, printed once)',
+    );
+    this.name = 'AuthDataError';
+  }
+}
+
+function readAuthData(file: string): AuthData {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new AuthDataError(file, e instanceof SyntaxError ? `not valid JSON (${e.message}), perhaps truncated` : `cannot be read (${e.code ?? e.message})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new AuthDataError(file, 'not a JSON object');
+  const p = parsed as Partial<AuthData>;
+  if (typeof p.nodeId !== 'string' || p.nodeId === '') throw new AuthDataError(file, 'no nodeId');
+  if (p.format !== AUTH_FORMAT) throw new AuthDataError(file, `format ${String(p.format)} is not ${AUTH_FORMAT}`);
+  if (p.password !== undefined && typeof p.password !== 'string') throw new AuthDataError(file, 'password is not a string');
+  if (p.jwtSecret !== undefined && typeof p.jwtSecret !== 'string') throw new AuthDataError(file, 'jwtSecret is not a string');
+  return p as AuthData;
+}
+
 export function loadOrCreateAuthData(dir: string, needPassword: boolean, needSecret: boolean): AuthDataResult {
   const file = join(dir, AUTH_FILE);
   let data: AuthData | null = null;
-  if (existsSync(file)) {
-    const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<AuthData>;
-    if (typeof parsed.nodeId !== 'string' || parsed.nodeId === '') throw new Error(`${file}: no nodeId; move the file aside to start afresh`);
-    if (parsed.format !== AUTH_FORMAT) throw new Error(`${file}: format ${String(parsed.format)} is not ${AUTH_FORMAT}`);
-    data = parsed as AuthData;
-  }
+  if (existsSync(file)) data = readAuthData(file);
   let changed = data === null;
   data ??= { format: AUTH_FORMAT, nodeId: randomBytes(8).toString('hex') };
   let generatedPassword = false;

@@ -176,16 +176,18 @@ describe('cluster datagram fuzz', () => {
 
 describe('internal HTTP fuzz', () => {
   test('/internal/ without or with bad signatures: 401 and counted; with a valid signature and a garbage body: 400, never a crash', async () => {
-    const signer = new RequestSigner(TEST_AUTH_KEY, 30_000);
-    const stale = new RequestSigner(TEST_AUTH_KEY, 30_000, () => Date.now() - 120_000);
-    const other = new RequestSigner('not-the-cluster-key-0123', 30_000);
+    const self = { self: '127.0.0.1:1' };
+    const signer = new RequestSigner(TEST_AUTH_KEY, 30_000, self);
+    const stale = new RequestSigner(TEST_AUTH_KEY, 30_000, { ...self, now: () => Date.now() - 120_000 });
+    const other = new RequestSigner('not-the-cluster-key-0123', 30_000, self);
+    const to = node.httpAddr;
     const s0 = await stats();
     let unauth = 0;
     const caseArb = fc.record({
       route: fc.constantFrom('entry', 'sync'),
       key: fc.string({ maxLength: 20 }),
       body: fc.oneof(bytesArb(300), fc.constant(Buffer.from(pack({ v: 1 }))), fc.constant(Buffer.from(pack([1, 2, 3])))),
-      auth: fc.constantFrom('none', 'garbage', 'stale', 'other key', 'tampered', 'wrong path', 'replayed', 'valid'),
+      auth: fc.constantFrom('none', 'garbage', 'stale', 'other key', 'other node', 'tampered', 'wrong path', 'replayed', 'valid'),
       garbage: fc.string({ maxLength: 120 }),
     });
     await fc.assert(
@@ -198,11 +200,12 @@ describe('internal HTTP fuzz', () => {
         switch (c.auth) {
           case 'none': header = undefined; break;
           case 'garbage': header = c.garbage.replace(/[^\x20-\x7e]/g, '?'); break;
-          case 'stale': header = stale.sign(method, path, body); break;
-          case 'other key': header = other.sign(method, path, body); break;
-          case 'tampered': header = signer.sign(method, path, Buffer.concat([body, Buffer.from('x')])); break;
-          case 'wrong path': header = signer.sign(method, `${path}x`, body); break;
-          default: header = signer.sign(method, path, body);
+          case 'stale': header = stale.sign(method, to, path, body); break;
+          case 'other key': header = other.sign(method, to, path, body); break;
+          case 'other node': header = signer.sign(method, '127.0.0.1:1', path, body); break;
+          case 'tampered': header = signer.sign(method, to, path, Buffer.concat([body, Buffer.from('x')])); break;
+          case 'wrong path': header = signer.sign(method, to, `${path}x`, body); break;
+          default: header = signer.sign(method, to, path, body);
         }
         const send = () => request(node.httpPort, path, { method, headers: header === undefined ? {} : { [AUTH_HEADER]: header, 'Content-Type': 'application/msgpack' }, ...(method === 'POST' ? { body } : {}), timeoutMs: 8000 });
         let r = await send();

@@ -420,11 +420,15 @@ describe('cluster datagrams', () => {
   test('RequestSigner.verify never throws and accepts only fresh, untampered, first-seen signatures', () => {
     // One signer and one late verifier for all cases, as a node has (each holds a 100 000-entry replay cache).
     const t = Date.now();
-    const signer = new RequestSigner(TEST_AUTH_KEY, 30_000, () => t);
-    const late = new RequestSigner(TEST_AUTH_KEY, 30_000, () => t + 60_000);
+    const signer = new RequestSigner(TEST_AUTH_KEY, 30_000, { self: 'a:1', now: () => t });
+    const late = new RequestSigner(TEST_AUTH_KEY, 30_000, { self: 'a:1', now: () => t + 60_000 });
     check('internal HTTP signing', 400, fc.tuple(textArb, fc.string({ maxLength: 40 }), bytesArb(40), fc.nat(3)), ([header, path, body, which]) => {
       assert.equal(signer.verify('POST', '/internal/sync', header, body), false);
-      const sig = signer.sign('POST', `/internal/sync${path}`, body);
+      const sig = signer.sign('POST', which === 3 ? 'b:1' : 'a:1', `/internal/sync${path}`, body);
+      if (which === 3) {
+        assert.equal(signer.verify('POST', `/internal/sync${path}`, sig, body), false, 'a call signed for another node was accepted');
+        return;
+      }
       if (which === 0) assert.equal(signer.verify('POST', `/internal/sync${path}x`, sig, body), false);
       if (which === 1) assert.equal(signer.verify('POST', `/internal/sync${path}`, sig, Buffer.concat([body, Buffer.from('!')])), false);
       if (which === 2) assert.equal(late.verify('POST', `/internal/sync${path}`, sig, body), false);

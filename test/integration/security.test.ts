@@ -148,19 +148,22 @@ describe('node-to-node traffic', () => {
     }
     assert.equal(s1.store.digest, s0.store.digest);
 
-    const signer = new RequestSigner(TEST_AUTH_KEY, 30_000);
-    const staleSigner = new RequestSigner(TEST_AUTH_KEY, 30_000, () => Date.now() - 5 * 60_000);
+    const self = { self: '127.0.0.1:1' };
+    const to = `127.0.0.1:${g.httpPort}`;
+    const signer = new RequestSigner(TEST_AUTH_KEY, 30_000, self);
+    const staleSigner = new RequestSigner(TEST_AUTH_KEY, 30_000, { ...self, now: () => Date.now() - 5 * 60_000 });
     const calls: [string, Record<string, string>][] = [
       ['none', {}],
       ['malformed', { [AUTH_HEADER]: 'v1 garbage' }],
-      ['stale', { [AUTH_HEADER]: staleSigner.sign('GET', '/internal/entry?key=a') }],
-      ['other key', { [AUTH_HEADER]: new RequestSigner('wrong-cluster-key-0123456', 30_000).sign('GET', '/internal/entry?key=a') }],
+      ['stale', { [AUTH_HEADER]: staleSigner.sign('GET', to, '/internal/entry?key=a') }],
+      ['other key', { [AUTH_HEADER]: new RequestSigner('wrong-cluster-key-0123456', 30_000, self).sign('GET', to, '/internal/entry?key=a') }],
+      ['another node\'s', { [AUTH_HEADER]: signer.sign('GET', '127.0.0.1:1', '/internal/entry?key=a') }],
     ];
     for (const [what, headers] of calls) {
       const r = await req(g.httpPort, '/internal/entry?key=a', { headers });
       assert.equal(r.status, 401, `internal call with ${what} signature: ${r.status}`);
     }
-    const valid = signer.sign('GET', '/internal/entry?key=a');
+    const valid = signer.sign('GET', to, '/internal/entry?key=a');
     assert.equal((await req(g.httpPort, '/internal/entry?key=a', { headers: { [AUTH_HEADER]: valid } })).status, 404, 'a valid call is answered');
     assert.equal((await req(g.httpPort, '/internal/entry?key=a', { headers: { [AUTH_HEADER]: valid } })).status, 401, 'a replayed call is refused');
     const s2 = (await statusOf()).replication.internalHttp!;

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ConfigError, decodeConfBytes, parseConfText } from '../../src/config/conf-file.js';
-import { loadConfig, type LoadedConfig } from '../../src/config/load.js';
-import { SETTINGS, SETTING_NAMES } from '../../src/config/settings.js';
+import { loadConfig, systemFolderProblem, type LoadedConfig } from '../../src/config/load.js';
+import { SETTINGS, SETTING_NAMES, TIMER_MAX_MS, isNumericType, type SettingType } from '../../src/config/settings.js';
 import { renderConf } from '../../src/config/template.js';
-import { parseDuration, parseSize } from '../../src/config/values.js';
+import { convertValue, formatDuration, formatSize, parseDuration, parseSize } from '../../src/config/values.js';
 import { repoRoot } from '../helpers/repo.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'owlcache-config-'));
@@ -58,6 +58,80 @@ describe('value conversion', () => {
     assert.equal(parseDuration('500ms', 's'), 500);
     assert.equal(parseDuration('24h', 's'), 86_400_000);
     assert.equal(parseDuration('-1', 's'), null);
+  });
+
+  it('formats range bounds the way the conf file writes them', () => {
+    assert.equal(formatSize(64), '64');
+    assert.equal(formatSize(512 * 1024 * 1024), '512mb');
+    assert.equal(formatSize(65000), '65000');
+    assert.equal(formatDuration(100), '100ms');
+    assert.equal(formatDuration(1000), '1s');
+    assert.equal(formatDuration(24 * 86_400_000), '24d');
+  });
+});
+
+/** The conf text of a typed value, in the form convertValue reads back. */
+function textOf(type: SettingType, value: number): string {
+  return type.kind === 'duration' || type.kind === 'fsync' ? `${value}ms` : String(value);
+}
+
+describe('ranges of numeric settings', () => {
+  const numeric = SETTING_NAMES.filter((n) => ['int', 'size', 'duration', 'fsync'].includes(SETTINGS[n].type.kind));
+
+  it('every numeric setting has a finite range that holds its default, and values just outside it are refused', () => {
+    assert.ok(numeric.length >= 25, `only ${numeric.length} numeric settings found`);
+    for (const name of numeric) {
+      const type: SettingType = SETTINGS[name].type;
+      assert.ok(isNumericType(type), `${name} has no range`);
+      assert.ok(Number.isSafeInteger(type.min) && Number.isSafeInteger(type.max) && type.min >= 0 && type.min <= type.max, `${name}: bad range ${type.min}..${type.max}`);
+      assert.ok(convertValue(type, SETTINGS[name].default).ok, `${name}: default ${SETTINGS[name].default} is outside its range`);
+      assert.ok(convertValue(type, textOf(type, type.min)).ok, `${name}: min refused`);
+      assert.ok(convertValue(type, textOf(type, type.max)).ok, `${name}: max refused`);
+      assert.ok(!convertValue(type, textOf(type, type.max + 1)).ok, `${name}: above max accepted`);
+      if (type.min > 1 || (type.min === 1 && type.zeroOff !== true)) {
+        assert.ok(!convertValue(type, textOf(type, type.min - 1)).ok, `${name}: below min accepted`);
+      }
+      if (type.zeroOff === true) assert.ok(convertValue(type, textOf(type, 0)).ok, `${name}: 0 (off) refused`);
+    }
+  });
+
+  it('settings that drive Node timers stay below the timer limit (past it a timer fires after 1 ms)', () => {
+    for (const name of ['TcpIdleTimeout', 'Task_DataBackup', 'Task_ClearExpireData', 'Task_ServerListBackup', 'Task_MemoryInfoToLog', 'PushPullInterval', 'GossipProbeInterval', 'AppendFsync'] as const) {
+      const type: SettingType = SETTINGS[name].type;
+      assert.ok(isNumericType(type) && type.max <= TIMER_MAX_MS && TIMER_MAX_MS < 2 ** 31, name);
+    }
+  });
+
+  it('refuses the hostile values TcpMaxLine 0, MaxValueSize 100gb, Task_DataBackup 1ms with the file, line and range', () => {
+    const cases: [string, RegExp][] = [
+      ['TcpMaxLine 0', /:2: TcpMaxLine: "0" is out of range: it must be from 64 to 512mb/],
+      ['MaxValueSize 100gb', /:2: MaxValueSize: "100gb" is out of range: it must be from 1 to 512mb/],
+      ['Task_DataBackup 1ms', /:2: Task_DataBackup: "1ms" is out of range: it must be 0 \(off\) or from 1s to 24d/],
+      ['TcpIdleTimeout 30d', /:2: TcpIdleTimeout: "30d" is out of range/],
+      ['GossipMaxDatagram 512', /:2: GossipMaxDatagram: "512" is out of range: it must be from 576 to 65000/],
+    ];
+    for (const [line, expected] of cases) {
+      const file = writeConf('hostile.conf', `# hostile\n${line}\n`);
+      assert.throws(() => load(['-config', file]), (e: Error) => e instanceof ConfigError && e.message.includes(file) && expected.test(e.message), line);
+    }
+    assert.equal(load(['--Task_DataBackup=0']).config.Task_DataBackup, 0, '0 still switches snapshots off');
+  });
+
+  it('refuses / and system folders as DBfile, after resolving the path', () => {
+    for (const bad of ['/', '//', '/etc', '/usr/', '/var/../etc', '/proc']) {
+      assert.throws(() => load([`--DBfile=${bad}`]), (e: Error) => e instanceof ConfigError && /flag -DBfile: .* cannot be the data directory/.test(e.message), bad);
+    }
+    const file = writeConf('db.conf', '[Owlcache]\nDBfile /\n');
+    assert.throws(() => load(['-config', file]), new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: DBfile: "/" cannot be the data directory \\(/ is the root`));
+    assert.equal(systemFolderProblem('/var/lib/owlcache', '/'), null);
+    assert.equal(systemFolderProblem('./db_file/', dir), null);
+  });
+
+  it('warns at start, with the reason, about Task settings not carried over', () => {
+    const { warnings } = load(['--Task_DataAuthBackup=5', '--Task_ServerGossipListBackup=5']);
+    assert.ok(warnings.some((w) => /Task_DataAuthBackup: not supported .*auth\.json is written once/.test(w)), warnings.join('\n'));
+    assert.ok(warnings.some((w) => /Task_ServerGossipListBackup: not supported .*saved within a second/.test(w)), warnings.join('\n'));
+    assert.equal(load([]).config.Task_MemoryInfoToLog, 60_000);
   });
 });
 

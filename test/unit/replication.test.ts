@@ -67,17 +67,17 @@ describe('broadcast queue', () => {
 describe('request signing', () => {
   it('accepts a fresh signed call once, refuses tampering, replays, stale calls and other keys', () => {
     let now = 1_000_000;
-    const a = new RequestSigner('shared-key-0123456789', 30_000, () => now);
-    const b = new RequestSigner('shared-key-0123456789', 30_000, () => now);
-    const other = new RequestSigner('another-key-0123456789', 30_000, () => now);
+    const a = new RequestSigner('shared-key-0123456789', 30_000, { self: 'a:1', now: () => now });
+    const b = new RequestSigner('shared-key-0123456789', 30_000, { self: 'b:1', now: () => now });
+    const other = new RequestSigner('another-key-0123456789', 30_000, { self: 'c:1', now: () => now });
     const body = Buffer.from('payload');
-    const h = a.sign('POST', '/internal/sync', body);
+    const h = a.sign('POST', 'b:1', '/internal/sync', body);
     assert.equal(b.verify('POST', '/internal/sync', h, Buffer.from('payloaX')), false);
     assert.equal(b.verify('POST', '/internal/sync?x=1', h, body), false);
     assert.equal(b.verify('POST', '/internal/sync', h, body), true);
     assert.equal(b.verify('POST', '/internal/sync', h, body), false, 'replay');
-    assert.equal(b.verify('POST', '/internal/sync', other.sign('POST', '/internal/sync', body), body), false);
-    const old = a.sign('GET', '/internal/entry?key=k');
+    assert.equal(b.verify('POST', '/internal/sync', other.sign('POST', 'b:1', '/internal/sync', body), body), false);
+    const old = a.sign('GET', 'b:1', '/internal/entry?key=k');
     now += 31_000;
     assert.equal(b.verify('GET', '/internal/entry?key=k', old), false, 'stale');
     assert.equal(b.verify('GET', '/x', 'garbage'), false);
@@ -86,6 +86,41 @@ describe('request signing', () => {
       { ...b.stats },
       { accepted: 1, rejectedBadMac: 3, rejectedStale: 1, rejectedReplay: 1, rejectedMalformed: 2 },
     );
+  });
+
+  it('names the receiver: a call signed for node A is refused by node B (and by nobody else)', () => {
+    const now = () => 1_000_000;
+    const client = new RequestSigner('shared-key-0123456789', 30_000, { self: '10.0.0.9:7721', now });
+    const nodeA = new RequestSigner('shared-key-0123456789', 30_000, { self: '127.0.0.1:7721', now });
+    const nodeB = new RequestSigner('shared-key-0123456789', 30_000, { self: '127.0.0.1:7731', now });
+    const forA = client.sign('GET', '127.0.0.1:7721', '/internal/entry?key=k');
+    assert.equal(nodeB.verify('GET', '/internal/entry?key=k', forA), false, 'a call for A was accepted by B');
+    assert.equal(nodeB.stats.rejectedBadMac, 1);
+    assert.equal(nodeA.verify('GET', '/internal/entry?key=k', forA), true);
+    // One spelling of an address: IPv6 with or without brackets, any case.
+    const v6 = new RequestSigner('shared-key-0123456789', 30_000, { self: 'fd00::A:7721', now });
+    assert.equal(v6.verify('GET', '/x', client.sign('GET', '[fd00::a]:7721', '/x')), true);
+    // A header of the previous format (no receiver) is refused as malformed.
+    assert.equal(nodeA.verify('GET', '/x', `v1 1000000 ${'0'.repeat(24)} ${'0'.repeat(64)}`), false);
+    assert.equal(nodeA.stats.rejectedMalformed, 1);
+  });
+
+  it('catches every replay within the window even once its replay cache is full (floor rule)', () => {
+    let now = 1_000_000;
+    const client = new RequestSigner('shared-key-0123456789', 30_000, { self: 'c:1', now: () => now });
+    const server = new RequestSigner('shared-key-0123456789', 30_000, { self: 's:1', now: () => now, replayCacheSize: 8 });
+    const headers: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      headers.push(client.sign('GET', 's:1', '/internal/entry?key=k'));
+      assert.equal(server.verify('GET', '/internal/entry?key=k', headers.at(-1)), true, `call ${i}`);
+      now += 10;
+    }
+    // All 50 are within the 30 s window, only 8 are remembered: none may be accepted again.
+    for (const h of headers) assert.equal(server.verify('GET', '/internal/entry?key=k', h), false, 'an evicted call was replayed');
+    assert.equal(server.stats.rejectedReplay + server.stats.rejectedStale, 50);
+    // Fresh calls still get through.
+    now += 10;
+    assert.equal(server.verify('GET', '/internal/entry?key=k', client.sign('GET', 's:1', '/internal/entry?key=k')), true);
   });
 });
 

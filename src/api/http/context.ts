@@ -1,4 +1,5 @@
 import type Koa from 'koa';
+import { clientAddress } from '../client-address.js';
 import type { Commands, Limits } from '../commands.js';
 import { envelope, type Status } from '../envelope.js';
 import { BadBody, BodyTooLarge, Params, parseQuery, readBody } from './params.js';
@@ -17,10 +18,9 @@ export interface HttpDeps {
   cors: { enabled: boolean; origin: string };
 }
 
-/** The client's address without the IPv4-mapped prefix, so tokens bind to what users see. */
+/** The client's address as every port keys it (client-address.ts), so tokens and the password guard see one address per client. */
 export function clientIp(ctx: Koa.Context): string {
-  const ip = ctx.request.ip || ctx.req.socket.remoteAddress || '';
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+  return clientAddress(ctx.req.socket);
 }
 
 /** Query and body parameters; answers 413 / 500 itself and returns null when the body cannot be used. */

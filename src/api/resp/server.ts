@@ -1,4 +1,5 @@
 import net, { type AddressInfo } from 'node:net';
+import { clientAddress } from '../client-address.js';
 import { SocketServer, closeSocket } from '../listener.js';
 import type { Commands } from '../commands.js';
 import { logger } from '../../log.js';
@@ -77,7 +78,7 @@ export class RespServer extends SocketServer {
 
     const conn: Connection = {
       id: this.nextId++,
-      ip: socket.remoteAddress ?? '',
+      ip: clientAddress(socket),
       authed: startsAuthed(deps),
       name: null,
       quit: false,

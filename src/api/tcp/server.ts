@@ -1,4 +1,5 @@
 import net, { type AddressInfo } from 'node:net';
+import { clientAddress } from '../client-address.js';
 import { SocketServer, closeSocket } from '../listener.js';
 import type { Commands } from '../commands.js';
 import { envelope } from '../envelope.js';
@@ -46,7 +47,7 @@ export class TcpServer extends SocketServer {
     socket.on('error', (err) => log.debug('connection error: %s', err.message));
     if (this.opts.idleTimeoutMs > 0) {
       socket.setTimeout(this.opts.idleTimeoutMs, () => {
-        log.debug('closing idle connection from %s', socket.remoteAddress);
+        log.debug('closing idle connection from %s', clientAddress(socket));
         closeSocket(socket);
       });
     }

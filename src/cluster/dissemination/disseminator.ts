@@ -9,6 +9,7 @@ import type { Store, StoreChange } from '../../store/store.js';
 import type { InternalClient } from '../internal-client.js';
 import { pickRandom, splitHostPort, type Peer, type PeerDirectory } from '../peers.js';
 import { DatagramSealer } from '../security.js';
+import { udpFamilyFor, udpSendHost, type UdpFamily } from '../udp-family.js';
 import { BroadcastQueue, type QueuedDelta } from './broadcast-queue.js';
 
 const log = logger('dissemination');
@@ -80,6 +81,8 @@ const MAX_PER_TICK = 256;
 export class Disseminator {
   private socket: SocketAsPromised | null = null;
   private readonly sealer: DatagramSealer;
+  /** udp6 when bound to an IPv6 host (see udp-family.ts). */
+  readonly family: UdpFamily;
   private readonly queue: BroadcastQueue;
   private readonly budget: number;
   private flushTimer: NodeJS.Timeout | null = null;
@@ -96,6 +99,7 @@ export class Disseminator {
   };
 
   constructor(private readonly opts: DisseminatorOptions) {
+    this.family = udpFamilyFor(opts.bindHost);
     this.sealer = new DatagramSealer(opts.authKey, DATA_GOSSIP_PURPOSE, { encrypt: opts.encrypt, windowMs: opts.macWindowMs });
     this.queue = new BroadcastQueue(opts.maxQueue ?? 20_000);
     // Room for the largest header: `fanout` addresses as long as an address can be.
@@ -106,7 +110,7 @@ export class Disseminator {
 
   /** Binds the data-gossip UDP port; returns it. */
   async start(): Promise<number> {
-    const socket = DgramAsPromised.createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
+    const socket = DgramAsPromised.createSocket({ type: this.family, recvBufferSize: 4 * 1024 * 1024 });
     socket.socket.on('message', (msg, rinfo) => this.receive(msg, rinfo));
     socket.socket.on('error', (err) => log.warn('data-gossip socket error: %s', err.message));
     const addr = await socket.bind(this.opts.port, this.opts.bindHost);
@@ -179,7 +183,7 @@ export class Disseminator {
       this.counters.datagramsSent++;
       this.counters.bytesSent += datagram.length;
       this.counters.deltasSent += batch.length;
-      socket.send(datagram, hp[1], hp[0]).catch((err: Error) => log.debug('send to %s failed: %s', peer.data, err.message));
+      socket.send(datagram, hp[1], udpSendHost(this.family, hp[0])).catch((err: Error) => log.debug('send to %s failed: %s', peer.data, err.message));
     }
   }
 

@@ -4,9 +4,9 @@
  * counted, never sent fragmented. swim's own socket is never bound.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { isIP } from 'node:net';
 import createDebug from 'debug';
 import type { DatagramSealer } from '../security.js';
+import { udpFamilyFor, udpSendHost, udpSourceHost, type UdpFamily } from '../udp-family.js';
 import { formatHostPort, parseHostPort } from './address.js';
 
 const log = createDebug('owlcache:membership');
@@ -37,6 +37,8 @@ export class Transport {
 
   private socket: Socket | null = null;
   private closed = false;
+  /** udp6 when bound to an IPv6 host (see udp-family.ts). */
+  readonly family: UdpFamily;
 
   constructor(
     private readonly bindHost: string,
@@ -45,7 +47,9 @@ export class Transport {
     private readonly sealer: DatagramSealer | null,
     private readonly maxDatagram: number,
     private readonly onPayload: (payload: Buffer, from: string) => void,
-  ) {}
+  ) {
+    this.family = udpFamilyFor(bindHost);
+  }
 
   /** Bytes the transport adds to each payload. */
   get overhead(): number {
@@ -54,10 +58,9 @@ export class Transport {
 
   /** Binds and returns the bound port. */
   bind(): Promise<number> {
-    const type = isIP(this.bindHost) === 6 ? 'udp6' : 'udp4';
-    const socket = createSocket({ type, reuseAddr: false });
+    const socket = createSocket({ type: this.family, reuseAddr: false });
     this.socket = socket;
-    socket.on('message', (msg, rinfo) => this.receive(msg, formatHostPort(rinfo.address, rinfo.port)));
+    socket.on('message', (msg, rinfo) => this.receive(msg, formatHostPort(udpSourceHost(rinfo.address), rinfo.port)));
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => {
         this.socket = null;
@@ -107,7 +110,7 @@ export class Transport {
     if (datagram.length > this.stats.maxDatagramOut) this.stats.maxDatagramOut = datagram.length;
     return new Promise((resolve) => {
       try {
-        socket.send(datagram, dest.port, dest.host, (err) => {
+        socket.send(datagram, dest.port, udpSendHost(this.family, dest.host), (err) => {
           if (err) {
             this.stats.sendErrors++;
             log('send to %s failed: %s', to, err.message);
