@@ -2,12 +2,14 @@ import { isClientCommand, runClient } from './client.js';
 import { ConfigError, loadConfig, usage } from './config/load.js';
 import { closeLogFile, logger, openLogFile } from './log.js';
 import { OwlNode } from './node.js';
+import { DataDirRefusedError } from './persistence/files.js';
 import { VERSION } from './version.js';
 
 /**
  * `owlcache [flags]`: starts one node with owlcache.conf and flags, prints what
  * it is and where it listens, and stops cleanly on SIGINT / SIGTERM (exit 0).
- * Exit codes: 2 = bad configuration, 1 = could not start.
+ * Exit codes: 2 = bad configuration or a refused data directory (held by
+ * another process, writable by others), 1 = could not start.
  */
 async function main(argv: string[]): Promise<number> {
   if (isClientCommand(argv[0])) {
@@ -45,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     process.stderr.write(`owlcache: cannot start: ${(err as Error).message}\n`);
     await closeLogFile();
-    return 1;
+    return err instanceof DataDirRefusedError ? 2 : 1;
   }
   const { node, info } = started;
   const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -55,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
   const l = info.loaded;
   out(`loaded ${l.keys} keys (${l.stubs} tombstones/stubs) in ${l.ms} ms from the data directory` +
     (l.movedAside.length > 0 ? `; damaged files moved aside: ${l.movedAside.join(', ')}` : '') +
+    (l.lostRecords > 0 ? `; ${l.lostRecords} record(s) lost to damage` : '') +
     (l.tornLogs > 0 ? `; dropped ${l.tornLogs} torn append-log tail(s)` : ''));
   out(`mode: ${config.GroupWorkMode}`);
   out(`HTTP${config.Open_Https ? 'S' : ''} listening on ${info.http.address}:${info.http.port} (ResponseHost ${config.ResponseHost}:${info.http.port})`);
