@@ -29,6 +29,8 @@ export function ensureWritableDir(dir: string): void {
  * or write through, so the node refuses it.
  */
 export function checkStrictModes(dir: string): void {
+  // Windows reports no group/other bits that mean this (ACLs decide instead).
+  if (process.platform === 'win32') return;
   const mode = statSync(dir).mode & 0o777;
   if ((mode & 0o022) !== 0) {
     throw new DataDirRefusedError(
