@@ -3,12 +3,14 @@ import { ConfigError, loadConfig, usage } from './config/load.js';
 import { closeLogFile, logger, openLogFile } from './log.js';
 import { AuthDataError } from './persistence/auth-data.js';
 import { OwlNode } from './node.js';
+import { DataDirRefusedError } from './persistence/files.js';
 import { VERSION } from './version.js';
 
 /**
  * `owlcache [flags]`: starts one node with owlcache.conf and flags, prints what
  * it is and where it listens, and stops cleanly on SIGINT / SIGTERM (exit 0).
- * Exit codes: 2 = bad configuration (or an unusable auth.json), 1 = could not start.
+ * Exit codes: 2 = bad configuration, an unusable auth.json or a refused data directory
+ * (held by another process, writable by others), 1 = could not start.
  */
 async function main(argv: string[]): Promise<number> {
   if (isClientCommand(argv[0])) {
@@ -46,8 +48,8 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     process.stderr.write(`owlcache: cannot start: ${(err as Error).message}\n`);
     await closeLogFile();
-    // A damaged auth.json is for the operator to fix, like a bad setting.
-    return err instanceof AuthDataError ? 2 : 1;
+    // A damaged auth.json or a refused data directory is for the operator to fix, like a bad setting.
+    return err instanceof AuthDataError || err instanceof DataDirRefusedError ? 2 : 1;
   }
   const { node, info } = started;
   const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -57,6 +59,7 @@ async function main(argv: string[]): Promise<number> {
   const l = info.loaded;
   out(`loaded ${l.keys} keys (${l.stubs} tombstones/stubs) in ${l.ms} ms from the data directory` +
     (l.movedAside.length > 0 ? `; damaged files moved aside: ${l.movedAside.join(', ')}` : '') +
+    (l.lostRecords > 0 ? `; ${l.lostRecords} record(s) lost to damage` : '') +
     (l.tornLogs > 0 ? `; dropped ${l.tornLogs} torn append-log tail(s)` : ''));
   out(`mode: ${config.GroupWorkMode}`);
   out(`HTTP${config.Open_Https ? 'S' : ''} listening on ${info.http.address}:${info.http.port} (ResponseHost ${config.ResponseHost}:${info.http.port})`);

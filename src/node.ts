@@ -21,7 +21,8 @@ import { openServerLists, type ServerLists } from './cluster/groups/lists.js';
 import { checkSeedHosts, loadSeeds, type SeedsLoad } from './cluster/groups/seed-file.js';
 import type { Config } from './config/settings.js';
 import { logger } from './log.js';
-import { loadOrCreateAuthData } from './persistence/auth-data.js';
+import { loadOrCreateAuthData, saveAuthData } from './persistence/auth-data.js';
+import { DataDirLock } from './persistence/dir-lock.js';
 import { ensureWritableDir } from './persistence/files.js';
 import { Persistence, type LoadReport } from './persistence/persistence.js';
 import { Store } from './store/store.js';
@@ -62,6 +63,7 @@ export class OwlNode {
   private timers: NodeJS.Timeout[] = [];
   private stopping: Promise<void> | null = null;
   private persistence: Persistence | null = null;
+  private lock: DataDirLock | null = null;
   private groupClient: GroupClient | null = null;
   /** The node lists kept with /server/ (cluster/groups/lists.ts says which file holds which). */
   serverLists: ServerLists | null = null;
@@ -87,14 +89,33 @@ export class OwlNode {
   static async start(config: Config): Promise<{ node: OwlNode; info: NodeInfo }> {
     const dataDir = resolve(config.DBfile);
     ensureWritableDir(dataDir);
-    const auth = loadOrCreateAuthData(dataDir, config.Pass === '', config.Tonken_jwt_secret === '');
+    // Before anything else reads or writes the folder: one process per data directory.
+    const lock = DataDirLock.acquire(dataDir);
+    try {
+      return await OwlNode.startLocked(config, dataDir, lock);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  /*
+   * Start order: lock, then load (reads only), then bind HTTP/TCP/RESP, then
+   * the first writes (auth.json, a new log generation, moving damaged files
+   * aside). Loading before binding means no client ever sees an empty store;
+   * binding before writing means a process that cannot serve (EADDRINUSE)
+   * leaves the data directory exactly as it found it. Between the first bind
+   * and Persistence.begin() clients' writes are refused, not lost.
+   */
+  private static async startLocked(config: Config, dataDir: string, lock: DataDirLock): Promise<{ node: OwlNode; info: NodeInfo }> {
+    const auth = loadOrCreateAuthData(dataDir, config.Pass === '', config.Tonken_jwt_secret === '', false);
     const store = new Store({
       nodeId: auth.data.nodeId,
       maxMemory: config.MaxMemory,
       tombstoneTtlMs: config.TombstoneTTL,
     });
-    // Before anything can change the store: load the data directory, then log every change.
-    const persistence = Persistence.open({
+    // Before anything can change the store: load the data directory; begin() below logs every change.
+    const persistence = Persistence.load({
       dataDir,
       store,
       appendLog: config.AppendLog,
@@ -115,7 +136,7 @@ export class OwlNode {
     };
     const node = new OwlNode(config, dataDir, deps, auth.generatedPassword ? auth.data.password! : null);
     node.persistence = persistence;
-    persistence.start();
+    node.lock = lock;
     try {
       const lists = openServerLists(dataDir, config.GroupWorkMode, store.hlc);
       node.serverLists = lists;
@@ -215,6 +236,13 @@ export class OwlNode {
         });
         respAddress = await node.resp.listen();
       }
+      // Every port is bound: from here on the data directory may be written.
+      if (auth.unsaved) saveAuthData(dataDir, auth.data);
+      persistence.begin();
+      await persistence.moveDamagedAside().catch(() => {
+        // Logged by the snapshot; the damaged files stay in place for the next one.
+      });
+      persistence.start();
       if (config.GroupWorkMode === 'gossip') {
         await node.startCluster(nodeName, httpPort, persistence.loaded.savedAt);
       }
@@ -352,6 +380,7 @@ export class OwlNode {
       this.groupClient?.close();
       // Last, once nothing can change the store any more: the final snapshot.
       await this.persistence?.close();
+      this.lock?.release();
     })();
     return this.stopping;
   }

@@ -2,7 +2,7 @@ import { closeSync, fdatasync, fdatasyncSync, ftruncateSync, openSync, readdirSy
 import { join } from 'node:path';
 import type { EntryRecord } from '../store/entry.js';
 import { fsyncDir, fsyncDirAsync } from './files.js';
-import { FRAME_HEAD_BYTES, KIND_HEADER, KIND_RECORDS, fileHead, frame, frameInPlace, readFramedFile } from './frames.js';
+import { FILE_HEAD_BYTES, FRAME_HEAD_BYTES, KIND_HEADER, KIND_RECORDS, fileHead, frame, frameInPlace, readFramedFile, type SkippedRegion } from './frames.js';
 import { logFileName, logGeneration } from './layout.js';
 import { decodeMap, decodeRecord, encodeMap, encodeRecord, RecordFormatError } from '../store/record-codec.js';
 
@@ -243,33 +243,48 @@ export type LogReadEnd =
   /** Created but its header never fully written (a crash right at creation): holds nothing. */
   | { kind: 'empty' }
   | { kind: 'bad-magic' }
-  /** The records up to `offset` were used; `dropped` bytes from there on were not. */
+  /** The records up to `offset` were used; `dropped` bytes from there on held no valid frame (a crash cut the last write short). */
   | { kind: 'torn'; offset: number; dropped: number; reason: string };
 
 export interface LogReadResult {
   generation: number;
   records: number;
   end: LogReadEnd;
+  /**
+   * Damage in the middle (each region followed by valid frames, which were
+   * replayed): not a crash's doing, so the file is kept for inspection.
+   */
+  damaged: SkippedRegion[];
+  /** Records lost in `damaged` regions: one per frame, at least one per region. */
+  lostRecords: number;
 }
 
-/** Replays one log file into onRecord, stopping at the first incomplete or damaged frame. */
+/**
+ * Replays one log file into onRecord. A damaged frame followed by valid ones
+ * costs that frame only (readFramedFile resynchronises); the first damaged
+ * frame with nothing valid after it ends the log as a torn tail.
+ */
 export function readAppendLog(path: string, generation: number, onRecord: (r: EntryRecord) => void): LogReadResult {
   let sawHeader = false;
   let records = 0;
   const names = new Map<string, string>();
-  const res = readFramedFile(path, LOG_MAGIC, LOG_FORMAT, (kind, payload) => {
-    if (!sawHeader) {
-      if (kind !== KIND_HEADER) throw new RecordFormatError('first frame is not the header');
+  const res = readFramedFile(path, LOG_MAGIC, LOG_FORMAT, (kind, payload, offset) => {
+    const first = offset === FILE_HEAD_BYTES;
+    if (kind === KIND_HEADER) {
+      if (!first) throw new RecordFormatError('header frame after the start');
       const h = decodeMap(payload);
       if (h.generation !== generation) throw new RecordFormatError(`header says generation ${String(h.generation)}, file name ${generation}`);
       sawHeader = true;
       return;
     }
+    if (first) throw new RecordFormatError('first frame is not the header');
     if (kind !== KIND_RECORDS) throw new RecordFormatError(`unknown frame kind 0x${kind.toString(16)}`);
     onRecord(decodeRecord(payload, names));
     records += 1;
   });
-  const result: LogReadResult = { generation, records, end: { kind: 'complete' } };
+  const damaged = res.skipped;
+  const lostRecords = damaged.reduce((n, r) => n + (r.frames ?? 1), 0);
+  const result: LogReadResult = { generation, records, end: { kind: 'complete' }, damaged, lostRecords };
   switch (res.end.kind) {
     case 'bad-version':
       throw new AppendLogFormatError(`${path} is in append-log format ${res.end.version}; this build reads format ${LOG_FORMAT} (newer owlcache?)`);
@@ -278,12 +293,12 @@ export function readAppendLog(path: string, generation: number, onRecord: (r: En
       result.end = { kind: res.end.kind };
       break;
     case 'damaged':
-      result.end = sawHeader
+      result.end = sawHeader || res.frames > 0 || damaged.length > 0
         ? { kind: 'torn', offset: res.end.offset, dropped: res.end.dropped, reason: res.end.reason }
         : { kind: 'empty' };
       break;
     case 'complete':
-      if (!sawHeader) result.end = { kind: 'empty' };
+      if (res.frames === 0) result.end = { kind: 'empty' };
       break;
   }
   return result;

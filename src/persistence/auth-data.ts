@@ -26,6 +26,8 @@ export interface AuthDataResult {
   data: AuthData;
   /** Set when the password was generated now: print it once. */
   generatedPassword: boolean;
+  /** Created or completed here and not written yet (write = false): saveAuthData once the node may write. */
+  unsaved: boolean;
 }
 
 /** A strong password that satisfies OwlCache's rules (≥ 10 characters, not only digits). */
@@ -64,7 +66,8 @@ function readAuthData(file: string): AuthData {
   return p as AuthData;
 }
 
-export function loadOrCreateAuthData(dir: string, needPassword: boolean, needSecret: boolean): AuthDataResult {
+/** Reads auth.json, generating what is missing; writes it back unless `write` is false (then see `unsaved`). */
+export function loadOrCreateAuthData(dir: string, needPassword: boolean, needSecret: boolean, write = true): AuthDataResult {
   const file = join(dir, AUTH_FILE);
   let data: AuthData | null = null;
   if (existsSync(file)) data = readAuthData(file);
@@ -80,6 +83,10 @@ export function loadOrCreateAuthData(dir: string, needPassword: boolean, needSec
     data.jwtSecret = randomBytes(32).toString('base64url');
     changed = true;
   }
-  if (changed) writeFileAtomic(file, JSON.stringify(data, null, 2) + '\n');
-  return { data, generatedPassword };
+  if (changed && write) saveAuthData(dir, data);
+  return { data, generatedPassword, unsaved: changed && !write };
+}
+
+export function saveAuthData(dir: string, data: AuthData): void {
+  writeFileAtomic(join(dir, AUTH_FILE), JSON.stringify(data, null, 2) + '\n');
 }

@@ -9,7 +9,8 @@ import zlib from 'node:zlib';
  *
  * The first frame of every file is a header frame (kind 'H', a msgpack map).
  * A frame is trusted only when it is complete and its checksum matches, so a
- * write cut short by a crash is recognised and everything before it kept.
+ * write cut short by a crash is recognised and everything before it kept, and
+ * damage in the middle costs the damaged frames only (readFramedFile).
  */
 
 export const FILE_HEAD_BYTES = 12;
@@ -76,7 +77,7 @@ export function frameInPlace(kind: number, b: Buffer): Buffer {
 }
 
 export type FramedReadEnd =
-  /** Every byte belonged to a complete, valid frame. */
+  /** Every byte belonged to a complete, valid frame (or to a skipped region followed by one). */
   | { kind: 'complete' }
   /** The file is shorter than its magic and version: nothing was ever written in full. */
   | { kind: 'empty' }
@@ -84,40 +85,116 @@ export type FramedReadEnd =
   | { kind: 'bad-magic' }
   /** Written by a newer format this code cannot read. */
   | { kind: 'bad-version'; version: number }
-  /** A frame from `offset` on is cut short or fails its checksum; the bytes from there on were not used. */
+  /**
+   * A frame from `offset` on is cut short or fails its checksum, and no valid
+   * frame follows it: the `dropped` bytes from there to the end were not used.
+   */
   | { kind: 'damaged'; offset: number; dropped: number; reason: string };
+
+/** Damaged bytes in the middle of a file, skipped up to the next valid frame. */
+export interface SkippedRegion {
+  /** File offset of the first damaged frame. */
+  offset: number;
+  bytes: number;
+  reason: string;
+  /**
+   * How many frames the region held, when their length fields lead from its
+   * start exactly to the next valid frame; null when that chain is broken too
+   * (then at least one).
+   */
+  frames: number | null;
+}
 
 export interface FramedReadResult {
   version: number;
+  /** Valid frames handed to onFrame. */
   frames: number;
   size: number;
+  /** Damaged regions each followed by a valid frame, in file order: reading went on after them. */
+  skipped: SkippedRegion[];
   end: FramedReadEnd;
 }
 
 const READ_BLOCK = 1 << 20;
 
+/** The frame kinds any framed file holds: resynchronisation only considers these. */
+const FRAME_KINDS = new Set([KIND_HEADER, KIND_RECORDS, KIND_END]);
+
+/**
+ * The largest frame resynchronisation will land on (a snapshot chunk is about
+ * 256 KiB plus one record; a log frame one record, default MaxValueSize 16 MiB).
+ * A larger frame right after damage is skipped with it.
+ */
+export const RESYNC_MAX_FRAME_BYTES = 64 * 1024 * 1024 + 512 * 1024;
+
+/**
+ * Checksum work allowed while looking for the next valid frame after one
+ * damaged region; past it, the rest of the file is given up as a damaged tail.
+ * Bounds the cost of content crafted to look like frame headers.
+ */
+const RESYNC_WORK_BYTES = 1024 * 1024 * 1024;
+
+export interface FramedReadOptions {
+  /** Overrides RESYNC_MAX_FRAME_BYTES (tests). */
+  resyncMaxFrameBytes?: number;
+}
+
+/** A forward-moving view of the file; old buffers are never reused, so payloads handed out stay valid. */
+class FileWindow {
+  buf = Buffer.alloc(0);
+  /** File offset of buf[0]. */
+  at = 0;
+
+  constructor(
+    private readonly fd: number,
+    private readonly size: number,
+  ) {}
+
+  /** Makes the n bytes at `offset` available in buf (the caller checked they exist in the file); returns their index in buf. */
+  load(offset: number, n: number): number {
+    const end = this.at + this.buf.length;
+    if (offset >= this.at && offset + n <= end) return offset - this.at;
+    const len = Math.min(Math.max(n, READ_BLOCK), this.size - offset);
+    const next = Buffer.allocUnsafe(len);
+    const have = offset >= this.at && offset < end ? this.buf.copy(next, 0, offset - this.at) : 0;
+    readFully(this.fd, next.subarray(have), offset + have);
+    this.buf = next;
+    this.at = offset;
+    return 0;
+  }
+}
+
 /**
  * Reads a framed file from start to end, synchronously (start-up runs before
  * the node serves anything), in bounded blocks: memory is one block or one
  * frame, whichever is larger. `onFrame` may throw to reject a frame's content;
- * the read then stops there as 'damaged'.
+ * the frame then counts as damaged.
+ *
+ * A damaged frame is not the end of the file: the reader scans forward byte by
+ * byte for the next offset where a frame header and its checksum validate and
+ * goes on from there, reporting the bytes in between as a SkippedRegion. Only
+ * when no valid frame follows is the damage a tail (`end.kind === 'damaged'`),
+ * which is what a write cut short by a crash leaves.
  */
 export function readFramedFile(
   path: string,
   magic: Buffer,
   maxVersion: number,
   onFrame: (kind: number, payload: Buffer, offset: number) => void,
+  options: FramedReadOptions = {},
 ): FramedReadResult {
+  const maxResyncFrame = options.resyncMaxFrameBytes ?? RESYNC_MAX_FRAME_BYTES;
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
-    const result: FramedReadResult = { version: 0, frames: 0, size, end: { kind: 'complete' } };
+    const result: FramedReadResult = { version: 0, frames: 0, size, skipped: [], end: { kind: 'complete' } };
     if (size < FILE_HEAD_BYTES) {
       result.end = { kind: 'empty' };
       return result;
     }
-    const head = Buffer.allocUnsafe(FILE_HEAD_BYTES);
-    readFully(fd, head, 0);
+    const win = new FileWindow(fd, size);
+    win.load(0, FILE_HEAD_BYTES);
+    const head = win.buf;
     if (!head.subarray(0, 8).equals(magic)) {
       result.end = { kind: 'bad-magic' };
       return result;
@@ -128,48 +205,82 @@ export function readFramedFile(
       return result;
     }
 
-    let buf = Buffer.alloc(0);
-    let bufAt = FILE_HEAD_BYTES; // file offset of buf[0]
-    let pos = 0; // read position in buf
-    /** Makes n bytes available at pos (caller checked they exist in the file). */
-    const ensure = (n: number) => {
-      if (buf.length - pos >= n) return;
-      const keep = buf.length - pos;
-      const want = Math.max(n, READ_BLOCK);
-      const avail = Math.min(want, size - (bufAt + pos));
-      const next = Buffer.allocUnsafe(avail);
-      buf.copy(next, 0, pos);
-      readFully(fd, next.subarray(keep), bufAt + buf.length);
-      bufAt += pos;
-      buf = next;
-      pos = 0;
-    };
-
-    for (;;) {
-      const offset = bufAt + pos;
+    let work = 0;
+    /**
+     * Tries the frame at `offset`: its length on success (onFrame was called),
+     * else why it is not valid. While resynchronising, cheap checks come
+     * first: a known kind, a length that fits, and a known kind at the next
+     * frame's place (or the end of the file right after).
+     */
+    const tryFrame = (offset: number, resyncing: boolean): number | string => {
       const left = size - offset;
-      if (left === 0) return result;
-      const damaged = (reason: string) => {
-        result.end = { kind: 'damaged', offset, dropped: left, reason };
-        return result;
-      };
-      if (left < FRAME_HEAD_BYTES) return damaged(`${left} bytes, shorter than a frame header`);
-      ensure(FRAME_HEAD_BYTES);
-      const len = buf.readUInt32BE(pos);
-      const kind = buf[pos + 4]!;
-      const crc = buf.readUInt32BE(pos + 5);
-      if (len > left - FRAME_HEAD_BYTES) return damaged(`frame of ${len} bytes, only ${left - FRAME_HEAD_BYTES} left in the file`);
-      ensure(FRAME_HEAD_BYTES + len);
-      const payload = buf.subarray(pos + FRAME_HEAD_BYTES, pos + FRAME_HEAD_BYTES + len);
-      if (frameCrc(kind, payload) !== crc) return damaged('checksum mismatch');
+      if (left < FRAME_HEAD_BYTES) return `${left} bytes, shorter than a frame header`;
+      let i = win.load(offset, FRAME_HEAD_BYTES);
+      const kind = win.buf[i + 4]!;
+      if (resyncing && !FRAME_KINDS.has(kind)) return 'unknown kind';
+      const len = win.buf.readUInt32BE(i);
+      if (len > left - FRAME_HEAD_BYTES) return `frame of ${len} bytes, only ${left - FRAME_HEAD_BYTES} left in the file`;
+      const after = left - FRAME_HEAD_BYTES - len;
+      let span = FRAME_HEAD_BYTES + len;
+      if (resyncing) {
+        if (len > maxResyncFrame) return 'too large';
+        work += len;
+        if (after >= 5) span += 5;
+      }
+      i = win.load(offset, span);
+      if (resyncing && after >= 5 && !FRAME_KINDS.has(win.buf[i + FRAME_HEAD_BYTES + len + 4]!)) return 'no frame after it';
+      const crc = win.buf.readUInt32BE(i + 5);
+      const payload = win.buf.subarray(i + FRAME_HEAD_BYTES, i + FRAME_HEAD_BYTES + len);
+      if (frameCrc(kind, payload) !== crc) return 'checksum mismatch';
       try {
         onFrame(kind, payload, offset);
       } catch (err) {
-        return damaged((err as Error).message);
+        return (err as Error).message;
       }
+      return len;
+    };
+
+    /** Frames in [from, to) by their length fields, or null if they do not lead exactly to `to`. */
+    const chainLength = (from: number, to: number): number | null => {
+      let n = 0;
+      for (let at = from; at < to; n++) {
+        if (to - at < FRAME_HEAD_BYTES) return null;
+        const i = win.load(at, FRAME_HEAD_BYTES);
+        at += FRAME_HEAD_BYTES + win.buf.readUInt32BE(i);
+        if (at > to) return null;
+      }
+      return n;
+    };
+
+    let offset = FILE_HEAD_BYTES;
+    while (offset < size) {
+      const got = tryFrame(offset, false);
+      if (typeof got === 'number') {
+        result.frames += 1;
+        offset += FRAME_HEAD_BYTES + got;
+        continue;
+      }
+      const from = offset;
+      work = 0;
+      let next = -1;
+      let nextLen = 0;
+      for (let at = from + 1; at + FRAME_HEAD_BYTES <= size && work <= RESYNC_WORK_BYTES; at++) {
+        const r = tryFrame(at, true);
+        if (typeof r === 'number') {
+          next = at;
+          nextLen = r;
+          break;
+        }
+      }
+      if (next < 0) {
+        result.end = { kind: 'damaged', offset: from, dropped: size - from, reason: got };
+        return result;
+      }
+      result.skipped.push({ offset: from, bytes: next - from, reason: got, frames: chainLength(from, next) });
       result.frames += 1;
-      pos += FRAME_HEAD_BYTES + len;
+      offset = next + FRAME_HEAD_BYTES + nextLen;
     }
+    return result;
   } finally {
     closeSync(fd);
   }

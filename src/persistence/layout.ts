@@ -6,6 +6,8 @@ import { join } from 'node:path';
  * layout is documented in one place even where another module owns the file.
  */
 
+/** Held open by the running node, holding its PID: one process per data directory (dir-lock.ts). */
+export const LOCK_FILE = 'LOCK';
 /** The store snapshot (owned by persistence). */
 export const SNAPSHOT_FILE = 'store.snapshot';
 /** Where a snapshot is written before it is renamed over SNAPSHOT_FILE. */
@@ -25,17 +27,24 @@ export const SERVER_GROUP_OWLCACHE_FILE = 'server_group_owlcache_config.json';
 /** The last known live gossip members. */
 export const GOSSIP_MEMBERS_FILE = 'gossip_members.json';
 
-/** Append-log generations: `append-0000000001.log`, ... (ten digits so names sort by generation). */
-const LOG_NAME = /^append-(\d{10})\.log$/;
+/**
+ * Append-log generations: `append-0000000001.log`, ... padded to ten digits,
+ * longer past 9 999 999 999 (so sort by generation, not by name). Every
+ * generation the node can produce (a safe integer) round-trips through its name.
+ */
+const LOG_NAME = /^append-(\d{10,16})\.log$/;
 
 export function logFileName(generation: number): string {
+  if (!Number.isSafeInteger(generation) || generation < 0) throw new RangeError(`append-log generation ${generation} is out of range`);
   return `append-${String(generation).padStart(10, '0')}.log`;
 }
 
-/** The generation of an append-log file name, or null if the name is not one. */
+/** The generation of an append-log file name, or null if the name is not one (nor the one logFileName gives it). */
 export function logGeneration(name: string): number | null {
   const m = LOG_NAME.exec(name);
-  return m === null ? null : Number(m[1]);
+  if (m === null) return null;
+  const g = Number(m[1]);
+  return Number.isSafeInteger(g) && logFileName(g) === name ? g : null;
 }
 
 /** Name a damaged file is moved aside to: `<file>.corrupt-<UTC time>`. */

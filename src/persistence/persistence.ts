@@ -1,12 +1,12 @@
-import { closeSync, openSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { closeSync, rmSync, statSync, unlinkSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { logger } from '../log.js';
 import { type ChangeListener, type Store, StoreError } from '../store/store.js';
 import { AppendLogFormatError, AppendLogWriter, listLogs, readAppendLog, type FsyncPolicy } from './append-log.js';
-import { fsyncDirAsync } from './files.js';
+import { fsyncDirAsync, moveAside, openTempSync } from './files.js';
 import { corruptName, logFileName, SNAPSHOT_FILE, SNAPSHOT_TEMP_FILE } from './layout.js';
-import { moveAside, readSnapshot, SnapshotFormatError, writeSnapshot } from './snapshot.js';
+import { readSnapshot, SnapshotFormatError, writeSnapshot } from './snapshot.js';
 
 const log = logger('persistence');
 
@@ -52,8 +52,16 @@ export interface LoadReport {
   /** Entries that expired or were collected while the node was down. */
   swept: number;
   ms: number;
-  /** Damaged files moved aside (full paths). */
+  /** Damaged files moved aside (full paths), by the snapshot that first covered their records. */
   movedAside: string[];
+  /**
+   * Files found damaged (full paths): every valid frame in them was loaded, and
+   * each stays in place, still replayable, until a snapshot holds its records
+   * and moves it aside (never deletes it).
+   */
+  damagedFiles: string[];
+  /** Records known lost in damaged files (a damaged snapshot whose end frame is lost too adds none: unknown). */
+  lostRecords: number;
   /** Append-log tails dropped because a crash cut a record short. */
   tornLogs: number;
   /**
@@ -86,6 +94,12 @@ export class Persistence {
   private lastSnapshotBytes = 0;
   private writeErrors = 0;
   private snapshotQueued = false;
+  /** begin() ran: the files may be written. */
+  private begun = false;
+  /** Covered by the snapshot (a crash between its rename and their removal): removed by begin(). */
+  private coveredLogs: string[] = [];
+  /** Damaged files still in place: the next snapshot moves them aside instead of deleting or replacing them. */
+  private damaged = new Set<string>();
   readonly snapshotPath: string;
   readonly loaded: LoadReport;
 
@@ -95,22 +109,75 @@ export class Persistence {
   }
 
   /**
-   * Loads the snapshot and the logs into the store, sweeps what expired
-   * meanwhile, opens a new log generation and starts listening for changes.
+   * Loads the snapshot and the logs into the store and sweeps what expired
+   * meanwhile, writing nothing: the node binds its ports between this and
+   * begin(), so a process that cannot serve leaves the directory untouched.
+   * Until begin(), clients' changes are refused (nothing would log them).
    * Throws PersistenceError with a message for the operator if the data
-   * directory cannot be read or written.
+   * directory cannot be read.
    */
-  static open(opts: PersistenceOptions): Persistence {
+  static load(opts: PersistenceOptions): Persistence {
+    let p: Persistence;
     try {
-      const p = new Persistence(opts);
-      p.probeWritable();
-      if (opts.appendLog) p.log = p.createLog();
-      p.unsubscribe = opts.store.onChange(p.onChange);
-      return p;
+      p = new Persistence(opts);
     } catch (err) {
       if (err instanceof PersistenceError) throw err;
       throw new PersistenceError(`cannot use the data directory ${opts.dataDir} (${errText(err)}): check DBfile and the folder's permissions`);
     }
+    p.unsubscribe = opts.store.onChange(p.onChange);
+    return p;
+  }
+
+  /** load() then begin(), for callers with no ports to bind in between. */
+  static open(opts: PersistenceOptions): Persistence {
+    const p = Persistence.load(opts);
+    try {
+      p.begin();
+    } catch (err) {
+      p.unsubscribe?.();
+      throw err;
+    }
+    return p;
+  }
+
+  /**
+   * The first writes: removes what load() found obsolete (a leftover temp
+   * file, logs the snapshot covers), proves the snapshot can be written, opens
+   * a new log generation and accepts changes.
+   */
+  begin(): void {
+    if (this.begun) return;
+    const { dataDir } = this.opts;
+    try {
+      try {
+        unlinkSync(join(dataDir, SNAPSHOT_TEMP_FILE));
+      } catch {
+        // Absent, or not removable: probeWritable says what is wrong.
+      }
+      for (const path of this.coveredLogs) {
+        rmSync(path, { force: true });
+        log.info('append log %s is covered by the snapshot: removed', path);
+      }
+      this.coveredLogs = [];
+      this.probeWritable();
+      if (this.opts.appendLog) this.log = this.createLog();
+    } catch (err) {
+      if (err instanceof PersistenceError) throw err;
+      throw new PersistenceError(`cannot use the data directory ${dataDir} (${errText(err)}): check DBfile and the folder's permissions`);
+    }
+    this.begun = true;
+  }
+
+  /**
+   * When load() found damaged files: a snapshot now, which holds every record
+   * read from them and moves them aside. Until it is on disk they stay where
+   * they are, so a crash meanwhile replays them again and loses nothing more.
+   * A failed snapshot leaves them in place for the next one.
+   */
+  async moveDamagedAside(): Promise<void> {
+    if (this.damaged.size === 0) return;
+    this.dirty = true;
+    await this.snapshot();
   }
 
   /** Starts the periodic fsync and snapshot timers. */
@@ -132,6 +199,7 @@ export class Persistence {
   /** Writes a snapshot now (or joins the one running). Rejects if it could not be written; the logs are then kept. */
   snapshot(): Promise<void> {
     if (this.closing !== null) return this.closing;
+    if (!this.begun) return Promise.reject(new PersistenceError('the data directory is not in use yet (begin() has not run)'));
     this.snapshotting ??= this.writeSnapshotNow(false).finally(() => {
       this.snapshotting = null;
     });
@@ -141,6 +209,12 @@ export class Persistence {
   /** Final snapshot, then closes the log. Call after everything that changes the store has stopped. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      if (!this.begun) {
+        // Never started (the ports could not be bound): leave the files exactly as they were.
+        this.unsubscribe?.();
+        this.unsubscribe = null;
+        return;
+      }
       for (const t of this.timers) clearInterval(t);
       this.timers = [];
       await this.snapshotting?.catch(() => {});
@@ -187,6 +261,7 @@ export class Persistence {
 
   private readonly onChange: ChangeListener = (change) => {
     if (change.origin === 'load') return;
+    if (!this.begun && change.origin === 'local') throw new PersistenceError('the node is still starting: the change was not saved; try again');
     this.dirty = true;
     const w = this.log;
     if (w === null) return;
@@ -240,7 +315,7 @@ export class Persistence {
   private probeWritable(): void {
     const tmp = join(this.opts.dataDir, SNAPSHOT_TEMP_FILE);
     try {
-      closeSync(openSync(tmp, 'w', 0o600));
+      closeSync(openTempSync(tmp));
       rmSync(tmp, { force: true });
     } catch (err) {
       throw new PersistenceError(`cannot write the snapshot's temp file ${tmp} (${errText(err)}): check DBfile and the folder's permissions`);
@@ -274,18 +349,26 @@ export class Persistence {
     this.dirty = false;
     try {
       await old?.close();
+      const replacingDamaged = this.damaged.has(this.snapshotPath);
       const res = await writeSnapshot(this.snapshotPath, join(dataDir, SNAPSHOT_TEMP_FILE), records, {
         nodeId: store.nodeId,
         createdAt: capturedAt,
         replayFrom,
-      });
+      }, replacingDamaged ? corruptName(this.snapshotPath) : undefined);
+      if (res.keptOldAs !== null || replacingDamaged) this.damaged.delete(this.snapshotPath);
+      if (res.keptOldAs !== null) this.movedAsideNow(this.snapshotPath, res.keptOldAs);
       this.lastSnapshotBytes = res.bytes;
       let removed = 0;
       for (const l of listLogs(dataDir)) {
-        if (l.generation < replayFrom) {
+        if (l.generation >= replayFrom) continue;
+        if (this.damaged.has(l.path)) {
+          // Damaged, so kept for inspection: the snapshot now holds what could be read from it.
+          this.movedAsideNow(l.path, moveAside(l.path, corruptName(l.path)));
+          this.damaged.delete(l.path);
+        } else {
           rmSync(l.path, { force: true });
-          removed += 1;
         }
+        removed += 1;
       }
       if (removed > 0) await fsyncDirAsync(join(dataDir, SNAPSHOT_FILE));
       log.info('snapshot%s: %d records, %d bytes in %d ms', final ? ' (shutdown)' : '', res.records, res.bytes, res.ms);
@@ -300,16 +383,16 @@ export class Persistence {
     const { dataDir, store } = this.opts;
     const started = performance.now();
     const report: LoadReport = {
-      keys: 0, stubs: 0, snapshotRecords: 0, logRecords: 0, logFiles: 0, swept: 0, ms: 0, movedAside: [], tornLogs: 0, savedAt: 0,
+      keys: 0, stubs: 0, snapshotRecords: 0, logRecords: 0, logFiles: 0, swept: 0, ms: 0,
+      movedAside: [], damagedFiles: [], lostRecords: 0, tornLogs: 0, savedAt: 0,
     };
     const merge = (r: Parameters<Store['merge']>[0]) => {
       store.merge(r, 'load');
     };
-    try {
-      rmSync(join(dataDir, SNAPSHOT_TEMP_FILE), { force: true });
-    } catch {
-      // Left by a crash mid-snapshot and not removable: probeWritable says what is wrong.
-    }
+    const foundDamaged = (path: string) => {
+      this.damaged.add(path);
+      report.damagedFiles.push(path);
+    };
 
     let replayFrom = 0;
     let snap;
@@ -325,12 +408,13 @@ export class Persistence {
       report.savedAt = Math.max(snap.meta.createdAt, this.mtime(this.snapshotPath));
       this.lastSnapshotBytes = snap.bytes;
     } else if (snap.status === 'damaged') {
+      // Every log is replayed (replayFrom stays 0): an older one may still hold what the damage cost.
       report.snapshotRecords = snap.records;
-      const to = this.moveAsideOrFail(this.snapshotPath);
-      report.movedAside.push(to);
+      report.lostRecords += snap.lost ?? 0;
+      foundDamaged(this.snapshotPath);
       this.dirty = true;
-      log.warn('snapshot %s is damaged (%s): moved aside to %s%s', this.snapshotPath, snap.reason, to,
-        snap.records > 0 ? `; kept the ${snap.records} records read before the damage` : '');
+      log.warn('snapshot %s is damaged (%s): loaded the %d records of its valid chunks, lost %s; it is moved aside by the next snapshot',
+        this.snapshotPath, snap.reason, snap.records, snap.lost === null ? 'an unknown number (its end frame is lost too)' : `${snap.lost}`);
     }
 
     let lastGeneration = 0;
@@ -343,9 +427,16 @@ export class Persistence {
     for (const l of logs) {
       lastGeneration = Math.max(lastGeneration, l.generation);
       if (l.generation < replayFrom) {
-        // Contained in the snapshot: a crash came between its rename and this log's deletion.
-        rmSync(l.path, { force: true });
-        log.info('append log %s is covered by the snapshot: removed', l.path);
+        // Contained in the snapshot: a crash came between its rename and this log's removal (or
+        // its move aside, if damaged: checked, not replayed, so a damaged one is still kept).
+        let covered;
+        try {
+          covered = readAppendLog(l.path, l.generation, () => {});
+        } catch {
+          covered = null;
+        }
+        if (covered !== null && covered.end.kind !== 'bad-magic' && covered.damaged.length === 0) this.coveredLogs.push(l.path);
+        else foundDamaged(l.path);
         continue;
       }
       let res;
@@ -359,10 +450,15 @@ export class Persistence {
       report.logRecords += res.records;
       if (res.records > 0) this.dirty = true;
       if (res.end.kind === 'bad-magic') {
-        const to = this.moveAsideOrFail(l.path);
-        report.movedAside.push(to);
-        log.warn('append log %s is not an owlcache append log (wrong magic bytes): moved aside to %s', l.path, to);
-      } else if (res.end.kind === 'torn') {
+        foundDamaged(l.path);
+        log.warn('append log %s is not an owlcache append log (wrong magic bytes): it is moved aside by the next snapshot', l.path);
+      } else if (res.damaged.length > 0) {
+        foundDamaged(l.path);
+        report.lostRecords += res.lostRecords;
+        log.warn('append log %s is damaged in the middle (%s): skipped %d damaged record(s), replayed the %d valid ones; it is moved aside by the next snapshot',
+          l.path, res.damaged.map((d) => `${d.reason} at byte ${d.offset}, ${d.bytes} bytes`).join('; '), res.lostRecords, res.records);
+      }
+      if (res.end.kind === 'torn') {
         report.tornLogs += 1;
         log.warn('append log %s: dropped a torn record (%s) at byte %d, %d bytes; kept the %d records before it',
           l.path, res.end.reason, res.end.offset, res.end.dropped, res.records);
@@ -370,6 +466,9 @@ export class Persistence {
       if (res.records > 0) report.savedAt = Math.max(report.savedAt, this.mtime(l.path));
     }
     this.nextGeneration = Math.max(replayFrom, lastGeneration + 1, 1);
+    if (report.damagedFiles.length > 0 && report.lostRecords > 0) {
+      log.warn('%d record(s) lost to damage in %s', report.lostRecords, report.damagedFiles.join(', '));
+    }
 
     report.swept = store.sweep();
     const s = store.stats();
@@ -389,11 +488,8 @@ export class Persistence {
     }
   }
 
-  private moveAsideOrFail(path: string): string {
-    try {
-      return moveAside(path, corruptName(path));
-    } catch (err) {
-      throw new PersistenceError(`${path} is damaged and cannot be moved aside (${errText(err)}); move it away by hand`);
-    }
+  private movedAsideNow(path: string, to: string): void {
+    this.loaded.movedAside.push(to);
+    log.warn('damaged file %s moved aside to %s (never deleted; the snapshot holds what could be read from it)', path, to);
   }
 }

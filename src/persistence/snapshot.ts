@@ -1,8 +1,7 @@
 import { existsSync, renameSync, rmSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import type { EntryRecord } from '../store/entry.js';
-import { fsyncDir, fsyncDirAsync } from './files.js';
-import { FRAME_HEAD_BYTES, KIND_END, KIND_HEADER, KIND_RECORDS, fileHead, frame, frameInPlace, readFramedFile, type FramedReadEnd } from './frames.js';
+import { fsyncDirAsync, keepCopyAs, openTemp } from './files.js';
+import { FILE_HEAD_BYTES, FRAME_HEAD_BYTES, KIND_END, KIND_HEADER, KIND_RECORDS, fileHead, frame, frameInPlace, readFramedFile, type FramedReadEnd } from './frames.js';
 import { decodeMap, decodeRecords, encodeMap, encodeRecords, RecordFormatError } from '../store/record-codec.js';
 
 /**
@@ -13,7 +12,8 @@ import { decodeMap, decodeRecords, encodeMap, encodeRecords, RecordFormatError }
  *
  * Written streamed, chunk by chunk, to a temp file that is fsynced and then
  * renamed over the previous snapshot, so a crash mid-write leaves the old one
- * whole. A snapshot without its end frame, or with a bad checksum, is damaged.
+ * whole. A snapshot without its end frame, or with a bad checksum, is damaged;
+ * a damaged chunk costs its own records only.
  */
 
 export const SNAPSHOT_MAGIC = Buffer.from('OWLSNAP\n', 'latin1');
@@ -35,6 +35,8 @@ export interface SnapshotWriteResult {
   records: number;
   bytes: number;
   ms: number;
+  /** Where the replaced snapshot was kept (keepOldAs given), else null. */
+  keptOldAs: string | null;
 }
 
 /**
@@ -48,9 +50,12 @@ export async function writeSnapshot(
   tempFile: string,
   records: readonly EntryRecord[],
   meta: SnapshotMeta,
+  /** Keep the snapshot being replaced under this name (it was found damaged; see keepCopyAs). */
+  keepOldAs?: string,
 ): Promise<SnapshotWriteResult> {
   const started = Date.now();
-  const fh = await open(tempFile, 'w', 0o600);
+  // Not 'w': a link planted as the temp file would have its target overwritten.
+  const fh = await openTemp(tempFile, 0o600);
   let bytes = 0;
   let ok = false;
   try {
@@ -82,43 +87,54 @@ export async function writeSnapshot(
     await fh.close();
     if (!ok) rmSync(tempFile, { force: true });
   }
+  // A hard link first, then the rename: the damaged copy is kept and `file` is never missing.
+  const keptOldAs = keepOldAs !== undefined && existsSync(file) ? keepCopyAs(file, keepOldAs) : null;
   renameSync(tempFile, file);
   await fsyncDirAsync(file);
-  return { records: records.length, bytes, ms: Date.now() - started };
+  return { records: records.length, bytes, ms: Date.now() - started, keptOldAs };
 }
 
 export type SnapshotReadResult =
   | { status: 'missing' }
   | { status: 'ok'; meta: SnapshotMeta; records: number; bytes: number }
-  /** Unusable from some point on; `records` were read (and handed to onRecord) before it. */
-  | { status: 'damaged'; reason: string; records: number; meta: SnapshotMeta | null };
+  /**
+   * Damaged: `records` were still read (and handed to onRecord), every chunk
+   * that validated, before and after the damage. `lost` is how many records
+   * the damaged chunks held (from the end frame's count), null when the end
+   * frame is lost too.
+   */
+  | { status: 'damaged'; reason: string; records: number; meta: SnapshotMeta | null; lost: number | null };
 
 export class SnapshotFormatError extends Error {}
 
 /**
  * Reads the snapshot at `file`, handing each record to onRecord as it is
- * decoded (memory stays at one chunk). A snapshot in a newer format throws
- * SnapshotFormatError: it is not damaged, this build is too old for it.
+ * decoded (memory stays at one chunk). A damaged chunk loses that chunk only:
+ * the reader resynchronises on the next valid frame (readFramedFile). A
+ * snapshot in a newer format throws SnapshotFormatError: it is not damaged,
+ * this build is too old for it.
  */
 export function readSnapshot(file: string, onRecord: (r: EntryRecord) => void): SnapshotReadResult {
   if (!existsSync(file)) return { status: 'missing' };
   let meta: SnapshotMeta | null = null;
   let records = 0;
-  let expected = -1;
+  let count = -1;
   const names = new Map<string, string>();
-  const res = readFramedFile(file, SNAPSHOT_MAGIC, SNAPSHOT_FORMAT, (kind, payload) => {
-    if (expected >= 0) throw new RecordFormatError('data after the end frame');
-    if (meta === null) {
-      if (kind !== KIND_HEADER) throw new RecordFormatError('first frame is not the header');
+  const res = readFramedFile(file, SNAPSHOT_MAGIC, SNAPSHOT_FORMAT, (kind, payload, offset) => {
+    const first = offset === FILE_HEAD_BYTES;
+    if (count >= 0) throw new RecordFormatError('data after the end frame');
+    if (kind === KIND_HEADER) {
+      if (!first) throw new RecordFormatError('header frame after the start');
       meta = parseMeta(decodeMap(payload));
       return;
     }
+    if (first) throw new RecordFormatError('first frame is not the header');
     if (kind === KIND_RECORDS) {
       records += decodeRecords(payload, onRecord, names);
     } else if (kind === KIND_END) {
-      const count = decodeMap(payload).count;
-      if (count !== records) throw new RecordFormatError(`end frame counts ${String(count)} records, read ${records}`);
-      expected = records;
+      const n = decodeMap(payload).count;
+      if (!Number.isSafeInteger(n) || (n as number) < records) throw new RecordFormatError(`end frame counts ${String(n)} records, read ${records}`);
+      count = n as number;
     } else {
       throw new RecordFormatError(`unknown frame kind 0x${kind.toString(16)}`);
     }
@@ -126,10 +142,16 @@ export function readSnapshot(file: string, onRecord: (r: EntryRecord) => void): 
   if (res.end.kind === 'bad-version') {
     throw new SnapshotFormatError(`${file} is in snapshot format ${res.end.version}; this build reads format ${SNAPSHOT_FORMAT} (newer owlcache?)`);
   }
-  const reason = describeEnd(res.end);
-  if (reason !== null) return { status: 'damaged', reason, records, meta };
-  if (meta === null || expected < 0) return { status: 'damaged', reason: meta === null ? 'no header' : 'no end frame (cut short)', records, meta };
-  return { status: 'ok', meta, records, bytes: res.size };
+  const problems: string[] = res.skipped.map((r) => `${r.reason} at byte ${r.offset} (${r.bytes} bytes skipped)`);
+  const tail = describeEnd(res.end);
+  if (tail !== null) problems.push(tail);
+  if (meta === null && res.end.kind !== 'bad-magic' && res.end.kind !== 'empty') problems.push('no header');
+  if (count < 0 && tail === null) problems.push('no end frame (cut short)');
+  if (count >= 0 && count !== records && problems.length === 0) problems.push(`end frame counts ${count} records, read ${records}`);
+  if (problems.length > 0) {
+    return { status: 'damaged', reason: problems.join('; '), records, meta, lost: count >= 0 ? count - records : null };
+  }
+  return { status: 'ok', meta: meta!, records, bytes: res.size };
 }
 
 function parseMeta(m: Record<string, unknown>): SnapshotMeta {
@@ -153,11 +175,4 @@ function describeEnd(end: FramedReadEnd): string | null {
     case 'damaged':
       return `${end.reason} at byte ${end.offset}`;
   }
-}
-
-/** Moves a damaged file aside (kept for inspection, never overwritten); returns the new path. */
-export function moveAside(file: string, to: string): string {
-  renameSync(file, to);
-  fsyncDir(to);
-  return to;
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import {
@@ -207,4 +208,109 @@ describe('persistence across restarts', () => {
     assert.equal(r2.code, 1);
     assert.match(r2.stderr, /cannot start: cannot write the snapshot's temp file .*store\.snapshot\.tmp \(EISDIR\)/);
   });
+
+  it('a second node started on the same data directory exits 2 naming the PID and touches nothing; the first keeps every acknowledged write', { timeout: 120_000 }, async () => {
+    const h = await start({ settings: { AppendFsync: 'always' } });
+    const token = await getToken(h.httpPort);
+    await parallel(200, 8, async (i) => {
+      await set(h, token, `a${i}`, bytesFor(i, 1 + (i % 200)));
+    });
+    const before = fingerprint(h.dataDir);
+    assert.ok(before.has('LOCK') && [...before.keys()].some((n) => n.startsWith('append-')), [...before.keys()].join(', '));
+
+    // The same conf by mistake: same ports, same DBfile.
+    const r = await runToExit(['-config', h.confFile], h.dir);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`data directory .* is in use by process ${h.proc.pid} \\(lock file .*LOCK\\)`));
+    assert.deepEqual(fingerprint(h.dataDir), before, 'nothing in the data directory changed');
+
+    // The first node goes on; after a kill -9 and a restart every acknowledged write is there.
+    await parallel(1000, 8, async (i) => {
+      await set(h, token, `b${i}`, bytesFor(1000 + i, 1 + (i % 100)));
+    });
+    assert.equal(await h.stop('SIGKILL'), 'SIGKILL');
+    const h2 = await restart(h);
+    assert.match(h2.stdout(), /loaded 1200 keys/);
+    await parallel(1200, 8, async (i) => {
+      const key = i < 200 ? `a${i}` : `b${i - 200}`;
+      const r2 = await cmd(h2, { cmd: 'get', key });
+      assert.equal(r2.status, 200, key);
+      assert.ok(r2.body.equals(i < 200 ? bytesFor(i, 1 + (i % 200)) : bytesFor(1000 + i - 200, 1 + ((i - 200) % 100))), `${key}: bytes differ`);
+    });
+  });
+
+  it('a node that cannot bind its port leaves the data directory as it found it', { timeout: 60_000 }, async () => {
+    const h = await start({ settings: { AppendFsync: 'always' } });
+    const token = await getToken(h.httpPort);
+    for (let i = 0; i < 20; i++) await set(h, token, `p${i}`, bytesFor(i, 100));
+    assert.equal(await h.stop('SIGKILL'), 'SIGKILL');
+    // Its stale LOCK is taken over and released again; everything else must stay as it is.
+    const before = fingerprint(h.dataDir, ['LOCK']);
+    const squatter = net.createServer();
+    await new Promise<void>((resolve) => squatter.listen(h.httpPort, '127.0.0.1', resolve));
+    try {
+      const r = await runToExit(['-config', h.confFile], h.dir);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /EADDRINUSE/);
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+    assert.deepEqual(fingerprint(h.dataDir, ['LOCK']), before);
+    assert.equal(existsSync(join(h.dataDir, 'LOCK')), false, 'the lock is released on exit');
+    const h2 = await restart(h);
+    assert.match(h2.stdout(), /loaded 20 keys/);
+  });
+
+  it('a data directory writable by group or others: exit 2 with the fix, nothing touched', { timeout: 60_000 }, async () => {
+    const h = await start();
+    assert.equal(await h.stop('SIGTERM'), 0);
+    chmodSync(h.dataDir, 0o777);
+    const before = fingerprint(h.dataDir);
+    const r = await runToExit(['-config', h.confFile], h.dir, 10_000);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /data directory .* is writable by group and others \(mode 0777\).*chmod go-w /);
+    assert.deepEqual(fingerprint(h.dataDir), before);
+    chmodSync(h.dataDir, 0o700);
+    await restart(h);
+  });
+
+  it('a flipped bit in the middle of the log costs that record only; the log is moved aside, not deleted', { timeout: 60_000 }, async () => {
+    const h = await start({ settings: { AppendFsync: 'always' } });
+    const token = await getToken(h.httpPort);
+    const offsets: number[] = [];
+    const log = newestLog(h.dataDir);
+    for (let i = 0; i < 100; i++) {
+      offsets.push(statSync(log).size);
+      await set(h, token, `m${i}`, bytesFor(i, 60));
+    }
+    assert.equal(await h.stop('SIGKILL'), 'SIGKILL');
+    const bytes = readFileSync(log);
+    bytes[offsets[50]! + 20]! ^= 0x08; // inside record 50's frame
+    writeFileSync(log, bytes);
+
+    const h2 = await restart(h);
+    assert.match(h2.stdout(), /loaded 99 keys .*1 record\(s\) lost to damage/);
+    assert.match(h2.stdout(), /damaged files moved aside: .*append-0000000001\.log\.corrupt-/);
+    assert.match(h2.stderr(), /append log .* is damaged in the middle/);
+    for (let i = 0; i < 100; i++) {
+      const r = await cmd(h2, { cmd: 'get', key: `m${i}` });
+      assert.equal(r.status, i === 50 ? 404 : 200, `m${i}`);
+    }
+    const aside = readdirSync(h.dataDir).filter((n) => n.startsWith('append-0000000001.log.corrupt-'));
+    assert.equal(aside.length, 1);
+    assert.ok(readFileSync(join(h.dataDir, aside[0]!)).equals(bytes), 'the damaged log is kept as it was');
+    assert.equal(await h2.stop('SIGTERM'), 0);
+    assert.equal(readdirSync(h.dataDir).filter((n) => n.includes('.corrupt-')).length, 1, 'a clean stop deletes no damaged file');
+  });
 });
+
+/** Every file in a folder: size, mtime and content, to show that nothing changed. */
+function fingerprint(dir: string, except: string[] = []): Map<string, { size: number; mtimeMs: number; content: string }> {
+  const out = new Map<string, { size: number; mtimeMs: number; content: string }>();
+  for (const name of readdirSync(dir).sort()) {
+    if (except.includes(name)) continue;
+    const st = statSync(join(dir, name));
+    out.set(name, { size: st.size, mtimeMs: st.mtimeMs, content: readFileSync(join(dir, name)).toString('base64') });
+  }
+  return out;
+}

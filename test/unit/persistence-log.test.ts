@@ -118,7 +118,7 @@ describe('append log', () => {
     const dir = tmp();
     const w = AppendLogWriter.create(dir, 5, 'node-a', 'no');
     await w.close();
-    assert.deepEqual(readAll(w.path, 5).res, { generation: 5, records: 0, end: { kind: 'complete' } });
+    assert.deepEqual(readAll(w.path, 5).res, { generation: 5, records: 0, end: { kind: 'complete' }, damaged: [], lostRecords: 0 });
     truncateSync(w.path, 15);
     assert.equal(readAll(w.path, 5).res.end.kind, 'empty');
     truncateSync(w.path, 4);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -146,17 +146,22 @@ describe('persistence: load, log, snapshot', () => {
     for (let i = 0; i < 20; i++) assert.equal(b.store.get(`k${i}`)?.value?.toString(), `v${i}`);
   });
 
-  it('moves a damaged snapshot aside, keeps starting, and still replays the logs', () => {
+  it('moves a damaged snapshot aside by the next snapshot, keeps starting, and still replays the logs', async () => {
     const dir = tmp();
     const a = node(dir);
     a.store.set('logged', Buffer.from('1'));
-    writeFileSync(join(dir, SNAPSHOT_FILE), Buffer.from('definitely not a snapshot, just some bytes'));
+    const junk = Buffer.from('definitely not a snapshot, just some bytes');
+    writeFileSync(join(dir, SNAPSHOT_FILE), junk);
     const b = node(dir);
+    assert.deepEqual(b.p.loaded.damagedFiles, [join(dir, SNAPSHOT_FILE)]);
+    assert.equal(b.store.get('logged')?.value?.toString(), '1');
+    await b.p.moveDamagedAside();
     assert.equal(b.p.loaded.movedAside.length, 1);
     assert.match(b.p.loaded.movedAside[0]!, /store\.snapshot\.corrupt-\d{8}T\d{6}Z$/);
-    assert.ok(existsSync(b.p.loaded.movedAside[0]!));
-    assert.equal(existsSync(join(dir, SNAPSHOT_FILE)), false);
-    assert.equal(b.store.get('logged')?.value?.toString(), '1');
+    assert.deepEqual(readFileSync(b.p.loaded.movedAside[0]!), junk);
+    const c = node(dir);
+    assert.deepEqual(c.p.loaded.damagedFiles, []);
+    assert.equal(c.store.get('logged')?.value?.toString(), '1');
   });
 
   it('AppendLog off: no log files, snapshots only', async () => {

@@ -8,6 +8,7 @@ import {
 } from '../../src/persistence/snapshot.js';
 import type { EntryRecord } from '../../src/store/entry.js';
 import { removeTempDirs, tempDir } from '../helpers/node-process.js';
+import { repoRoot } from '../helpers/repo.js';
 
 after(removeTempDirs);
 const tmp = () => tempDir('owl-snap-');
@@ -97,5 +98,17 @@ describe('snapshot', () => {
     bytes.writeUInt32BE(2, 8);
     writeFileSync(good, bytes);
     assert.throws(() => readSnapshot(good, () => {}), SnapshotFormatError);
+  });
+
+  it('reads a snapshot written by the format-1 writer before damaged chunks were skipped (test/fixtures/snapshot-format1.bin)', () => {
+    const back: EntryRecord[] = [];
+    const read = readSnapshot(join(repoRoot(), 'test', 'fixtures', 'snapshot-format1.bin'), (r) => back.push(r));
+    assert.deepEqual(read, { status: 'ok', meta: { nodeId: 'node-a', createdAt: 1_700_000_000_999, replayFrom: 3 }, records: 4, bytes: 292 });
+    assert.deepEqual(back.map((r) => [r.key, r.value?.toString('hex') ?? null, r.expireAt, r.hollow === true, r.ev.t]), [
+      ['plain', Buffer.from('value-1').toString('hex'), 0, false, 1_700_000_000_000],
+      ['with-ttl', '000102ff', 1_800_000_000_000, false, 1_700_000_000_101],
+      ['deleted', null, 0, false, 1_700_000_000_195],
+      ['evicted', null, 1_700_000_000_310, true, 1_700_000_000_300],
+    ]);
   });
 });
