@@ -24,9 +24,8 @@ export const REDIS_COMPAT_VERSION = '7.0.0';
 const MAX_TTL_MS = 100 * 365 * 24 * 3600 * 1000;
 
 export interface PasswordGuard {
-  /** Registers an attempt from ip; how long to wait (ms) before checking it. */
-  begin(ip: string): number;
-  end(ip: string, success: boolean): void;
+  /** Runs `matches` in the turn of `ip` (see src/api/pass-guard.ts); 'busy' = refused unchecked. */
+  check(ip: string, matches: () => boolean): Promise<'ok' | 'wrong' | 'busy'>;
 }
 
 export interface RespNodeInfo {
@@ -134,16 +133,16 @@ function remainingMs(e: EntryRecord, now: number): number {
 
 // ---- connection and server commands -------------------------------------------------------
 
-async function checkPassword(deps: RespDeps, conn: Connection, user: Buffer | null, pass: Buffer): Promise<boolean> {
-  const guard = deps.passGuard;
-  const delay = guard?.begin(conn.ip) ?? 0;
-  if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+const ERR_PASS_BUSY = 'ERR too many password attempts are waiting; try again later';
+
+/** 'busy' when the guard refused the attempt unchecked. */
+async function checkPassword(deps: RespDeps, conn: Connection, user: Buffer | null, pass: Buffer): Promise<boolean | 'busy'> {
   // Only the default user exists; its password is the node's Pass.
-  const userOk = user === null || user.toString('latin1') === 'default';
-  const ok = passwordMatches(pass, deps.password) && userOk;
-  guard?.end(conn.ip, ok);
-  if (ok) conn.authed = true;
-  return ok;
+  const matches = () => passwordMatches(pass, deps.password) && (user === null || user.toString('latin1') === 'default');
+  const outcome = deps.passGuard ? await deps.passGuard.check(conn.ip, matches) : matches() ? 'ok' : 'wrong';
+  if (outcome === 'busy') return 'busy';
+  if (outcome === 'ok') conn.authed = true;
+  return outcome === 'ok';
 }
 
 const auth: Handler = async (deps, conn, args, out) => {
@@ -152,7 +151,8 @@ const auth: Handler = async (deps, conn, args, out) => {
     return out.error('ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?');
   }
   const ok = await checkPassword(deps, conn, args.length === 3 ? args[1]! : null, args[args.length - 1]!);
-  if (ok) out.constant(OK);
+  if (ok === 'busy') out.error(ERR_PASS_BUSY);
+  else if (ok) out.constant(OK);
   else out.error(ERR_WRONGPASS);
 };
 
@@ -169,7 +169,9 @@ const hello: Handler = async (deps, conn, args, out) => {
     const opt = lower(args[i]!);
     const left = args.length - i - 1;
     if (opt === 'auth' && left >= 2) {
-      if (deps.password === '' || !(await checkPassword(deps, conn, args[i + 1]!, args[i + 2]!))) return out.error(ERR_WRONGPASS);
+      if (deps.password === '') return out.error(ERR_WRONGPASS);
+      const ok = await checkPassword(deps, conn, args[i + 1]!, args[i + 2]!);
+      if (ok !== true) return out.error(ok === 'busy' ? ERR_PASS_BUSY : ERR_WRONGPASS);
       i += 2;
     } else if (opt === 'setname' && left >= 1) {
       setName = args[++i]!.toString('utf8');
