@@ -30,7 +30,8 @@ export class TokenService {
 
   async issue(ip: string): Promise<string> {
     const jwt = new SignJWT({ ip, pwg: this.generation }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuedAt(Math.floor(this.now() / 1000));
-    if (this.expireMs > 0) jwt.setExpirationTime(Math.floor((this.now() + this.expireMs) / 1000));
+    // Rounded up: a token lives at least Tonken_expire_time (rounding down could leave it almost nothing).
+    if (this.expireMs > 0) jwt.setExpirationTime(Math.ceil((this.now() + this.expireMs) / 1000));
     return Buffer.from(await jwt.sign(this.key), 'utf8').toString('base64');
   }
 
