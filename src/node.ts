@@ -127,8 +127,8 @@ export class OwlNode {
     let httpPort = config.Httpport;
     const deps: HttpDeps = {
       commands,
-      tokens: new TokenService(config.Tonken_jwt_secret || auth.data.jwtSecret!, config.Tonken_expire_time),
-      passGuard: new PassGuard(config.PassFailDelay),
+      tokens: new TokenService(config.Tonken_jwt_secret || auth.data.jwtSecret!, config.Pass || auth.data.password!, config.Tonken_expire_time),
+      passGuard: new PassGuard({ baseDelayMs: config.PassFailDelay, checksPerSecond: config.PassChecksPerSecond }),
       password: config.Pass || auth.data.password!,
       responseHost: () => `${config.ResponseHost}:${httpPort}`,
       limits,
@@ -309,7 +309,7 @@ export class OwlNode {
     });
     this.cluster = cluster;
     this.liveMembers = cluster;
-    await cluster.start(this.seeds?.seeds ?? []);
+    await cluster.start(this.seeds?.fixed ?? []);
   }
 
   /** One line for the log every Task_MemoryInfoToLog. */

@@ -118,7 +118,11 @@ export class GossipCluster implements PeerDirectory {
     });
   }
 
-  /** Binds the data-gossip and SWIM ports, joins the seeds in the background. */
+  /**
+   * Binds the data-gossip and SWIM ports, joins the seeds in the background:
+   * `seeds` (the seed file's, kept for good), the saved members, and the
+   * gossip list's, followed as it changes.
+   */
   async start(seeds: string[]): Promise<void> {
     this.dataPort = await this.replication.start();
     const advertisedHost = this.opts.selfHttp.slice(0, this.opts.selfHttp.lastIndexOf(':'));
@@ -137,9 +141,11 @@ export class GossipCluster implements PeerDirectory {
     this.membership.on('leave', (m) => log.info('member %s left', m.meta?.name ?? m.address));
     for (const event of ['join', 'alive', 'leave', 'faulty'] as const) this.membership.on(event, () => this.saveMembersSoon());
     const saved = readSavedMembers(this.opts.membersFile);
+    const gossipList = this.opts.lists.gossip;
+    this.membership.setListedSeeds(gossipList.liveAddresses());
     await this.membership.start([...new Set([...seeds, ...saved])]);
-    // Seeds added later with /server/?group_type=gossip are joined too.
-    this.opts.lists.gossip.onChange(() => this.membership.addSeeds(this.opts.lists.gossip.liveAddresses()));
+    // Seeds added with /server/?group_type=gossip are joined; deleted ones are no longer tried.
+    gossipList.onChange(() => this.membership.setListedSeeds(gossipList.liveAddresses()));
   }
 
   async stop(): Promise<void> {

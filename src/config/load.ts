@@ -2,6 +2,7 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { parse, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, decodeConfBytes, parseConfText } from './conf-file.js';
+import { weakPasswordReason } from './password-rule.js';
 import { SETTING_NAMES, SETTINGS, isSettingName, type Config, type SettingName } from './settings.js';
 import { convertValue } from './values.js';
 
@@ -105,10 +106,8 @@ export function systemFolderProblem(dir: string, cwd: string): string | null {
 
 function validate(c: Config, originOf: (name: SettingName) => Origin, cwd: string): void {
   if (c.GroupDataSync) c.GroupWorkMode = 'gossip';
-  if (c.Pass !== '') {
-    if (c.Pass.length < 10) throw new ConfigError(`${originOf('Pass')}: the password must be at least 10 characters long`);
-    if (/^\d+$/.test(c.Pass)) throw new ConfigError(`${originOf('Pass')}: the password must not be only digits`);
-  }
+  const weak = c.Pass === '' ? null : weakPasswordReason(c.Pass);
+  if (weak !== null) throw new ConfigError(`${originOf('Pass')}: ${weak}`);
   if (c.GroupWorkMode === 'gossip' && c.GossipDataSyncAuthKey.length < 10) {
     throw new ConfigError(`${originOf('GossipDataSyncAuthKey')}: gossip mode needs a shared GossipDataSyncAuthKey of at least 10 characters, the same on every node`);
   }

@@ -100,10 +100,11 @@ export const SETTINGS = {
 
   // [HTTP]
   Httpport: { section: 'HTTP', type: port, default: '7721', doc: 'Port of the HTTP API.' },
-  Pass: { section: 'HTTP', type: secret, default: '', doc: 'Password for cmd=pass: at least 10 characters, not only digits. Empty = generate one at first start, keep it in the data directory and print it once.' },
+  Pass: { section: 'HTTP', type: secret, default: '', doc: 'Password for cmd=pass and AUTH: at least 10 characters, not only digits, not one repeated character, not a common password; changing it revokes every token. Empty = generate one at first start, keep it in the data directory and print it once.' },
   Tonken_expire_time: { section: 'HTTP', type: sec(SECOND, 3650 * DAY, 'off'), default: '0', doc: 'Lifetime of tokens from cmd=pass, in seconds; 0 = never expire.' },
   Tonken_jwt_secret: { section: 'HTTP', type: secret, default: '', doc: 'Secret that signs tokens (HS256); empty = generate one and keep it in the data directory. Nodes that share it accept each other\'s tokens.' },
-  PassFailDelay: { section: 'HTTP', type: ms(0, 10 * SECOND), default: '200', doc: 'Base delay after a wrong password from one address, doubled on each further failure (capped at 10 s).' },
+  PassFailDelay: { section: 'HTTP', type: ms(0, 10 * SECOND), default: '200', doc: 'Delay after a wrong password from one address, doubled on each further failure (capped at 10 s), halved every 10 s of quiet, forgotten after 60 s; attempts from one address are answered one at a time. 0 = no delay.' },
+  PassChecksPerSecond: { section: 'HTTP', type: count(0, 100000), default: '100', doc: 'Password checks per second for all addresses together (cmd=pass, AUTH); more wait their turn, or are refused while 256 already wait. 0 = no bound.' },
   Open_Https: { section: 'HTTP', type: bool, default: '0', doc: '1 = serve HTTPS instead of HTTP on Httpport.' },
   Https_CertFile: { section: 'HTTP', type: str, default: '/www/server.crt', doc: 'Certificate file (PEM) for Open_Https 1.' },
   Https_KeyFile: { section: 'HTTP', type: str, default: '/www/server.key', doc: 'Private key file (PEM) for Open_Https 1.' },

@@ -444,8 +444,8 @@ describe('cluster datagrams', () => {
 describe('tokens', () => {
   test('TokenService.verify never throws and refuses any token but an untampered, unexpired one for the same IP', async () => {
     let t = Date.now();
-    const svc = new TokenService('jwt-secret-for-fuzz-0123', 60_000, () => t);
-    const other = new TokenService('another-secret-0123456', 60_000, () => t);
+    const svc = new TokenService('jwt-secret-for-fuzz-0123', 'fuzz-password-0123', 60_000, () => t);
+    const other = new TokenService('another-secret-0123456', 'fuzz-password-0123', 60_000, () => t);
     const good = await svc.issue('127.0.0.1');
     const foreign = await other.issue('127.0.0.1');
     const jwt = Buffer.from(good, 'base64').toString('utf8');

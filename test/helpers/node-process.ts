@@ -105,6 +105,8 @@ export async function startNode(opts: StartOptions = {}): Promise<NodeHandle> {
     Logfile: join(dir, 'log'),
     Pass: TEST_PASSWORD,
     PassFailDelay: 0,
+    // Tests open many connections that each authenticate; the guard's own tests set these.
+    PassChecksPerSecond: 0,
     ...opts.settings,
   };
   const confFile = join(dir, 'owlcache.conf');

@@ -2,9 +2,11 @@ import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { readdirSync, statSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
-import { TEST_AUTH_KEY, TEST_PASSWORD, getToken, qs, request, startNode, stopAllNodes, waitFor, type HttpResult, type NodeHandle, type RequestOptions } from '../helpers/node-process.js';
+import { TEST_AUTH_KEY, TEST_PASSWORD, freePort, getToken, qs, request, runToExit, startNode, stopAllNodes, tempDir, waitFor, type HttpResult, type NodeHandle, type RequestOptions } from '../helpers/node-process.js';
+import { passwordGeneration } from '../../src/api/http/tokens.js';
 import { startGossipNode, tokenOf } from '../helpers/cluster.js';
 import { DatagramSealer } from '../../src/cluster/security.js';
 import { MEMBERSHIP_PURPOSE } from '../../src/cluster/membership/membership.js';
@@ -48,10 +50,12 @@ async function setWith(token: string, key: string, localAddress?: string): Promi
   return r.json<{ Status: number }>().Status;
 }
 
+const PWG = passwordGeneration(JWT_SECRET, TEST_PASSWORD);
+
 describe('tokens', () => {
-  test('a token made with the node secret for this IP works (control)', async () => {
+  test('a token made with the node secret and password claim for this IP works (control)', async () => {
     const now = Math.floor(Date.now() / 1000);
-    assert.equal(await setWith(await sign({ ip: '127.0.0.1', iat: now, exp: now + 60 }), 'control'), 200);
+    assert.equal(await setWith(await sign({ ip: '127.0.0.1', pwg: PWG, iat: now, exp: now + 60 }), 'control'), 200);
     assert.equal(await setWith(await getToken(node.httpPort), 'control2'), 200);
   });
 
@@ -67,10 +71,12 @@ describe('tokens', () => {
       'alg none': `${b64u({ alg: 'none', typ: 'JWT' })}.${p}.`,
       'alg none, base64-wrapped': Buffer.from(`${b64u({ alg: 'none', typ: 'JWT' })}.${p}.`).toString('base64'),
       'alg HS512 header on an HS256 signature': `${b64u({ alg: 'HS512', typ: 'JWT' })}.${p}.${s}`,
-      'another secret': await sign({ ip: '127.0.0.1', iat: now, exp: now + 60 }, 'some-other-secret-0123456'),
-      expired: await sign({ ip: '127.0.0.1', iat: now - 120, exp: now - 60 }),
-      'another IP in the token': await sign({ ip: '10.1.2.3', iat: now, exp: now + 60 }),
-      'no ip claim': await sign({ iat: now, exp: now + 60 }),
+      'another secret': await sign({ ip: '127.0.0.1', pwg: PWG, iat: now, exp: now + 60 }, 'some-other-secret-0123456'),
+      expired: await sign({ ip: '127.0.0.1', pwg: PWG, iat: now - 120, exp: now - 60 }),
+      'another IP in the token': await sign({ ip: '10.1.2.3', pwg: PWG, iat: now, exp: now + 60 }),
+      'no ip claim': await sign({ pwg: PWG, iat: now, exp: now + 60 }),
+      'no password claim': await sign({ ip: '127.0.0.1', iat: now, exp: now + 60 }),
+      'another password\'s claim': await sign({ ip: '127.0.0.1', pwg: passwordGeneration(JWT_SECRET, 'another-password-0123'), iat: now, exp: now + 60 }),
       'signature cut': jwt.slice(0, -5),
       empty: '',
     };
@@ -90,22 +96,138 @@ describe('tokens', () => {
   });
 });
 
+/** Sends `n` cmd=pass requests at once from `from`; the time each answer took (ms) and its status. */
+async function parallelPass(passes: string[], from: string): Promise<{ ms: number; status: number }[]> {
+  const t0 = Date.now();
+  return Promise.all(
+    passes.map(async (pass) => {
+      const r = await req(node.httpPort, `/data/?${qs({ cmd: 'pass', pass })}`, { localAddress: from, timeoutMs: 30_000 });
+      return { ms: Date.now() - t0, status: r.json<{ Status: number }>().Status };
+    }),
+  );
+}
+
+/** 0 + d + 2d + … : what n attempts from one address wait in all when each failure doubles the delay (d = PassFailDelay). */
+const sumOfDelays = (d: number, n: number) => d * (2 ** (n - 1) - 1);
+
 describe('wrong passwords', () => {
-  test('after a few free tries, each wrong password from one address waits at least PassFailDelay, doubling', async () => {
+  test('each wrong password from one address doubles the wait, from the first failure on', async () => {
     const from = '127.0.0.3';
     const timings: number[] = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 4; i++) {
       const t0 = Date.now();
       const r = await req(node.httpPort, `/data/?${qs({ cmd: 'pass', pass: `wrong-password-${i}` })}`, { localAddress: from });
       timings.push(Date.now() - t0);
       assert.equal(r.json<{ Status: number }>().Status, 401);
     }
-    // Free tries 1-3; then 300 ms, 600 ms (minimums, with 10% margin for timer granularity).
-    assert.ok(timings[3]! >= 270, `4th wrong password answered after ${timings[3]} ms, expected >= 300`);
-    assert.ok(timings[4]! >= 540, `5th wrong password answered after ${timings[4]} ms, expected >= 600`);
+    // PassFailDelay 300: then 300, 600, 1200 ms (minimums less what decays meanwhile and timer granularity).
+    assert.ok(timings[1]! >= 270, `2nd wrong password answered after ${timings[1]} ms, expected >= 300`);
+    assert.ok(timings[2]! >= 540, `3rd wrong password answered after ${timings[2]} ms, expected >= 600`);
+    assert.ok(timings[3]! >= 1000, `4th wrong password answered after ${timings[3]} ms, expected >= 1200`);
     // Another address is not slowed down by these failures, and the right password still works.
     const ok = await req(node.httpPort, `/data/?${qs({ cmd: 'pass', pass: TEST_PASSWORD })}`, { localAddress: '127.0.0.4' });
     assert.equal(ok.json<{ Status: number }>().Status, 200);
+  });
+
+  test('parallel wrong passwords from one address are answered one after another: the last waits the sum of the delays', async () => {
+    const n = 5;
+    const answers = await parallelPass(Array.from({ length: n }, (_, i) => `parallel-wrong-${i}`), '127.0.0.5');
+    assert.deepEqual(answers.map((a) => a.status), Array(n).fill(401));
+    const last = Math.max(...answers.map((a) => a.ms));
+    // 0 + 300 + 600 + 1200 + 2400 = 4500 ms with PassFailDelay 300; 0.7 of it allows for the decay while waiting.
+    // Checked in parallel, the slowest would be answered after 600 ms.
+    assert.ok(last >= 0.7 * sumOfDelays(300, n), `${n} parallel guesses were all answered within ${last} ms`);
+  });
+
+  test('the right password sent while its address is slowed down waits its turn like a wrong one', async () => {
+    const from = '127.0.0.6';
+    const answers = await parallelPass(['slow-wrong-1', 'slow-wrong-2', 'slow-wrong-3', TEST_PASSWORD], from);
+    assert.deepEqual(answers.map((a) => a.status), [401, 401, 401, 200]);
+    // Behind 0 + 300 + 600 ms of wrong ones, then its own 1200 ms.
+    assert.ok(answers[3]!.ms >= 0.7 * sumOfDelays(300, 4), `the right password was answered after ${answers[3]!.ms} ms`);
+  });
+
+  test('RESP AUTH goes through the same guard: parallel AUTHs from one address are answered one after another', async () => {
+    const respPort = await freePort();
+    const n = await startNode({ settings: { RespPort: respPort, PassFailDelay: 100 } });
+    const auth = (pass: string) =>
+      new Promise<string>((resolve, reject) => {
+        const sock = net.connect(respPort, '127.0.0.1');
+        const timer = setTimeout(() => sock.destroy(new Error('no AUTH answer in 15 s')), 15_000);
+        let got = '';
+        sock.on('data', (d) => {
+          got += d.toString('latin1');
+          if (got.includes('\r\n')) {
+            clearTimeout(timer);
+            sock.destroy();
+            resolve(got.split('\r\n')[0]!);
+          }
+        });
+        sock.on('error', (e) => {
+          clearTimeout(timer);
+          reject(e);
+        });
+        sock.write(`*2\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(pass)}\r\n${pass}\r\n`);
+      });
+    try {
+      const t0 = Date.now();
+      const replies = await Promise.all([auth('resp-wrong-1'), auth('resp-wrong-2'), auth('resp-wrong-3'), auth('resp-wrong-4')]);
+      const elapsed = Date.now() - t0;
+      for (const r of replies) assert.match(r, /^-WRONGPASS/);
+      assert.ok(elapsed >= 0.7 * sumOfDelays(100, 4), `4 parallel AUTHs were answered within ${elapsed} ms`);
+      // And cmd=pass from the same address now waits too (one guard for every password check).
+      const t1 = Date.now();
+      const r = await request(n.httpPort, `/data/?${qs({ cmd: 'pass', pass: TEST_PASSWORD })}`, { timeoutMs: 15_000 });
+      assert.equal(r.json<{ Status: number }>().Status, 200);
+      assert.ok(Date.now() - t1 >= 0.7 * 800, 'cmd=pass after 4 wrong AUTHs was not slowed down');
+    } finally {
+      await n.stop();
+    }
+  });
+});
+
+describe('passwords at start, and tokens across a password change', () => {
+  test('a weak Pass is refused at start (exit 2), naming the setting and the rule', async () => {
+    const weak: [string, RegExp][] = [
+      ['short-pw', /at least 10 characters/],
+      ['12345678901', /only digits/],
+      ['xxxxxxxxxxxx', /one character repeated/],
+      ['Password123', /commonest passwords/],
+      ['qwertyuiop', /commonest passwords/],
+    ];
+    for (const [pass, why] of weak) {
+      const dir = tempDir();
+      const r = await runToExit(['-pass', pass, '-host', '127.0.0.1', '--Httpport=0', '--Tcpport=0', `--DBfile=${join(dir, 'db')}`, '--Logfile='], dir);
+      assert.equal(r.code, 2, `${pass}: exit ${r.code}\n${r.stderr}`);
+      assert.match(r.stderr, /Pass/, pass);
+      assert.match(r.stderr, why, pass);
+      assert.ok(!/\n\s+at /.test(r.stderr), 'no stack trace');
+      assert.deepEqual(readdirSync(dir), [], `${pass}: the refused start wrote to its data directory`);
+    }
+  });
+
+  test('changing Pass revokes every token, even one that never expires', async () => {
+    const first = await startNode({ settings: { Tonken_expire_time: 0 } });
+    const token = await getToken(first.httpPort);
+    const setWithOn = async (port: number, key: string) =>
+      (await request(port, `/data/?${qs({ cmd: 'set', key, valuedata: 'v', token })}`)).json<{ Status: number; Results: string }>();
+    assert.equal((await setWithOn(first.httpPort, 'before')).Status, 200);
+    await first.stop();
+    // Same data directory (same token secret), same password: the token still works (control).
+    const same = await startNode({ dataDir: first.dataDir, settings: { Tonken_expire_time: 0 } });
+    assert.equal((await setWithOn(same.httpPort, 'same-pass')).Status, 200);
+    await same.stop();
+    const changed = await startNode({ dataDir: first.dataDir, settings: { Tonken_expire_time: 0, Pass: 'another-password-4567' } });
+    try {
+      const refused = await setWithOn(changed.httpPort, 'after');
+      assert.equal(refused.Status, 401);
+      assert.equal(refused.Results, 'NOT_PASS');
+      const fresh = await getToken(changed.httpPort, 'another-password-4567');
+      const ok = await request(changed.httpPort, `/data/?${qs({ cmd: 'set', key: 'after', valuedata: 'v', token: fresh })}`);
+      assert.equal(ok.json<{ Status: number }>().Status, 200, 'a token of the new password works');
+    } finally {
+      await changed.stop();
+    }
   });
 });
 

@@ -170,6 +170,36 @@ describe('/server/ in owlcache mode', () => {
   });
 });
 
+describe('/server/ refuses addresses a node must never contact', () => {
+  it('add refuses link-local, unspecified, multicast, non-canonical numeric and metadata hosts in both lists; nothing is listed', async () => {
+    const node = await startNode();
+    const token = await getToken(node.httpPort);
+    const refused = [
+      'http://169.254.169.254', 'http://169.254.169.254:80', 'http://[fe80::1]:7721', 'http://0.0.0.0:7721', 'http://[::]:7721',
+      'http://224.0.0.1:7721', 'http://[ff02::1]:7721', 'http://255.255.255.255:7721', 'http://0x7f.1', 'http://0x7f.1:7721',
+      'http://2130706433:7721', 'http://0177.0.0.1:7721', 'http://127.1:7721', 'http://[::ffff:127.0.0.1]:7721',
+      'http://metadata.google.internal', 'http://metadata.google.internal.:80', 'http://metadata:80',
+    ];
+    for (const address of refused) {
+      const { a } = await server(node, { cmd: 'add', address, pass: '', token });
+      assert.equal(a.Status, 500, `${address} was accepted`);
+      assert.equal(a.Results, 'ERROR');
+      assert.match(a.Message ?? '', /never contacts|four decimal numbers/, address);
+      const seed = address.replace(/^http:\/\//, '').replace(/^([^:\]]+|\[.*\])$/, '$1:7946');
+      const g = await server(node, { cmd: 'add', address: seed, group_type: 'gossip', token });
+      assert.equal(g.a.Status, 500, `gossip seed ${seed} was accepted`);
+    }
+    for (const type of ['owlcache', 'gossip']) {
+      const { a } = await server(node, { cmd: 'getall', group_type: type, token });
+      assert.equal(a.Data, null, `the ${type} list was written: ${JSON.stringify(a.Data)}`);
+    }
+    // Only now, with nothing listed, is /group_data/ asked: it reads this node alone.
+    const r = await request(node.httpPort, `/group_data/?${qs({ cmd: 'get', key: 'nothing-here' })}`);
+    assert.equal(r.status, 404);
+    await node.stop();
+  });
+});
+
 describe('gossip mode seed files: the node starts whatever the file holds, and says what is wrong', () => {
   const gossip = { GroupWorkMode: 'gossip', GossipDataSyncAuthKey: TEST_AUTH_KEY };
   const cases: { name: string; content: string | null; expect: RegExp }[] = [

@@ -109,11 +109,16 @@ describe('RESP dispatch', () => {
     assert.equal(h.conn.quit, true);
   });
 
-  test('AUTH waits as long as the password guard says, and reports the outcome to it', async () => {
+  test('AUTH runs its check in the password guard\'s turn, and answers its outcome', async () => {
     const calls: string[] = [];
     const passGuard: PasswordGuard = {
-      begin: (ip) => (calls.push(`begin ${ip}`), 20),
-      end: (ip, ok) => void calls.push(`end ${ip} ${ok}`),
+      check: async (ip, matches) => {
+        calls.push(`begin ${ip}`);
+        await new Promise((r) => setTimeout(r, 20));
+        const ok = matches();
+        calls.push(`end ${ip} ${ok}`);
+        return ok ? 'ok' : 'wrong';
+      },
     };
     const h = harness({ password: 'unit-test-password-42', passGuard });
     const out = new ReplyWriter();

@@ -20,12 +20,13 @@ describe('loadSeeds', () => {
     assert.deepEqual(r.seeds, ['10.0.85.2:49980', '127.0.0.1:7946', '127.0.0.1:7947']);
     assert.equal(r.sources['127.0.0.1:7946'], join(dir, 'server_group_config.json'));
     assert.equal(r.sources['127.0.0.1:7947'], join(dir, 'server_group_gossip_config.json'));
+    assert.deepEqual(r.fixed, ['10.0.85.2:49980', '127.0.0.1:7946'], 'the seed file\'s seeds are kept for good; the gossip list\'s are followed');
   });
 
   it('either file alone is enough', () => {
     const dir = tmp();
     writeFileSync(join(dir, 'server_group_gossip_config.json'), JSON.stringify([entry('127.0.0.1:7947')]));
-    assert.deepEqual(loadSeeds(dir), { seeds: ['127.0.0.1:7947'], problems: [], sources: { '127.0.0.1:7947': join(dir, 'server_group_gossip_config.json') } });
+    assert.deepEqual(loadSeeds(dir), { seeds: ['127.0.0.1:7947'], problems: [], sources: { '127.0.0.1:7947': join(dir, 'server_group_gossip_config.json') }, fixed: [] });
   });
 
   it('missing: says so, naming the file and what to write', () => {

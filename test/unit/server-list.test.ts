@@ -78,6 +78,66 @@ describe('address validation', () => {
   });
 });
 
+describe('hosts a node never contacts', () => {
+  const refused: [string, RegExp][] = [
+    ['http://169.254.169.254', /link-local/],
+    ['169.254.169.254:80', /link-local/],
+    ['[fe80::1]:7721', /link-local/],
+    ['[fe80::1%25eth0]:7721', /zone/],
+    ['0.0.0.0:7721', /unspecified/],
+    ['[::]:7721', /unspecified/],
+    ['224.0.0.251:5353', /multicast/],
+    ['[ff02::1]:7721', /multicast/],
+    ['255.255.255.255:7721', /broadcast/],
+    ['[::ffff:127.0.0.1]:7721', /IPv4-mapped/],
+    ['[::ffff:a9fe:a9fe]:80', /IPv4-mapped/],
+    ['[64:ff9b::a9fe:a9fe]:80', /IPv6 form of a link-local/],
+    ['http://0x7f.1', /four decimal numbers/],
+    ['http://2130706433', /four decimal numbers/],
+    ['0177.0.0.1:7721', /four decimal numbers/],
+    ['127.1:7721', /four decimal numbers/],
+    ['0x7f000001:7721', /four decimal numbers/],
+    ['http://metadata.google.internal', /metadata/],
+    ['http://METADATA.google.internal.:80', /metadata/],
+    ['metadata:80', /metadata/],
+    ['instance-data.ec2.internal:80', /metadata/],
+    ['100.100.100.200:80', /metadata/],
+    ['[fd00:ec2::254]:80', /metadata/],
+  ];
+  for (const kind of ['owlcache', 'gossip'] as const) {
+    it(`refuses them in the ${kind} list, saying why`, () => {
+      for (const [address, why] of refused) {
+        if (kind === 'gossip' && address.includes('://')) continue;
+        const c = checkAddress(address, kind);
+        assert.equal(c.ok, false, address);
+        if (!c.ok) assert.match(c.message, why, address);
+      }
+    });
+  }
+
+  it('still accepts loopback, private networks and ordinary names', () => {
+    for (const a of ['127.0.0.1:7721', '[::1]:7721', '10.0.0.5:7721', '192.168.1.20:7721', '[fd12:3456::1]:7721', 'localhost:7721', 'owl-2.internal:7721', 'metadata-cache.example.com:80']) {
+      const c = checkAddress(a, 'owlcache');
+      assert.ok(c.ok, `${a}: ${c.ok ? '' : c.message}`);
+    }
+  });
+
+  it('skips such entries in a list file, with a line naming the file, and never lists them', () => {
+    const dir = tmp();
+    const file = join(dir, 'server_group_config.json');
+    writeFileSync(file, JSON.stringify([
+      { Address: 'http://169.254.169.254', Pass: '' },
+      { Address: 'http://0x7f.1:7721', Pass: '' },
+      { Address: 'http://127.0.0.1:7723', Pass: '' },
+    ]));
+    const list = ServerList.open(file, 'owlcache', manualClock('n1').hlc);
+    assert.deepEqual(list.liveAddresses(), ['http://127.0.0.1:7723']);
+    assert.equal(list.problems.filter((p) => p.includes(file) && /never contacts|four decimal/.test(p)).length, 2, list.problems.join('\n'));
+    const added = list.add('http://169.254.169.254', '');
+    assert.equal(added.ok, false);
+  });
+});
+
 describe('list file format', () => {
   it('loads the original\'s file, field names in any case, extra fields ignored', () => {
     const text = JSON.stringify([

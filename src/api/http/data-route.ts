@@ -13,8 +13,6 @@ function setDataHeaders(ctx: Koa.Context, deps: HttpDeps, key: string, createdMi
   ctx.set(dataHeaders(deps, key, createdMicros));
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 export function dataRoute(deps: HttpDeps): Koa.Middleware {
   const { commands } = deps;
 
@@ -50,12 +48,11 @@ export function dataRoute(deps: HttpDeps): Koa.Middleware {
       }
       case 'pass': {
         const ip = clientIp(ctx);
-        const delay = deps.passGuard.begin(ip);
-        if (delay > 0) await sleep(delay);
-        const ok = passwordMatches(params.str('pass') ?? '', deps.password);
-        deps.passGuard.end(ip, ok);
+        const given = params.str('pass') ?? '';
+        const outcome = await deps.passGuard.check(ip, () => passwordMatches(given, deps.password));
         setDataHeaders(ctx, deps, key, 0);
-        if (!ok) return sendEnvelope(ctx, deps, cmd, 401, key, null, 0, 'wrong password');
+        if (outcome === 'busy') return sendEnvelope(ctx, deps, cmd, 500, key, null, 0, 'too many password attempts are waiting; try again later');
+        if (outcome === 'wrong') return sendEnvelope(ctx, deps, cmd, 401, key, null, 0, 'wrong password');
         const token = await deps.tokens.issue(ip);
         const now = Date.now() * 1000;
         setDataHeaders(ctx, deps, key, now);

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { SignJWT, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
 
@@ -5,24 +6,32 @@ import { LRUCache } from 'lru-cache';
  * OwlCache's tokens: an HS256 JWT signed with Tonken_jwt_secret, bound to the
  * client's IP address, expiring after Tonken_expire_time (0 = never), handed out
  * base64-wrapped as the original does. Both the wrapped form and the bare JWT are
- * accepted. Nodes sharing the secret accept each other's tokens.
+ * accepted. Nodes sharing the secret and the password accept each other's tokens.
+ *
+ * A token also carries `pwg`, a digest of the password it was issued under
+ * (see passwordGeneration): changing `Pass` revokes every token issued
+ * before, even those that never expire.
  */
 export class TokenService {
   private readonly key: Uint8Array;
   /** Verified tokens, so a client reusing its token does not pay for HMAC and JSON each time. */
   private readonly verified = new LRUCache<string, { ip: string; exp: number }>({ max: 10_000 });
+  private readonly generation: string;
 
   constructor(
     secret: string,
+    password: string,
     private readonly expireMs: number,
     private readonly now: () => number = Date.now,
   ) {
     this.key = new TextEncoder().encode(secret);
+    this.generation = passwordGeneration(secret, password);
   }
 
   async issue(ip: string): Promise<string> {
-    const jwt = new SignJWT({ ip }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuedAt(Math.floor(this.now() / 1000));
-    if (this.expireMs > 0) jwt.setExpirationTime(Math.floor((this.now() + this.expireMs) / 1000));
+    const jwt = new SignJWT({ ip, pwg: this.generation }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuedAt(Math.floor(this.now() / 1000));
+    // Rounded up: a token lives at least Tonken_expire_time (rounding down could leave it almost nothing).
+    if (this.expireMs > 0) jwt.setExpirationTime(Math.ceil((this.now() + this.expireMs) / 1000));
     return Buffer.from(await jwt.sign(this.key), 'utf8').toString('base64');
   }
 
@@ -38,7 +47,7 @@ export class TokenService {
         algorithms: ['HS256'],
         currentDate: new Date(this.now()),
       });
-      if (typeof payload.ip !== 'string') return false;
+      if (typeof payload.ip !== 'string' || payload.pwg !== this.generation) return false;
       const exp = typeof payload.exp === 'number' ? payload.exp * 1000 : 0;
       this.verified.set(token, { ip: payload.ip, exp });
       return payload.ip === ip;
@@ -46,6 +55,16 @@ export class TokenService {
       return false;
     }
   }
+}
+
+/**
+ * The token claim that ties a token to the password it was issued under: an
+ * HMAC of the password keyed by the token secret, truncated to 128 bits,
+ * base64url. It says nothing about the password to whoever lacks the secret,
+ * and it differs as soon as the password does.
+ */
+export function passwordGeneration(secret: string, password: string): string {
+  return createHmac('sha256', secret).update('owlcache token password generation\0').update(password).digest().subarray(0, 16).toString('base64url');
 }
 
 /**
@@ -69,47 +88,5 @@ function unwrap(token: string): string | null {
 /** Shared with the RESP front end; kept exported here for the HTTP code. */
 export { passwordMatches } from '../auth.js';
 
-/**
- * Slows down repeated wrong passwords from one address: a few free tries, then
- * a delay that doubles with each failure (capped), forgotten after a quiet
- * quarter hour. Attempts in flight count too, so parallel guessing does not
- * slip past the delay.
- */
-export class PassGuard {
-  static readonly FREE_TRIES = 3;
-  static readonly MAX_DELAY_MS = 10_000;
-  static readonly FORGET_AFTER_MS = 15 * 60_000;
-  private readonly failures = new LRUCache<string, { count: number; last: number; inflight: number }>({ max: 50_000 });
-
-  constructor(
-    private readonly baseDelayMs: number,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  /** Registers an attempt and says how long to wait before checking it. */
-  begin(ip: string): number {
-    let s = this.failures.get(ip);
-    if (s !== undefined && this.now() - s.last > PassGuard.FORGET_AFTER_MS) s = undefined;
-    if (s === undefined) {
-      s = { count: 0, last: this.now(), inflight: 0 };
-      this.failures.set(ip, s);
-    }
-    const n = s.count + s.inflight;
-    s.inflight += 1;
-    if (n < PassGuard.FREE_TRIES || this.baseDelayMs === 0) return 0;
-    return Math.min(this.baseDelayMs * 2 ** (n - PassGuard.FREE_TRIES), PassGuard.MAX_DELAY_MS);
-  }
-
-  end(ip: string, success: boolean): void {
-    const s = this.failures.get(ip);
-    if (s === undefined) return;
-    s.inflight = Math.max(0, s.inflight - 1);
-    if (success) {
-      if (s.inflight === 0) this.failures.delete(ip);
-      else s.count = 0;
-      return;
-    }
-    s.count += 1;
-    s.last = this.now();
-  }
-}
+/** The guard every password check goes through (shared with the RESP front end). */
+export { PassGuard, type PassCheckOutcome } from '../pass-guard.js';

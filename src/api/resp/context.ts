@@ -6,9 +6,8 @@ import type { ReplyWriter } from './reply.js';
 export const REDIS_COMPAT_VERSION = '7.0.0';
 
 export interface PasswordGuard {
-  /** Registers an attempt from ip; how long to wait (ms) before checking it. */
-  begin(ip: string): number;
-  end(ip: string, success: boolean): void;
+  /** Runs `matches` in the turn of `ip` (see src/api/pass-guard.ts); 'busy' = refused unchecked. */
+  check(ip: string, matches: () => boolean): Promise<'ok' | 'wrong' | 'busy'>;
 }
 
 export interface RespNodeInfo {

@@ -1,11 +1,13 @@
 import { isIPv4, isIPv6 } from 'node:net';
+import { refusedHost, refusedIp } from './host-policy.js';
 
 /**
  * Addresses in the server lists. An owlcache-mode entry names another node's
  * HTTP port: `host:port`, or `http(s)://host[:port]` as the original's own
  * examples write it. A gossip seed names a peer's gossip (UDP) port: `host:port`
  * only, since a scheme means nothing there. Anything else is refused with a
- * reason the user can act on, so a typo never sits in a list unnoticed.
+ * reason the user can act on, so a typo never sits in a list unnoticed, and
+ * so is any host a node must never contact (see host-policy.ts).
  */
 
 export type ListKind = 'owlcache' | 'gossip';
@@ -25,16 +27,31 @@ const MAX_ADDRESS_LENGTH = 300;
 // Underscores are not RFC 1123, but container and compose names use them.
 const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
 
-function hostProblem(host: string): string | null {
+// A last label like this makes resolvers and URL parsers read the whole name as an IPv4 address.
+const NUMERIC_LABEL = /^(?:0x[0-9a-f]*|\d+)$/;
+
+/**
+ * Why a node must not use this host (lower-case, IPv6 without brackets), or
+ * null: a malformed one, or one it must never contact (see host-policy.ts).
+ */
+export function hostProblem(host: string): string | null {
   if (host === '') return 'the host is missing';
-  if (isIPv4(host)) return null;
-  if (host.length > 253) return 'the host name is too long';
-  // A dotted all-numeric name that is not a valid IPv4 address is a typo, not a host name.
-  if (/^[\d.]+$/.test(host)) return `${host} is not a valid IPv4 address`;
-  for (const label of host.replace(/\.$/, '').split('.')) {
-    if (!LABEL.test(label)) return `${JSON.stringify(host)} is not a valid host name`;
+  if (isIPv6(host)) {
+    if (host.includes('%')) return 'an IPv6 zone index (%…) is not allowed';
+    const refused = refusedIp(host);
+    return refused === null ? null : `${host} is ${refused}, which a node never contacts`;
   }
-  return null;
+  if (!isIPv4(host)) {
+    if (host.length > 253) return 'the host name is too long';
+    const labels = host.replace(/\.$/, '').split('.');
+    // 0x7f.1, 2130706433, 0177.0.0.1, 127.1: other programs read these as IPv4 addresses, each its own way.
+    if (NUMERIC_LABEL.test(labels.at(-1)!)) return `${host} is not a valid IPv4 address (write an IPv4 address as four decimal numbers, a.b.c.d)`;
+    for (const label of labels) {
+      if (!LABEL.test(label)) return `${JSON.stringify(host)} is not a valid host name`;
+    }
+  }
+  const refused = refusedHost(host);
+  return refused === null ? null : `${host} is ${refused}, which a node never contacts`;
 }
 
 /** Splits `host[:port]` (IPv6 in brackets); the port text is undefined when absent. */
@@ -89,12 +106,9 @@ export function checkAddress(raw: string | undefined, kind: ListKind): AddressCh
   const parts = splitHostPort(rest);
   if (typeof parts === 'string') return fail(parts);
   const host = parts.host.toLowerCase();
-  if (parts.bracketed) {
-    if (!isIPv6(host)) return fail(`${JSON.stringify(parts.host)} is not a valid IPv6 address`);
-  } else {
-    const bad = hostProblem(host);
-    if (bad !== null) return fail(bad);
-  }
+  if (parts.bracketed && !isIPv6(host)) return fail(`${JSON.stringify(parts.host)} is not a valid IPv6 address`);
+  const bad = hostProblem(host);
+  if (bad !== null) return fail(bad);
   let port: number | null = null;
   if (parts.port === undefined) {
     if (scheme === null) return fail('the port is missing');

@@ -22,6 +22,12 @@ export interface SeedsLoad {
   problems: string[];
   /** The file each seed came from (the first one naming it). */
   sources: Record<string, string>;
+  /**
+   * The seeds of server_group_config.json, which the node never rewrites: kept
+   * for good. The others are the gossip list's, which /server/ edits; the
+   * cluster follows that list as it changes.
+   */
+  fixed: string[];
 }
 
 export function loadSeeds(dataDir: string): SeedsLoad {
@@ -48,7 +54,7 @@ export function loadSeeds(dataDir: string): SeedsLoad {
   } else if (seeds.length === 0) {
     problems.push(`no usable gossip seed in ${files[0]} or ${files[1]}; this node starts on its own and waits for others to join it`);
   }
-  return { seeds, problems, sources };
+  return { seeds, problems, sources, fixed: seeds.filter((s) => sources[s] === files[0]) };
 }
 
 /**

@@ -6,6 +6,7 @@
  *   const m = new Membership(opts);          // MembershipOptions, see types.ts
  *   await m.start(seeds);                    // binds, then joins seeds in the background, retrying forever
  *   m.addSeeds(more);                        // seeds learnt later
+ *   m.setListedSeeds(list);                  // the editable seed list, whole; left-out seeds are forgotten
  *   m.localAddress();                        // advertised gossip host:port (after start)
  *   m.members();                             // MemberInfo[], self included (local: true)
  *   m.updateMeta(meta);
@@ -104,6 +105,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
   private self: MemberInfo | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly pendingSeeds: string[] = [];
+  private pendingListedSeeds: string[] | null = null;
   private starting: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
 
@@ -197,6 +199,9 @@ export class Membership extends EventEmitter<MembershipEvents> {
 
     this.every(t.reapCheckMs, () => this.reap());
     if (t.pushPullIntervalMs > 0) this.every(t.pushPullIntervalMs, () => this.pushPull());
+    // Seeds given while the port was being bound.
+    seeds.add(this.pendingSeeds);
+    if (this.pendingListedSeeds !== null) seeds.setListed(this.pendingListedSeeds);
     this.seeds = seeds;
     seeds.start();
   }
@@ -233,6 +238,12 @@ export class Membership extends EventEmitter<MembershipEvents> {
   addSeeds(seeds: string[]): void {
     if (this.seeds !== null) this.seeds.add(seeds);
     else if (this.phase === 'new' || this.phase === 'starting') this.pendingSeeds.push(...seeds);
+  }
+
+  /** The seeds of the editable gossip list, whole, each time it changes: a seed left out is no longer tried (see Seeds). */
+  setListedSeeds(seeds: string[]): void {
+    if (this.seeds !== null) this.seeds.setListed(seeds);
+    else if (this.phase === 'new' || this.phase === 'starting') this.pendingListedSeeds = [...seeds];
   }
 
   localAddress(): string {

@@ -4,6 +4,12 @@
  * exponential backoff (and jitter) forever, so a node started before its seeds,
  * a seed that restarts, or a healed partition all end in one cluster. A seed that
  * is a live member costs nothing; when it stops being one, retries start again.
+ *
+ * Seeds come from two places: fixed ones given at start (`add`: the seed file
+ * the user writes, members saved by the last run), and the gossip list that
+ * `/server/?group_type=gossip` edits (`setListed`). A seed deleted from that
+ * list is forgotten at once, unless it is also a fixed seed: nothing keeps
+ * contacting an address nobody lists any more.
  */
 import createDebug from 'debug';
 import { parseHostPort, resolveHostPort, type HostPort } from './address.js';
@@ -24,8 +30,16 @@ interface SeedState {
   busy: boolean;
 }
 
+function seedKey(spec: string): { key: string; hp: HostPort } {
+  const hp = parseHostPort(String(spec).trim());
+  if (hp === null || hp.port === 0) throw new RangeError(`membership: seed is not host:port: ${JSON.stringify(spec)}`);
+  return { key: `${hp.host}:${hp.port}`, hp };
+}
+
 export class Seeds {
   private readonly seeds = new Map<string, SeedState>();
+  private readonly fixed = new Set<string>();
+  private listed = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -34,15 +48,50 @@ export class Seeds {
     private readonly maxMs: number,
   ) {}
 
-  /** Throws a RangeError for a seed that is not host:port. */
+  /** Adds fixed seeds, kept for good. Throws a RangeError for a seed that is not host:port. */
   add(list: readonly string[]): void {
     for (const spec of list) {
-      const hp = parseHostPort(String(spec).trim());
-      if (hp === null || hp.port === 0) throw new RangeError(`membership: seed is not host:port: ${JSON.stringify(spec)}`);
-      const key = `${hp.host}:${hp.port}`;
-      if (!this.seeds.has(key)) this.seeds.set(key, { spec: key, hp, backoff: this.baseMs, nextAt: 0, busy: false });
+      const { key, hp } = seedKey(spec);
+      this.fixed.add(key);
+      this.track(key, hp);
     }
     if (this.timer !== null) this.tick();
+  }
+
+  /**
+   * The gossip list's seeds, all of them, each time it changes: new ones are
+   * joined, the ones no longer listed (and not fixed) forgotten. Entries that
+   * are not host:port are skipped (the list refuses them anyway).
+   */
+  setListed(list: readonly string[]): void {
+    const next = new Set<string>();
+    for (const spec of list) {
+      let parsed: { key: string; hp: HostPort };
+      try {
+        parsed = seedKey(spec);
+      } catch {
+        continue;
+      }
+      next.add(parsed.key);
+      this.track(parsed.key, parsed.hp);
+    }
+    for (const key of this.listed) {
+      if (!next.has(key) && !this.fixed.has(key)) {
+        this.seeds.delete(key);
+        log('seed %s is no longer listed: forgotten', key);
+      }
+    }
+    this.listed = next;
+    if (this.timer !== null) this.tick();
+  }
+
+  /** The seeds being tried (host:port, IPv6 unbracketed), for status and tests. */
+  addresses(): string[] {
+    return [...this.seeds.keys()];
+  }
+
+  private track(key: string, hp: HostPort): void {
+    if (!this.seeds.has(key)) this.seeds.set(key, { spec: key, hp, backoff: this.baseMs, nextAt: 0, busy: false });
   }
 
   start(): void {
@@ -76,7 +125,8 @@ export class Seeds {
   }
 
   private attempt(s: SeedState, address: string): void {
-    if (this.timer === null) return;
+    // Stopped, or forgotten while its name was being resolved.
+    if (this.timer === null || this.seeds.get(s.spec) !== s) return;
     if (this.hooks.isSelf(address)) {
       s.nextAt = Date.now() + this.maxMs;
       return;

@@ -10,16 +10,16 @@ const ERR_WRONGPASS = 'WRONGPASS invalid username-password pair or user is disab
 const ERR_CLIENT_NAME = 'ERR Client names cannot contain spaces, newlines or special characters.';
 const validClientName = (name: string) => /^[\x21-\x7e]*$/.test(name);
 
-async function checkPassword({ deps, conn }: RespContext, user: Buffer | null, pass: Buffer): Promise<boolean> {
-  const guard = deps.passGuard;
-  const delay = guard?.begin(conn.ip) ?? 0;
-  if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+const ERR_PASS_BUSY = 'ERR too many password attempts are waiting; try again later';
+
+/** 'busy' when the guard refused the attempt unchecked. */
+async function checkPassword({ deps, conn }: RespContext, user: Buffer | null, pass: Buffer): Promise<boolean | 'busy'> {
   // Only the default user exists; its password is the node's Pass.
-  const userOk = user === null || user.toString('latin1') === 'default';
-  const ok = passwordMatches(pass, deps.password) && userOk;
-  guard?.end(conn.ip, ok);
-  if (ok) conn.authed = true;
-  return ok;
+  const matches = () => passwordMatches(pass, deps.password) && (user === null || user.toString('latin1') === 'default');
+  const outcome = deps.passGuard ? await deps.passGuard.check(conn.ip, matches) : matches() ? 'ok' : 'wrong';
+  if (outcome === 'busy') return 'busy';
+  if (outcome === 'ok') conn.authed = true;
+  return outcome === 'ok';
 }
 
 const auth: Handler = async (ctx) => {
@@ -29,7 +29,8 @@ const auth: Handler = async (ctx) => {
     return out.error('ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?');
   }
   const ok = await checkPassword(ctx, args.length === 3 ? args[1]! : null, args[args.length - 1]!);
-  if (ok) out.constant(OK);
+  if (ok === 'busy') out.error(ERR_PASS_BUSY);
+  else if (ok) out.constant(OK);
   else out.error(ERR_WRONGPASS);
 };
 
@@ -47,7 +48,9 @@ const hello: Handler = async (ctx) => {
     const opt = lower(args[i]!);
     const left = args.length - i - 1;
     if (opt === 'auth' && left >= 2) {
-      if (deps.password === '' || !(await checkPassword(ctx, args[i + 1]!, args[i + 2]!))) return out.error(ERR_WRONGPASS);
+      if (deps.password === '') return out.error(ERR_WRONGPASS);
+      const ok = await checkPassword(ctx, args[i + 1]!, args[i + 2]!);
+      if (ok !== true) return out.error(ok === 'busy' ? ERR_PASS_BUSY : ERR_WRONGPASS);
       i += 2;
     } else if (opt === 'setname' && left >= 1) {
       setName = args[++i]!.toString('utf8');
