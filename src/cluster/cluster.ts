@@ -9,6 +9,7 @@ import type { ServerLists } from './groups/lists.js';
 import { Membership, type MemberInfo } from './membership/membership.js';
 import type { Peer, PeerDirectory } from './peers.js';
 import { Replication, type ReplicationOptions } from './replication.js';
+import { UdpTransport } from './transport/udp-transport.js';
 
 const log = logger('cluster');
 
@@ -53,7 +54,10 @@ export interface GossipClusterOptions {
   maxDatagram: number;
   /** Where the live member list is kept between runs. */
   membersFile: string;
-  replication: Omit<ReplicationOptions, 'store' | 'peers' | 'authKey' | 'encrypt' | 'macWindowMs' | 'bindHost' | 'selfHttp' | 'maxDatagram' | 'lists'>;
+  replication: Omit<ReplicationOptions, 'store' | 'peers' | 'authKey' | 'macWindowMs' | 'transport' | 'selfHttp' | 'lists'> & {
+    /** the data-gossip UDP port (0 = any free port) */
+    dataPort: number;
+  };
 }
 
 function peerOf(m: MemberInfo): Peer | null {
@@ -84,13 +88,25 @@ function listSync(lists: ServerLists): ListSync {
 }
 
 export class GossipCluster implements PeerDirectory {
+  /** The node's datagram sockets: membership on gossipPort, deltas on the data-gossip port. */
+  readonly transport: UdpTransport;
   readonly membership: Membership;
   readonly replication: Replication;
   private dataPort = 0;
   private saveTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: GossipClusterOptions) {
+    const { dataPort, ...replication } = opts.replication;
+    this.transport = new UdpTransport({
+      bindHost: opts.bindHost,
+      ports: { data: dataPort, membership: opts.gossipPort },
+      authKey: opts.authKey,
+      encrypt: opts.encrypt,
+      macWindowMs: opts.macWindowMs,
+      maxDatagram: opts.maxDatagram,
+    });
     this.membership = new Membership({
+      transport: this.transport,
       bindHost: opts.bindHost,
       port: opts.gossipPort,
       ...(opts.advertiseAddr ? { advertiseAddr: opts.advertiseAddr } : {}),
@@ -105,15 +121,13 @@ export class GossipCluster implements PeerDirectory {
       macWindowMs: opts.macWindowMs,
     });
     this.replication = new Replication({
-      ...opts.replication,
+      ...replication,
       store: opts.store,
       peers: this,
       authKey: opts.authKey,
-      encrypt: opts.encrypt,
       macWindowMs: opts.macWindowMs,
-      bindHost: opts.bindHost,
+      transport: this.transport,
       selfHttp: opts.selfHttp,
-      maxDatagram: opts.maxDatagram,
       lists: listSync(opts.lists),
     });
   }
@@ -124,7 +138,9 @@ export class GossipCluster implements PeerDirectory {
    * gossip list's, followed as it changes.
    */
   async start(seeds: string[]): Promise<void> {
-    this.dataPort = await this.replication.start();
+    await this.transport.open();
+    this.dataPort = this.transport.port('data');
+    this.replication.start();
     const advertisedHost = this.opts.selfHttp.slice(0, this.opts.selfHttp.lastIndexOf(':'));
     this.membership.updateMeta({ name: this.opts.name, http: this.opts.selfHttp, data: `${advertisedHost}:${this.dataPort}`, proto: PROTOCOL_VERSION });
     const arrived = (m: MemberInfo) => {
@@ -152,6 +168,7 @@ export class GossipCluster implements PeerDirectory {
     if (this.saveTimer) clearTimeout(this.saveTimer);
     await this.membership.stop();
     await this.replication.stop();
+    await this.transport.close();
   }
 
   /** Saves the live members' addresses a moment after the membership changes. */

@@ -5,6 +5,7 @@ import { Disseminator } from './dissemination/disseminator.js';
 import { InternalClient } from './internal-client.js';
 import type { Peer, PeerDirectory } from './peers.js';
 import { AUTH_HEADER, RequestSigner } from './request-signing.js';
+import type { UdpTransport } from './transport/udp-transport.js';
 
 /**
  * Gossip mode's replication: push (UDP deltas) and push-pull (anti-entropy
@@ -14,15 +15,14 @@ import { AUTH_HEADER, RequestSigner } from './request-signing.js';
 export interface ReplicationOptions {
   store: Store;
   peers: PeerDirectory;
+  /** signs internal HTTP calls (the datagrams are sealed by the transport) */
   authKey: string;
-  encrypt: boolean;
   macWindowMs: number;
-  bindHost: string;
-  dataPort: number;
+  /** the node's transport, carrying 'data' */
+  transport: UdpTransport;
   selfHttp: string;
   fanout: number;
   retransmitMult: number;
-  maxDatagram: number;
   pushPullIntervalMs: number;
   httpTimeoutMs: number;
   https: boolean;
@@ -64,15 +64,10 @@ export class Replication {
       store: opts.store,
       peers: opts.peers,
       client: this.client,
-      authKey: opts.authKey,
-      encrypt: opts.encrypt,
-      macWindowMs: opts.macWindowMs,
-      bindHost: opts.bindHost,
-      port: opts.dataPort,
+      transport: opts.transport,
       selfHttp: opts.selfHttp,
       fanout: opts.fanout,
       retransmitMult: opts.retransmitMult,
-      maxDatagram: opts.maxDatagram,
     });
     this.antiEntropy = new AntiEntropy({
       store: opts.store,
@@ -84,16 +79,15 @@ export class Replication {
     });
   }
 
-  /** Binds the data-gossip port (returned) and starts the rounds. */
-  async start(): Promise<number> {
-    const port = await this.disseminator.start();
+  /** Starts pushing over the (open) transport and the push-pull rounds. */
+  start(): void {
+    this.disseminator.start();
     this.antiEntropy.start();
-    return port;
   }
 
   async stop(): Promise<void> {
     await this.antiEntropy.stop();
-    await this.disseminator.stop();
+    this.disseminator.stop();
     this.client.close();
   }
 

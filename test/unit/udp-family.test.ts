@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { describe, it } from 'node:test';
-import { Transport } from '../../src/cluster/membership/transport.js';
+import { PURPOSE_LABEL, UdpTransport } from '../../src/cluster/transport/udp-transport.js';
 import { DatagramSealer } from '../../src/cluster/security.js';
 import { udpFamilyFor, udpSendHost, udpSourceHost } from '../../src/cluster/udp-family.js';
 
@@ -21,12 +21,14 @@ describe('gossip socket family', () => {
 
   it('a transport bound to :: talks with an IPv4 peer, which it names by its IPv4 address', async (t) => {
     const key = 'cluster-key-for-tests-0123456789';
-    const sealer = () => new DatagramSealer(key, 'owlcache/test', { encrypt: false, windowMs: 30_000 });
+    const sealer = () => new DatagramSealer(key, PURPOSE_LABEL.membership, { encrypt: false, windowMs: 30_000 });
     const received: { payload: string; from: string }[] = [];
-    const transport = new Transport('::', 0, sealer(), 1400, (payload, from) => received.push({ payload: payload.toString(), from }));
+    const transport = new UdpTransport({ bindHost: '::', ports: { membership: 0 }, authKey: key, encrypt: false, macWindowMs: 30_000, maxDatagram: 1400 });
+    transport.onMessage('membership', (payload, from) => received.push({ payload: payload.toString(), from }));
     let port: number;
     try {
-      port = await transport.bind();
+      await transport.open();
+      port = transport.port('membership');
     } catch (err) {
       t.skip(`cannot bind udp6 :: here (${(err as Error).message})`);
       return;
@@ -42,8 +44,8 @@ describe('gossip socket family', () => {
           resolve(peerSealer.open(msg)?.toString() ?? 'unauthenticated');
         });
       });
-      await transport.send(Buffer.from('to v4'), `127.0.0.1:${peerPort}`);
-      assert.equal(transport.stats.sendErrors, 0, 'sending to an IPv4 peer failed');
+      await transport.send('membership', `127.0.0.1:${peerPort}`, Buffer.from('to v4'));
+      assert.equal(transport.stats().membership.sendErrors, 0, 'sending to an IPv4 peer failed');
       assert.equal(await got, 'to v4');
       peer.send(peerSealer.seal(Buffer.from('from v4')), port, '127.0.0.1');
       for (let i = 0; i < 100 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 20));

@@ -1,5 +1,3 @@
-import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
-import type { RemoteInfo } from 'node:dgram';
 import { Packr, unpackMultiple } from 'msgpackr';
 import { logger } from '../../log.js';
 import { encodeRecord, recordFromArray, RecordFormatError } from '../../store/record-codec.js';
@@ -8,8 +6,7 @@ import type { EntryRecord } from '../../store/entry.js';
 import type { Store, StoreChange } from '../../store/store.js';
 import type { InternalClient } from '../internal-client.js';
 import { pickRandom, splitHostPort, type Peer, type PeerDirectory } from '../peers.js';
-import { DatagramSealer } from '../security.js';
-import { udpFamilyFor, udpSendHost, type UdpFamily } from '../udp-family.js';
+import { PURPOSE_LABEL, type UdpTransport } from '../transport/udp-transport.js';
 import { BroadcastQueue, type QueuedDelta } from './broadcast-queue.js';
 
 const log = logger('dissemination');
@@ -21,7 +18,8 @@ const log = logger('dissemination');
  * retransmitted in later rounds until each delta has gone out
  * `retransmitMult × ⌈log10(N+1)⌉` times. Values too big for a datagram travel as
  * key + versions; the receiver fetches them from the sender over signed HTTP.
- * Every datagram is sealed (MAC, timestamp window, replay cache). Best effort:
+ * Datagrams go through the node's UdpTransport as 'data' datagrams (the
+ * data-gossip port; sealed: MAC, timestamp window, replay cache). Best effort:
  * anti-entropy repairs what is lost.
  *
  * Datagram payload: a msgpack header `{v: 1, h: "<sender HTTP host:port>", to: [data
@@ -29,23 +27,19 @@ const log = logger('dissemination');
  * push it on to those — followed by msgpack records (record-codec's arrays), decoded with
  * unpackMultiple.
  */
-export const DATA_GOSSIP_PURPOSE = 'owlcache/data-gossip';
+export const DATA_GOSSIP_PURPOSE = PURPOSE_LABEL.data;
 export const DELTA_FORMAT = 1;
 
 export interface DisseminatorOptions {
   store: Store;
   peers: PeerDirectory;
   client: InternalClient;
-  authKey: string;
-  encrypt: boolean;
-  macWindowMs: number;
-  bindHost: string;
-  port: number;
+  /** The node's transport, carrying 'data'; its maxDatagram bounds every datagram. */
+  transport: UdpTransport;
   /** This node's HTTP host:port, where receivers fetch big values. */
   selfHttp: string;
   fanout: number;
   retransmitMult: number;
-  maxDatagram: number;
   /** How long local writes are batched before the push (ms). */
   flushMs?: number;
   /** Retransmission round period (ms). */
@@ -79,10 +73,9 @@ const packr = new Packr({ useRecords: false });
 const MAX_PER_TICK = 256;
 
 export class Disseminator {
-  private socket: SocketAsPromised | null = null;
-  private readonly sealer: DatagramSealer;
-  /** udp6 when bound to an IPv6 host (see udp-family.ts). */
-  readonly family: UdpFamily;
+  private readonly transport: UdpTransport;
+  private running = false;
+  private stopReceiving: (() => void) | null = null;
   private readonly queue: BroadcastQueue;
   private readonly budget: number;
   private flushTimer: NodeJS.Timeout | null = null;
@@ -94,55 +87,54 @@ export class Disseminator {
   private readonly fetching = new Set<string>();
   private closed = false;
   private readonly counters = {
-    deltasSent: 0, datagramsSent: 0, bytesSent: 0, datagramsReceived: 0, bytesReceived: 0, deltasReceived: 0,
-    deltasApplied: 0, deltasDroppedOld: 0, deltasMalformed: 0, valueFetches: 0, valueFetchFailures: 0,
+    deltasSent: 0, deltasReceived: 0, deltasApplied: 0, deltasDroppedOld: 0, deltasMalformed: 0, valueFetches: 0, valueFetchFailures: 0,
   };
 
   constructor(private readonly opts: DisseminatorOptions) {
-    this.family = udpFamilyFor(opts.bindHost);
-    this.sealer = new DatagramSealer(opts.authKey, DATA_GOSSIP_PURPOSE, { encrypt: opts.encrypt, windowMs: opts.macWindowMs });
+    this.transport = opts.transport;
     this.queue = new BroadcastQueue(opts.maxQueue ?? 20_000);
     // Room for the largest header: `fanout` addresses as long as an address can be.
     const widest = packr.pack({ v: DELTA_FORMAT, h: opts.selfHttp, to: Array.from({ length: opts.fanout }, () => 'x'.repeat(47)) });
-    this.budget = opts.maxDatagram - this.sealer.overhead - widest.length;
-    if (this.budget < 128) throw new Error(`GossipMaxDatagram ${opts.maxDatagram} leaves no room for deltas`);
+    const max = this.transport.maxDatagram;
+    this.budget = max - this.transport.overhead('data') - widest.length;
+    if (this.budget < 128) throw new Error(`GossipMaxDatagram ${max} leaves no room for deltas`);
   }
 
-  /** Binds the data-gossip UDP port; returns it. */
-  async start(): Promise<number> {
-    const socket = DgramAsPromised.createSocket({ type: this.family, recvBufferSize: 4 * 1024 * 1024 });
-    socket.socket.on('message', (msg, rinfo) => this.receive(msg, rinfo));
-    socket.socket.on('error', (err) => log.warn('data-gossip socket error: %s', err.message));
-    const addr = await socket.bind(this.opts.port, this.opts.bindHost);
-    this.socket = socket;
+  /** Takes the data datagrams of the (open) transport and starts pushing. */
+  start(): void {
+    this.stopReceiving = this.transport.onMessage('data', (payload, from) => this.receive(payload, from));
+    this.running = true;
     this.unsubscribe = this.opts.store.onChange((c) => this.onChange(c));
     this.gossipTimer = setInterval(() => this.retransmitRound(), this.opts.gossipIntervalMs ?? 200);
     this.gossipTimer.unref();
-    return addr.port;
   }
 
-  async stop(): Promise<void> {
+  /** Stops pushing and taking datagrams; the transport's owner closes it. */
+  stop(): void {
     this.closed = true;
+    this.running = false;
+    this.stopReceiving?.();
     this.unsubscribe?.();
     if (this.flushTimer) clearTimeout(this.flushTimer);
     if (this.followUpTimer) clearTimeout(this.followUpTimer);
     if (this.gossipTimer) clearInterval(this.gossipTimer);
     this.queue.clear();
-    const s = this.socket;
-    this.socket = null;
-    if (s) await s.close().catch(() => {});
   }
 
   stats(): DisseminationStats {
-    const s = this.sealer.stats;
+    const t = this.transport.stats().data;
     return {
       ...this.counters,
+      datagramsSent: t.datagramsOut,
+      bytesSent: t.bytesOut,
+      datagramsReceived: t.datagramsIn,
+      bytesReceived: t.bytesIn,
       queueDropped: this.queue.dropped,
       queueLength: this.queue.size,
-      rejectedBadMac: s.rejectedBadMac,
-      rejectedStale: s.rejectedStale,
-      rejectedReplay: s.rejectedReplay,
-      rejectedMalformed: s.rejectedMalformed,
+      rejectedBadMac: t.dropped.mac,
+      rejectedStale: t.dropped.stale,
+      rejectedReplay: t.dropped.replay,
+      rejectedMalformed: t.dropped.malformed,
     };
   }
 
@@ -173,23 +165,18 @@ export class Disseminator {
   }
 
   /** Sends one batch to each of `targets`, telling each who else gets it. */
-  private sendBatch(socket: SocketAsPromised, targets: readonly Peer[], batch: QueuedDelta[]): void {
+  private sendBatch(targets: readonly Peer[], batch: QueuedDelta[]): void {
     const header = packr.pack({ v: DELTA_FORMAT, h: this.opts.selfHttp, to: targets.map((p) => p.data) });
     const payload = Buffer.concat([header, ...batch.map((d) => d.bytes)]);
     for (const peer of targets) {
-      const hp = splitHostPort(peer.data);
-      if (hp === null) continue;
-      const datagram = this.sealer.seal(payload);
-      this.counters.datagramsSent++;
-      this.counters.bytesSent += datagram.length;
       this.counters.deltasSent += batch.length;
-      socket.send(datagram, hp[1], udpSendHost(this.family, hp[0])).catch((err: Error) => log.debug('send to %s failed: %s', peer.data, err.message));
+      void this.transport.send('data', peer.data, payload);
     }
   }
 
   /** The live peers, or null (and the queue dropped) when there is nobody to tell: anti-entropy brings later peers up to date. */
   private peersOrDrop(): Peer[] | null {
-    if (this.socket === null || this.closed) return null;
+    if (!this.running) return null;
     const peers = this.opts.peers.livePeers();
     if (peers.length === 0) {
       this.queue.clear();
@@ -202,7 +189,6 @@ export class Disseminator {
   private pushFresh(): void {
     const peers = this.peersOrDrop();
     if (peers === null) return;
-    const socket = this.socket!;
     const limit = this.retransmitLimit(peers.length);
     const liveData = peers.map((p) => p.data);
     for (let i = 0; i < MAX_PER_TICK; i++) {
@@ -210,7 +196,7 @@ export class Disseminator {
       if (batch.length === 0) break;
       const candidates = peers.filter((p) => !batch.every((d) => d.sentTo.has(p.data)));
       const targets = pickRandom(candidates, this.opts.fanout);
-      this.sendBatch(socket, targets, batch);
+      this.sendBatch(targets, batch);
       this.queue.sent(batch, targets.map((p) => p.data), limit, liveData);
     }
     // More fresh deltas than one tick sends: keep going on the next tick.
@@ -228,7 +214,6 @@ export class Disseminator {
     if (this.queue.retryCount === 0) return;
     const peers = this.peersOrDrop();
     if (peers === null) return;
-    const socket = this.socket!;
     const limit = this.retransmitLimit(peers.length);
     const liveData = peers.map((p) => p.data);
     let datagrams = 0;
@@ -236,25 +221,20 @@ export class Disseminator {
       for (let i = 0; i < 8 && datagrams < MAX_PER_TICK; i++) {
         const batch = this.queue.takeFor(peer.data, this.budget);
         if (batch.length === 0) break;
-        this.sendBatch(socket, [peer], batch);
+        this.sendBatch([peer], batch);
         this.queue.sent(batch, [peer.data], limit, liveData);
         datagrams++;
       }
     }
   }
 
-  private receive(msg: Buffer, rinfo: RemoteInfo): void {
-    this.counters.datagramsReceived++;
-    this.counters.bytesReceived += msg.length;
-    const payload = this.sealer.open(msg);
-    if (payload === null) {
-      log.debug('dropped a datagram from %s:%d that does not authenticate', rinfo.address, rinfo.port);
-      return;
-    }
+  /** An opened data datagram from `from` (the sender's data-gossip host:port). */
+  private receive(payload: Buffer, from: string): void {
     let values: unknown[];
     try {
       values = unpackMultiple(payload) as unknown[];
     } catch {
+      log.debug('undecodable delta datagram from %s', from);
       this.counters.deltasMalformed++;
       return;
     }
@@ -268,8 +248,8 @@ export class Disseminator {
     }
     const sender = header.h;
     // Deltas this datagram teaches are not pushed on to the peer that sent it, nor to the peers it also went to.
-    const from = this.opts.peers.livePeers().find((p) => p.http === sender)?.data;
-    this.receivingFrom = [...(from === undefined ? [] : [from]), ...((header.to as string[] | undefined) ?? [])];
+    const senderData = this.opts.peers.livePeers().find((p) => p.http === sender)?.data;
+    this.receivingFrom = [...(senderData === undefined ? [] : [senderData]), ...((header.to as string[] | undefined) ?? [])];
     try {
       this.applyDeltas(sender, values);
     } finally {

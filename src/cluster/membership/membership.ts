@@ -26,20 +26,22 @@
  * exchanges full member lists with one random live member and tries one faulty
  * member again (heals what gossip missed, and partitions).
  *
- * Every datagram is sealed with a subkey of authKey (../security.ts, purpose
- * MEMBERSHIP_PURPOSE); nodes with another key never see each other. An instance is
- * started once; after stop(), make a new one.
+ * Datagrams go through a UdpTransport (../transport/udp-transport.ts): the node's,
+ * given as opts.transport (opened and closed by whoever built it), or, standalone,
+ * one of its own on bindHost:port that start() opens and stop() closes. Every
+ * datagram is sealed with the membership subkeys of authKey (../security.ts);
+ * nodes with another key never see each other. An instance is started once; after
+ * stop(), make a new one.
  */
 import { EventEmitter } from 'node:events';
 import { networkInterfaces } from 'node:os';
 import createDebug from 'debug';
-import { DatagramSealer } from '../security.js';
+import { PURPOSE_LABEL, UdpTransport } from '../transport/udp-transport.js';
 import { firstExternalIPv4, formatHostPort, isWildcard, parseHostPort } from './address.js';
 import type { Fix } from './patches.js';
 import { Seeds } from './seeds.js';
 import { SwimAdapter } from './swim-adapter.js';
 import { DEFAULTS, MIN_DATAGRAM, suspicionTimeoutMs, timingsFrom, type Timings } from './timings.js';
-import { Transport } from './transport.js';
 import { MalformedError, WireState, metaOf, type WireMember } from './wire.js';
 import type { MemberInfo, MemberMeta, MemberState, MembershipEvents, MembershipOptions, MembershipStats } from './types.js';
 
@@ -48,7 +50,7 @@ export type { MemberInfo, MemberMeta, MemberState, MembershipEvents, MembershipO
 const log = createDebug('owlcache:membership');
 
 /** Purpose label of the membership subkey: other layers derive theirs from the same authKey with another label. */
-export const MEMBERSHIP_PURPOSE = 'owlcache/membership';
+export const MEMBERSHIP_PURPOSE = PURPOSE_LABEL.membership;
 
 /** Room kept in a datagram beside one member record: compound header, a ping, lengths. */
 const RECORD_MARGIN = 64;
@@ -91,11 +93,13 @@ export class Membership extends EventEmitter<MembershipEvents> {
   private readonly timings: Timings;
   private readonly maxDatagram: number;
   private readonly disabled: ReadonlySet<Fix>;
-  private readonly sealer: DatagramSealer;
   private meta: MemberMeta;
   private phase: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
 
-  private transport: Transport | null = null;
+  private readonly transport: UdpTransport;
+  /** true when the transport is this instance's own (standalone), false when it is the node's */
+  private readonly ownsTransport: boolean;
+  private stopReceiving: (() => void) | null = null;
   private adapter: SwimAdapter | null = null;
   private seeds: Seeds | null = null;
   private address = '';
@@ -114,7 +118,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
     if (typeof opts.authKey !== 'string' || opts.authKey.length === 0) throw new TypeError('membership: authKey is required');
     if (typeof opts.bindHost !== 'string') throw new TypeError('membership: bindHost is required');
     if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new RangeError(`membership: bad port ${String(opts.port)}`);
-    const maxDatagram = opts.maxDatagram ?? DEFAULTS.maxDatagram;
+    const maxDatagram = opts.transport?.maxDatagram ?? opts.maxDatagram ?? DEFAULTS.maxDatagram;
     if (!Number.isInteger(maxDatagram) || maxDatagram < MIN_DATAGRAM || maxDatagram > 65507) {
       throw new RangeError(`membership: maxDatagram must be an integer in [${MIN_DATAGRAM}, 65507], got ${String(maxDatagram)}`);
     }
@@ -126,13 +130,22 @@ export class Membership extends EventEmitter<MembershipEvents> {
     }
     this.opts = opts;
     this.timings = timingsFrom(opts);
-    this.maxDatagram = maxDatagram;
     this.disabled = new Set(testing.disableFixes ?? []);
     this.meta = checkedMeta(opts.meta);
-    this.sealer = new DatagramSealer(opts.authKey, MEMBERSHIP_PURPOSE, {
-      encrypt: opts.encrypt === true,
-      windowMs: opts.macWindowMs ?? DEFAULTS.macWindowMs,
-    });
+    this.ownsTransport = opts.transport === undefined;
+    if (!this.ownsTransport && this.disabled.has('auth')) throw new TypeError("membership: the 'auth' fix can only be switched off on an own transport");
+    this.transport =
+      opts.transport ??
+      new UdpTransport({
+        bindHost: opts.bindHost,
+        ports: { membership: opts.port },
+        authKey: opts.authKey,
+        encrypt: opts.encrypt === true,
+        macWindowMs: opts.macWindowMs ?? DEFAULTS.macWindowMs,
+        maxDatagram,
+        ...(this.disabled.has('auth') ? { unsealed: ['membership'] as const } : {}),
+      });
+    this.maxDatagram = this.transport.maxDatagram;
   }
 
   /** Binds the gossip port, then joins the seeds in the background (never fails for unreachable seeds). */
@@ -141,7 +154,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
     this.phase = 'starting';
     this.starting = this.startInner(seeds).catch(async (err: unknown) => {
       this.phase = 'stopped';
-      await this.transport?.close();
+      await this.releaseTransport();
       throw err;
     });
     return this.starting;
@@ -163,20 +176,15 @@ export class Membership extends EventEmitter<MembershipEvents> {
     );
     seeds.add([...seedList, ...this.pendingSeeds]);
 
-    const transport = new Transport(
-      this.opts.bindHost,
-      this.opts.port,
-      this.disabled.has('auth') ? null : this.sealer,
-      this.maxDatagram,
-      (payload, from) => {
-        if (this.adapter !== null && !this.adapter.deliver(payload, from)) this.malformed++;
-      },
-    );
-    this.transport = transport;
-    this.boundPort = await transport.bind();
+    const transport = this.transport;
+    if (this.ownsTransport) await transport.open();
+    this.stopReceiving = transport.onMessage('membership', (payload, from) => {
+      if (this.adapter !== null && !this.adapter.deliver(payload, from)) this.malformed++;
+    });
+    this.boundPort = transport.port('membership');
     this.address = this.advertised();
 
-    const budget = this.disabled.has('budget') ? this.maxDatagram : this.maxDatagram - transport.overhead;
+    const budget = this.disabled.has('budget') ? this.maxDatagram : this.maxDatagram - transport.overhead('membership');
     const incarnation = this.disabled.has('incarnation') ? 0 : (this.opts.incarnationStart ?? Date.now());
     const adapter = new SwimAdapter({
       address: this.address,
@@ -261,7 +269,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
   updateMeta(meta: MemberMeta): void {
     const m = checkedMeta(meta);
     if (this.adapter !== null && this.phase === 'running') {
-      this.checkRecordFits(this.adapter, m, this.maxDatagram - (this.transport?.overhead ?? 0));
+      this.checkRecordFits(this.adapter, m, this.maxDatagram - this.transport.overhead('membership'));
       this.meta = m;
       this.adapter.updateMeta(m);
     } else {
@@ -271,20 +279,20 @@ export class Membership extends EventEmitter<MembershipEvents> {
   }
 
   stats(): MembershipStats {
-    const t = this.transport?.stats;
-    const s = this.sealer.stats;
+    const t = this.transport.stats().membership;
     return {
-      datagramsIn: t?.datagramsIn ?? 0,
-      datagramsOut: t?.datagramsOut ?? 0,
-      bytesIn: t?.bytesIn ?? 0,
-      bytesOut: t?.bytesOut ?? 0,
-      rejectedBadMac: s.rejectedBadMac,
-      rejectedStale: s.rejectedStale,
-      rejectedReplay: s.rejectedReplay,
-      rejectedMalformed: s.rejectedMalformed + (t?.rejectedMalformed ?? 0) + this.malformed,
-      droppedOversized: t?.droppedOversized ?? 0,
-      sendErrors: t?.sendErrors ?? 0,
-      maxDatagramOut: t?.maxDatagramOut ?? 0,
+      datagramsIn: t.datagramsIn,
+      datagramsOut: t.datagramsOut,
+      bytesIn: t.bytesIn,
+      bytesOut: t.bytesOut,
+      rejectedBadMac: t.dropped.mac,
+      rejectedStale: t.dropped.stale,
+      rejectedReplay: t.dropped.replay,
+      // unparseable datagrams, payloads wire.ts refused, and destinations that are not host:port
+      rejectedMalformed: t.dropped.malformed + t.dropped.address + this.malformed,
+      droppedOversized: t.dropped.oversize,
+      sendErrors: t.sendErrors,
+      maxDatagramOut: t.maxDatagramOut,
     };
   }
 
@@ -306,11 +314,18 @@ export class Membership extends EventEmitter<MembershipEvents> {
     try {
       await this.adapter?.leave();
     } finally {
-      await this.transport?.close();
+      await this.releaseTransport();
       if (this.self !== null) this.self = { ...this.self, state: 'left', since: Date.now() };
       this.phase = 'stopped';
       log('%s stopped', this.address);
     }
+  }
+
+  /** Stops taking datagrams; closes the transport only if it is this instance's own. */
+  private async releaseTransport(): Promise<void> {
+    this.stopReceiving?.();
+    this.stopReceiving = null;
+    if (this.ownsTransport) await this.transport.close();
   }
 
   private onRecord(w: WireMember): void {

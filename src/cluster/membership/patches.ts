@@ -23,13 +23,13 @@
  *                  state (installLeftState() below) and a goodbye broadcast
  *                  (SwimAdapter.leave()).
  *  4. 'auth'       any datagram from anyone was accepted: every datagram is sealed
- *                  (transport.ts, ../security.ts);
+ *                  (../transport/udp-transport.ts, ../security.ts);
  *     'parse'      and what it carries is parsed strictly before swim sees it
  *                  (wire.ts): swim's reader crashes the process on some input.
  *  5. 'budget'     datagrams could exceed the budget once sealed: swim is given the
  *                  budget minus the seal overhead, and the transport never sends a
- *                  larger datagram (swim-adapter.ts, transport.ts); metadata too large
- *                  to fit is refused up front (membership.ts).
+ *                  larger datagram (swim-adapter.ts, ../transport/udp-transport.ts);
+ *                  metadata too large to fit is refused up front (membership.ts).
  */
 import { WireState } from './wire.js';
 import type { SwimMember, SwimMemberCtor, SwimMemberData, SwimMembership } from './swim-types.js';

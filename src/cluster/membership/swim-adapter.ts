@@ -3,7 +3,8 @@
  * the project that loads `swim`. swim keeps doing what it does well (probing,
  * indirect probes, suspicion, piggybacked dissemination, member-list sync); its
  * network edges are replaced: it never binds a socket, it sends through the
- * sealing Transport, and it only receives messages wire.ts has checked.
+ * node's UdpTransport (sealed as membership datagrams), and it only receives
+ * messages wire.ts has checked.
  */
 import { EventEmitter } from 'node:events';
 import createDebug from 'debug';
@@ -12,7 +13,7 @@ import { installLeftState, installSuspicionTimers, type Fix, type SuspicionTimer
 import { MalformedError, MessageType, WireState, frame, parseDatagram, type WireMember } from './wire.js';
 import { DEFAULTS, type Timings } from './timings.js';
 import { loadSwim } from './swim-package.js';
-import type { Transport } from './transport.js';
+import type { UdpTransport } from '../transport/udp-transport.js';
 import type { SwimInstance, SwimMemberData, SwimMembership } from './swim-types.js';
 import type { MemberMeta } from './types.js';
 
@@ -33,7 +34,7 @@ export interface SwimAdapterOptions {
   timings: Timings;
   /** largest swim datagram before sealing */
   budget: number;
-  transport: Transport;
+  transport: UdpTransport;
   disabled: ReadonlySet<Fix>;
   suspicionTimeoutMs: (members: number) => number;
 }
@@ -72,14 +73,14 @@ export class SwimAdapter extends EventEmitter<SwimAdapterEvents> {
     });
     this.m = this.swim.membership;
 
-    // swim's Net made a socket of its own; it is never bound: the Transport owns the port.
+    // swim's Net made a socket of its own; it is never bound: the UdpTransport owns the port.
     const net = this.swim.net;
     net.udpSocket?.close();
     net.udpSocket = null;
     net.listen = (callback) => callback();
     net.close = () => {};
     net.sendBuffer = (buffer, host) => {
-      void opts.transport.send(buffer, host);
+      void opts.transport.send('membership', host, buffer);
     };
 
     installLeftState(this.m, (host) => this.timers?.clear(host));
@@ -202,7 +203,7 @@ export class SwimAdapter extends EventEmitter<SwimAdapterEvents> {
       );
       const hosts = this.liveHosts();
       for (let round = 0; round < 2; round++) {
-        await Promise.all(hosts.map((h) => this.opts.transport.send(goodbye, h)));
+        await Promise.all(hosts.map((h) => this.opts.transport.send('membership', h, goodbye)));
       }
       log('%s left: told %d members', local.host, hosts.length);
     }

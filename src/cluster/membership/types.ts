@@ -1,4 +1,5 @@
 /** The membership layer's public types: all the rest of the project sees of it (no `swim` type leaks). */
+import type { UdpTransport } from '../transport/udp-transport.js';
 
 export type MemberState = 'alive' | 'suspect' | 'faulty' | 'left';
 
@@ -53,6 +54,12 @@ export interface MembershipOptions {
   incarnationStart?: number;
   /** full member-list exchange with one random live member, and a reconnect attempt to one faulty member, this often; default 30 s, 0 = off */
   pushPullIntervalMs?: number;
+  /**
+   * The node's transport, open and carrying 'membership' (its port, key and maxDatagram then
+   * take the place of port, authKey, encrypt, macWindowMs and maxDatagram); default: one of
+   * this instance's own, opened by start() and closed by stop()
+   */
+  transport?: UdpTransport;
 }
 
 export interface MembershipStats {
