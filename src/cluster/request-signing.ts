@@ -46,10 +46,29 @@ export class RequestSigner {
     return `v1 ${time} ${nonce} ${this.mac(method, path, time, nonce, body).toString('hex')}`;
   }
 
+  /**
+   * The checks that need no body, made before a call's body is read: the
+   * header is there, well formed and inside the clock window. A call that
+   * fails them is refused (and counted) unread; one that passes still needs
+   * `verify` once its body is in.
+   */
+  screen(header: string | undefined): boolean {
+    const parts = (header ?? '').split(' ');
+    if (!wellFormed(parts)) {
+      this.stats.rejectedMalformed++;
+      return false;
+    }
+    if (Math.abs(this.now() - Number(parts[1])) > this.windowMs) {
+      this.stats.rejectedStale++;
+      return false;
+    }
+    return true;
+  }
+
   /** True if the call carries a valid, fresh, first-seen signature. */
   verify(method: string, path: string, header: string | undefined, body: Uint8Array = Buffer.alloc(0)): boolean {
     const parts = (header ?? '').split(' ');
-    if (parts.length !== 4 || parts[0] !== 'v1' || !/^\d{1,16}$/.test(parts[1]!) || !/^[0-9a-f]{24}$/.test(parts[2]!) || !/^[0-9a-f]{64}$/.test(parts[3]!)) {
+    if (!wellFormed(parts)) {
       this.stats.rejectedMalformed++;
       return false;
     }
@@ -70,4 +89,9 @@ export class RequestSigner {
     this.stats.accepted++;
     return true;
   }
+}
+
+/** `v1 <ms> <24 hex nonce> <64 hex mac>`. */
+function wellFormed(parts: string[]): boolean {
+  return parts.length === 4 && parts[0] === 'v1' && /^\d{1,16}$/.test(parts[1]!) && /^[0-9a-f]{24}$/.test(parts[2]!) && /^[0-9a-f]{64}$/.test(parts[3]!);
 }
