@@ -38,7 +38,7 @@ export class TcpWriteProtection {
   describe(): string {
     if (this.trusted === null) return 'writes from any address (TcpProtectedMode 0)';
     if (this.networks.length === 0) return 'no writes from any address (TcpTrustedNetworks is empty)';
-    return `writes only from ${this.networks.map((n) => `${n.address}/${n.prefix}`).join(', ')} (protected mode: TcpTrustedNetworks adds networks, TcpProtectedMode 0 turns it off)`;
+    return `writes only from ${this.networks.map((n) => `${n.address}/${n.prefix}`).join(', ')} (protected mode: TcpTrustedNetworks sets the list, TcpProtectedMode 0 accepts writes from any address)`;
   }
 
   /** The error message for a refused write from `address`. */
