@@ -63,7 +63,10 @@ async function main(argv: string[]): Promise<number> {
     (l.tornLogs > 0 ? `; dropped ${l.tornLogs} torn append-log tail(s)` : ''));
   out(`mode: ${config.GroupWorkMode}`);
   out(`HTTP${config.Open_Https ? 'S' : ''} listening on ${info.http.address}:${info.http.port} (ResponseHost ${config.ResponseHost}:${info.http.port})`);
-  if (info.tcp !== null) out(`TCP listening on ${info.tcp.address}:${info.tcp.port} (ResponseHost ${config.ResponseHost}:${info.tcp.port}; no authentication, CloseTcp 0 turns it off)`);
+  if (info.tcp !== null) {
+    out(`TCP listening on ${info.tcp.address}:${info.tcp.port} (ResponseHost ${config.ResponseHost}:${info.tcp.port}; no authentication, CloseTcp 0 turns it off)`);
+    out(`TCP accepts reads from any address and ${info.tcpWrites}`);
+  }
   if (info.gossip !== null) out(`local member ${info.gossip} (gossip address for other nodes' server_group_config.json; data deltas on UDP ${info.dataGossipPort})`);
   if (info.resp !== null) out(`RESP listening on ${info.resp.address}:${info.resp.port} (Redis protocol; AUTH with the node's password)`);
   if (info.generatedPassword !== null) {

@@ -27,6 +27,9 @@ import { ensureWritableDir } from './persistence/files.js';
 import { Persistence, type LoadReport } from './persistence/persistence.js';
 import { Store } from './store/store.js';
 import { VERSION } from './version.js';
+import { envelope } from './api/envelope.js';
+import { TcpWriteProtection } from './api/tcp/protection.js';
+import { parseNetworks } from './config/values.js';
 
 const log = logger('node');
 
@@ -38,6 +41,8 @@ export interface NodeInfo {
   http: AddressInfo;
   /** The OwlCache TCP text protocol's address (null when CloseTcp is 0). */
   tcp: AddressInfo | null;
+  /** Where the TCP port takes writes from, in words (protected mode). */
+  tcpWrites: string;
   /** The Redis protocol's address (null when RespPort is 0). */
   resp: AddressInfo | null;
   /** Gossip mode: the SWIM address other nodes put in their seed file. */
@@ -184,6 +189,7 @@ export class OwlNode {
         const internal: InternalApi = {
           authHeader: AUTH_HEADER,
           maxBodyBytes: internalLimits(config.MaxValueSize).body,
+          screen: (header) => node.cluster?.replication.screen(header) ?? false,
           verify: (method, path, header, body) => node.cluster?.replication.verify(method, path, header, body) ?? false,
           entry: (key) => node.cluster?.replication.entry(key) ?? null,
           sync: (body) => {
@@ -194,16 +200,23 @@ export class OwlNode {
         routers.push(internalRouter(internal));
       }
       const app = createHttpApp(deps, routers);
+      const caps = { perPort: config.MaxConnections, perClient: config.MaxConnectionsPerClient };
       node.http = new HttpServer(app, {
         host: config.Host,
         port: config.Httpport,
         fastPath: (req, res) => tryFastGet(deps, req, res),
+        caps,
+        overCapBody: (message) => JSON.stringify(envelope('', 503, '', null, deps.responseHost(), 0, message)),
         ...(config.Open_Https ? { https: { certFile: config.Https_CertFile, keyFile: config.Https_KeyFile } } : {}),
       });
       const address = await node.http.listen();
       httpPort = address.port;
       const nodeName = config.NodeName || `${config.ResponseHost}:${httpPort}`;
       let tcpAddress: AddressInfo | null = null;
+      const networks = parseNetworks(config.TcpTrustedNetworks);
+      // The conf loader has checked the list; a string here is a bug, not a user error.
+      if (typeof networks === 'string') throw new Error(`TcpTrustedNetworks: ${networks}`);
+      const protection = new TcpWriteProtection(config.TcpProtectedMode, networks);
       if (config.CloseTcp) {
         node.tcp = new TcpServer(commands, {
           host: config.Host,
@@ -211,6 +224,8 @@ export class OwlNode {
           maxLine: config.TcpMaxLine,
           idleTimeoutMs: config.TcpIdleTimeout,
           responseHost: config.ResponseHost,
+          protection,
+          caps,
         });
         tcpAddress = await node.tcp.listen();
       }
@@ -223,6 +238,8 @@ export class OwlNode {
           password: deps.password,
           passGuard: deps.passGuard,
           maxMemory: config.MaxMemory,
+          idleTimeoutMs: config.RespIdleTimeout,
+          caps,
           node: () => ({
             version: VERSION,
             nodeId: store.nodeId,
@@ -255,6 +272,7 @@ export class OwlNode {
           dataDir,
           http: address,
           tcp: tcpAddress,
+          tcpWrites: protection.describe(),
           resp: respAddress,
           gossip: node.cluster?.gossipAddress() ?? null,
           dataGossipPort: node.cluster?.dataGossipPort() ?? null,

@@ -10,6 +10,7 @@ export const RESULTS = {
   413: 'ERROR',
   500: 'ERROR',
   501: 'UNKNOWN_COMMAND',
+  503: 'ERROR',
 } as const;
 
 export type Status = keyof typeof RESULTS;

@@ -97,6 +97,11 @@ export class Replication {
   }
 
   // The internal routes' side (InternalApi).
+  /** Whether a call's signature header is worth reading its body for (RequestSigner.screen). */
+  screen(header: string | undefined): boolean {
+    return this.signer.screen(header);
+  }
+
   verify(method: string, path: string, header: string | undefined, body: Buffer): boolean {
     return this.signer.verify(method, path, header, body);
   }

@@ -42,12 +42,14 @@ export class RequestSigner {
   readonly stats: SigningStats = { accepted: 0, rejectedBadMac: 0, rejectedStale: 0, rejectedReplay: 0, rejectedMalformed: 0 };
   private readonly key: Buffer;
   private readonly self: string;
+  private readonly windowMs: number;
   private readonly now: () => number;
   private readonly seen: ReplayCache;
 
   constructor(authKey: string, windowMs: number, opts: RequestSignerOptions) {
     this.key = deriveKey(authKey, PURPOSE);
     this.self = receiverId(opts.self);
+    this.windowMs = windowMs;
     this.now = opts.now ?? Date.now;
     this.seen = new ReplayCache(windowMs, opts.replayCacheSize ?? REPLAY_CACHE_SIZE);
   }
@@ -66,10 +68,29 @@ export class RequestSigner {
     return `${VERSION} ${time} ${nonce} ${this.mac(method, receiver, path, time, nonce, body).toString('hex')}`;
   }
 
+  /**
+   * The checks that need no body, made before a call's body is read: the
+   * header is there, well formed and inside the clock window. A call that
+   * fails them is refused (and counted) unread; one that passes still needs
+   * `verify` once its body is in.
+   */
+  screen(header: string | undefined): boolean {
+    const parts = (header ?? '').split(' ');
+    if (!wellFormed(parts)) {
+      this.stats.rejectedMalformed++;
+      return false;
+    }
+    if (Math.abs(this.now() - Number(parts[1])) > this.windowMs) {
+      this.stats.rejectedStale++;
+      return false;
+    }
+    return true;
+  }
+
   /** True if the call carries a valid, fresh, first-seen signature made for this node. */
   verify(method: string, path: string, header: string | undefined, body: Uint8Array = Buffer.alloc(0)): boolean {
     const parts = (header ?? '').split(' ');
-    if (parts.length !== 4 || parts[0] !== VERSION || !/^\d{1,16}$/.test(parts[1]!) || !/^[0-9a-f]{24}$/.test(parts[2]!) || !/^[0-9a-f]{64}$/.test(parts[3]!)) {
+    if (!wellFormed(parts)) {
       this.stats.rejectedMalformed++;
       return false;
     }
@@ -90,4 +111,9 @@ export class RequestSigner {
     this.stats.accepted++;
     return true;
   }
+}
+
+/** `<VERSION> <ms> <24 hex nonce> <64 hex mac>`. */
+function wellFormed(parts: string[]): boolean {
+  return parts.length === 4 && parts[0] === VERSION && /^\d{1,16}$/.test(parts[1]!) && /^[0-9a-f]{24}$/.test(parts[2]!) && /^[0-9a-f]{64}$/.test(parts[3]!);
 }

@@ -29,7 +29,9 @@ export type SettingType =
   | ({ kind: 'duration'; unit: Unit } & Range)
   | { kind: 'enum'; values: readonly string[] }
   /** `always`, `no`, or a duration in seconds (the range applies to the duration). */
-  | ({ kind: 'fsync' } & Range);
+  | ({ kind: 'fsync' } & Range)
+  /** A list of networks in CIDR form (`10.0.0.0/8, ::1/128`), kept as text; parseNetworks reads it. */
+  | { kind: 'networks' };
 
 /** The setting kinds that carry a Range. */
 export type NumericSettingType = Extract<SettingType, Range>;
@@ -88,15 +90,20 @@ export const SETTINGS = {
   MaxMemory: { section: 'Owlcache', type: size(MB, 1024 * GB, 'off'), default: '0', doc: 'Byte budget of the cache (e.g. 256mb); least recently used entries are evicted past it; 0 = no bound.' },
   MaxKeyLength: { section: 'Owlcache', type: size(1, 64 * KB), default: '1kb', doc: 'Longest key accepted, in bytes.' },
   MaxValueSize: { section: 'Owlcache', type: size(1, 512 * MB), default: '16mb', doc: 'Largest value accepted, in bytes; larger HTTP bodies get 413 without being read.' },
+  MaxConnections: { section: 'Owlcache', type: count(0, 1_000_000), default: '10000', doc: 'Most open connections on each of the HTTP, TCP and RESP ports; more are refused at once; 0 = no cap.' },
+  MaxConnectionsPerClient: { section: 'Owlcache', type: count(0, 1_000_000), default: '1000', doc: 'Most open connections from one client address on each port; more are refused at once; 0 = no cap.' },
 
   // [TCP]
   Tcpport: { section: 'TCP', type: port, default: '7720', doc: 'Port of the OwlCache TCP text protocol.' },
   CloseTcp: { section: 'TCP', type: bool, default: '1', doc: '1 = the TCP service is on, 0 = off (the original\'s name; TCP has no authentication).' },
   TcpMaxLine: { section: 'TCP', type: size(64, 512 * MB), default: '1mb', doc: 'Longest TCP command line; a longer one closes the connection.' },
   TcpIdleTimeout: { section: 'TCP', type: sec(SECOND, TIMER_MAX_MS, 'off'), default: '300', doc: 'Seconds a TCP connection may stay idle before it is closed; 0 = never.' },
+  TcpProtectedMode: { section: 'TCP', type: bool, default: '1', doc: '1 = TCP writes (set, expire, delete) are accepted only from TcpTrustedNetworks; 0 = from any address (TCP has no authentication).' },
+  TcpTrustedNetworks: { section: 'TCP', type: { kind: 'networks' }, default: '127.0.0.1/32,::1/128', doc: 'Networks (CIDR, comma-separated) whose TCP clients may write while TcpProtectedMode is 1; this list replaces the default, so keep 127.0.0.1/32 in it to write from this machine.' },
 
   // [RESP]
   RespPort: { section: 'RESP', type: port, default: '0', doc: 'Port of the Redis protocol (RESP2); 0 = off.' },
+  RespIdleTimeout: { section: 'RESP', type: sec(SECOND, TIMER_MAX_MS, 'off'), default: '300', doc: 'Seconds a RESP connection may stay idle before it is closed; 0 = never (Redis\'s own default).' },
 
   // [HTTP]
   Httpport: { section: 'HTTP', type: port, default: '7721', doc: 'Port of the HTTP API.' },
@@ -179,7 +186,7 @@ export const SETTINGS = {
 export type SettingName = keyof typeof SETTINGS;
 
 type ValueOf<T extends SettingType> =
-  T extends { kind: 'string' | 'secret' } ? string
+  T extends { kind: 'string' | 'secret' | 'networks' } ? string
   : T extends { kind: 'bool' } ? boolean
   : T extends { kind: 'enum'; values: readonly (infer V)[] } ? V
   : T extends { kind: 'fsync' } ? 'always' | 'no' | number

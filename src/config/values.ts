@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { NumericSettingType, Range, SettingType } from './settings.js';
 
 /** Converts one setting's text to its typed value; returns an error message instead of throwing. */
@@ -33,6 +34,10 @@ export function convertValue(type: SettingType, text: string): { ok: true; value
     case 'enum': {
       const hit = type.values.find((v) => v.toLowerCase() === text.toLowerCase());
       return hit === undefined ? { ok: false, error: `must be one of ${type.values.join(', ')}` } : { ok: true, value: hit };
+    }
+    case 'networks': {
+      const parsed = parseNetworks(text);
+      return typeof parsed === 'string' ? { ok: false, error: parsed } : { ok: true, value: text };
     }
     case 'fsync': {
       const t = text.toLowerCase();
@@ -104,4 +109,30 @@ export function parseDuration(text: string, unit: 'ms' | 's' | 'min'): number | 
 
 function unitName(unit: 'ms' | 's' | 'min'): string {
   return unit === 'ms' ? 'milliseconds' : unit === 's' ? 'seconds' : 'minutes';
+}
+
+/** One network of a CIDR list. */
+export interface Network {
+  address: string;
+  prefix: number;
+  family: 'ipv4' | 'ipv6';
+}
+
+/**
+ * "10.0.0.0/8, ::1/128" → networks (a bare address is one host); an error
+ * message for the first entry that is not a network. Empty text = no network.
+ */
+export function parseNetworks(text: string): Network[] | string {
+  const out: Network[] = [];
+  for (const item of text.split(/[\s,]+/)) {
+    if (item === '') continue;
+    const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(item);
+    const version = m === null ? 0 : isIP(m[1]!);
+    if (m === null || version === 0) return `must be networks in CIDR form separated by commas (e.g. 127.0.0.1/32,10.0.0.0/8,::1/128); ${JSON.stringify(item)} is not one`;
+    const max = version === 4 ? 32 : 128;
+    const prefix = m[2] === undefined ? max : Number(m[2]);
+    if (prefix > max) return `${JSON.stringify(item)}: the prefix length of an IPv${version} network is at most ${max}`;
+    out.push({ address: m[1]!, prefix, family: version === 4 ? 'ipv4' : 'ipv6' });
+  }
+  return out;
 }

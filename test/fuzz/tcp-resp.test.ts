@@ -2,13 +2,14 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { TEST_PASSWORD, freePort, getToken, startNode, stopAllNodes, type NodeHandle } from '../helpers/node-process.js';
+import { looksLikeHttp } from '../../src/api/tcp/protection.js';
 import { CaseCounter, assertCanary, assertHealthy, bytesArb, digestOf, exchange, fcParams, plantCanary, runs, type Canary } from './fuzz-helpers.js';
 
 /**
  * The TCP text protocol and the Redis protocol of one long-lived node. TCP: any
  * line gets exactly one answer line (the raw value, an echo, or an envelope;
  * 501 with "Cmd":"" for anything unknown), an over-long line one error line and
- * a clean close. RESP: every reply is well-formed RESP, errors are `-ERR…` /
+ * a clean close, a line that starts like HTTP a close without an answer. RESP: every reply is well-formed RESP, errors are `-ERR…` /
  * `-NOAUTH…` / `-WRONGPASS…`, malformed frames end in an error and a close,
  * and without AUTH nothing in the store changes.
  */
@@ -58,7 +59,9 @@ describe('TCP text protocol fuzz', () => {
         const answers = text.slice(GREETING.length).split('\n');
         assert.equal(answers.pop(), '', 'the last answer is not newline-terminated');
         const overlong = lines.findIndex((l) => l.length + (eol === '\r\n' ? 0 : 0) > MAX_LINE);
-        const expected = overlong === -1 ? lines.length : overlong + 1;
+        // A line that starts like HTTP (`GET …`) closes the connection unanswered (cross-protocol protection).
+        const http = lines.findIndex((l) => l.length <= MAX_LINE && looksLikeHttp(l));
+        const expected = http !== -1 && (overlong === -1 || http < overlong) ? http : overlong === -1 ? lines.length : overlong + 1;
         assert.equal(answers.length, expected, `${lines.length} lines (first over-long: ${overlong}) got ${answers.length} answers: ${JSON.stringify(answers.map((a) => a.slice(0, 80)))}`);
         for (let i = 0; i < answers.length; i++) {
           const line = lines[i]!;

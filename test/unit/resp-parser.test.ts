@@ -206,3 +206,36 @@ test('glob patterns as Redis reads them', () => {
   assert.ok(!m('*a*a*a*a*a*a*a*a*b', 'a'.repeat(1000)));
   assert.ok(process.hrtime.bigint() - start < 5_000_000_000n);
 });
+
+test('before AUTH: more than 10 arguments or a bulk over 16 KiB is a protocol error at its header, as in Redis 7', () => {
+  const many = new RespParser(DEFAULT_LIMITS, false);
+  many.push(Buffer.from('*1048576\r\n'));
+  assert.throws(() => many.next(), (e: unknown) => e instanceof RespProtocolError && /unauthenticated multibulk length/.test(e.message));
+
+  const big = new RespParser(DEFAULT_LIMITS, false);
+  big.push(Buffer.from('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$16385\r\n'));
+  assert.throws(() => big.next(), (e: unknown) => e instanceof RespProtocolError && /unauthenticated bulk length/.test(e.message));
+
+  // At the limits themselves: accepted (AUTH user pass and small commands).
+  const ok = new RespParser(DEFAULT_LIMITS, false);
+  ok.push(Buffer.concat([frame(...Array.from({ length: 10 }, (_, i) => `a${i}`)), frame('AUTH', 'x'.repeat(16 * 1024))]));
+  assert.equal(all(ok).length, 2);
+});
+
+test('after authenticate(), the full limits apply to the next command', () => {
+  const p = new RespParser(DEFAULT_LIMITS, false);
+  p.push(frame('AUTH', 'pw'));
+  assert.deepEqual(all(p), [['AUTH', 'pw']]);
+  p.authenticate();
+  const args = Array.from({ length: 12 }, (_, i) => `k${i}`);
+  p.push(Buffer.concat([frame('MSET', ...args), frame('SET', 'k', Buffer.alloc(100_000, 0x61))]));
+  const got = all(p);
+  assert.equal(got.length, 2);
+  assert.equal(got[1]![2]!.length, 100_000);
+});
+
+test('a parser made authenticated (no password set) has no unauthenticated limits', () => {
+  const p = new RespParser();
+  p.push(frame(...Array.from({ length: 20 }, () => 'x')));
+  assert.equal(all(p)[0]!.length, 20);
+});

@@ -2,7 +2,7 @@ import type Koa from 'koa';
 import { clientAddress } from '../client-address.js';
 import type { Commands, Limits } from '../commands.js';
 import { envelope, type Status } from '../envelope.js';
-import { BadBody, BodyTooLarge, Params, parseQuery, readBody } from './params.js';
+import { BadBody, BodyNeedsToken, BodyTooLarge, Params, hasBody, parseQuery, readBody } from './params.js';
 import type { PassGuard, TokenService } from './tokens.js';
 
 /** What the HTTP routes need from the node: small on purpose (the HTTP layer knows nothing of UDP or disk). */
@@ -23,16 +23,54 @@ export function clientIp(ctx: Koa.Context): string {
   return clientAddress(ctx.req.socket);
 }
 
-/** Query and body parameters; answers 413 / 500 itself and returns null when the body cannot be used. */
+/**
+ * Most body bytes read from a request whose token is not known to be valid
+ * before its body is (none in the query string or Authorization header): room
+ * for the original's `-d "cmd=set&key=…&valuedata=…&token=…"` with a small
+ * value, not for megabytes from a stranger.
+ */
+export function unauthenticatedBodyLimit(limits: Limits): number {
+  return Math.max(16 * 1024, 3 * limits.maxKeyLength + 8 * 1024);
+}
+
+/** The token of an `Authorization: Bearer <token>` header, if any. */
+export function headerToken(ctx: Koa.Context): string | undefined {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('authorization'));
+  return m === null ? undefined : m[1];
+}
+
+/**
+ * Query and body parameters; answers 401 / 413 / 500 itself and returns null
+ * when the body cannot be used. The token in the query string or header is
+ * checked before the body is read: without a valid one, only a small body is
+ * read (a larger one is answered 401 unread).
+ */
 export async function requestParams(ctx: Koa.Context, deps: HttpDeps): Promise<Params | null> {
   const query = parseQuery(ctx.querystring);
+  const q = new Params(new Map(), query);
+  const full = { maxValueSize: deps.limits.maxValueSize, slack: 64 * 1024 + deps.limits.maxKeyLength };
+  const early = hasBody(ctx.req) && (await deps.tokens.verify(q.strAny('token', 'owl_token') ?? headerToken(ctx), clientIp(ctx)));
+  const limits = early ? full : { ...full, unauthenticated: unauthenticatedBodyLimit(deps.limits) };
   try {
-    const body = await readBody(ctx.req, { maxValueSize: deps.limits.maxValueSize, slack: 64 * 1024 + deps.limits.maxKeyLength });
+    const body = await readBody(ctx.req, limits);
     return new Params(body, query);
   } catch (err) {
-    const q = new Params(new Map(), query);
     const cmd = q.str('cmd') ?? '';
     const key = q.str('key') ?? '';
+    if (err instanceof BodyNeedsToken) {
+      ctx.set('Connection', 'close');
+      sendEnvelope(
+        ctx,
+        deps,
+        cmd,
+        401,
+        key,
+        null,
+        0,
+        `a request body larger than ${err.limit} bytes is read only with a valid token in the query string (token=...) or an Authorization: Bearer header`,
+      );
+      return null;
+    }
     if (err instanceof BodyTooLarge) {
       // The rest of the body is not read: close the connection after answering.
       ctx.set('Connection', 'close');
@@ -64,7 +102,7 @@ export function sendEnvelope(
   ctx.set('Content-Type', JSON_TYPE);
 }
 
-/** The token parameter (`token` or the original's alias `owl_token`) checked against the client's address. */
+/** The token parameter (`token` or the original's alias `owl_token`, else an Authorization: Bearer header) checked against the client's address. */
 export function hasValidToken(ctx: Koa.Context, deps: HttpDeps, params: Params): Promise<boolean> {
-  return deps.tokens.verify(params.strAny('token', 'owl_token'), clientIp(ctx));
+  return deps.tokens.verify(params.strAny('token', 'owl_token') ?? headerToken(ctx), clientIp(ctx));
 }

@@ -4,9 +4,13 @@ import getRawBody from 'raw-body';
 /**
  * Node-to-node routes, authenticated by a signature over each call (the
  * cluster layer verifies it; this layer only carries bytes). Unsigned, stale,
- * replayed or tampered calls get 401 and are counted by the verifier.
+ * replayed or tampered calls get 401 and are counted by the verifier; a call
+ * without a well-formed, fresh signature header is refused before its body is
+ * read.
  */
 export interface InternalApi {
+  /** The body-free checks of the signature header (form, clock window): false = refuse before reading the body. */
+  screen(authHeader: string | undefined): boolean;
   verify(method: string, pathWithQuery: string, authHeader: string | undefined, body: Buffer): boolean;
   /** One record, encoded, or null if this node holds nothing for the key. */
   entry(key: string): Buffer | null;
@@ -33,6 +37,11 @@ export function internalRouter(api: InternalApi): Router {
   });
 
   router.post('/sync', async (ctx) => {
+    if (!api.screen(ctx.get(api.authHeader) || undefined)) {
+      // Refused unread: the unread body must not be taken for the next request.
+      ctx.set('Connection', 'close');
+      return reply(ctx, 401, 'not authenticated');
+    }
     let body: Buffer;
     try {
       body = await getRawBody(ctx.req, { limit: api.maxBodyBytes, length: ctx.get('content-length') || undefined });

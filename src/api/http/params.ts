@@ -38,6 +38,13 @@ export class BodyTooLarge extends Error {
   }
 }
 
+/** A body over the unauthenticated read limit, from a request whose token was not checked before its body. */
+export class BodyNeedsToken extends Error {
+  constructor(readonly limit: number) {
+    super(`request body is larger than ${limit} bytes and carries no valid token outside the body`);
+  }
+}
+
 export class BadBody extends Error {}
 
 function hexVal(c: number): number {
@@ -94,7 +101,7 @@ export function parseForm(src: Buffer): Map<string, Buffer[]> {
 
 const EMPTY = new Map<string, Buffer[]>();
 
-function hasBody(req: IncomingMessage): boolean {
+export function hasBody(req: IncomingMessage): boolean {
   const len = req.headers['content-length'];
   if (len !== undefined) return len !== '0';
   return req.headers['transfer-encoding'] !== undefined;
@@ -105,10 +112,16 @@ export interface BodyLimits {
   maxValueSize: number;
   /** Room for the other parameters. */
   slack: number;
+  /** Set while the request's token is unchecked: the most bytes read before it is (BodyNeedsToken past it). */
+  unauthenticated?: number;
 }
 
+/** The body's declared length, NaN if it is streamed. */
+const declaredLength = (req: IncomingMessage) => Number(req.headers['content-length'] ?? NaN);
+
 /**
- * Reads the body's parameters. A declared Content-Length over the limit is
+ * Reads the body's parameters. A declared Content-Length over the limit (413)
+ * or, unauthenticated, over `limits.unauthenticated` (BodyNeedsToken) is
  * refused before a byte is read; a streamed body is cut off at the limit.
  */
 export async function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Map<string, Buffer[]>> {
@@ -116,23 +129,40 @@ export async function readBody(req: IncomingMessage, limits: BodyLimits): Promis
   const type = (req.headers['content-type'] ?? '').toLowerCase();
   if (type.startsWith('multipart/form-data')) return readMultipart(req, limits);
   // Percent-encoding may triple a binary value's size.
-  const limit = type.startsWith('application/x-www-form-urlencoded') ? 3 * limits.maxValueSize + limits.slack : limits.maxValueSize + limits.slack;
+  const full = type.startsWith('application/x-www-form-urlencoded') ? 3 * limits.maxValueSize + limits.slack : limits.maxValueSize + limits.slack;
+  const limit = checkDeclared(req, full, limits.unauthenticated);
   let raw: Buffer;
   try {
     raw = await getRawBody(req, { limit, length: req.headers['content-length'] });
   } catch (err) {
     const e = err as { type?: string; message?: string };
-    if (e.type === 'entity.too.large') throw new BodyTooLarge(limit);
+    if (e.type === 'entity.too.large') throw limit < full ? new BodyNeedsToken(limit) : new BodyTooLarge(full);
     throw new BadBody(e.message ?? 'cannot read the request body');
   }
   if (type.startsWith('application/x-www-form-urlencoded')) return parseForm(raw);
   return new Map([['valuedata', [raw]]]);
 }
 
+/**
+ * Refuses a declared length over the full limit (BodyTooLarge) or over the
+ * unauthenticated one (BodyNeedsToken); returns the most bytes to read.
+ */
+function checkDeclared(req: IncomingMessage, full: number, unauthenticated: number | undefined): number {
+  const declared = declaredLength(req);
+  if (declared > full) throw new BodyTooLarge(full);
+  if (unauthenticated === undefined || unauthenticated >= full) return full;
+  if (declared > unauthenticated) throw new BodyNeedsToken(unauthenticated);
+  return unauthenticated;
+}
+
 function readMultipart(req: IncomingMessage, limits: BodyLimits): Promise<Map<string, Buffer[]>> {
-  const declared = Number(req.headers['content-length'] ?? NaN);
-  const limit = limits.maxValueSize + limits.slack;
-  if (declared > limit) return Promise.reject(new BodyTooLarge(limit));
+  const full = limits.maxValueSize + limits.slack;
+  let limit: number;
+  try {
+    limit = checkDeclared(req, full, limits.unauthenticated);
+  } catch (err) {
+    return Promise.reject(err as Error);
+  }
   return new Promise((resolve, reject) => {
     const out = new Map<string, Buffer[]>();
     const add = (name: string, value: Buffer) => {
@@ -163,7 +193,7 @@ function readMultipart(req: IncomingMessage, limits: BodyLimits): Promise<Map<st
     let received = 0;
     req.on('data', (chunk: Buffer) => {
       received += chunk.length;
-      if (received > limit) fail(new BodyTooLarge(limit));
+      if (received > limit) fail(limit < full ? new BodyNeedsToken(limit) : new BodyTooLarge(limit));
     });
     parser.on('field', (name: string, value: string, nameTruncated: boolean, valueTruncated: boolean) => {
       if (valueTruncated) return fail(new BodyTooLarge(limits.maxValueSize));

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type Koa from 'koa';
 import { logger } from '../../log.js';
-import { listenOn } from '../listener.js';
+import { ConnectionLimiter, closeSocket, listenOn, overCapMessage, type ConnectionCaps } from '../listener.js';
 
 const log = logger('http');
 
@@ -14,6 +14,10 @@ export interface HttpServerOptions {
   https?: { certFile: string; keyFile: string };
   /** Answers a request before the app if it can (the read hot path); false = let the app answer. */
   fastPath?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+  /** MaxConnections / MaxConnectionsPerClient for this port. */
+  caps?: ConnectionCaps;
+  /** The JSON body of the 503 sent to a connection over a cap. */
+  overCapBody?: (message: string) => string;
 }
 
 /** Opens the HTTP(S) port for a Koa app; `close` stops accepting and waits for requests in flight. */
@@ -28,7 +32,11 @@ export class HttpServer {
   async listen(): Promise<AddressInfo> {
     const appHandler = this.app.callback();
     const fast = this.opts.fastPath;
-    const handler = fast === undefined ? appHandler : (req: http.IncomingMessage, res: http.ServerResponse) => {
+    /** Connections over a cap: already answered 503 and closing; their requests get nothing more. */
+    const refused = new WeakSet<Socket>();
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (refused.has(req.socket)) return;
+      if (fast === undefined) return void appHandler(req, res);
       let handled: boolean;
       try {
         handled = fast(req, res);
@@ -53,6 +61,30 @@ export class HttpServer {
       server = https.createServer({ cert, key }, handler);
     } else {
       server = http.createServer(handler);
+    }
+    const caps = this.opts.caps;
+    if (caps !== undefined && (caps.perPort > 0 || caps.perClient > 0)) {
+      const limiter = new ConnectionLimiter(caps);
+      const https = this.opts.https !== undefined;
+      // Before the HTTP layer's own listener: an over-cap connection is answered without parsing anything it sends.
+      server.prependListener('connection', (socket: Socket) => {
+        const over = limiter.admit(socket);
+        if (over === null) return;
+        refused.add(socket);
+        socket.on('error', () => {});
+        const message = overCapMessage(over, caps);
+        log.debug('refusing a connection from %s: %s', socket.remoteAddress, message);
+        if (https) {
+          // Under TLS there is no cheap way to answer before the handshake.
+          socket.destroy();
+          return;
+        }
+        const body = this.opts.overCapBody?.(message) ?? message;
+        socket.write(
+          `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8;\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+        closeSocket(socket);
+      });
     }
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;

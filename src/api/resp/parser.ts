@@ -7,7 +7,10 @@
  *
  * Memory is bounded before it is spent: a declared bulk length, argument count
  * or a command's total size over the limits is a protocol error, raised as soon
- * as the header is read, never after allocating what it asks for.
+ * as the header is read, never after allocating what it asks for. Until the
+ * connection has authenticated (when a password is set), the limits are those
+ * Redis 7 applies to an unauthenticated client: a handful of arguments and
+ * small bulks, so a stranger cannot make the node hold megabytes.
  */
 
 export class RespProtocolError extends Error {}
@@ -29,6 +32,9 @@ export const DEFAULT_LIMITS: RespParserLimits = {
   maxInline: 64 * 1024,
   maxCommandBytes: 1024 * 1024 * 1024,
 };
+
+/** What an unauthenticated client may send in one command (Redis 7's limits; AUTH needs three short arguments). */
+export const UNAUTHENTICATED_LIMITS = { maxArgs: 10, maxBulk: 16 * 1024 } as const;
 
 /** What one argument costs beyond its bytes (the Buffer object and array slot), for maxCommandBytes. */
 const ARG_OVERHEAD = 64;
@@ -54,7 +60,16 @@ export class RespParser {
   private bulkLen = 0;
   private failed: RespProtocolError | null = null;
 
-  constructor(readonly limits: RespParserLimits = DEFAULT_LIMITS) {}
+  /** `authenticated` false: UNAUTHENTICATED_LIMITS hold until `authenticate()`. */
+  constructor(
+    readonly limits: RespParserLimits = DEFAULT_LIMITS,
+    private authenticated = true,
+  ) {}
+
+  /** Lifts the unauthenticated limits (the connection has passed AUTH); commands after this one get the full limits. */
+  authenticate(): void {
+    this.authenticated = true;
+  }
 
   /** Adds received bytes. Call `next` until it returns null before pushing again, or data is copied. */
   push(chunk: Buffer): void {
@@ -112,6 +127,7 @@ export class RespParser {
         const n = this.readHeader(STAR);
         if (n === null) return null;
         if (n > this.limits.maxArgs) throw new RespProtocolError('Protocol error: invalid multibulk length');
+        if (!this.authenticated && n > UNAUTHENTICATED_LIMITS.maxArgs) throw new RespProtocolError('Protocol error: unauthenticated multibulk length');
         // `*0` and `*-1` carry no command; Redis skips them.
         if (n <= 0) continue;
         this.argsLeft = n;
@@ -125,6 +141,7 @@ export class RespParser {
       const len = this.readHeader(DOLLAR);
       if (len === null) return null;
       if (len < 0 || len > this.limits.maxBulk) throw new RespProtocolError('Protocol error: invalid bulk length');
+      if (!this.authenticated && len > UNAUTHENTICATED_LIMITS.maxBulk) throw new RespProtocolError('Protocol error: unauthenticated bulk length');
       this.commandBytes += len + ARG_OVERHEAD;
       if (this.commandBytes > this.limits.maxCommandBytes) throw new RespProtocolError('Protocol error: command too large');
       this.argsLeft -= 1;

@@ -1,6 +1,6 @@
 import net, { type AddressInfo } from 'node:net';
 import { clientAddress } from '../client-address.js';
-import { SocketServer, closeSocket } from '../listener.js';
+import { SocketServer, closeSocket, type ConnectionCaps } from '../listener.js';
 import type { Commands } from '../commands.js';
 import { logger } from '../../log.js';
 import type { Connection, PasswordGuard, RespDeps, RespNodeInfo, ServerStats } from './context.js';
@@ -29,6 +29,10 @@ export interface RespServerOptions {
   maxMemory: number;
   /** Most arguments in one command. */
   maxArgs?: number;
+  /** Idle connections are closed after this many ms; 0 = never (RespIdleTimeout). */
+  idleTimeoutMs?: number;
+  /** MaxConnections / MaxConnectionsPerClient. */
+  caps?: ConnectionCaps;
 }
 
 /** The Redis protocol (RESP2) listener. */
@@ -67,6 +71,11 @@ export class RespServer extends SocketServer {
     this.deps.keyIndex.close();
   }
 
+  protected refusal(message: string): string {
+    this.stats.rejectedConnections += 1;
+    return `-ERR ${message}\r\n`;
+  }
+
   protected accept(socket: net.Socket): void {
     const { deps, stats } = this;
     stats.connectedClients += 1;
@@ -75,6 +84,13 @@ export class RespServer extends SocketServer {
       stats.connectedClients -= 1;
     });
     socket.on('error', (err) => log.debug('connection error: %s', err.message));
+    const idleMs = this.opts.idleTimeoutMs ?? 0;
+    if (idleMs > 0) {
+      socket.setTimeout(idleMs, () => {
+        log.debug('closing idle connection from %s', socket.remoteAddress);
+        closeSocket(socket);
+      });
+    }
 
     const conn: Connection = {
       id: this.nextId++,
@@ -88,7 +104,7 @@ export class RespServer extends SocketServer {
       maxBulk: deps.commands.limits.maxValueSize + BULK_SLACK,
       maxArgs: this.opts.maxArgs ?? DEFAULT_LIMITS.maxArgs,
       maxCommandBytes: Math.max(256 * 1024 * 1024, 2 * (deps.commands.limits.maxValueSize + BULK_SLACK)),
-    });
+    }, conn.authed);
     const out = new ReplyWriter();
     /** Waiting for the socket to drain, or for a command that takes time (AUTH slowed down). */
     let waiting = false;
@@ -109,6 +125,8 @@ export class RespServer extends SocketServer {
           socket.once('drain', resume);
           break;
         }
+        // AUTH (answered before the next command is parsed) lifts the unauthenticated limits.
+        if (conn.authed) parser.authenticate();
         let args: Buffer[] | null;
         try {
           args = parser.next();

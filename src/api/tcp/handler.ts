@@ -42,7 +42,11 @@ export function unknownCommand(deps: TcpHandlerDeps, message: string): Answer {
   return envelopeLine(deps, '', 501, '', null, 0, message);
 }
 
-export function handleLine(deps: TcpHandlerDeps, line: Buffer): Answer {
+/**
+ * The answer to one command line. `writeRefusal` is null when this connection
+ * may write, else the message that set, expire and delete get (protected mode).
+ */
+export function handleLine(deps: TcpHandlerDeps, line: Buffer, writeRefusal: string | null = null): Answer {
   const { commands } = deps;
   const cmdEnd = wordEnd(line, 0);
   const cmd = line.toString('utf8', 0, cmdEnd);
@@ -52,6 +56,7 @@ export function handleLine(deps: TcpHandlerDeps, line: Buffer): Answer {
   /** Start of the bytes after the key and its separating space; -1 if there is no such space. */
   const restAt = keyEnd < line.length ? keyEnd + 1 : -1;
   const missing = () => unknownCommand(deps, `${cmd} needs more arguments`);
+  if (writeRefusal !== null && (cmd === 'set' || cmd === 'expire' || cmd === 'delete')) return envelopeLine(deps, cmd, 401, key, null, 0, writeRefusal);
 
   switch (cmd) {
     case 'get': {
