@@ -312,8 +312,8 @@ export class Persistence {
     if (u === null) return;
     this.unwritable = null;
     log.warn('the append log can be written again after %d s; %d client writes were refused meanwhile%s',
-      Math.round((Date.now() - u.since) / 1000), u.refused, this.unsaved || this.log?.isBroken === true ? '; a snapshot saves what peers sent meanwhile' : '');
-    if (this.unsaved || this.log?.isBroken === true) {
+      Math.round((Date.now() - u.since) / 1000), u.refused, this.unsaved || this.logNeedsReplacing() ? '; a snapshot saves what peers sent meanwhile' : '');
+    if (this.unsaved || this.logNeedsReplacing()) {
       this.snapshotSoon();
     } else {
       this.stopRecovery();
@@ -340,7 +340,7 @@ export class Persistence {
    */
   private tryRecovery(): void {
     if (this.closing !== null) return this.stopRecovery();
-    const needsSnapshot = this.unsaved || this.log?.isBroken === true;
+    const needsSnapshot = this.unsaved || this.logNeedsReplacing();
     if (!needsSnapshot) {
       // Nothing is held in memory only: the next client write tries the log itself.
       if (this.unwritable === null) this.stopRecovery();
@@ -360,6 +360,11 @@ export class Persistence {
         this.nextRecoveryAt = Date.now() + this.recoveryDelayMs;
       },
     );
+  }
+
+  /** The current log can take no more appends (a failed write could not be cut back): only a new generation helps. */
+  private logNeedsReplacing(): boolean {
+    return this.log !== null && (this.log.isBroken || !this.log.open);
   }
 
   /** Whether the file system reports free space for a snapshot of the store (true if it cannot say). */

@@ -111,4 +111,22 @@ describe('persistence: a write the log refuses is not made', () => {
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(readdirSync(a.dir).sort(), before);
   });
+
+  it('recovers by itself: a snapshot saves the peers\' changes taken while the log failed, and client writes resume', async () => {
+    const a = node();
+    a.store.set('before', Buffer.from('1'));
+    await breakLog(a.p);
+    assert.throws(() => a.store.set('refused', Buffer.from('x')), PersistenceError);
+    const v = a.store.hlc.now();
+    a.store.merge({ key: 'peer', value: Buffer.from('3'), created: 1, vv: v, expireAt: 0, ev: v });
+    const deadline = Date.now() + 10_000;
+    while (a.p.stats().unwritableSince !== null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(a.p.stats().unwritableSince, null, 'writable again without help');
+    a.store.set('after', Buffer.from('2'));
+    const b = node({}, a.dir);
+    assert.equal(b.store.get('before')?.value?.toString(), '1');
+    assert.equal(b.store.get('peer')?.value?.toString(), '3', 'the peer\'s change held in memory was saved');
+    assert.equal(b.store.get('after')?.value?.toString(), '2');
+    assert.equal(b.store.get('refused'), undefined);
+  });
 });
