@@ -1,5 +1,6 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setQuiet } from '../src/log.js';
@@ -8,8 +9,8 @@ import { Persistence } from '../src/persistence/persistence.js';
 import { writeSnapshot } from '../src/persistence/snapshot.js';
 import type { EntryRecord } from '../src/store/entry.js';
 import { Store } from '../src/store/store.js';
-import { getToken, qs, request, startNode, stopAllNodes } from '../test/helpers/node-process.js';
-import { fmt, httpLoadTool, load, machine, ratio } from './lib.js';
+import { freePort, getToken, qs, request, startNode, stopAllNodes } from '../test/helpers/node-process.js';
+import { fmt, httpLoadTool, load, loadAverage, machine, median, ratio } from './lib.js';
 
 /**
  * Persistence costs, each against its baseline in the same run:
@@ -18,6 +19,10 @@ import { fmt, httpLoadTool, load, machine, ratio } from './lib.js';
  * 2. Start-up time of a node whose data directory holds 1 M entries of 100 B
  *    (snapshot written directly with the module). Target: <= 5 s.
  * 3. Time and peak RSS of a snapshot of 1 M entries (in this process).
+ * 4. With BENCH_BASELINE_CLI (another build's dist/src/cli.js, e.g. the
+ *    previous commit in a git worktree): `set` with the append log on, this
+ *    build against that one, on HTTP (wrk/autocannon) and on RESP (pipelines
+ *    of 16 SETs), rounds alternated, medians compared.
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -26,6 +31,7 @@ const ENTRIES = Number(process.env.BENCH_ENTRIES ?? 1_000_000);
 const FSYNC = process.env.BENCH_FSYNC ?? '1';
 const ONLY = process.env.BENCH_ONLY ?? '';
 const MB = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+const BASELINE_CLI = process.env.BENCH_BASELINE_CLI ?? '';
 
 async function setThroughput(): Promise<void> {
   const on = await startNode({ settings: { AppendLog: 1, AppendFsync: FSYNC } });
@@ -152,6 +158,91 @@ async function snapshotCost(): Promise<void> {
   }
 }
 
+/** RESP SETs per second over `connections` connections, each keeping a pipeline of `depth` SETs in flight. */
+async function respSetRate(port: number, password: string, seconds: number, connections = 50, depth = 16): Promise<number> {
+  const value = 'v'.repeat(100);
+  const cmd = (...a: string[]) => `*${a.length}\r\n${a.map((x) => `$${Buffer.byteLength(x)}\r\n${x}\r\n`).join('')}`;
+  let done = 0;
+  let counting = false;
+  let stop = false;
+  const sockets: net.Socket[] = [];
+  await Promise.all(Array.from({ length: connections }, (_, c) => new Promise<void>((resolve, reject) => {
+    let n = 0;
+    const batch = () => {
+      let b = '';
+      for (let i = 0; i < depth; i++) b += cmd('SET', `k-${c}-${(n++) % 10_000}`, value);
+      return b;
+    };
+    let pending = depth;
+    const s = net.connect(port, '127.0.0.1', () => s.write(cmd('AUTH', password) + batch()));
+    sockets.push(s);
+    let authed = false;
+    s.on('data', (d: Buffer) => {
+      for (const x of d) {
+        if (x !== 0x0a) continue;
+        if (!authed) {
+          authed = true;
+          resolve();
+          continue;
+        }
+        if (counting) done += 1;
+        if (--pending === 0 && !stop) {
+          pending = depth;
+          s.write(batch());
+        }
+      }
+    });
+    s.on('error', reject);
+  })));
+  await new Promise((r) => setTimeout(r, 1000));
+  counting = true;
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const rate = done / ((performance.now() - t0) / 1000);
+  stop = true;
+  for (const s of sockets) s.destroy();
+  return rate;
+}
+
+async function againstBaseline(): Promise<void> {
+  const settings = { AppendLog: 1, AppendFsync: FSYNC, RespPort: 0 };
+  const nodes = {
+    base: await startNode({ entry: BASELINE_CLI, settings: { ...settings, RespPort: await freePort() } }),
+    this: await startNode({ settings: { ...settings, RespPort: await freePort() } }),
+  };
+  const value = 'v'.repeat(100);
+  const urls = new Map<string, string>();
+  for (const [name, h] of Object.entries(nodes)) {
+    const token = await getToken(h.httpPort);
+    const path = `/data/?${qs({ cmd: 'set', key: 'bench', valuedata: value, token })}`;
+    if ((await request(h.httpPort, path)).status !== 200) throw new Error(`set failed on the ${name} node`);
+    urls.set(name, `http://127.0.0.1:${h.httpPort}${path}`);
+  }
+  const http: Record<string, number[]> = { base: [], this: [] };
+  const resp: Record<string, number[]> = { base: [], this: [] };
+  const cpu: Record<string, number[]> = { base: [], this: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? (['base', 'this'] as const) : (['this', 'base'] as const);
+    for (const name of order) {
+      const h = nodes[name];
+      const cpu0 = cpuMs(h.proc.pid!);
+      const r = await load(urls.get(name)!, { seconds: SECONDS, warmupSeconds: round === 0 ? 2 : 1 });
+      cpu[name]!.push((1000 * (cpuMs(h.proc.pid!) - cpu0)) / (r.requestsPerSec * SECONDS));
+      http[name]!.push(r.requestsPerSec);
+      resp[name]!.push(await respSetRate(h.respPort, String(h.settings.Pass), SECONDS));
+      console.log(`round ${round + 1} ${name.padEnd(4)} HTTP set ${fmt(r.requestsPerSec)} req/s (${cpu[name]!.at(-1)!.toFixed(1)} us CPU/req)  RESP SET -P 16 ${fmt(resp[name]!.at(-1)!)} /s`);
+    }
+  }
+  console.log(`append log on (AppendFsync ${FSYNC}), ${ROUNDS} rounds alternated, medians:`);
+  console.log(`  HTTP set   baseline ${fmt(median(http.base!))}  this ${fmt(median(http.this!))}  ratio ${ratio(median(http.this!), median(http.base!))}  CPU/req ${median(cpu.base!).toFixed(1)} vs ${median(cpu.this!).toFixed(1)} us`);
+  console.log(`  RESP -P 16 baseline ${fmt(median(resp.base!))}  this ${fmt(median(resp.this!))}  ratio ${ratio(median(resp.this!), median(resp.base!))}`);
+  console.log(`  load average ${loadAverage()}`);
+  for (const h of Object.values(nodes)) {
+    await h.stop('SIGTERM');
+    rmSync(h.dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   console.log(`# persistence: ${new Date().toISOString()} on ${machine()}, ${httpLoadTool()}, ${ROUNDS} x ${SECONDS} s per setting, 50 connections, 100-byte values`);
   try {
@@ -159,6 +250,7 @@ async function main(): Promise<void> {
     if (ONLY === '' || ONLY === 'throughput') await setThroughput();
     if (ONLY === '' || ONLY === 'startup') await startupTime();
     if (ONLY === '' || ONLY === 'snapshot') await snapshotCost();
+    if (BASELINE_CLI !== '' && (ONLY === '' || ONLY === 'baseline')) await againstBaseline();
   } finally {
     await stopAllNodes();
   }

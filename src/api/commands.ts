@@ -78,6 +78,26 @@ export class Commands {
     return this.write(key, () => this.store.set(key, value, ttlMs));
   }
 
+  /**
+   * Several sets, all or nothing (Redis's MSET): every pair is checked first,
+   * then all are written to the append log in one write and made together, or
+   * none is. The outcome's key is the first failing key, or the first key.
+   */
+  setManyMs(pairs: readonly { key: string; value: Buffer; ttlMs?: number }[]): Outcome {
+    for (const { key, value } of pairs) {
+      const bad = this.checkWrite(key, value);
+      if (bad !== null) return { status: bad.status, key, message: bad.message };
+    }
+    const first = pairs[0]?.key ?? '';
+    try {
+      this.store.setMany(pairs);
+      return { status: 200, key: first };
+    } catch (err) {
+      if (err instanceof StoreError) return { status: 500, key: first, message: err.message };
+      throw err;
+    }
+  }
+
   /** The live entry, or undefined (also for unusable keys). */
   get(key: string): EntryRecord | undefined {
     if (this.checkKey(key) !== null) return undefined;

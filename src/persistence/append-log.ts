@@ -1,4 +1,4 @@
-import { closeSync, fdatasync, fdatasyncSync, ftruncateSync, openSync, readdirSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, ftruncateSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EntryRecord } from '../store/entry.js';
 import { fsyncDir, fsyncDirAsync } from './files.js';
@@ -20,13 +20,15 @@ export const LOG_MAGIC = Buffer.from('OWLALOG\n', 'latin1');
 export const LOG_FORMAT = 1;
 
 /**
- * When appended records reach the disk:
- * - 'always': written and fdatasync'ed before append() returns;
- * - a number n (ms): written at the end of the current event-loop turn (all of
- *   the turn's changes in one write(2)); the owner calls sync() every n ms;
- * - 'no': written the same way; the OS decides when to flush.
- * So a killed process loses at most the changes of its last turn (well under
- * a millisecond's worth), a power loss at most n ms of them.
+ * When appended records reach the disk. A client's change is written (write(2)
+ * done, so in the kernel) before the store changes and before it is answered,
+ * whatever the policy (appendNow); a peer's change is written at the end of the
+ * turn with the turn's other peer changes, in one write(2) (append). Then:
+ * - 'always': fdatasync'ed before appendNow/append returns;
+ * - a number n (ms): the owner calls sync() every n ms;
+ * - 'no': the OS decides when to flush.
+ * So a killed process loses no acknowledged change, a power loss at most the
+ * last n ms of them (like Redis's appendfsync everysec).
  */
 export type FsyncPolicy = 'always' | 'no' | number;
 
@@ -103,25 +105,58 @@ export class AppendLogWriter {
         w.dirUnsynced = true;
       }
     } catch (err) {
+      // Not usable (disk full, I/O error): leave no file behind, or every failed attempt would add one.
       closeSync(fd);
+      rmSync(path, { force: true });
       throw err;
     }
     return w;
+  }
+
+  /** A failed write could not be cut back: nothing more can go to this file, only to a new generation. */
+  get isBroken(): boolean {
+    return this.broken !== null;
   }
 
   get open(): boolean {
     return this.fd !== null && this.closing === null;
   }
 
-  /** Appends one record: on disk when this returns with 'always', else written at the end of this turn. */
+  /**
+   * Appends records with what is pending, in one write(2) done when this
+   * returns (and fdatasync'ed with 'always'). If that fails none of `records`
+   * is in the file (it is cut back to whole frames) and this throws.
+   */
+  appendNow(records: readonly EntryRecord[]): void {
+    this.checkOpen();
+    const frames = records.map((r) => frameInPlace(KIND_RECORDS, encodeRecord(r, FRAME_HEAD_BYTES)));
+    const framesBytes = frames.reduce((n, b) => n + b.length, 0);
+    const all = this.pending.length === 0 ? frames : [...this.pending, ...frames];
+    const before = this.written;
+    this.writeNow(all.length === 1 ? all[0]! : Buffer.concat(all, this.pendingBytes + framesBytes));
+    this.pending = [];
+    this.pendingBytes = 0;
+    unflushed.delete(this);
+    if (this.policy === 'always') {
+      try {
+        this.fdatasyncNow();
+      } catch (err) {
+        // Refused, so it must not come back at the next start either ('always' keeps nothing pending).
+        this.cutBackTo(before);
+        throw err;
+      }
+    }
+    this.size += framesBytes;
+    this.records += records.length;
+  }
+
+  /** Appends one record: written at the end of this turn (on disk when this returns with 'always'). */
   append(record: EntryRecord): void {
-    if (this.fd === null || this.closing !== null) throw new Error(`append log ${this.path} is closed`);
-    if (this.broken !== null) throw this.broken;
+    this.checkOpen();
     const b = frameInPlace(KIND_RECORDS, encodeRecord(record, FRAME_HEAD_BYTES));
     if (this.policy === 'always') {
       this.writeNow(b);
-      fdatasyncSync(this.fd);
-      this.unsynced = false;
+      this.fdatasyncNow();
       this.size += b.length;
       this.records += 1;
     } else {
@@ -141,6 +176,27 @@ export class AppendLogWriter {
         setImmediate(this.flushAtEndOfTurn);
       }
     }
+  }
+
+  /** Forgets the appends not yet written (after a failed write: the owner saves them another way). Returns how many. */
+  dropPending(): number {
+    const n = this.pending.length;
+    this.size -= this.pendingBytes;
+    this.records -= n;
+    this.pending = [];
+    this.pendingBytes = 0;
+    unflushed.delete(this);
+    return n;
+  }
+
+  private checkOpen(): void {
+    if (this.fd === null || this.closing !== null) throw new Error(`append log ${this.path} is closed`);
+    if (this.broken !== null) throw this.broken;
+  }
+
+  private fdatasyncNow(): void {
+    fdatasyncSync(this.fd!);
+    this.unsynced = false;
   }
 
   /** Writes pending appends now, in one write. Throws if that fails; they stay pending for the next try. */
@@ -169,15 +225,20 @@ export class AppendLogWriter {
       writeAllAt(fd, b, this.written);
     } catch (err) {
       // A partial frame followed by whole ones would hide those from replay: cut back to whole frames.
-      try {
-        ftruncateSync(fd, this.written);
-      } catch (e) {
-        this.broken = new Error(`append log ${this.path} cannot be repaired after a failed write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-      }
+      this.cutBackTo(this.written);
       throw err;
     }
     this.written += b.length;
     this.unsynced = true;
+  }
+
+  private cutBackTo(length: number): void {
+    try {
+      ftruncateSync(this.fd!, length);
+      this.written = length;
+    } catch (e) {
+      this.broken = new Error(`append log ${this.path} cannot be repaired after a failed write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
   }
 
   /** Writes what is pending and flushes the file to disk, off the event loop. */

@@ -1,8 +1,8 @@
-import { closeSync, rmSync, statSync, unlinkSync, utimesSync } from 'node:fs';
+import { closeSync, rmSync, statfsSync, statSync, unlinkSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { logger } from '../log.js';
-import { type ChangeListener, type Store, StoreError } from '../store/store.js';
+import { type Store, StoreError, type WriteAheadHook } from '../store/store.js';
 import { AppendLogFormatError, AppendLogWriter, listLogs, readAppendLog, type FsyncPolicy } from './append-log.js';
 import { fsyncDirAsync, moveAside, openTempSync } from './files.js';
 import { corruptName, logFileName, SNAPSHOT_FILE, SNAPSHOT_TEMP_FILE } from './layout.js';
@@ -12,9 +12,17 @@ const log = logger('persistence');
 
 /**
  * What the node composes: loads the data directory into the store at start,
- * appends every change to the log as the store makes it (before the client is
- * answered; AppendFsync says when it reaches the disk), snapshots the store
- * periodically and at shutdown.
+ * appends every change to the log before the store makes it (a client's change
+ * is written before it is made and answered, or refused; AppendFsync says when
+ * it reaches the disk), snapshots the store periodically and at shutdown.
+ *
+ * When the log cannot be written (disk full, I/O error) the node is in one
+ * state, "unwritable since T": client writes are refused with that reason,
+ * reads go on, peers' changes are still taken in memory, the condition is
+ * logged once a minute, and no file is created per failed write. Each client
+ * write tries the log again, so writes resume by themselves once there is
+ * space; peers' changes taken meanwhile are saved by a snapshot, tried every
+ * second once the file system reports room for it.
  *
  * Ordering that makes a crash at any point of a snapshot lose nothing:
  * 1. a snapshot first opens log generation g+1 and captures the store's
@@ -76,10 +84,31 @@ export interface LoadReport {
 export class PersistenceError extends StoreError {}
 
 const DEFAULT_LOG_SNAPSHOT_BYTES = 64 * 1024 * 1024;
+/** How often the "cannot write" condition is logged while it lasts. */
+const UNWRITABLE_LOG_EVERY_MS = 60_000;
+/** How often recovery is tried while changes are held in memory only; doubled after each failed snapshot, up to a minute. */
+const RECOVERY_EVERY_MS = 1_000;
+const RECOVERY_MAX_DELAY_MS = 60_000;
+
+interface Unwritable {
+  since: number;
+  /** The first error, e.g. "ENOSPC: no space left on device, write". */
+  reason: string;
+  lastLogged: number;
+  refusedSinceLog: number;
+  refused: number;
+}
 
 function errText(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   return e.code ?? e.message;
+}
+
+/** The code and what it means: "ENOSPC: no space left on device, write". */
+function errDetail(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code !== undefined && e.message.startsWith(e.code)) return e.message;
+  return e.code !== undefined ? `${e.code}: ${e.message}` : e.message;
 }
 
 export class Persistence {
@@ -100,6 +129,12 @@ export class Persistence {
   private coveredLogs: string[] = [];
   /** Damaged files still in place: the next snapshot moves them aside instead of deleting or replacing them. */
   private damaged = new Set<string>();
+  private unwritable: Unwritable | null = null;
+  /** Changes in the store that no log file holds (peers' changes while unwritable): a snapshot must save them. */
+  private unsaved = false;
+  private recoveryTimer: NodeJS.Timeout | null = null;
+  private recoveryDelayMs = RECOVERY_EVERY_MS;
+  private nextRecoveryAt = 0;
   readonly snapshotPath: string;
   readonly loaded: LoadReport;
 
@@ -124,7 +159,8 @@ export class Persistence {
       if (err instanceof PersistenceError) throw err;
       throw new PersistenceError(`cannot use the data directory ${opts.dataDir} (${errText(err)}): check DBfile and the folder's permissions`);
     }
-    p.unsubscribe = opts.store.onChange(p.onChange);
+    opts.store.setWriteAhead(p.writeAhead);
+    p.unsubscribe = () => opts.store.setWriteAhead(null);
     return p;
   }
 
@@ -190,6 +226,8 @@ export class Persistence {
     }
     if (snapshotEveryMs > 0) {
       this.every(snapshotEveryMs, () => {
+        // While unwritable, the recovery timer decides when a snapshot has a chance.
+        if (this.unwritable !== null) return;
         if (this.dirty) this.snapshot().catch(() => {});
         else this.touchSnapshot();
       });
@@ -217,6 +255,7 @@ export class Persistence {
       }
       for (const t of this.timers) clearInterval(t);
       this.timers = [];
+      this.stopRecovery();
       await this.snapshotting?.catch(() => {});
       try {
         await this.writeSnapshotNow(true);
@@ -230,12 +269,19 @@ export class Persistence {
     return this.closing;
   }
 
-  stats(): { logGeneration: number | null; logBytes: number; writeErrors: number; snapshotBytes: number } {
+  stats(): {
+    logGeneration: number | null; logBytes: number; writeErrors: number; snapshotBytes: number;
+    /** Since when (ms since the epoch) the log cannot be written, and why; null when it can. */
+    unwritableSince: number | null; unwritableReason: string | null; refusedWrites: number;
+  } {
     return {
       logGeneration: this.log?.generation ?? null,
       logBytes: this.log?.size ?? 0,
       writeErrors: this.writeErrors,
       snapshotBytes: this.lastSnapshotBytes,
+      unwritableSince: this.unwritable?.since ?? null,
+      unwritableReason: this.unwritable?.reason ?? null,
+      refusedWrites: this.unwritable?.refused ?? 0,
     };
   }
 
@@ -259,35 +305,152 @@ export class Persistence {
     }
   }
 
-  private readonly onChange: ChangeListener = (change) => {
-    if (change.origin === 'load') return;
-    if (!this.begun && change.origin === 'local') throw new PersistenceError('the node is still starting: the change was not saved; try again');
-    this.dirty = true;
+  /**
+   * The store's write-ahead hook. A client's changes are written to the log
+   * (one write(2)) before they are made, or refused with a PersistenceError so
+   * nothing changes; a peer's are queued for the end of the turn and kept in
+   * memory even if the log cannot take them (a snapshot saves them later).
+   */
+  private readonly writeAhead: WriteAheadHook = (changes) => {
+    const origin = changes[0]?.origin;
+    if (origin === undefined || origin === 'load') return;
+    if (!this.begun && origin === 'local') throw new PersistenceError('the node is still starting: the change was not saved; try again');
     const w = this.log;
-    if (w === null) return;
-    try {
-      w.append(change.record);
-    } catch (err) {
-      this.writeFailed(w.path, err);
-      // A client's write must not be acknowledged as saved; a peer's is still held and re-synced by anti-entropy.
-      if (change.origin === 'local') throw new PersistenceError(`the change could not be saved: append log error ${errText(err)}`);
+    if (w === null) {
+      this.dirty = true;
       return;
+    }
+    if (origin === 'local') {
+      try {
+        w.appendNow(changes.map((c) => c.record));
+      } catch (err) {
+        this.writeFailed(w, err);
+        this.unwritable!.refused += changes.length;
+        this.unwritable!.refusedSinceLog += changes.length;
+        throw new PersistenceError(this.refusal());
+      }
+      this.dirty = true;
+      if (this.unwritable !== null) this.recovered();
+    } else {
+      this.dirty = true;
+      if (this.unwritable !== null) {
+        // Already failing: trying each peer change would only fail again; the recovery snapshot saves it.
+        this.unsaved = true;
+        return;
+      }
+      try {
+        for (const c of changes) w.append(c.record);
+      } catch (err) {
+        this.unsaved = true;
+        this.writeFailed(w, err);
+        return;
+      }
     }
     const limit = Math.max(this.opts.logSnapshotBytes ?? DEFAULT_LOG_SNAPSHOT_BYTES, this.lastSnapshotBytes);
     if (w.size > limit) this.snapshotSoon();
   };
 
+  /** What a client whose write was refused is told. */
+  private refusal(): string {
+    const u = this.unwritable!;
+    return `write refused, nothing was changed: the data directory ${this.opts.dataDir} cannot be written since ` +
+      `${new Date(u.since).toISOString()} (${u.reason}); reads still work, and writes resume by themselves once it can be written again`;
+  }
+
   /**
-   * A log write failed (disk full, I/O error): the store still holds the
-   * change, so a snapshot, which opens a fresh generation, saves it again.
+   * A log write failed (disk full, I/O error). Enters the unwritable state (or
+   * stays in it), logging at most once a minute; opens no new file, since a
+   * new generation would fail alike. Appends that were still queued are
+   * dropped: their changes are in the store, and the recovery snapshot saves them.
    */
-  private writeFailed(path: string, err: unknown): void {
+  private writeFailed(w: AppendLogWriter, err: unknown): void {
     this.writeErrors += 1;
-    if (this.writeErrors === 1 || this.writeErrors % 1000 === 0) {
-      log.error('cannot write to the append log %s (%s); %d failed writes so far; a snapshot will save the store', path, errText(err), this.writeErrors);
+    if (w.dropPending() > 0) this.unsaved = true;
+    const now = Date.now();
+    const u = this.unwritable;
+    if (u === null) {
+      this.unwritable = { since: now, reason: errDetail(err), lastLogged: now, refusedSinceLog: 0, refused: 0 };
+      log.error('cannot write to the append log %s (%s): client writes are refused until it can be written again; reads go on; ' +
+        'this is logged again once a minute while it lasts', w.path, errDetail(err));
+      this.startRecovery();
+    } else if (now - u.lastLogged >= UNWRITABLE_LOG_EVERY_MS) {
+      log.error('still cannot write to the append log %s since %s (%s): %d client writes refused in the last %d s, %d in all',
+        w.path, new Date(u.since).toISOString(), errDetail(err), u.refusedSinceLog, Math.round((now - u.lastLogged) / 1000), u.refused);
+      u.lastLogged = now;
+      u.refusedSinceLog = 0;
     }
-    this.dirty = true;
-    this.snapshotSoon();
+  }
+
+  /** The log took a write again (or a snapshot saved everything). */
+  private recovered(): void {
+    const u = this.unwritable;
+    if (u === null) return;
+    this.unwritable = null;
+    log.warn('the append log can be written again after %d s; %d client writes were refused meanwhile%s',
+      Math.round((Date.now() - u.since) / 1000), u.refused, this.unsaved || this.logNeedsReplacing() ? '; a snapshot saves what peers sent meanwhile' : '');
+    if (this.unsaved || this.logNeedsReplacing()) {
+      this.snapshotSoon();
+    } else {
+      this.stopRecovery();
+    }
+  }
+
+  private startRecovery(): void {
+    if (this.recoveryTimer !== null) return;
+    this.recoveryDelayMs = RECOVERY_EVERY_MS;
+    this.nextRecoveryAt = 0;
+    this.recoveryTimer = setInterval(() => this.tryRecovery(), RECOVERY_EVERY_MS);
+    this.recoveryTimer.unref();
+  }
+
+  private stopRecovery(): void {
+    if (this.recoveryTimer !== null) clearInterval(this.recoveryTimer);
+    this.recoveryTimer = null;
+  }
+
+  /**
+   * Changes held in memory only (or a log that cannot be appended to) need a
+   * snapshot, which opens a new generation: tried once the file system reports
+   * room for it, so a still-full disk sees no attempt (and no new file).
+   */
+  private tryRecovery(): void {
+    if (this.closing !== null) return this.stopRecovery();
+    const needsSnapshot = this.unsaved || this.logNeedsReplacing();
+    if (!needsSnapshot) {
+      // Nothing is held in memory only: the next client write tries the log itself.
+      if (this.unwritable === null) this.stopRecovery();
+      return;
+    }
+    const now = Date.now();
+    if (now < this.nextRecoveryAt || this.snapshotting !== null) return;
+    if (!this.roomForSnapshot()) return;
+    this.snapshot().then(
+      () => {
+        this.recoveryDelayMs = RECOVERY_EVERY_MS;
+        this.recovered();
+        this.stopRecovery();
+      },
+      () => {
+        this.recoveryDelayMs = Math.min(this.recoveryDelayMs * 2, RECOVERY_MAX_DELAY_MS);
+        this.nextRecoveryAt = Date.now() + this.recoveryDelayMs;
+      },
+    );
+  }
+
+  /** The current log can take no more appends (a failed write could not be cut back): only a new generation helps. */
+  private logNeedsReplacing(): boolean {
+    return this.log !== null && (this.log.isBroken || !this.log.open);
+  }
+
+  /** Whether the file system reports free space for a snapshot of the store (true if it cannot say). */
+  private roomForSnapshot(): boolean {
+    try {
+      const fs = statfsSync(this.opts.dataDir);
+      const need = Math.max(this.lastSnapshotBytes, this.opts.store.stats().bytes) + (64 << 10);
+      return fs.bavail * fs.bsize >= need;
+    } catch {
+      return true;
+    }
   }
 
   private snapshotSoon(): void {
@@ -303,7 +466,12 @@ export class Persistence {
     const generation = this.nextGeneration++;
     try {
       const dir = this.opts.dataDir;
-      return AppendLogWriter.create(dir, generation, this.opts.store.nodeId, this.opts.fsync, (err) => this.writeFailed(join(dir, logFileName(generation)), err));
+      const w = AppendLogWriter.create(dir, generation, this.opts.store.nodeId, this.opts.fsync, (err) => {
+        // A peer's changes, written at the end of the turn: they stay in memory (the recovery snapshot saves them).
+        this.unsaved = true;
+        this.writeFailed(w, err);
+      });
+      return w;
     } catch (err) {
       throw new PersistenceError(
         `cannot create the append log in ${this.opts.dataDir} (${errText(err)}): check DBfile, the folder's permissions and free space`,
@@ -346,9 +514,12 @@ export class Persistence {
     const records = Array.from(store.entries());
     const capturedAt = Date.now();
     const wasDirty = this.dirty;
+    const wasUnsaved = this.unsaved;
     this.dirty = false;
+    this.unsaved = false;
     try {
-      await old?.close();
+      // The capture holds everything the old log does: a failure to close it must not stop the snapshot.
+      await old?.close().catch((err: unknown) => log.warn('closing the append log %s failed (%s); the snapshot covers it', old.path, errText(err)));
       const replacingDamaged = this.damaged.has(this.snapshotPath);
       const res = await writeSnapshot(this.snapshotPath, join(dataDir, SNAPSHOT_TEMP_FILE), records, {
         nodeId: store.nodeId,
@@ -374,6 +545,7 @@ export class Persistence {
       log.info('snapshot%s: %d records, %d bytes in %d ms', final ? ' (shutdown)' : '', res.records, res.bytes, res.ms);
     } catch (err) {
       this.dirty ||= wasDirty || records.length > 0;
+      this.unsaved ||= wasUnsaved;
       log.error('snapshot failed, the append logs are kept: %s', errText(err));
       throw err;
     }

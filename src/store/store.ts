@@ -2,6 +2,9 @@ import { LRUCache } from 'lru-cache';
 import { Digest } from './digest.js';
 import { deathTime, entrySize, isLive, mergeRecords, type EntryRecord } from './entry.js';
 import { HybridLogicalClock } from './hlc.js';
+import { logger } from '../log.js';
+
+const log = logger('store');
 
 export interface StoreOptions {
   /** This node's id: the HLC tie-break of every local write. */
@@ -25,6 +28,20 @@ export interface StoreChange {
 
 export type ChangeListener = (change: StoreChange) => void;
 
+/**
+ * Called with the changes about to be made (one, or every change of a
+ * setMany), before the store changes. Throwing (a StoreError, e.g. the append
+ * log cannot be written) refuses them: nothing changes, no listener hears of them.
+ */
+export type WriteAheadHook = (changes: readonly StoreChange[]) => void;
+
+/** One entry of Store.setMany. `ttlMs` 0 = never expires. */
+export interface SetItem {
+  key: string;
+  value: Buffer;
+  ttlMs?: number;
+}
+
 export class StoreError extends Error {}
 
 export const DEFAULT_TOMBSTONE_TTL_MS = 24 * 60 * 60 * 1000;
@@ -38,9 +55,11 @@ function wallMicros(nowMs: number): number {
  * The key/value map every front end uses (docs/architecture.md). Live entries sit in an
  * LRU bounded by bytes; entries without a readable value (tombstones, expired,
  * evicted) are kept as stubs so their versions keep winning merges until they are
- * collected after `tombstoneTtlMs`. Every change updates the digest and is
- * announced, synchronously, to listeners (append log, replication) before the
- * caller acknowledges it.
+ * collected after `tombstoneTtlMs`. A change first passes the write-ahead hook
+ * (the append log), which may refuse it; only then does it update the map and
+ * the digest, and is announced, synchronously, to listeners (replication, the
+ * RESP key index) before the caller acknowledges it. Listeners cannot refuse a
+ * change that is already made: one that throws is logged and the others still run.
  */
 export class Store {
   readonly hlc: HybridLogicalClock;
@@ -51,6 +70,8 @@ export class Store {
   private readonly live: LRUCache<string, EntryRecord>;
   private readonly stubs = new Map<string, EntryRecord>();
   private readonly listeners: ChangeListener[] = [];
+  private writeAhead: WriteAheadHook | null = null;
+  private listenerErrors = 0;
   private evictions = 0;
   /** Live entries with an expiry, kept as they come and go so INFO need not walk the store. */
   private expiring = 0;
@@ -85,6 +106,11 @@ export class Store {
     };
   }
 
+  /** Sets (or with null removes) the one write-ahead hook: persistence's append log. */
+  setWriteAhead(hook: WriteAheadHook | null): void {
+    this.writeAhead = hook;
+  }
+
   /** The live entry for key, or undefined if absent, deleted or expired. Counts as a use for the LRU. */
   get(key: string): EntryRecord | undefined {
     const e = this.live.get(key);
@@ -107,6 +133,29 @@ export class Store {
 
   /** Local write. `ttlMs` 0 = never expires. */
   set(key: string, value: Buffer, ttlMs = 0): EntryRecord {
+    const record = this.newRecord(key, value, ttlMs);
+    this.apply(record, this.peek(key), 'local');
+    return record;
+  }
+
+  /**
+   * Several local writes, all or nothing: the write-ahead hook sees them
+   * together (one append-log write) and either all are made or none.
+   */
+  setMany(items: readonly SetItem[]): EntryRecord[] {
+    const staged = new Map<string, EntryRecord>();
+    const changes: StoreChange[] = [];
+    for (const { key, value, ttlMs } of items) {
+      const record = this.newRecord(key, value, ttlMs ?? 0);
+      changes.push({ record, previous: staged.get(key) ?? this.peek(key), origin: 'local' });
+      staged.set(key, record);
+    }
+    this.writeAhead?.(changes);
+    for (const c of changes) this.commit(c);
+    return changes.map((c) => c.record);
+  }
+
+  private newRecord(key: string, value: Buffer, ttlMs: number): EntryRecord {
     const now = this.now();
     const v = this.hlc.now();
     const record: EntryRecord = {
@@ -120,7 +169,6 @@ export class Store {
     if (this.maxMemory > 0 && entrySize(record) > this.maxMemory) {
       throw new StoreError(`value of ${value.length} bytes does not fit in MaxMemory (${this.maxMemory} bytes)`);
     }
-    this.apply(record, this.peek(key), 'local');
     return record;
   }
 
@@ -228,6 +276,14 @@ export class Store {
   }
 
   private apply(record: EntryRecord, previous: EntryRecord | undefined, origin: ChangeOrigin): void {
+    const change: StoreChange = { record, previous, origin };
+    this.writeAhead?.([change]);
+    this.commit(change);
+  }
+
+  /** Makes a change the write-ahead hook accepted, then tells every listener. */
+  private commit(change: StoreChange): void {
+    const { record, previous } = change;
     if (isLive(record, this.now())) {
       this.stubs.delete(record.key);
       const replaced = this.live.peek(record.key);
@@ -240,7 +296,18 @@ export class Store {
       this.stubs.set(record.key, stored);
     }
     this.digest.update(previous, record);
-    for (const listener of this.listeners) listener({ record, previous, origin });
+    for (const listener of this.listeners) {
+      try {
+        listener(change);
+      } catch (err) {
+        this.listenerErrors += 1;
+        // A listener failing on every change must not flood the log.
+        if (this.listenerErrors === 1 || this.listenerErrors % 1000 === 0) {
+          log.error('a change listener failed on key %j (%d failures so far; the change is made and the other listeners ran): %s',
+            record.key, this.listenerErrors, (err as Error).stack ?? String(err));
+        }
+      }
+    }
   }
 
   /** Expired: free the bytes, keep the versions (the digest does not change). */

@@ -64,6 +64,8 @@ export interface StartOptions {
   args?: string[];
   /** Run bin/owlcache instead of the compiled CLI directly. */
   viaBin?: boolean;
+  /** Run another build's compiled CLI (benchmarks against a previous commit). */
+  entry?: string;
   /** How long to wait for "owlcache ready" (ms). */
   readyTimeoutMs?: number;
   /** Environment additions (e.g. DEBUG). */
@@ -123,7 +125,7 @@ async function launch(
   base: Pick<NodeHandle, 'dir' | 'dataDir' | 'confFile' | 'httpPort' | 'tcpPort' | 'respPort' | 'settings'>,
   opts: StartOptions,
 ): Promise<NodeHandle> {
-  const entry = opts.viaBin ? BIN_OWLCACHE : CLI_ENTRY;
+  const entry = opts.entry ?? (opts.viaBin ? BIN_OWLCACHE : CLI_ENTRY);
   const proc = spawn(process.execPath, [entry, '-config', base.confFile, ...(opts.args ?? [])], {
     cwd: base.dir,
     env: { ...process.env, DEBUG: '', ...opts.env },

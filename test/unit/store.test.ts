@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { Digest } from '../../src/store/digest.js';
 import { isEntryRecord, mergeRecords, type EntryRecord } from '../../src/store/entry.js';
 import type { Version } from '../../src/store/hlc.js';
-import { Store } from '../../src/store/store.js';
+import { Store, StoreError } from '../../src/store/store.js';
 
 /** A small seeded generator so property runs are repeatable (seed printed on failure). */
 function rng(seed: number): () => number {
@@ -215,5 +215,45 @@ describe('digest', () => {
     assert.equal(d1.root(), d2.root());
     for (const r of recs) d1.update(r, undefined);
     assert.equal(d1.root(), '0000000000000000');
+  });
+});
+
+describe('store: write-ahead hook and listeners', () => {
+  it('a write-ahead hook that throws refuses the change: nothing changes, no listener hears of it', () => {
+    const s = new Store({ nodeId: 'n1' });
+    s.set('k', Buffer.from('old'));
+    const digest = s.digest.root();
+    const heard: string[] = [];
+    s.onChange((c) => heard.push(c.record.key));
+    const seen: number[] = [];
+    s.setWriteAhead((changes) => {
+      seen.push(changes.length);
+      throw new StoreError('disk full');
+    });
+    assert.throws(() => s.set('k', Buffer.from('new')), StoreError);
+    assert.throws(() => s.set('n', Buffer.from('new')), StoreError);
+    assert.throws(() => s.delete('k'), StoreError);
+    assert.throws(() => s.setMany([{ key: 'a', value: Buffer.from('1') }, { key: 'b', value: Buffer.from('2') }]), StoreError);
+    assert.deepEqual(seen, [1, 1, 1, 2], 'setMany hands its changes over together');
+    assert.equal(s.get('k')?.value?.toString(), 'old');
+    assert.equal(s.peek('n'), undefined);
+    assert.equal(s.peek('a'), undefined);
+    assert.equal(s.digest.root(), digest);
+    assert.deepEqual(heard, []);
+    s.setWriteAhead(null);
+    s.set('n', Buffer.from('1'));
+    assert.deepEqual(heard, ['n']);
+  });
+
+  it('a listener that throws neither undoes the change nor skips the other listeners', () => {
+    const s = new Store({ nodeId: 'n1' });
+    const heard: string[] = [];
+    s.onChange(() => {
+      throw new Error('listener bug');
+    });
+    s.onChange((c) => heard.push(c.record.key));
+    assert.doesNotThrow(() => s.set('k', Buffer.from('v')));
+    assert.equal(s.get('k')?.value?.toString(), 'v');
+    assert.deepEqual(heard, ['k']);
   });
 });

@@ -189,17 +189,11 @@ const mget: Handler = ({ deps, args, out, stats }) => {
 
 const mset: Handler = ({ deps, args, out }) => {
   if (args.length % 2 !== 1) return out.error(wrongArity('mset'));
-  const pairs: [string, Buffer][] = [];
-  for (let i = 1; i < args.length; i += 2) pairs.push([keyOf(args[i]!), args[i + 1]!]);
-  // All or nothing: check every pair before the first write.
-  for (const [key, value] of pairs) {
-    const bad = deps.commands.checkWrite(key, value);
-    if (bad !== null) return out.error(`ERR ${bad.message}`);
-  }
-  for (const [key, value] of pairs) {
-    const err = setValue(deps, key, own(value), 0);
-    if (err !== null) return out.error(err);
-  }
+  const pairs: { key: string; value: Buffer }[] = [];
+  for (let i = 1; i < args.length; i += 2) pairs.push({ key: keyOf(args[i]!), value: own(args[i + 1]!) });
+  // All or nothing: the command layer checks every pair, then makes all of them or none.
+  const o = deps.commands.setManyMs(pairs);
+  if (o.status !== 200) return out.error(`ERR ${o.message ?? 'write failed'}`);
   out.constant(OK);
 };
 
