@@ -511,7 +511,7 @@ export class Persistence {
       }
       replayFrom = this.log.generation;
     }
-    const records = Array.from(store.entries());
+    const records = Array.from(store.allRecords());
     const capturedAt = Date.now();
     const wasDirty = this.dirty;
     const wasUnsaved = this.unsaved;

@@ -22,9 +22,10 @@ export interface EntryRecord {
   /** Version of the expiry register. */
   ev: Version;
   /**
-   * The value's bytes are not held here: evicted to stay within MaxMemory, or
-   * dropped once expired. The versions are kept, so the digest does not change,
-   * anti-entropy does not pull the value back, and an older write cannot return.
+   * The value's bytes are not held here: evicted to stay within MaxMemory (or
+   * an expired entry's guard). The versions are kept, so the digest does not
+   * change, anti-entropy does not pull the value back, and an older write
+   * cannot return.
    */
   hollow?: true;
 }
@@ -82,4 +83,13 @@ export function isEntryRecord(r: unknown): r is EntryRecord {
 /** Approximate bytes an entry costs in memory (for the MaxMemory budget). */
 export function entrySize(e: EntryRecord): number {
   return 2 * e.key.length + (e.value?.length ?? 0) + 160;
+}
+
+/**
+ * The value's bytes in a buffer of their own when they are a small view into a
+ * large one (a socket read, a whole datagram): stored as is, a 100-byte value
+ * would keep its whole source buffer alive, outside the MaxMemory budget.
+ */
+export function ownBytes(value: Buffer): Buffer {
+  return value.buffer.byteLength > 8192 && value.buffer.byteLength > 2 * value.length ? Buffer.from(value) : value;
 }

@@ -1,7 +1,9 @@
 import { LRUCache } from 'lru-cache';
 import { Digest } from './digest.js';
-import { deathTime, entrySize, isLive, mergeRecords, type EntryRecord } from './entry.js';
-import { HybridLogicalClock } from './hlc.js';
+import { deathTime, entrySize, mergeRecords, ownBytes, type EntryRecord } from './entry.js';
+import { ExpiryQueue } from './expiry-queue.js';
+import { compareVersions, HybridLogicalClock } from './hlc.js';
+import { NodeNames, StubTable } from './stub-table.js';
 import { logger } from '../log.js';
 
 const log = logger('store');
@@ -9,7 +11,7 @@ const log = logger('store');
 export interface StoreOptions {
   /** This node's id: the HLC tie-break of every local write. */
   nodeId: string;
-  /** Byte budget for live entries (keys, values, overhead); 0 = no bound. */
+  /** Byte budget for live entries and stubs (keys, values, overhead); 0 = no bound. */
   maxMemory?: number;
   /** How long tombstones and expired entries are kept so the fact reaches every node (ms). Default 24 h. */
   tombstoneTtlMs?: number;
@@ -46,35 +48,60 @@ export class StoreError extends Error {}
 
 export const DEFAULT_TOMBSTONE_TTL_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * Share of MaxMemory that hollow (evicted) stubs, and separately expiry guards,
+ * may hold past the budget before their oldest are dropped (docs/architecture.md).
+ */
+export const STUB_SHARE = 1 / 3;
+
+function isExpiredAt(e: EntryRecord, now: number): boolean {
+  return e.expireAt !== 0 && e.expireAt <= now;
+}
+
+function sameVersions(a: EntryRecord, b: EntryRecord): boolean {
+  return compareVersions(a.vv, b.vv) === 0 && compareVersions(a.ev, b.ev) === 0;
+}
+
 /** Wall-clock microseconds: ms from Date.now, sub-ms digits from the monotonic clock. */
 function wallMicros(nowMs: number): number {
   return nowMs * 1000 + Number(process.hrtime.bigint() / 1000n % 1000n);
 }
 
 /**
- * The key/value map every front end uses (docs/architecture.md). Live entries sit in an
- * LRU bounded by bytes; entries without a readable value (tombstones, expired,
- * evicted) are kept as stubs so their versions keep winning merges until they are
- * collected after `tombstoneTtlMs`. A change first passes the write-ahead hook
- * (the append log), which may refuse it; only then does it update the map and
- * the digest, and is announced, synchronously, to listeners (replication, the
- * RESP key index) before the caller acknowledges it. Listeners cannot refuse a
- * change that is already made: one that throws is logged and the others still run.
+ * The key/value map every front end uses (docs/architecture.md, "Store").
+ * Live entries sit in an LRU; records without a readable value are packed
+ * stubs: hollow (evicted for memory), tombstones (deleted), and guards
+ * (expired). Live entries, hollow stubs and tombstones make up the digest;
+ * an entry leaves the digest at its expiry time, on every node alike, and only
+ * a guard stays so older writes keep losing until `tombstoneTtlMs` has passed.
+ * Live entries and every stub share the `maxMemory` budget. A change first
+ * passes the write-ahead hook (the append log), which may refuse it; only then
+ * does it update the map and the digest, and is announced, synchronously, to
+ * listeners (replication, the RESP key index) before the caller acknowledges
+ * it. Listeners cannot refuse a change that is already made: one that throws
+ * is logged and the others still run.
  */
 export class Store {
   readonly hlc: HybridLogicalClock;
-  readonly digest = new Digest();
   readonly maxMemory: number;
   readonly tombstoneTtlMs: number;
   private readonly now: () => number;
+  private readonly hashes = new Digest();
   private readonly live: LRUCache<string, EntryRecord>;
-  private readonly stubs = new Map<string, EntryRecord>();
+  private readonly names = new NodeNames();
+  private readonly hollow = new StubTable(this.names);
+  private readonly tombstones = new StubTable(this.names);
+  private readonly guards = new StubTable(this.names);
+  private readonly expiries = new ExpiryQueue();
   private readonly listeners: ChangeListener[] = [];
   private writeAhead: WriteAheadHook | null = null;
   private listenerErrors = 0;
-  private evictions = 0;
   /** Live entries with an expiry, kept as they come and go so INFO need not walk the store. */
   private expiring = 0;
+  /** The latest time seen: expiry never runs backwards when the wall clock does. */
+  private clockMs = 0;
+  private evictions = 0;
+  private stubsDropped = 0;
 
   constructor(opts: StoreOptions) {
     this.hlc = new HybridLogicalClock(opts.nodeId, opts.now);
@@ -84,13 +111,20 @@ export class Store {
     this.live = new LRUCache<string, EntryRecord>({
       maxSize: this.maxMemory > 0 ? this.maxMemory : Number.MAX_SAFE_INTEGER,
       sizeCalculation: entrySize,
-      dispose: (record, key, reason) => {
+      dispose: (record, _key, reason) => {
+        // Every entry that leaves the LRU passes through here, which counts it out.
         if (record.expireAt !== 0) this.expiring -= 1;
         if (reason !== 'evict') return;
         this.evictions += 1;
-        this.stubs.set(key, { ...record, value: null, hollow: true });
+        this.hollow.set(record);
       },
     });
+  }
+
+  /** The digest of every record that has not expired (expired ones are taken out first). */
+  get digest(): Digest {
+    this.tick();
+    return this.hashes;
   }
 
   get nodeId(): string {
@@ -113,22 +147,24 @@ export class Store {
 
   /** The live entry for key, or undefined if absent, deleted or expired. Counts as a use for the LRU. */
   get(key: string): EntryRecord | undefined {
-    const e = this.live.get(key);
-    if (e === undefined) return undefined;
-    if (e.expireAt !== 0 && e.expireAt <= this.now()) {
-      this.hollowOut(e);
-      return undefined;
-    }
-    return e;
+    this.tick();
+    return this.live.get(key);
   }
 
   has(key: string): boolean {
     return this.get(key) !== undefined;
   }
 
-  /** Any record held for key, live or not, without touching the LRU order. */
+  /** Any record held for key, live or not (an expiry guard too), without touching the LRU order. */
   peek(key: string): EntryRecord | undefined {
-    return this.live.peek(key) ?? this.stubs.get(key);
+    this.tick();
+    return this.live.peek(key) ?? this.hollow.get(key) ?? this.tombstones.get(key) ?? this.guards.get(key);
+  }
+
+  /** The expiry guard held for key: versions of an entry that expired here, not yet collected. */
+  guard(key: string): EntryRecord | undefined {
+    this.tick();
+    return this.guards.get(key);
   }
 
   /** Local write. `ttlMs` 0 = never expires. */
@@ -156,11 +192,11 @@ export class Store {
   }
 
   private newRecord(key: string, value: Buffer, ttlMs: number): EntryRecord {
-    const now = this.now();
+    const now = this.tick();
     const v = this.hlc.now();
     const record: EntryRecord = {
       key,
-      value,
+      value: ownBytes(value),
       created: wallMicros(now),
       vv: v,
       expireAt: ttlMs > 0 ? now + ttlMs : 0,
@@ -178,7 +214,7 @@ export class Store {
     if (current === undefined) return undefined;
     const record: EntryRecord = {
       ...current,
-      expireAt: ttlMs > 0 ? this.now() + ttlMs : 0,
+      expireAt: ttlMs > 0 ? this.clockMs + ttlMs : 0,
       ev: this.hlc.now(),
     };
     this.apply(record, current, 'local');
@@ -205,12 +241,15 @@ export class Store {
    * Merges a record from another node or from disk by the merge rule (docs/architecture.md).
    * Returns true if the store changed. Records dead for longer than the
    * tombstone TTL are not taken in, so collected deletes cannot come back.
+   * The bytes of a value this node holds hollow are taken only from disk: an
+   * eviction is this node's decision, and a peer's copy of the same write does
+   * not undo it (only a newer write brings bytes back).
    */
   merge(remote: EntryRecord, origin: Exclude<ChangeOrigin, 'local'> = 'remote'): boolean {
     this.hlc.observe(remote.vv);
     this.hlc.observe(remote.ev);
     const local = this.peek(remote.key);
-    const now = this.now();
+    const now = this.clockMs;
     let next: EntryRecord;
     if (local === undefined) {
       if (deathTime(remote, now) + this.tombstoneTtlMs <= now) return false;
@@ -218,38 +257,57 @@ export class Store {
     } else {
       next = mergeRecords(local, remote);
       if (next === local) return false;
+      if (origin !== 'load' && local.hollow && next.value !== null && compareVersions(next.vv, local.vv) === 0) {
+        next = { ...next, value: null, hollow: true };
+      }
     }
     if (next.value !== null && this.maxMemory > 0 && entrySize(next) > this.maxMemory) {
       next = { ...next, value: null, hollow: true };
-      if (local !== undefined && local.hollow && next.vv === local.vv && next.ev === local.ev) return false;
+    }
+    if (next.value !== null && next.value !== local?.value) next = { ...next, value: ownBytes(next.value) };
+    if (local !== undefined && sameVersions(next, local) && next.hollow === local.hollow && (next.value === null) === (local.value === null)) {
+      return false;
     }
     this.apply(next, local, origin);
     return true;
   }
 
-  /** Every record held, live or not (for snapshots and anti-entropy). Does not touch the LRU order. */
+  /**
+   * Every record that is part of the digest: live entries, hollow stubs and
+   * tombstones, never an expired one (for anti-entropy and scans). Does not
+   * touch the LRU order.
+   */
   *entries(): IterableIterator<EntryRecord> {
-    for (const e of this.live.values()) yield e;
-    yield* this.stubs.values();
+    this.tick();
+    yield* this.live.values();
+    yield* this.hollow.records();
+    yield* this.tombstones.records();
+  }
+
+  /** `entries()` and the expiry guards: what a snapshot keeps so a restart still refuses older writes. */
+  *allRecords(): IterableIterator<EntryRecord> {
+    yield* this.entries();
+    yield* this.guards.records();
   }
 
   /**
-   * Drops the bytes of expired values and collects tombstones and expired
-   * entries older than the tombstone TTL. Returns how many entries it touched.
+   * Takes out what expired and collects tombstones and guards older than the
+   * tombstone TTL. Returns how many entries it touched.
    */
   sweep(): number {
-    const now = this.now();
-    let touched = 0;
-    for (const e of [...this.live.values()]) {
-      if (e.expireAt !== 0 && e.expireAt <= now) {
-        this.hollowOut(e);
+    const before = this.live.size + this.hollow.size + this.tombstones.size;
+    const now = this.tick();
+    let touched = before - (this.live.size + this.hollow.size + this.tombstones.size);
+    for (const e of [...this.tombstones.records()]) {
+      if (deathTime(e, now) + this.tombstoneTtlMs <= now) {
+        this.tombstones.delete(e.key);
+        this.hashes.update(e, undefined);
         touched += 1;
       }
     }
-    for (const [key, e] of this.stubs) {
+    for (const e of [...this.guards.records()]) {
       if (deathTime(e, now) + this.tombstoneTtlMs <= now) {
-        this.stubs.delete(key);
-        this.digest.update(e, undefined);
+        this.guards.delete(e.key);
         touched += 1;
       }
     }
@@ -259,19 +317,32 @@ export class Store {
   /** Forgets everything (a node too long away discards its copy and pulls: the TombstoneTTL rule). */
   clear(): void {
     this.live.clear();
-    this.stubs.clear();
-    this.digest.clear();
+    this.hollow.clear();
+    this.tombstones.clear();
+    this.guards.clear();
+    this.expiries.clear();
+    this.hashes.clear();
   }
 
-  stats(): { keys: number; expires: number; stubs: number; bytes: number; maxMemory: number; evictions: number; digest: string } {
+  stats(): {
+    keys: number; expires: number; stubs: number; hollow: number; tombstones: number; guards: number;
+    bytes: number; stubBytes: number; maxMemory: number; evictions: number; stubsDropped: number; digest: string;
+  } {
+    this.tick();
+    const stubBytes = this.hollow.bytes + this.tombstones.bytes + this.guards.bytes;
     return {
       keys: this.live.size,
       expires: this.expiring,
-      stubs: this.stubs.size,
-      bytes: this.live.calculatedSize ?? 0,
+      stubs: this.hollow.size + this.tombstones.size + this.guards.size,
+      hollow: this.hollow.size,
+      tombstones: this.tombstones.size,
+      guards: this.guards.size,
+      bytes: (this.live.calculatedSize ?? 0) + stubBytes,
+      stubBytes,
       maxMemory: this.maxMemory,
       evictions: this.evictions,
-      digest: this.digest.root(),
+      stubsDropped: this.stubsDropped,
+      digest: this.hashes.root(),
     };
   }
 
@@ -283,19 +354,8 @@ export class Store {
 
   /** Makes a change the write-ahead hook accepted, then tells every listener. */
   private commit(change: StoreChange): void {
-    const { record, previous } = change;
-    if (isLive(record, this.now())) {
-      this.stubs.delete(record.key);
-      const replaced = this.live.peek(record.key);
-      this.live.set(record.key, record);
-      // Every entry that leaves the LRU passes through dispose, which counts it out.
-      if (record.expireAt !== 0 && replaced !== record && this.live.peek(record.key) === record) this.expiring += 1;
-    } else {
-      this.live.delete(record.key);
-      const stored = record.value !== null ? { ...record, value: null, hollow: true as const } : record;
-      this.stubs.set(record.key, stored);
-    }
-    this.digest.update(previous, record);
+    const { record } = change;
+    this.place(record);
     for (const listener of this.listeners) {
       try {
         listener(change);
@@ -310,9 +370,96 @@ export class Store {
     }
   }
 
-  /** Expired: free the bytes, keep the versions (the digest does not change). */
-  private hollowOut(e: EntryRecord): void {
-    this.live.delete(e.key);
-    this.stubs.set(e.key, { ...e, value: null, hollow: true });
+  /** Puts `record` where it belongs (LRU, a stub table, or a guard once expired), keeps the digest, then the budget. */
+  private place(record: EntryRecord): void {
+    const now = this.tick();
+    const key = record.key;
+    const counted = this.live.peek(key) ?? this.hollow.get(key) ?? this.tombstones.get(key);
+    this.hollow.delete(key);
+    this.tombstones.delete(key);
+    this.guards.delete(key);
+    let after: EntryRecord | undefined = record;
+    if (isExpiredAt(record, now)) {
+      this.live.delete(key);
+      this.guards.set(record);
+      after = undefined;
+    } else if (record.value !== null) {
+      const replaced = this.live.peek(key);
+      this.live.set(key, record);
+      if (record.expireAt !== 0 && replaced !== record && this.live.peek(key) === record) this.expiring += 1;
+    } else {
+      this.live.delete(key);
+      if (record.hollow) this.hollow.set(record);
+      else this.tombstones.set(record);
+    }
+    if (after !== undefined && record.expireAt !== 0) this.queueExpiry(record.expireAt, key);
+    this.hashes.update(counted, after);
+    this.keepBudget();
+  }
+
+  private queueExpiry(at: number, key: string): void {
+    this.expiries.push(at, key);
+    // Rewritten keys leave stale queue entries; rebuild before they outnumber the records.
+    const held = this.live.size + this.hollow.size + this.tombstones.size;
+    if (this.expiries.size > 2 * held + 4096) {
+      this.expiries.clear();
+      for (const e of this.entriesUnticked()) if (e.expireAt !== 0) this.expiries.push(e.expireAt, e.key);
+    }
+  }
+
+  private *entriesUnticked(): IterableIterator<EntryRecord> {
+    yield* this.live.values();
+    yield* this.hollow.records();
+    yield* this.tombstones.records();
+  }
+
+  /** The time now (never earlier than before), with everything due by then expired. */
+  private tick(): number {
+    const t = this.now();
+    if (t > this.clockMs) this.clockMs = t;
+    const now = this.clockMs;
+    if (this.expiries.next <= now) this.expiries.popDue(now, (key) => this.expireKey(key, now));
+    return now;
+  }
+
+  /** An entry reached its expiry: it leaves the store and the digest, and only its guard stays. */
+  private expireKey(key: string, now: number): void {
+    const e = this.live.peek(key) ?? this.hollow.get(key) ?? this.tombstones.get(key);
+    if (e === undefined || !isExpiredAt(e, now)) return;
+    this.live.delete(key);
+    this.hollow.delete(key);
+    this.tombstones.delete(key);
+    this.guards.set(e);
+    this.hashes.update(e, undefined);
+  }
+
+  /**
+   * Live entries and stubs together stay within MaxMemory. Past the budget,
+   * hollow stubs holding more than their share go first, oldest first (the key
+   * then leaves the store and the digest), then expiry guards past their share;
+   * otherwise the least recently used value is evicted (and becomes a hollow
+   * stub). Tombstones are never dropped for memory: they keep deletes winning.
+   */
+  private keepBudget(): void {
+    const max = this.maxMemory;
+    if (max <= 0) return;
+    const share = max * STUB_SHARE;
+    for (let guard = 0; guard < 1_000_000; guard++) {
+      if ((this.live.calculatedSize ?? 0) + this.hollow.bytes + this.tombstones.bytes + this.guards.bytes <= max) return;
+      const noLive = this.live.size === 0;
+      if ((this.hollow.bytes > share || noLive) && this.dropOldest(this.hollow, true)) continue;
+      if ((this.guards.bytes > share || noLive) && this.dropOldest(this.guards, false)) continue;
+      if (noLive) return;
+      this.live.pop();
+    }
+  }
+
+  private dropOldest(table: StubTable, inDigest: boolean): boolean {
+    const key = table.oldestKey();
+    if (key === undefined) return false;
+    if (inDigest) this.hashes.update(table.get(key), undefined);
+    table.delete(key);
+    this.stubsDropped += 1;
+    return true;
   }
 }

@@ -5,6 +5,7 @@ import { BroadcastQueue } from '../../src/cluster/dissemination/broadcast-queue.
 import type { InternalClient } from '../../src/cluster/internal-client.js';
 import type { Peer } from '../../src/cluster/peers.js';
 import { RequestSigner } from '../../src/cluster/request-signing.js';
+import { leafOf } from '../../src/store/digest.js';
 import { Store } from '../../src/store/store.js';
 
 describe('broadcast queue', () => {
@@ -176,7 +177,8 @@ describe('anti-entropy (push-pull)', () => {
   });
 
   it('a value evicted for memory on one side is not pulled back', async () => {
-    const a = new Store({ nodeId: 'a', maxMemory: 20_000 });
+    // Budget with room for the evicted keys' stubs (their share of MaxMemory), so none is dropped.
+    const a = new Store({ nodeId: 'a', maxMemory: 40_000 });
     const b = new Store({ nodeId: 'b' });
     for (let i = 0; i < 100; i++) b.merge(a.set(`k${i}`, Buffer.alloc(500, i)));
     assert.ok(a.stats().evictions > 0);
@@ -184,6 +186,42 @@ describe('anti-entropy (push-pull)', () => {
     await round();
     assert.deepEqual(calls, ['root'], 'digests stayed equal: nothing to exchange');
     assert.equal(a.stats().evictions, a.stats().stubs);
+  });
+
+  it('does not pull back the bytes of an evicted key when its leaf differs for another reason', async () => {
+    const a = new Store({ nodeId: 'a', maxMemory: 40_000 });
+    const b = new Store({ nodeId: 'b' });
+    for (let i = 0; i < 100; i++) b.merge(a.set(`k${i}`, Buffer.alloc(500, i)));
+    const evicted = [...Array(100).keys()].map((i) => `k${i}`).filter((k) => a.peek(k)?.hollow === true);
+    assert.ok(evicted.length > 0);
+    // A new key in the leaf of every evicted key, written on b only: those leaves now differ.
+    const leaves = new Set(evicted.map(leafOf));
+    for (let i = 0; leaves.size > 0 && i < 1_000_000; i++) {
+      if (leaves.delete(leafOf(`n${i}`))) b.set(`n${i}`, Buffer.from('n'));
+    }
+    const { round, calls } = pair(a, b);
+    await round();
+    assert.ok(calls.includes('get'), 'the new keys were pulled');
+    assert.equal(a.digest.root(), b.digest.root());
+    for (const k of evicted) assert.equal(a.peek(k)?.hollow, true, `${k} stays evicted`);
+  });
+
+  it('an expired key\'s guard makes a peer holding an older copy drop it, in either direction', async () => {
+    let now = 1_000_000;
+    const clock = () => now;
+    for (const initiator of ['stale', 'fresh'] as const) {
+      const stale = new Store({ nodeId: 'a', now: clock });
+      const fresh = new Store({ nodeId: 'b', now: clock });
+      fresh.merge(stale.set('k', Buffer.from('old')));
+      fresh.set('k', Buffer.from('new'), 1000); // the delta never reached `stale`
+      now += 2000;
+      assert.equal(fresh.stats().guards, 1);
+      assert.equal(stale.get('k')?.value?.toString(), 'old');
+      const { round } = initiator === 'stale' ? pair(stale, fresh) : pair(fresh, stale);
+      await round();
+      assert.equal(stale.get('k'), undefined, `initiator ${initiator}`);
+      assert.equal(stale.digest.root(), fresh.digest.root(), `initiator ${initiator}`);
+    }
   });
 
   it('sends big differences in several bounded messages', async () => {

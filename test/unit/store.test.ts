@@ -4,6 +4,7 @@ import { Digest } from '../../src/store/digest.js';
 import { isEntryRecord, mergeRecords, type EntryRecord } from '../../src/store/entry.js';
 import type { Version } from '../../src/store/hlc.js';
 import { Store, StoreError } from '../../src/store/store.js';
+import { stubSize } from '../../src/store/stub-table.js';
 
 /** A small seeded generator so property runs are repeatable (seed printed on failure). */
 function rng(seed: number): () => number {
@@ -174,7 +175,8 @@ describe('store', () => {
     assert.ok(st.evictions > 0);
     assert.ok(!s.has('k0'), 'least recently used went first');
     assert.ok(s.has('k99'));
-    const evicted = s.peek('k0')!;
+    // The most recently evicted key is still held hollow (the oldest hollow stubs go first past the budget).
+    const evicted = [...Array(100).keys()].map((i) => s.peek(`k${99 - i}`)).find((e) => e?.hollow === true)!;
     assert.equal(evicted.hollow, true);
     const root = s.digest.root();
     // The same write arriving again changes nothing (no re-pull), and the digest kept the evicted key.
@@ -255,5 +257,120 @@ describe('store: write-ahead hook and listeners', () => {
     assert.doesNotThrow(() => s.set('k', Buffer.from('v')));
     assert.equal(s.get('k')?.value?.toString(), 'v');
     assert.deepEqual(heard, ['k']);
+  });
+});
+
+describe('store: stubs and expiry', () => {
+  /** A fresh digest over exactly the records `entries()` yields: what the incremental one must equal. */
+  const digestOf = (s: Store) => {
+    const d = new Digest();
+    for (const e of s.entries()) d.update(undefined, e);
+    return d.root();
+  };
+
+  it('stubs count against MaxMemory, and past the budget the oldest hollow stubs go first', () => {
+    const max = 100_000;
+    const s = new Store({ nodeId: 'n', maxMemory: max });
+    for (let i = 0; i < 5000; i++) s.set(`key:${i}`, Buffer.alloc(100, i));
+    let st = s.stats();
+    assert.ok(st.stubBytes > 0, 'stubs are in the byte accounting');
+    assert.ok(st.bytes <= max, `live + stubs ${st.bytes} within ${max}`);
+    assert.ok(st.keys > 0 && st.hollow > 0);
+    assert.ok(st.stubsDropped > 0 && st.hollow < st.evictions, 'some hollow stubs were dropped');
+    assert.equal(s.peek('key:0'), undefined, 'the oldest evicted key left the store entirely');
+    assert.equal(s.peek(`key:${4999 - st.keys}`)?.hollow, true, 'the newest evicted key is still held hollow');
+    assert.equal(s.stats().digest, digestOf(s), 'dropped stubs left the digest too');
+    // Tombstones count as well.
+    for (let i = 4990; i < 5000; i++) s.delete(`key:${i}`);
+    st = s.stats();
+    assert.equal(st.tombstones, 10);
+    assert.ok(st.stubBytes >= st.hollow * stubSize('key:0') + 10 * stubSize('key:4990'));
+    assert.ok(st.bytes <= max, `live + stubs ${st.bytes} within ${max}`);
+  });
+
+  it('expiry guards past their share of MaxMemory go oldest first, so new values still fit', () => {
+    let now = 1_000_000;
+    const max = 100_000;
+    const s = new Store({ nodeId: 'n', maxMemory: max, now: () => now });
+    for (let i = 0; i < 2000; i++) s.set(`e${i}`, Buffer.from('x'), 10);
+    now += 10;
+    s.set('fresh', Buffer.alloc(1000));
+    const st = s.stats();
+    assert.ok(st.guards > 0 && st.guards < 2000, `guards ${st.guards}`);
+    assert.ok(st.bytes <= max);
+    assert.equal(s.peek('e0'), undefined, 'the oldest guard went first');
+    assert.ok(s.peek('e1999') !== undefined, 'the newest guard is kept');
+    assert.equal(s.get('fresh')?.value?.length, 1000);
+  });
+
+  it('an expired key leaves the store and the digest at its expiry, and its guard refuses older writes', () => {
+    let now = 1_000_000;
+    const s = new Store({ nodeId: 'n', now: () => now, tombstoneTtlMs: 60_000 });
+    const only = new Store({ nodeId: 'o', now: () => now });
+    const early: EntryRecord[] = [];
+    for (let i = 0; i < 100; i++) early.push(s.set(`t${i}`, Buffer.from('x'), 1000));
+    for (let i = 0; i < 10; i++) only.merge(s.set(`p${i}`, Buffer.from('y')));
+    assert.equal(s.stats().keys, 110);
+    now += 1000;
+    // No sweep: expiry is a time, not a chore.
+    assert.equal(s.stats().keys, 10);
+    assert.equal([...s.entries()].length, 10);
+    assert.ok([...s.entries()].every((e) => e.key.startsWith('p')));
+    assert.equal(s.digest.root(), only.digest.root(), 'same digest as a store that never held the expired keys');
+    assert.equal(s.stats().guards, 100);
+    assert.equal(s.get('t0'), undefined);
+    // An older write of an expired key arriving late does not bring it back; a newer one does.
+    const older: EntryRecord = { ...early[0]!, vv: { ...early[0]!.vv, c: early[0]!.vv.c - 1 }, ev: { ...early[0]!.ev, c: early[0]!.ev.c - 1 }, expireAt: 0 };
+    assert.equal(s.merge(older), false);
+    assert.equal(s.get('t0'), undefined);
+    const newer: EntryRecord = { ...early[1]!, vv: { t: now, c: 0, n: 'z' }, ev: { t: now, c: 0, n: 'z' }, expireAt: 0 };
+    assert.equal(s.merge(newer), true);
+    assert.equal(s.get('t1')?.value?.toString(), 'x');
+    // The guards go after the tombstone TTL.
+    now += 60_000;
+    s.sweep();
+    assert.equal(s.stats().guards, 0);
+    assert.equal(s.stats().stubs, 0);
+  });
+
+  it('stores with the same writes and expiries have equal digests after expiry, whatever the order and timing', () => {
+    for (let seed = 1; seed <= 200; seed++) {
+      const r = rng(seed);
+      let writerNow = 10_000;
+      const writer = new Store({ nodeId: 'w', now: () => writerNow });
+      const records: EntryRecord[] = [];
+      for (let i = 0; i < 60; i++) {
+        writerNow += Math.floor(r() * 50);
+        const key = `k${Math.floor(r() * 12)}`;
+        const op = r();
+        let rec: EntryRecord | undefined;
+        if (op < 0.6) rec = writer.set(key, Buffer.from(`v${i}`), r() < 0.6 ? 1 + Math.floor(r() * 2000) : 0);
+        else if (op < 0.8) rec = writer.expire(key, r() < 0.8 ? 1 + Math.floor(r() * 2000) : 0);
+        else rec = writer.delete(key);
+        if (rec !== undefined) records.push(rec);
+      }
+      const end = writerNow + 2500;
+      const replica = (order: EntryRecord[]) => {
+        let now = 10_000;
+        const s = new Store({ nodeId: 'r', now: () => now });
+        for (const rec of order) {
+          now = Math.min(end, now + Math.floor(r() * 120));
+          s.merge(rec);
+          if (r() < 0.1) s.sweep();
+        }
+        now = end;
+        return s;
+      };
+      const a = replica(records);
+      const b = replica(shuffle(r, records));
+      const versions = (s: Store) => [...s.entries()].map((e) => `${e.key}@${e.vv.t}.${e.vv.c}/${e.ev.t}.${e.ev.c}/${e.expireAt}`).sort();
+      assert.equal(a.digest.root(), b.digest.root(), `seed ${seed}`);
+      assert.deepEqual(versions(a), versions(b), `seed ${seed}`);
+      // A store that never saw any record of the keys that ended expired has the same digest.
+      const expired = new Set([...a.allRecords()].filter((e) => e.expireAt !== 0 && e.expireAt <= end).map((e) => e.key));
+      const c = replica(records.filter((rec) => !expired.has(rec.key)));
+      assert.equal(c.digest.root(), a.digest.root(), `seed ${seed}: expired keys are out of the digest`);
+      assert.equal(a.stats().digest, digestOf(a), `seed ${seed}: incremental digest`);
+    }
   });
 });

@@ -68,13 +68,14 @@ function metaOf(e: EntryRecord): Meta {
   return [e.key, e.vv.t, e.vv.c, e.vv.n, e.ev.t, e.ev.c, e.ev.n, e.hollow ? 1 : 0];
 }
 
-/** True if the peer's copy (versions in `m`) has something this copy lacks. */
+/**
+ * True if the peer's copy (versions in `m`) has a register newer than this
+ * copy. Versions only: a peer holding the bytes of a write this node holds
+ * hollow (evicted) is not newer, since eviction is this node's own decision.
+ */
 function theirsIsNewer(m: Meta, mine: EntryRecord | undefined): boolean {
   if (mine === undefined) return true;
-  const vv = compareVersions(versionOf(m, 1), mine.vv);
-  if (vv > 0 || compareVersions(versionOf(m, 4), mine.ev) > 0) return true;
-  // Same write, but only the peer still holds the bytes.
-  return vv === 0 && mine.hollow === true && m[7] === 0;
+  return compareVersions(versionOf(m, 1), mine.vv) > 0 || compareVersions(versionOf(m, 4), mine.ev) > 0;
 }
 
 export class AntiEntropy {
@@ -205,15 +206,19 @@ export class AntiEntropy {
   private async exchangeLeaves(peer: Peer, leaves: number[]): Promise<[number, number]> {
     const r = await this.call<{ metas?: unknown }>(peer, { op: 'keys', leaves });
     if (!Array.isArray(r.metas)) throw new Error('bad keys answer');
+    const { store } = this.opts;
     const mine = this.scan(leaves);
     const theirs = new Map<string, Meta>();
     const want: string[] = [];
+    const give: EntryRecord[] = [];
     for (const m of r.metas as unknown[]) {
       if (!isMeta(m)) throw new Error('bad key meta');
       theirs.set(m[0], m);
-      if (theirsIsNewer(m, mine.get(m[0]))) want.push(m[0]);
+      // A key that expired here is out of the digest, but its guard still outranks a peer's older copy.
+      const held = mine.get(m[0]) ?? store.guard(m[0]);
+      if (theirsIsNewer(m, held)) want.push(m[0]);
+      else if (held !== undefined && !mine.has(m[0]) && theirsIsNewer(metaOf(held), this.asRecord(m))) give.push(held);
     }
-    const give: EntryRecord[] = [];
     for (const [key, e] of mine) {
       const t = theirs.get(key);
       if (t === undefined || theirsIsNewer(metaOf(e), this.asRecord(t))) give.push(e);
@@ -224,13 +229,7 @@ export class AntiEntropy {
       const batch = queue.slice(0, MAX_KEYS_PER_REQUEST);
       const ans = await this.call<{ records?: unknown; rest?: unknown }>(peer, { op: 'get', keys: batch });
       if (!Array.isArray(ans.records) || !Array.isArray(ans.rest)) throw new Error('bad get answer');
-      for (const a of ans.records as unknown[]) {
-        try {
-          if (this.opts.store.merge(recordFromArray(a), 'sync')) pulled++;
-        } catch (err) {
-          if (!(err instanceof RecordFormatError)) throw err;
-        }
-      }
+      pulled += this.mergeAll(ans.records);
       const rest = (ans.rest as unknown[]).filter((k): k is string => typeof k === 'string');
       if (rest.length === batch.length) throw new Error('peer sent nothing back');
       queue = [...rest, ...queue.slice(batch.length)];
@@ -240,7 +239,9 @@ export class AntiEntropy {
     let bytes = 0;
     const flush = async () => {
       if (batch.length === 0) return;
-      await this.call(peer, { op: 'put', records: batch });
+      const ans = await this.call<{ newer?: unknown }>(peer, { op: 'put', records: batch });
+      // Guards the peer holds for what it refused: this node's copy expired there under a newer write.
+      if (Array.isArray(ans.newer)) pulled += this.mergeAll(ans.newer);
       pushed += batch.length;
       batch = [];
       bytes = 0;
@@ -252,6 +253,19 @@ export class AntiEntropy {
     }
     await flush();
     return [pulled, pushed];
+  }
+
+  /** Merges records that came from the peer; skips those it cannot read. Returns how many changed the store. */
+  private mergeAll(records: unknown[]): number {
+    let changed = 0;
+    for (const a of records) {
+      try {
+        if (this.opts.store.merge(recordFromArray(a), 'sync')) changed++;
+      } catch (err) {
+        if (!(err instanceof RecordFormatError)) throw err;
+      }
+    }
+    return changed;
   }
 
   /** A meta as a versions-only record, for comparisons. */
@@ -298,14 +312,21 @@ export class AntiEntropy {
       }
       case 'put': {
         let applied = 0;
+        const newer: unknown[] = [];
         for (const a of req.records) {
+          let r: EntryRecord;
           try {
-            if (store.merge(recordFromArray(a), 'sync')) applied++;
+            r = recordFromArray(a);
           } catch (err) {
             if (!(err instanceof RecordFormatError)) throw err;
+            continue;
           }
+          if (store.merge(r, 'sync')) applied++;
+          // Expired here under a newer write: the guard tells the sender its copy is stale.
+          const g = store.guard(r.key);
+          if (g !== undefined && (compareVersions(g.vv, r.vv) > 0 || compareVersions(g.ev, r.ev) > 0)) newer.push(recordToArray(g));
         }
-        return packr.pack({ applied });
+        return packr.pack(newer.length > 0 ? { applied, newer } : { applied });
       }
       case 'lists':
         lists?.merge(req.lists);

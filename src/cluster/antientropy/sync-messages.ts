@@ -10,7 +10,7 @@ import { GROUPS, LEAVES, LEAVES_PER_GROUP } from '../../store/digest.js';
  *  leaves {op, groups: number[]}     → {leaves: string[][]}        (one array of leaf hashes per group asked)
  *  keys   {op, leaves: number[]}     → {metas: Meta[]}             (key + versions of every entry in those leaves)
  *  get    {op, keys: string[]}       → {records: RecordArray[], rest: string[]}  (rest: not sent, over the byte budget)
- *  put    {op, records: RecordArray[]} → {applied}
+ *  put    {op, records: RecordArray[]} → {applied, newer?: RecordArray[]}  (newer: guards of keys that expired here under a newer write)
  *  lists  {op, lists}                → {}                          (the initiator's node lists, when they differed)
  */
 export const packr = new Packr({ useRecords: false, mapsAsObjects: true });
