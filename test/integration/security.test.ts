@@ -371,4 +371,23 @@ describe('token spelling', () => {
     assert.equal(ok.json<{ Status: number }>().Status, 200);
     await n.stop();
   });
+
+  it('a wrapped token with characters after its padding, or without its padding, is refused', async () => {
+    const { getToken: tok, qs: q, request: req, startNode } = await import('../helpers/node-process.js');
+    const n = await startNode();
+    try {
+      // Pad the JWT so its base64 wrapping ends in '=': a decoder stops there and ignores what follows.
+      let token = await tok(n.httpPort);
+      for (let i = 0; i < 3 && !token.endsWith('='); i++) token = await tok(n.httpPort);
+      const spellings = [`${token}A`, token.replace(/=+$/, '')].filter((t) => t !== token);
+      for (const t of spellings) {
+        const r = await req(n.httpPort, `/data/?${q({ cmd: 'set', key: 'k', valuedata: 'v', token: t })}`);
+        assert.equal(r.json<{ Status: number }>().Status, 401, `spelling ${t.slice(-6)}`);
+      }
+      const ok = await req(n.httpPort, `/data/?${q({ cmd: 'set', key: 'k', valuedata: 'v', token })}`);
+      assert.equal(ok.json<{ Status: number }>().Status, 200);
+    } finally {
+      await n.stop();
+    }
+  });
 });

@@ -68,8 +68,9 @@ export function passwordGeneration(secret: string, password: string): string {
 }
 
 /**
- * A JWT in canonical base64url only: trailing bits a decoder ignores could
- * otherwise give one token many accepted spellings.
+ * A JWT in canonical base64url only (and, wrapped, in canonical base64): trailing
+ * bits or characters after the padding that a decoder ignores could otherwise
+ * give one token many accepted spellings.
  */
 function canonicalJwt(jwt: string): string | null {
   const parts = jwt.split('.');
@@ -81,8 +82,10 @@ function canonicalJwt(jwt: string): string | null {
 function unwrap(token: string): string | null {
   const t = token.trim().replace(/ /g, '+');
   if (t.split('.').length === 3) return canonicalJwt(t);
-  if (!/^[A-Za-z0-9+/=_-]+$/.test(t)) return null;
-  return canonicalJwt(Buffer.from(t, 'base64').toString('utf8'));
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(t)) return null;
+  const bytes = Buffer.from(t, 'base64');
+  if (bytes.toString('base64') !== t) return null;
+  return canonicalJwt(bytes.toString('utf8'));
 }
 
 /** Shared with the RESP front end; kept exported here for the HTTP code. */
