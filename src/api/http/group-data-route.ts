@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import Router from '@koa/router';
 import type Koa from 'koa';
 import { requestParams, type HttpDeps } from './context.js';
+import { headerSafe, JSON_TYPE } from './headers.js';
 
 /**
  * `/group_data/`: one key, asked of every node of the cluster (docs/protocol.md,
@@ -25,10 +26,6 @@ export interface GroupCopyView {
 
 export interface GroupDataSource {
   lookup(key: string, target?: string): Promise<GroupCopyView[]>;
-}
-
-function headerSafe(text: string): string {
-  return /^[\x20-\x7e]*$/.test(text) ? text : encodeURIComponent(text);
 }
 
 function newest(copies: readonly GroupCopyView[]): GroupCopyView | undefined {
@@ -60,7 +57,7 @@ export function groupDataRouter(deps: HttpDeps, source: GroupDataSource): Router
       ctx.body = JSON.stringify(
         copies.map((c) => ({ Address: c.address, Data: c.value.toString('base64'), Key: key, KeyCreateTime: c.keyCreateTime, Status: 200 })),
       );
-      ctx.set('Content-Type', 'application/json; charset=utf-8');
+      ctx.set('Content-Type', JSON_TYPE);
       return;
     }
     const best = newest(copies)!;

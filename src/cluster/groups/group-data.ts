@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { endpointKey, endpointOf, resolvedEndpoint } from './address.js';
 import type { FetchedCopy, Target } from './group-client.js';
-import { goTimeStringNs, rfc3339NanoNs } from './go-time.js';
+import { goTimeStringNs, rfc3339NanoNs } from '../../go-time.js';
 import type { GroupWorkMode } from './lists.js';
 
 /**

@@ -6,7 +6,7 @@
  * sealing Transport, and it only receives messages wire.ts has checked.
  */
 import { EventEmitter } from 'node:events';
-import createDebug from 'debug';
+import { logger } from '../../log.js';
 import { parseHostPort } from './address.js';
 import { installLeftState, installSuspicionTimers, type Fix, type SuspicionTimers } from './patches.js';
 import { MalformedError, MessageType, WireState, frame, parseDatagram, type WireMember } from './wire.js';
@@ -24,7 +24,7 @@ const NET_EVENTS = new Map<number, string>([
   [MessageType.Sync, 'sync'],
   [MessageType.Update, 'update'],
 ]);
-const log = createDebug('owlcache:membership');
+const log = logger('membership');
 
 export interface SwimAdapterOptions {
   address: string;
@@ -89,7 +89,7 @@ export class SwimAdapter extends EventEmitter<SwimAdapterEvents> {
 
     this.m.on('update', (data: SwimMemberData) => this.onSwimUpdate(data));
     // swim's 'error' would throw without a listener; with its socket unused, only join errors remain, and join is ours.
-    this.swim.on('error', (err: Error) => log('swim error: %s', err.message));
+    this.swim.on('error', (err: Error) => log.warn('swim error: %s', err.message));
   }
 
   private onSwimUpdate(data: SwimMemberData): void {
@@ -133,7 +133,7 @@ export class SwimAdapter extends EventEmitter<SwimAdapterEvents> {
     try {
       messages = parseDatagram(payload, (b) => this.swim.codec.decode(b));
     } catch (err) {
-      log('malformed datagram from %s: %s', from, err instanceof MalformedError ? err.message : String(err));
+      log.debug('malformed datagram from %s: %s', from, err instanceof MalformedError ? err.message : String(err));
       return false;
     }
     const net = this.swim.net;
@@ -143,7 +143,7 @@ export class SwimAdapter extends EventEmitter<SwimAdapterEvents> {
         if (event !== undefined) net.emit(event, msg.data, from);
       } catch (err) {
         // A swim bug must not take the node down with it.
-        log('swim failed on a message from %s: %s', from, (err as Error).stack ?? String(err));
+        log.warn('swim failed on a message from %s: %s', from, (err as Error).stack ?? String(err));
       }
     }
     return true;
@@ -204,7 +204,7 @@ export class SwimAdapter extends EventEmitter<SwimAdapterEvents> {
       for (let round = 0; round < 2; round++) {
         await Promise.all(hosts.map((h) => this.opts.transport.send(goodbye, h)));
       }
-      log('%s left: told %d members', local.host, hosts.length);
+      log.info('%s left: told %d members', local.host, hosts.length);
     }
     this.swim.leave();
     for (const host of Object.keys(this.m.hostToSuspectTimeout)) {
