@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import Router from '@koa/router';
 import type Koa from 'koa';
+import type { GroupCopy } from '../../group-copy.js';
 import { requestParams, type HttpDeps } from './context.js';
 import { headerSafe, JSON_TYPE } from './headers.js';
 
@@ -12,24 +13,12 @@ import { headerSafe, JSON_TYPE } from './headers.js';
  * body; any other cmd: 501 with an empty body.
  */
 
-/** One node's copy, as the cluster layer reports it. */
-export interface GroupCopyView {
-  address: string;
-  value: Buffer;
-  /** Create time in ns since the epoch; null when unknown (oldest). */
-  createdNs: bigint | null;
-  /** RFC 3339 with nanoseconds. */
-  keyCreateTime: string;
-  /** Go's time.String() form. */
-  keyCreateTimeGo: string;
-}
-
 export interface GroupDataSource {
-  lookup(key: string, target?: string): Promise<GroupCopyView[]>;
+  lookup(key: string, target?: string): Promise<GroupCopy[]>;
 }
 
-function newest(copies: readonly GroupCopyView[]): GroupCopyView | undefined {
-  let best: GroupCopyView | undefined;
+function newest(copies: readonly GroupCopy[]): GroupCopy | undefined {
+  let best: GroupCopy | undefined;
   for (const c of copies) {
     if (best === undefined) best = c;
     else if (c.createdNs !== null && (best.createdNs === null || c.createdNs > best.createdNs)) best = c;
