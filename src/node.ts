@@ -12,18 +12,21 @@ import { clusterRouter, type ClusterView } from './api/http/cluster-route.js';
 import { groupDataRouter } from './api/http/group-data-route.js';
 import { internalRouter, type InternalApi } from './api/http/internal-route.js';
 import { serverRouter } from './api/http/server-route.js';
-import { GOSSIP_MEMBERS_FILE, GossipCluster } from './cluster/cluster.js';
+import { GossipCluster } from './cluster/cluster.js';
 import { GroupClient } from './cluster/groups/group-client.js';
+import { parseHostPort } from './cluster/membership/address.js';
 import { internalLimits } from './cluster/replication.js';
 import { AUTH_HEADER } from './cluster/request-signing.js';
 import { GroupData, type LiveMembers } from './cluster/groups/group-data.js';
 import { openServerLists, type ServerLists } from './cluster/groups/lists.js';
 import { checkSeedHosts, loadSeeds, type SeedsLoad } from './cluster/groups/seed-file.js';
 import type { Config } from './config/settings.js';
+import { unbracketHost } from './host-port.js';
 import { logger } from './log.js';
 import { loadOrCreateAuthData, saveAuthData } from './persistence/auth-data.js';
 import { DataDirLock } from './persistence/dir-lock.js';
 import { ensureWritableDir } from './persistence/files.js';
+import { GOSSIP_MEMBERS_FILE } from './persistence/layout.js';
 import { Persistence, type LoadReport } from './persistence/persistence.js';
 import { Store } from './store/store.js';
 import { VERSION } from './version.js';
@@ -157,7 +160,7 @@ export class OwlNode {
       }
       node.groupClient = new GroupClient({ insecureSkipVerify: config.HttpsClient_InsecureSkipVerify, maxBodyBytes: config.MaxValueSize });
       const selfHosts = ['127.0.0.1', 'localhost', '::1', config.ResponseHost, config.Host]
-        .map((h) => h.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1'))
+        .map((h) => unbracketHost(h.trim().toLowerCase()))
         .filter((h) => h !== '' && h !== '0.0.0.0' && h !== '::');
       const groupData = new GroupData({
         mode: config.GroupWorkMode,
@@ -296,7 +299,8 @@ export class OwlNode {
       await this.persistence?.snapshot();
     }
     const advertise = c.GossipAdvertiseAddr.trim();
-    const advertiseHost = advertise === '' ? c.ResponseHost : advertise.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    // An invalid advertise address is refused by the membership layer, with its own message.
+    const advertiseHost = parseHostPort(advertise, 0)?.host ?? c.ResponseHost;
     const cluster = new GossipCluster({
       store: this.store,
       lists: this.serverLists!,

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { withPort } from '../host-port.js';
 import { logger } from '../log.js';
 import { writeFileAtomic } from '../persistence/files.js';
 import type { Store } from '../store/store.js';
@@ -15,9 +16,6 @@ const log = logger('cluster');
 
 /** Version of the node-to-node protocol, carried in each member's metadata. */
 export const PROTOCOL_VERSION = 1;
-
-/** Live members' gossip addresses, saved so a restarted node can rejoin even if its seeds are gone. */
-export const GOSSIP_MEMBERS_FILE = 'gossip_members.json';
 
 function readSavedMembers(file: string): string[] {
   try {
@@ -141,8 +139,7 @@ export class GossipCluster implements PeerDirectory {
     await this.transport.open();
     this.dataPort = this.transport.port('data');
     this.replication.start();
-    const advertisedHost = this.opts.selfHttp.slice(0, this.opts.selfHttp.lastIndexOf(':'));
-    this.membership.updateMeta({ name: this.opts.name, http: this.opts.selfHttp, data: `${advertisedHost}:${this.dataPort}`, proto: PROTOCOL_VERSION });
+    this.membership.updateMeta({ name: this.opts.name, http: this.opts.selfHttp, data: this.dataAddress(), proto: PROTOCOL_VERSION });
     const arrived = (m: MemberInfo) => {
       const p = peerOf(m);
       if (p !== null) {
@@ -195,6 +192,11 @@ export class GossipCluster implements PeerDirectory {
     return this.dataPort;
   }
 
+  /** The data-gossip address members send deltas to: the advertised HTTP host, the data port. */
+  private dataAddress(): string {
+    return withPort(this.opts.selfHttp, this.dataPort);
+  }
+
   livePeers(): Peer[] {
     const out: Peer[] = [];
     for (const m of this.membership.members()) {
@@ -210,7 +212,7 @@ export class GossipCluster implements PeerDirectory {
 
   members(): unknown {
     return {
-      node: { name: this.opts.name, http: this.opts.selfHttp, gossip: this.gossipAddress(), data: `${this.opts.selfHttp.slice(0, this.opts.selfHttp.lastIndexOf(':'))}:${this.dataPort}` },
+      node: { name: this.opts.name, http: this.opts.selfHttp, gossip: this.gossipAddress(), data: this.dataAddress() },
       members: this.membership.members().map((m) => ({
         name: m.meta?.name ?? null,
         state: m.state,

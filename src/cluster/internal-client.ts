@@ -1,10 +1,11 @@
-import http from 'node:http';
-import https from 'node:https';
+import { HttpCallError, HttpClient, type HttpAnswer } from './http-client.js';
+import { splitHostPort } from './peers.js';
 import { AUTH_HEADER, type RequestSigner } from './request-signing.js';
 
 /**
- * Signed HTTP calls to another node's internal routes, over keep-alive
- * connections, each bounded by a timeout and a response size limit.
+ * Signed HTTP calls to another node's internal routes, over the shared client
+ * (http-client.ts): keep-alive, each call bounded by a timeout (of silence,
+ * so a long push-pull that keeps moving is not cut) and a response size limit.
  */
 export interface InternalClientOptions {
   signer: RequestSigner;
@@ -25,61 +26,47 @@ export class InternalCallError extends Error {
 }
 
 export class InternalClient {
-  private readonly agent: http.Agent;
+  private readonly http: HttpClient;
 
   constructor(private readonly opts: InternalClientOptions) {
-    this.agent = opts.https
-      ? new https.Agent({ keepAlive: true, maxSockets: 8, rejectUnauthorized: !opts.insecureSkipVerify })
-      : new http.Agent({ keepAlive: true, maxSockets: 8 });
+    this.http = new HttpClient({ maxSockets: 8, insecureSkipVerify: opts.insecureSkipVerify, maxBodyBytes: opts.maxResponseBytes });
   }
 
   /** Calls `path` on the node at host:port; resolves with the body of a 200 answer, null for 404. */
-  call(hostPort: string, method: 'GET' | 'POST', path: string, body?: Buffer): Promise<Buffer | null> {
+  async call(hostPort: string, method: 'GET' | 'POST', path: string, body?: Buffer): Promise<Buffer | null> {
     const payload = body ?? Buffer.alloc(0);
-    const i = hostPort.lastIndexOf(':');
-    const host = hostPort.slice(0, i).replace(/^\[|\]$/g, '');
-    const port = Number(hostPort.slice(i + 1));
-    const mod = this.opts.https ? https : http;
-    return new Promise((resolve, reject) => {
-      const req = mod.request(
-        {
-          host,
-          port,
-          method,
-          path,
-          agent: this.agent,
-          headers: {
-            [AUTH_HEADER]: this.opts.signer.sign(method, hostPort, path, payload),
-            'Content-Type': 'application/msgpack',
-            'Content-Length': payload.length,
-          },
+    const to = splitHostPort(hostPort);
+    if (to === null) throw new InternalCallError(`${hostPort}${path}: not a host:port address`, null);
+    let answer: HttpAnswer;
+    try {
+      answer = await this.http.request({
+        scheme: this.opts.https ? 'https' : 'http',
+        host: to[0],
+        port: to[1],
+        method,
+        path,
+        headers: {
+          // Signed for the address as the peer advertises it: that is what it checks against.
+          [AUTH_HEADER]: this.opts.signer.sign(method, hostPort, path, payload),
+          'Content-Type': 'application/msgpack',
+          'Content-Length': payload.length,
         },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (c: Buffer) => {
-            size += c.length;
-            if (size > this.opts.maxResponseBytes) {
-              req.destroy(new InternalCallError(`answer from ${hostPort}${path} larger than ${this.opts.maxResponseBytes} bytes`, null));
-              return;
-            }
-            chunks.push(c);
-          });
-          res.on('end', () => {
-            if (res.statusCode === 200) resolve(Buffer.concat(chunks));
-            else if (res.statusCode === 404) resolve(null);
-            else reject(new InternalCallError(`${hostPort}${path} answered ${res.statusCode}`, res.statusCode ?? null));
-          });
-          res.on('error', reject);
-        },
+        body: payload,
+        idleTimeoutMs: this.opts.timeoutMs,
+      });
+    } catch (err) {
+      if (!(err instanceof HttpCallError)) throw err;
+      throw new InternalCallError(
+        err.failure === 'too-large' ? `answer from ${hostPort}${path} larger than ${this.opts.maxResponseBytes} bytes` : `${hostPort}${path} timed out after ${this.opts.timeoutMs} ms`,
+        null,
       );
-      req.setTimeout(this.opts.timeoutMs, () => req.destroy(new InternalCallError(`${hostPort}${path} timed out after ${this.opts.timeoutMs} ms`, null)));
-      req.on('error', reject);
-      req.end(payload);
-    });
+    }
+    if (answer.status === 200) return answer.body;
+    if (answer.status === 404) return null;
+    throw new InternalCallError(`${hostPort}${path} answered ${answer.status}`, answer.status);
   }
 
   close(): void {
-    this.agent.destroy();
+    this.http.close();
   }
 }

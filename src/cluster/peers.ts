@@ -1,3 +1,5 @@
+import { parseHostPort } from '../host-port.js';
+
 /**
  * What the replication layer needs to know about the cluster: who is alive
  * and where to reach them. GossipCluster (cluster.ts) implements it from the membership layer, so
@@ -28,11 +30,8 @@ export function pickRandom<T>(xs: readonly T[], n: number): T[] {
   return a.slice(0, n);
 }
 
-/** "host:port" → [host, port]; null when malformed. */
+/** A peer's "host:port" (IPv6 with or without brackets) → [host, port]; null when malformed. */
 export function splitHostPort(addr: string): [string, number] | null {
-  const i = addr.lastIndexOf(':');
-  if (i <= 0) return null;
-  const port = Number(addr.slice(i + 1));
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) return null;
-  return [addr.slice(0, i).replace(/^\[|\]$/g, ''), port];
+  const r = parseHostPort(addr, { minPort: 1, unbracketedIPv6: 'last-colon' });
+  return r.ok ? [r.host, r.port] : null;
 }

@@ -11,6 +11,12 @@
  */
 export type ReplayVerdict = 'fresh' | 'stale' | 'replay';
 
+/** The refusals a user of the cache counts (in its stats), one counter per verdict. */
+export interface ReplayCounters {
+  rejectedStale: number;
+  rejectedReplay: number;
+}
+
 export class ReplayCache {
   /** id → sender time, in insertion order (roughly time order). */
   private readonly seen = new Map<string, number>();
@@ -38,6 +44,14 @@ export class ReplayCache {
     }
     this.seen.set(id, time);
     return 'fresh';
+  }
+
+  /** admit(), with a refusal counted in `counters`: true when the message is fresh. */
+  admitCounted(id: string, time: number, now: number, counters: ReplayCounters): boolean {
+    const verdict = this.admit(id, time, now);
+    if (verdict === 'stale') counters.rejectedStale++;
+    else if (verdict === 'replay') counters.rejectedReplay++;
+    return verdict === 'fresh';
   }
 
   /** Drops the entries at the front that are out of the window (their replays are stale anyway). */

@@ -99,15 +99,7 @@ export class RequestSigner {
       this.stats.rejectedBadMac++;
       return false;
     }
-    const verdict = this.seen.admit(nonce, Number(time), this.now());
-    if (verdict === 'stale') {
-      this.stats.rejectedStale++;
-      return false;
-    }
-    if (verdict === 'replay') {
-      this.stats.rejectedReplay++;
-      return false;
-    }
+    if (!this.seen.admitCounted(nonce, Number(time), this.now(), this.stats)) return false;
     this.stats.accepted++;
     return true;
   }

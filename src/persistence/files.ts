@@ -3,6 +3,7 @@ import {
 } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { atomicTempFileOf } from './layout.js';
 
 /**
  * The node refuses this data directory (another process holds it, or others
@@ -106,7 +107,7 @@ export function moveAside(file: string, to: string): string {
 
 /** Writes a whole file so that a crash leaves either the old or the new content: temp file, fsync, rename, fsync dir. */
 export function writeFileAtomic(file: string, content: string | Buffer, mode = 0o600): void {
-  const tmp = `${file}.tmp-${process.pid}`;
+  const tmp = atomicTempFileOf(file);
   const fd = openTempSync(tmp, mode);
   try {
     writeSync(fd, typeof content === 'string' ? Buffer.from(content) : content);

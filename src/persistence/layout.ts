@@ -15,8 +15,8 @@ export const SNAPSHOT_TEMP_FILE = `${SNAPSHOT_FILE}.tmp`;
 /** Auth data: node id, generated password and token secret (auth-data.ts). */
 export const AUTH_DATA_FILE = 'auth.json';
 /*
- * Owned by the cluster layer (src/cluster/groups/lists.ts, src/cluster/cluster.ts),
- * listed here for the layout only; each list file has a `<name>.versions.json` side file.
+ * Owned by the cluster layer (src/cluster/groups/lists.ts says which list is in
+ * which file by mode; src/cluster/cluster.ts keeps the members), named here only.
  */
 /** Seeds (gossip mode) or the explicit server list (owlcache mode). */
 export const SERVER_GROUP_FILE = 'server_group_config.json';
@@ -26,6 +26,16 @@ export const SERVER_GROUP_GOSSIP_FILE = 'server_group_gossip_config.json';
 export const SERVER_GROUP_OWLCACHE_FILE = 'server_group_owlcache_config.json';
 /** The last known live gossip members. */
 export const GOSSIP_MEMBERS_FILE = 'gossip_members.json';
+
+/** A list file's side file of versions and tombstones: `<name>.versions.json` beside `<name>.json`. */
+export function versionsFileOf(file: string): string {
+  return file.endsWith('.json') ? `${file.slice(0, -5)}.versions.json` : `${file}.versions.json`;
+}
+
+/** Where writeFileAtomic writes a file's next content before renaming it over the file. */
+export function atomicTempFileOf(file: string, pid = process.pid): string {
+  return `${file}.tmp-${pid}`;
+}
 
 /**
  * Append-log generations: `append-0000000001.log`, ... padded to ten digits,

@@ -1,3 +1,4 @@
+import { fnv1a32 } from '../fnv1a.js';
 import type { EntryRecord } from './entry.js';
 
 /**
@@ -15,13 +16,7 @@ export const LEAVES = GROUPS * LEAVES_PER_GROUP;
 
 /** Which leaf a key belongs to: depends on the key only, never on its versions. */
 export function leafOf(key: string): number {
-  // FNV-1a over UTF-16 code units; only its distribution matters here.
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0) % LEAVES;
+  return fnv1a32(key) % LEAVES;
 }
 
 export function groupOf(leaf: number): number {

@@ -3,7 +3,7 @@ import http, { type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { Commands } from '../../src/api/commands.js';
-import { goTimeString } from '../../src/api/envelope.js';
+import { goTimeString } from '../../src/go-time.js';
 import type { HttpDeps } from '../../src/api/http/context.js';
 import { getAnswer, tryFastGet } from '../../src/api/http/get-answer.js';
 import { Store } from '../../src/store/store.js';

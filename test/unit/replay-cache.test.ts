@@ -47,3 +47,16 @@ describe('replay cache', () => {
     assert.throws(() => new ReplayCache(1000, 0), RangeError);
   });
 });
+
+describe('replay cache: counted admission', () => {
+  it('counts each refusal under its verdict and admits a fresh message uncounted', () => {
+    const c = new ReplayCache(30_000, 100);
+    const counters = { rejectedStale: 0, rejectedReplay: 0 };
+    assert.equal(c.admitCounted('a', 1000, 1000, counters), true);
+    assert.deepEqual(counters, { rejectedStale: 0, rejectedReplay: 0 });
+    assert.equal(c.admitCounted('a', 1000, 1001, counters), false);
+    assert.deepEqual(counters, { rejectedStale: 0, rejectedReplay: 1 });
+    assert.equal(c.admitCounted('b', 1000, 40_000, counters), false);
+    assert.deepEqual(counters, { rejectedStale: 1, rejectedReplay: 1 });
+  });
+});

@@ -1,7 +1,7 @@
 import Router, { type RouterContext } from '@koa/router';
 import type { HttpDeps } from './context.js';
 import { hasValidToken, requestParams } from './context.js';
-import { JSON_TYPE } from './context.js';
+import { DATA_JSON_TYPE } from './headers.js';
 
 /**
  * `/cluster/…`: the cluster at a glance, for people and tools. Token required,
@@ -22,12 +22,12 @@ export function clusterRouter(deps: HttpDeps, view: ClusterView): Router {
     if (!(await hasValidToken(ctx, deps, params))) {
       ctx.status = 401;
       ctx.body = JSON.stringify({ Status: 401, Results: 'NOT_PASS', Message: 'missing, wrong or expired token (get one with /data/?cmd=pass)' });
-      ctx.set('Content-Type', JSON_TYPE);
+      ctx.set('Content-Type', DATA_JSON_TYPE);
       return;
     }
     ctx.status = 200;
     ctx.body = JSON.stringify(view[name](), null, 2);
-    ctx.set('Content-Type', JSON_TYPE);
+    ctx.set('Content-Type', DATA_JSON_TYPE);
   };
   router.get('/members', answer('members'));
   router.get('/status', answer('status'));

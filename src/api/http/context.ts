@@ -2,6 +2,7 @@ import type Koa from 'koa';
 import { clientAddress } from '../client-address.js';
 import type { Commands, Limits } from '../commands.js';
 import { envelope, type Status } from '../envelope.js';
+import { DATA_JSON_TYPE } from './headers.js';
 import { BadBody, BodyNeedsToken, BodyTooLarge, Params, hasBody, parseQuery, readBody } from './params.js';
 import type { PassGuard, TokenService } from './tokens.js';
 
@@ -85,8 +86,6 @@ export async function requestParams(ctx: Koa.Context, deps: HttpDeps): Promise<P
   }
 }
 
-export const JSON_TYPE = 'application/json; charset=utf-8;';
-
 export function sendEnvelope(
   ctx: Koa.Context,
   deps: HttpDeps,
@@ -99,7 +98,7 @@ export function sendEnvelope(
 ): void {
   ctx.status = status;
   ctx.body = JSON.stringify(envelope(cmd, status, key, data, deps.responseHost(), createdMicros, message));
-  ctx.set('Content-Type', JSON_TYPE);
+  ctx.set('Content-Type', DATA_JSON_TYPE);
 }
 
 /** The token parameter (`token` or the original's alias `owl_token`, else an Authorization: Bearer header) checked against the client's address. */

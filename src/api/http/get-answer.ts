@@ -1,9 +1,10 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SERVER_HEADER } from '../../version.js';
-import { goTimeString } from '../envelope.js';
+import { goTimeString } from '../../go-time.js';
 import type { EntryRecord } from '../../store/entry.js';
 import type { HttpDeps } from './context.js';
+import { headerSafe } from './headers.js';
 import { parseQuery } from './params.js';
 
 /**
@@ -18,11 +19,6 @@ export interface GetAnswer {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-/** Header values must be printable latin1; other keys are percent-encoded there. */
-export function headerSafe(text: string): string {
-  return /^[\x20-\x7e]*$/.test(text) ? text : encodeURIComponent(text);
-}
 
 export function dataHeaders(deps: HttpDeps, key: string, createdMicros: number): Record<string, string> {
   // A key past MaxKeyLength is refused anyway; echoing all of it (a POST body may carry megabytes) would overflow clients' header limits.

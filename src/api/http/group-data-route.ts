@@ -1,7 +1,9 @@
 import { isUtf8 } from 'node:buffer';
 import Router from '@koa/router';
 import type Koa from 'koa';
+import type { GroupCopy } from '../../group-copy.js';
 import { requestParams, type HttpDeps } from './context.js';
+import { headerSafe, JSON_TYPE } from './headers.js';
 
 /**
  * `/group_data/`: one key, asked of every node of the cluster (docs/protocol.md,
@@ -11,28 +13,12 @@ import { requestParams, type HttpDeps } from './context.js';
  * body; any other cmd: 501 with an empty body.
  */
 
-/** One node's copy, as the cluster layer reports it. */
-export interface GroupCopyView {
-  address: string;
-  value: Buffer;
-  /** Create time in ns since the epoch; null when unknown (oldest). */
-  createdNs: bigint | null;
-  /** RFC 3339 with nanoseconds. */
-  keyCreateTime: string;
-  /** Go's time.String() form. */
-  keyCreateTimeGo: string;
-}
-
 export interface GroupDataSource {
-  lookup(key: string, target?: string): Promise<GroupCopyView[]>;
+  lookup(key: string, target?: string): Promise<GroupCopy[]>;
 }
 
-function headerSafe(text: string): string {
-  return /^[\x20-\x7e]*$/.test(text) ? text : encodeURIComponent(text);
-}
-
-function newest(copies: readonly GroupCopyView[]): GroupCopyView | undefined {
-  let best: GroupCopyView | undefined;
+function newest(copies: readonly GroupCopy[]): GroupCopy | undefined {
+  let best: GroupCopy | undefined;
   for (const c of copies) {
     if (best === undefined) best = c;
     else if (c.createdNs !== null && (best.createdNs === null || c.createdNs > best.createdNs)) best = c;
@@ -60,7 +46,7 @@ export function groupDataRouter(deps: HttpDeps, source: GroupDataSource): Router
       ctx.body = JSON.stringify(
         copies.map((c) => ({ Address: c.address, Data: c.value.toString('base64'), Key: key, KeyCreateTime: c.keyCreateTime, Status: 200 })),
       );
-      ctx.set('Content-Type', 'application/json; charset=utf-8');
+      ctx.set('Content-Type', JSON_TYPE);
       return;
     }
     const best = newest(copies)!;

@@ -1,7 +1,9 @@
 import Router from '@koa/router';
 import type Koa from 'koa';
+import type { ListChange } from '../../list-change.js';
 import { RESULTS, type Status } from '../envelope.js';
 import { clientIp, type HttpDeps } from './context.js';
+import { JSON_TYPE } from './headers.js';
 import { BadBody, BodyTooLarge, Params, parseQuery, readBody } from './params.js';
 
 /**
@@ -12,24 +14,20 @@ import { BadBody, BodyTooLarge, Params, parseQuery, readBody } from './params.js
  * kept (a node needs them to talk to that peer) but never sent back.
  */
 
-export type ServerListChange = { ok: true; address: string } | { ok: false; status: 404 | 500; message: string };
-
 /** What this route needs of a server list. */
 export interface ServerListView {
   isWritten(): boolean;
   live(): { address: string; pass: string }[];
   get(address: string): { address: string; pass: string } | undefined;
   problemWith(address: string): string | null;
-  add(address: string, pass: string): ServerListChange;
-  remove(address: string): ServerListChange;
+  add(address: string, pass: string): ListChange;
+  remove(address: string): ListChange;
 }
 
 export interface ServerListsView {
   owlcache: ServerListView;
   gossip: ServerListView;
 }
-
-const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** The original's entry shape, its password and token blanked. */
 function shown(e: { address: string }): { Cmd: string; Address: string; Pass: string; Token: string } {

@@ -1,3 +1,4 @@
+import { fnv1a32 } from '../../fnv1a.js';
 import { isLive } from '../../store/entry.js';
 import type { Store } from '../../store/store.js';
 
@@ -25,13 +26,7 @@ export class KeyIndex {
   ) {}
 
   static bucketOf(key: string): number {
-    // FNV-1a over UTF-16 code units.
-    let h = 0x811c9dc5;
-    for (let i = 0; i < key.length; i++) {
-      h ^= key.charCodeAt(i);
-      h = Math.imul(h, 0x01000193);
-    }
-    return (h >>> 0) & (KeyIndex.BUCKETS - 1);
+    return fnv1a32(key) & (KeyIndex.BUCKETS - 1);
   }
 
   private build(): (Set<string> | undefined)[] {

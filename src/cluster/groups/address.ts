@@ -1,4 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
+import { formatHost, readPort, splitHostPort } from '../../host-port.js';
 import { refusedHost, refusedIp } from './host-policy.js';
 
 /**
@@ -54,28 +55,6 @@ export function hostProblem(host: string): string | null {
   return refused === null ? null : `${host} is ${refused}, which a node never contacts`;
 }
 
-/** Splits `host[:port]` (IPv6 in brackets); the port text is undefined when absent. */
-function splitHostPort(text: string): { host: string; port: string | undefined; bracketed: boolean } | string {
-  if (text.startsWith('[')) {
-    const end = text.indexOf(']');
-    if (end < 0) return 'an IPv6 address must be closed with ]';
-    const host = text.slice(1, end);
-    const rest = text.slice(end + 1);
-    if (rest === '') return { host, port: undefined, bracketed: true };
-    if (!rest.startsWith(':')) return `unexpected ${JSON.stringify(rest)} after the IPv6 address`;
-    return { host, port: rest.slice(1), bracketed: true };
-  }
-  const colons = text.split(':').length - 1;
-  if (colons > 1) return 'put an IPv6 address in brackets, e.g. [::1]:7721';
-  if (colons === 0) return { host: text, port: undefined, bracketed: false };
-  const i = text.indexOf(':');
-  return { host: text.slice(0, i), port: text.slice(i + 1), bracketed: false };
-}
-
-function formatHost(host: string): string {
-  return isIPv6(host) ? `[${host}]` : host;
-}
-
 /**
  * Validates an address for a list and returns its normalised form (scheme and
  * host lower-cased, one trailing `/` dropped): the form stored and compared.
@@ -103,19 +82,18 @@ export function checkAddress(raw: string | undefined, kind: ListKind): AddressCh
   }
   if (/[/?#@\\]/.test(rest)) return fail('it must not have a path, query, fragment or user name');
 
-  const parts = splitHostPort(rest);
+  const parts = splitHostPort(rest, 'refuse');
   if (typeof parts === 'string') return fail(parts);
   const host = parts.host.toLowerCase();
   if (parts.bracketed && !isIPv6(host)) return fail(`${JSON.stringify(parts.host)} is not a valid IPv6 address`);
   const bad = hostProblem(host);
   if (bad !== null) return fail(bad);
+  // A URL may leave the port out (its scheme's applies); a bare host:port may not.
   let port: number | null = null;
-  if (parts.port === undefined) {
-    if (scheme === null) return fail('the port is missing');
-  } else {
-    if (!/^\d{1,5}$/.test(parts.port)) return fail(`the port ${JSON.stringify(parts.port)} is not a number`);
-    port = Number(parts.port);
-    if (port < 1 || port > 65535) return fail(`the port ${port} is out of range 1-65535`);
+  if (parts.port !== undefined || scheme === null) {
+    const read = readPort(parts.port, { minPort: 1 });
+    if (typeof read === 'string') return fail(read);
+    port = read;
   }
   const hostPort = port === null ? formatHost(host) : `${formatHost(host)}:${port}`;
   return { ok: true, address: scheme === null ? hostPort : `${scheme}://${hostPort}`, endpoint: { scheme, host, port } };

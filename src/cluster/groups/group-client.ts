@@ -1,19 +1,19 @@
 import dns from 'node:dns';
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import type { LookupFunction } from 'node:net';
+import { parseGoTime } from '../../go-time.js';
 import { logger } from '../../log.js';
 import { SERVER_HEADER } from '../../version.js';
+import { HttpClient } from '../http-client.js';
 import { hostProblem } from './address.js';
-import { parseGoTime } from './go-time.js';
 import { refusedIp } from './host-policy.js';
 
 const log = logger('groups');
 
 /**
- * The HTTP client /group_data/ asks other nodes with: `GET /data/?cmd=get&key=K`
- * on keep-alive connections, every exchange bounded by a deadline (connect,
- * headers and body together), the body bounded in size. A node that fails,
+ * What /group_data/ asks other nodes: `GET /data/?cmd=get&key=K` over the
+ * shared client (../http-client.ts), every exchange bounded by a deadline
+ * (connect, headers and body together), the body bounded in size. A node that fails,
  * times out or answers nonsense yields null: it is left out, never waited for.
  *
  * The lists refuse hosts a node must never contact (host-policy.ts); the
@@ -77,91 +77,48 @@ function warnOnce(host: string, why: string): void {
 }
 
 export class GroupClient {
-  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 32, maxFreeSockets: 8, timeout: 60_000 });
-  private readonly httpsAgent: https.Agent;
-  private readonly lookup: LookupFunction;
-  private readonly send: NonNullable<GroupClientOptions['request']>;
+  private readonly http: HttpClient;
 
-  constructor(private readonly opts: GroupClientOptions) {
-    this.lookup = refusingLookup(opts.lookup);
-    this.send = opts.request ?? ((scheme, options) => (scheme === 'https' ? https : http).request(options));
-    this.httpsAgent = new https.Agent({
-      keepAlive: true,
+  constructor(opts: GroupClientOptions) {
+    this.http = new HttpClient({
       maxSockets: 32,
       maxFreeSockets: 8,
-      timeout: 60_000,
-      rejectUnauthorized: !opts.insecureSkipVerify,
+      socketIdleMs: 60_000,
+      insecureSkipVerify: opts.insecureSkipVerify,
+      maxBodyBytes: opts.maxBodyBytes,
+      lookup: refusingLookup(opts.lookup),
+      ...(opts.request === undefined ? {} : { request: opts.request }),
     });
   }
 
   /** One node's copy of `key`, or null if it did not answer properly within `timeoutMs`. */
-  getKey(target: Target, key: string, timeoutMs: number): Promise<FetchedCopy | null> {
+  async getKey(target: Target, key: string, timeoutMs: number): Promise<FetchedCopy | null> {
     const refused = hostProblem(target.host);
     if (refused !== null) {
       warnOnce(target.host, refused);
-      return Promise.resolve(null);
+      return null;
     }
-    return new Promise((resolve) => {
-      let settled = false;
-      const done = (v: FetchedCopy | null) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(v);
-      };
-      const req = this.send(target.scheme, {
+    try {
+      const answer = await this.http.request({
+        scheme: target.scheme,
         host: target.host,
         port: target.port,
-        path: `/data/?cmd=get&key=${encodeURIComponent(key)}`,
         method: 'GET',
-        agent: target.scheme === 'https' ? this.httpsAgent : this.httpAgent,
-        lookup: this.lookup,
+        path: `/data/?cmd=get&key=${encodeURIComponent(key)}`,
         headers: { 'User-Agent': SERVER_HEADER, Accept: '*/*' },
+        deadlineMs: Math.max(1, timeoutMs),
+        // Only a 200 carries a value; another status is all that matters.
+        readBody: (status) => status === 200,
       });
-      const timer = setTimeout(() => {
-        req.destroy(new Error(`no answer in ${timeoutMs} ms`));
-        done(null);
-      }, Math.max(1, timeoutMs));
-      req.on('error', () => done(null));
-      req.on('response', (res) => {
-        const status = res.statusCode ?? 0;
-        const createdNs = parseGoTime(headerText(res.headers['keycreatetime']));
-        if (status !== 200) {
-          // Nothing to read; drain so the connection goes back to the pool.
-          res.resume();
-          res.on('end', () => done({ status, value: Buffer.alloc(0), createdNs }));
-          res.on('error', () => done(null));
-          return;
-        }
-        const declared = Number(res.headers['content-length'] ?? NaN);
-        if (declared > this.opts.maxBodyBytes) {
-          req.destroy();
-          done(null);
-          return;
-        }
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > this.opts.maxBodyBytes) {
-            req.destroy();
-            done(null);
-            return;
-          }
-          chunks.push(c);
-        });
-        res.on('end', () => done({ status, value: Buffer.concat(chunks), createdNs }));
-        res.on('error', () => done(null));
-        res.on('aborted', () => done(null));
-      });
-      req.end();
-    });
+      return { status: answer.status, value: answer.body, createdNs: parseGoTime(headerText(answer.headers['keycreatetime'])) };
+    } catch {
+      return null;
+    }
   }
 
   /** Closes pooled connections (at node stop). */
   close(): void {
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    this.http.close();
   }
 }
 

@@ -1,7 +1,8 @@
 import { LRUCache } from 'lru-cache';
 import { endpointKey, endpointOf, resolvedEndpoint } from './address.js';
 import type { FetchedCopy, Target } from './group-client.js';
-import { goTimeStringNs, rfc3339NanoNs } from './go-time.js';
+import { goTimeStringNs, rfc3339NanoNs } from '../../go-time.js';
+import type { GroupCopy } from '../../group-copy.js';
 import type { GroupWorkMode } from './lists.js';
 
 /**
@@ -21,19 +22,6 @@ import type { GroupWorkMode } from './lists.js';
  * port); a target that is not one of them is not asked at all, so /group_data/
  * cannot be used to make this node fetch from arbitrary hosts.
  */
-
-/** A copy of the key on one node. */
-export interface GroupCopy {
-  /** The node, as listed (or this node's ResponseHost:port). */
-  address: string;
-  value: Buffer;
-  /** Create time in ns since the epoch; null when the node did not say. */
-  createdNs: bigint | null;
-  /** RFC 3339 with nanoseconds (the info answer's KeyCreateTime). */
-  keyCreateTime: string;
-  /** Go's time.String() form (the Keycreatetime header). */
-  keyCreateTimeGo: string;
-}
 
 /** The HTTP addresses of the live cluster members (gossip mode); GossipCluster (cluster/cluster.ts) implements it from the membership layer. */
 export interface LiveMembers {

@@ -101,10 +101,6 @@ export interface VersionRecord {
   passDigest?: string;
 }
 
-export function versionsFileOf(file: string): string {
-  return file.endsWith('.json') ? `${file.slice(0, -5)}.versions.json` : `${file}.versions.json`;
-}
-
 /** The side file's records; a missing or damaged side file yields none (versions are then stamped afresh). */
 export function readVersionsFile(file: string): { records: VersionRecord[]; problem: string | null } {
   let text: string;

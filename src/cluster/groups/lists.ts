@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { SERVER_GROUP_FILE, SERVER_GROUP_GOSSIP_FILE, SERVER_GROUP_OWLCACHE_FILE } from '../../persistence/layout.js';
 import { ServerList, type Clock } from './server-list.js';
 
 /**
@@ -14,12 +15,9 @@ import { ServerList, type Clock } from './server-list.js';
  * original's documented setup); the node reads it and never rewrites it, so the
  * owlcache list moves to a file of its own there. Seeds added with
  * `/server/?group_type=gossip` go to server_group_gossip_config.json, which the
- * original's later versions use for the same purpose.
+ * original's later versions use for the same purpose. The names are defined in
+ * src/persistence/layout.ts with the rest of the data directory's.
  */
-export const LIST_FILE = 'server_group_config.json';
-export const GOSSIP_LIST_FILE = 'server_group_gossip_config.json';
-export const OWLCACHE_LIST_FILE_IN_GOSSIP_MODE = 'server_group_owlcache_config.json';
-
 export type GroupWorkMode = 'owlcache' | 'gossip';
 
 export interface ServerLists {
@@ -30,11 +28,11 @@ export interface ServerLists {
 }
 
 export function owlcacheListFile(dataDir: string, mode: GroupWorkMode): string {
-  return join(dataDir, mode === 'gossip' ? OWLCACHE_LIST_FILE_IN_GOSSIP_MODE : LIST_FILE);
+  return join(dataDir, mode === 'gossip' ? SERVER_GROUP_OWLCACHE_FILE : SERVER_GROUP_FILE);
 }
 
 export function gossipListFile(dataDir: string): string {
-  return join(dataDir, GOSSIP_LIST_FILE);
+  return join(dataDir, SERVER_GROUP_GOSSIP_FILE);
 }
 
 export function openServerLists(dataDir: string, mode: GroupWorkMode, clock: Clock): ServerLists {

@@ -2,7 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { checkAddress } from './address.js';
-import { GOSSIP_LIST_FILE, LIST_FILE } from './lists.js';
+import { SERVER_GROUP_FILE, SERVER_GROUP_GOSSIP_FILE } from '../../persistence/layout.js';
 import { LIST_FORMAT_HINT, readListFile } from './list-file.js';
 
 /**
@@ -31,7 +31,7 @@ export interface SeedsLoad {
 }
 
 export function loadSeeds(dataDir: string): SeedsLoad {
-  const files = [join(dataDir, LIST_FILE), join(dataDir, GOSSIP_LIST_FILE)];
+  const files = [join(dataDir, SERVER_GROUP_FILE), join(dataDir, SERVER_GROUP_GOSSIP_FILE)];
   const seeds: string[] = [];
   const sources: Record<string, string> = {};
   const problems: string[] = [];

@@ -1,11 +1,12 @@
 import { copyFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { compareVersions, isVersion, type Version } from '../../store/hlc.js';
+import type { ListChange } from '../../list-change.js';
+import { versionsFileOf } from '../../persistence/layout.js';
 import { checkAddress, type ListKind } from './address.js';
 import {
   readListFile,
   readVersionsFile,
-  versionsFileOf,
   writeListFile,
   writeVersionsFile,
   type FileEntry,
@@ -40,8 +41,6 @@ export interface Clock {
   now(): Version;
   observe(v: Version): void;
 }
-
-export type ListChange = { ok: true; address: string } | { ok: false; status: 404 | 500; message: string };
 
 /** A short digest of the password, so the side file notices a password changed by hand without holding it twice. */
 function passDigest(pass: string): string {

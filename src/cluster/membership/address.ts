@@ -1,52 +1,19 @@
-/** host:port strings: members are identified by the address they advertise. */
+/** host:port strings: members are identified by the address they advertise (written as src/host-port.ts writes them). */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { formatHostPort, parseHostPort as parse, type HostPort } from '../../host-port.js';
 
-export interface HostPort {
-  host: string;
-  port: number;
-}
+export { formatHostPort, type HostPort };
 
-/** Parses `host:port`, `[v6]:port`, or (with defaultPort) a bare host. Null if invalid. */
+/**
+ * A member's address: `host:port`, `[v6]:port`, or (with defaultPort) a bare
+ * host; port 0 allowed (an advertise address's "the port bound"), an IPv6
+ * address without brackets read up to its last colon. Null if invalid.
+ */
 export function parseHostPort(s: string, defaultPort?: number): HostPort | null {
-  if (typeof s !== 'string' || s.length === 0 || s.length > 300) return null;
-  let host: string;
-  let portText: string | undefined;
-  if (s.startsWith('[')) {
-    const end = s.indexOf(']');
-    if (end < 0) return null;
-    host = s.slice(1, end);
-    const rest = s.slice(end + 1);
-    if (rest.length > 0) {
-      if (!rest.startsWith(':')) return null;
-      portText = rest.slice(1);
-    }
-  } else {
-    const colon = s.lastIndexOf(':');
-    // Unbracketed IPv6 with a port is ambiguous; read the last colon as the port separator.
-    if (colon < 0) host = s;
-    else {
-      host = s.slice(0, colon);
-      portText = s.slice(colon + 1);
-    }
-  }
-  if (host.length === 0) return null;
-  let port: number;
-  if (portText === undefined) {
-    if (defaultPort === undefined) return null;
-    port = defaultPort;
-  } else {
-    if (!/^\d{1,5}$/.test(portText)) return null;
-    port = Number(portText);
-  }
-  if (!Number.isInteger(port) || port < 0 || port > 65535) return null;
-  return { host, port };
-}
-
-/** A member's identity: `host:port`, IPv6 in brackets (`[::1]:7946`). swim treats it as an opaque string. */
-export function formatHostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  const r = parse(s, { defaultPort, minPort: 0, unbracketedIPv6: 'last-colon', maxLength: 300 });
+  return r.ok ? { host: r.host, port: r.port } : null;
 }
 
 export function isWildcard(host: string): boolean {

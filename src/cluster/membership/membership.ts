@@ -35,7 +35,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { networkInterfaces } from 'node:os';
-import createDebug from 'debug';
+import { logger } from '../../log.js';
 import { PURPOSE_LABEL, UdpTransport } from '../transport/udp-transport.js';
 import { firstExternalIPv4, formatHostPort, isWildcard, parseHostPort } from './address.js';
 import type { Fix } from './patches.js';
@@ -47,7 +47,7 @@ import type { MemberInfo, MemberMeta, MemberState, MembershipEvents, MembershipO
 
 export type { MemberInfo, MemberMeta, MemberState, MembershipEvents, MembershipOptions, MembershipStats } from './types.js';
 
-const log = createDebug('owlcache:membership');
+const log = logger('membership');
 
 /** Purpose label of the membership subkey: other layers derive theirs from the same authKey with another label. */
 export const MEMBERSHIP_PURPOSE = PURPOSE_LABEL.membership;
@@ -203,7 +203,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
     adapter.on('update', (w) => this.onRecord(w));
     await adapter.start();
     this.phase = 'running';
-    log('%s started (incarnation %d, bound %s:%d)', this.address, incarnation, this.opts.bindHost, this.boundPort);
+    log.info('%s started (incarnation %d, bound %s:%d)', this.address, incarnation, this.opts.bindHost, this.boundPort);
 
     this.every(t.reapCheckMs, () => this.reap());
     if (t.pushPullIntervalMs > 0) this.every(t.pushPullIntervalMs, () => this.pushPull());
@@ -317,7 +317,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
       await this.releaseTransport();
       if (this.self !== null) this.self = { ...this.self, state: 'left', since: Date.now() };
       this.phase = 'stopped';
-      log('%s stopped', this.address);
+      log.info('%s stopped', this.address);
     }
   }
 
@@ -342,7 +342,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
       if (state === 'faulty' || state === 'left') return;
       const info: MemberInfo = { address: w.host, state, incarnation: w.incarnation, meta, since: now, local: false };
       this.table.set(w.host, info);
-      log('%s: %s joined (%s)', this.address, w.host, state);
+      log.debug('%s: %s joined (%s)', this.address, w.host, state);
       this.emitInfo('join', info);
       if (state === 'suspect') this.emitInfo('suspect', info);
       return;
@@ -354,7 +354,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
       if (!sameMeta(prev.meta, meta)) this.emitInfo('update', info);
       return;
     }
-    log('%s: %s %s -> %s (incarnation %d)', this.address, w.host, prev.state, state, w.incarnation);
+    log.debug('%s: %s %s -> %s (incarnation %d)', this.address, w.host, prev.state, state, w.incarnation);
     switch (state) {
       case 'alive':
         this.emitInfo(prev.state === 'left' ? 'join' : 'alive', info);
@@ -377,7 +377,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
       this.emit(event, { ...info });
     } catch (err) {
       // A listener's bug must not break swim's bookkeeping mid-update.
-      log('%s listener failed: %s', event, (err as Error).stack ?? String(err));
+      log.error('%s listener failed: %s', event, (err as Error).stack ?? String(err));
     }
   }
 
@@ -389,7 +389,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
       if ((info.state === 'faulty' || info.state === 'left') && info.since <= limit) {
         adapter.reap(host);
         this.table.delete(host);
-        log('%s: reaped %s (%s since %s)', this.address, host, info.state, new Date(info.since).toISOString());
+        log.info('%s: reaped %s (%s since %s)', this.address, host, info.state, new Date(info.since).toISOString());
       }
     }
   }

@@ -11,10 +11,10 @@
  * list is forgotten at once, unless it is also a fixed seed: nothing keeps
  * contacting an address nobody lists any more.
  */
-import createDebug from 'debug';
+import { logger } from '../../log.js';
 import { parseHostPort, resolveHostPort, type HostPort } from './address.js';
 
-const log = createDebug('owlcache:membership');
+const log = logger('membership');
 
 export interface SeedHooks {
   isLive(address: string): boolean;
@@ -78,7 +78,7 @@ export class Seeds {
     for (const key of this.listed) {
       if (!next.has(key) && !this.fixed.has(key)) {
         this.seeds.delete(key);
-        log('seed %s is no longer listed: forgotten', key);
+        log.info('seed %s is no longer listed: forgotten', key);
       }
     }
     this.listed = next;
@@ -115,7 +115,7 @@ export class Seeds {
       resolveHostPort(s.hp).then(
         (address) => this.attempt(s, address),
         (err: Error) => {
-          log('seed %s does not resolve: %s', s.spec, err.message);
+          log.warn('seed %s does not resolve: %s', s.spec, err.message);
           this.backOff(s);
         },
       ).finally(() => {
@@ -136,7 +136,7 @@ export class Seeds {
       s.nextAt = Date.now() + this.baseMs;
       return;
     }
-    log('joining seed %s (%s), next try in about %d ms', s.spec, address, s.backoff);
+    log.debug('joining seed %s (%s), next try in about %d ms', s.spec, address, s.backoff);
     this.hooks.sync(address);
     this.backOff(s);
   }

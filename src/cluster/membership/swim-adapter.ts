@@ -7,7 +7,7 @@
  * messages wire.ts has checked.
  */
 import { EventEmitter } from 'node:events';
-import createDebug from 'debug';
+import { logger } from '../../log.js';
 import { parseHostPort } from './address.js';
 import { installLeftState, installSuspicionTimers, type Fix, type SuspicionTimers } from './patches.js';
 import { MalformedError, MessageType, WireState, frame, parseDatagram, type WireMember } from './wire.js';
@@ -25,7 +25,7 @@ const NET_EVENTS = new Map<number, string>([
   [MessageType.Sync, 'sync'],
   [MessageType.Update, 'update'],
 ]);
-const log = createDebug('owlcache:membership');
+const log = logger('membership');
 
 export interface SwimAdapterOptions {
   address: string;
@@ -90,7 +90,7 @@ export class SwimAdapter extends EventEmitter<SwimAdapterEvents> {
 
     this.m.on('update', (data: SwimMemberData) => this.onSwimUpdate(data));
     // swim's 'error' would throw without a listener; with its socket unused, only join errors remain, and join is ours.
-    this.swim.on('error', (err: Error) => log('swim error: %s', err.message));
+    this.swim.on('error', (err: Error) => log.warn('swim error: %s', err.message));
   }
 
   private onSwimUpdate(data: SwimMemberData): void {
@@ -134,7 +134,7 @@ export class SwimAdapter extends EventEmitter<SwimAdapterEvents> {
     try {
       messages = parseDatagram(payload, (b) => this.swim.codec.decode(b));
     } catch (err) {
-      log('malformed datagram from %s: %s', from, err instanceof MalformedError ? err.message : String(err));
+      log.debug('malformed datagram from %s: %s', from, err instanceof MalformedError ? err.message : String(err));
       return false;
     }
     const net = this.swim.net;
@@ -144,7 +144,7 @@ export class SwimAdapter extends EventEmitter<SwimAdapterEvents> {
         if (event !== undefined) net.emit(event, msg.data, from);
       } catch (err) {
         // A swim bug must not take the node down with it.
-        log('swim failed on a message from %s: %s', from, (err as Error).stack ?? String(err));
+        log.warn('swim failed on a message from %s: %s', from, (err as Error).stack ?? String(err));
       }
     }
     return true;
@@ -205,7 +205,7 @@ export class SwimAdapter extends EventEmitter<SwimAdapterEvents> {
       for (let round = 0; round < 2; round++) {
         await Promise.all(hosts.map((h) => this.opts.transport.send('membership', h, goodbye)));
       }
-      log('%s left: told %d members', local.host, hosts.length);
+      log.info('%s left: told %d members', local.host, hosts.length);
     }
     this.swim.leave();
     for (const host of Object.keys(this.m.hostToSuspectTimeout)) {

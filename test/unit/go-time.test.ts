@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { goTimeString, goTimeStringNs, parseGoTime, rfc3339Nano, rfc3339NanoNs } from '../../src/go-time.js';
+
+describe('go-time: the forms Go OwlCache prints', () => {
+  it('prints microseconds as RFC3339Nano and time.String(), trailing zeros of the fraction trimmed', () => {
+    assert.equal(rfc3339Nano(1_700_000_000_123_456), '2023-11-14T22:13:20.123456Z');
+    assert.equal(rfc3339Nano(1_700_000_000_000_000), '2023-11-14T22:13:20Z');
+    assert.equal(goTimeString(1_700_000_000_120_000), '2023-11-14 22:13:20.12 +0000 UTC');
+  });
+
+  it('prints nanoseconds the same way', () => {
+    assert.equal(rfc3339NanoNs(1_763_806_434_172_891_543n), '2025-11-22T10:13:54.172891543Z');
+    assert.equal(goTimeStringNs(1_763_806_434_100_000_000n), '2025-11-22 10:13:54.1 +0000 UTC');
+    assert.equal(rfc3339NanoNs(1_700_000_000_123_456_000n), rfc3339Nano(1_700_000_000_123_456), 'one instant, one text in either unit');
+    assert.equal(goTimeStringNs(1_700_000_000_123_456_000n), goTimeString(1_700_000_000_123_456));
+  });
+
+  it("prints Go's zero time for 0, negatives and null", () => {
+    for (const s of [rfc3339Nano(0), rfc3339Nano(-1), rfc3339NanoNs(null), rfc3339NanoNs(0n)]) assert.equal(s, '0001-01-01T00:00:00Z');
+    for (const s of [goTimeString(0), goTimeStringNs(null), goTimeStringNs(-5n)]) assert.equal(s, '0001-01-01 00:00:00 +0000 UTC');
+  });
+
+  it('reads time.String() with any zone and the monotonic suffix, and reads back what it prints', () => {
+    assert.equal(parseGoTime('2026-11-22 12:13:54.5 +0200 EET m=+40.44'), 1_795_342_434_500_000_000n);
+    assert.equal(parseGoTime(goTimeStringNs(1_763_806_434_172_891_543n)), 1_763_806_434_172_891_543n);
+    assert.equal(parseGoTime('0001-01-01 00:00:00 +0000 UTC'), null);
+    assert.equal(parseGoTime(undefined), null);
+    assert.equal(parseGoTime('2026-13-01 00:00:00 +0000 UTC'), null);
+  });
+});
