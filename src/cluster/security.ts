@@ -156,15 +156,7 @@ export class DatagramSealer {
     }
 
     // Only authenticated datagrams reach the clock and replay checks, so forgeries cannot fill the cache.
-    const verdict = this.replay.admit(tag.toString('latin1'), Number(header.readBigUInt64BE(2)), this.now());
-    if (verdict === 'stale') {
-      this.stats.rejectedStale++;
-      return null;
-    }
-    if (verdict === 'replay') {
-      this.stats.rejectedReplay++;
-      return null;
-    }
+    if (!this.replay.admitCounted(tag.toString('latin1'), Number(header.readBigUInt64BE(2)), this.now(), this.stats)) return null;
     this.stats.opened++;
     return payload;
   }

@@ -2,19 +2,11 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { formatHostPort, parseHostPort as parse, type HostPort } from '../../host-port.js';
+import { formatHostPort, type HostPort } from '../../host-port.js';
 
+/** A member's address is its datagram address: one rule set, the transport's. */
+export { parseDatagramAddress as parseHostPort } from '../transport/udp-transport.js';
 export { formatHostPort, type HostPort };
-
-/**
- * A member's address: `host:port`, `[v6]:port`, or (with defaultPort) a bare
- * host; port 0 allowed (an advertise address's "the port bound"), an IPv6
- * address without brackets read up to its last colon. Null if invalid.
- */
-export function parseHostPort(s: string, defaultPort?: number): HostPort | null {
-  const r = parse(s, { defaultPort, minPort: 0, unbracketedIPv6: 'last-colon', maxLength: 300 });
-  return r.ok ? { host: r.host, port: r.port } : null;
-}
 
 export function isWildcard(host: string): boolean {
   return host === '0.0.0.0' || host === '::' || host === '';

@@ -30,9 +30,19 @@
  */
 import DgramAsPromised, { type RemoteInfo, type SocketAsPromised } from 'dgram-as-promised';
 import { logger } from '../../log.js';
-import { formatHostPort, parseHostPort } from '../membership/address.js';
+import { formatHostPort, parseHostPort, type HostPort } from '../../host-port.js';
 import { DatagramSealer } from '../security.js';
 import { udpFamilyFor, udpSendHost, udpSourceHost, type UdpFamily } from '../udp-family.js';
+
+/**
+ * A datagram address (and so a member's): `host:port`, `[v6]:port`, or (with
+ * defaultPort) a bare host; port 0 allowed (an advertise address's "the port
+ * bound"), an IPv6 address without brackets read up to its last colon. Null if invalid.
+ */
+export function parseDatagramAddress(s: string, defaultPort?: number): HostPort | null {
+  const r = parseHostPort(s, { defaultPort, minPort: 0, unbracketedIPv6: 'last-colon', maxLength: 300 });
+  return r.ok ? { host: r.host, port: r.port } : null;
+}
 
 const log = logger('udp');
 
@@ -188,7 +198,7 @@ export class UdpTransport {
     const ch = this.channel(purpose);
     const socket = ch.socket;
     if (socket === null || this.phase !== 'open') return Promise.resolve();
-    const dest = parseHostPort(to);
+    const dest = parseDatagramAddress(to);
     if (dest === null || dest.port === 0) {
       ch.counters.address++;
       log.debug('not sending %s to invalid address %s', purpose, to);
