@@ -22,6 +22,18 @@ export const OWLCACHE_LIST_FILE_IN_GOSSIP_MODE = 'server_group_owlcache_config.j
 
 export type GroupWorkMode = 'owlcache' | 'gossip';
 
+/** The two list files of one mode: a row of the table above. */
+export interface ListFiles {
+  owlcache: string;
+  gossip: string;
+}
+
+/** The table above, by mode; the cluster mode (src/compose/cluster-mode.ts) takes its row. */
+export const LIST_FILES: Readonly<Record<GroupWorkMode, ListFiles>> = {
+  owlcache: { owlcache: LIST_FILE, gossip: GOSSIP_LIST_FILE },
+  gossip: { owlcache: OWLCACHE_LIST_FILE_IN_GOSSIP_MODE, gossip: GOSSIP_LIST_FILE },
+};
+
 export interface ServerLists {
   /** The explicit node list (HTTP addresses): /group_data/'s nodes in owlcache mode. */
   owlcache: ServerList;
@@ -29,17 +41,15 @@ export interface ServerLists {
   gossip: ServerList;
 }
 
-export function owlcacheListFile(dataDir: string, mode: GroupWorkMode): string {
-  return join(dataDir, mode === 'gossip' ? OWLCACHE_LIST_FILE_IN_GOSSIP_MODE : LIST_FILE);
+/** Where one mode's lists live in the data directory. */
+export function listPaths(dataDir: string, files: ListFiles): ListFiles {
+  return { owlcache: join(dataDir, files.owlcache), gossip: join(dataDir, files.gossip) };
 }
 
-export function gossipListFile(dataDir: string): string {
-  return join(dataDir, GOSSIP_LIST_FILE);
-}
-
-export function openServerLists(dataDir: string, mode: GroupWorkMode, clock: Clock): ServerLists {
+export function openServerLists(dataDir: string, files: ListFiles, clock: Clock): ServerLists {
+  const paths = listPaths(dataDir, files);
   return {
-    owlcache: ServerList.open(owlcacheListFile(dataDir, mode), 'owlcache', clock),
-    gossip: ServerList.open(gossipListFile(dataDir), 'gossip', clock),
+    owlcache: ServerList.open(paths.owlcache, 'owlcache', clock),
+    gossip: ServerList.open(paths.gossip, 'gossip', clock),
   };
 }
