@@ -92,10 +92,11 @@ export class OwlNode {
     const startedAt = Date.now();
     // Last, once nothing can change the store any more: the final snapshot.
     stops.push('persistence', () => persistence.close());
-    const commands = new Commands(store, commandLimits(config));
+    const limits = commandLimits(config);
+    const commands = new Commands(store, limits);
     const mode: ClusterMode = clusterMode(config, { dataDir, store, persistence });
     const self = new Late<NodeSelf>("this node's HTTP address");
-    const deps = httpDeps(config, { commands, limits: commandLimits(config), auth: auth.data, self });
+    const deps = httpDeps(config, { commands, limits, auth: auth.data, self });
     const client = groupClient(config);
     stops.push('the group_data client', () => client.close());
     const status = (): NodeStatus => nodeStatus({ store, persistence, mode, self: self.get(), startedAt });

@@ -154,7 +154,8 @@ export function gossipMode(config: GossipSettings, parts: ModeParts): ClusterMod
   const internal: InternalApi = {
     authHeader: AUTH_HEADER,
     maxBodyBytes: internalLimits(config.MaxValueSize).body,
-    // Until the cluster runs, every call is refused as unauthenticated (nothing could verify it).
+    // Until the cluster runs, every call is refused as unauthenticated (nothing could verify it);
+    // entry and sync are reached only past verify, so only once it runs.
     screen: (header) => cluster.isSet && cluster.get().replication.screen(header),
     verify: (method, path, header, body) => cluster.isSet && cluster.get().replication.verify(method, path, header, body),
     entry: (key) => cluster.get().replication.entry(key),
