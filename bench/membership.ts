@@ -41,7 +41,7 @@ interface SizeResult {
 }
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-const memb = (s: StatusDoc) => (s.replication as unknown as { membership: Record<string, number> }).membership;
+const memb = (s: StatusDoc) => s.replication.membership;
 
 async function convergenceAndRest(n: number): Promise<SizeResult> {
   const t0 = performance.now();

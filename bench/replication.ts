@@ -37,7 +37,7 @@ const RUN = Math.random().toString(36).slice(2, 8);
 const dataDirs = new Set<string>();
 const track = (nodes: GossipNode[]) => nodes.forEach((n) => dataDirs.add(dirname(n.dataDir)));
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-const memb = (s: StatusDoc) => (s.replication as unknown as { membership: Record<string, number> }).membership;
+const memb = (s: StatusDoc) => s.replication.membership;
 const s2 = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 function agentFor(): http.Agent {

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { parseArgs } from 'node:util';
+import type { ClusterMembers } from './cluster/view.js';
 
 /**
  * Client subcommands of `owlcache`: the cluster at a glance from a shell.
@@ -30,16 +31,6 @@ function get(url: string, timeoutMs = 5000): Promise<{ status: number; body: str
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer from ${url.replace(/\?.*$/, '')} in ${timeoutMs} ms`)));
     req.on('error', reject);
   });
-}
-
-interface MemberRow {
-  name: string | null;
-  state: string;
-  incarnation: number;
-  gossip: string;
-  http: string | null;
-  local: boolean;
-  since: string;
 }
 
 function table(rows: string[][]): string {
@@ -83,7 +74,7 @@ export async function runClient(command: ClientCommand, argv: string[], out: (s:
       out(r.body);
       return 0;
     }
-    const doc = JSON.parse(r.body) as { node: { name: string }; members: MemberRow[] };
+    const doc = JSON.parse(r.body) as ClusterMembers;
     if (doc.members.length === 0) {
       out(`${doc.node.name}: not in gossip mode (no members); see /server/?cmd=getall for the owlcache-mode list`);
       return 0;

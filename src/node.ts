@@ -1,28 +1,19 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Commands } from './api/commands.js';
-import { RespServer } from './api/resp/server.js';
-import { TcpServer } from './api/tcp/server.js';
-import { createHttpApp } from './api/http/app.js';
-import type { HttpDeps } from './api/http/context.js';
-import { tryFastGet } from './api/http/get-answer.js';
-import { HttpServer } from './api/http/server.js';
-import { PassGuard, TokenService } from './api/http/tokens.js';
 import { clusterRouter, type ClusterView } from './api/http/cluster-route.js';
 import { groupDataRouter } from './api/http/group-data-route.js';
-import { internalRouter, type InternalApi } from './api/http/internal-route.js';
+import { internalRouter } from './api/http/internal-route.js';
 import { serverRouter } from './api/http/server-route.js';
-import { GossipCluster } from './cluster/cluster.js';
-import { GroupClient } from './cluster/groups/group-client.js';
-import { parseHostPort } from './cluster/membership/address.js';
-import { internalLimits } from './cluster/replication.js';
-import { AUTH_HEADER } from './cluster/request-signing.js';
-import { GroupData, type LiveMembers } from './cluster/groups/group-data.js';
-import { openServerLists, type ServerLists } from './cluster/groups/lists.js';
-import { checkSeedHosts, loadSeeds, type SeedsLoad } from './cluster/groups/seed-file.js';
+import type { RespNodeInfo } from './api/resp/context.js';
+import type { NodeStatus } from './cluster/view.js';
+import { clusterMode, type ClusterMode, type NodeSelf } from './compose/cluster-mode.js';
+import { httpServer, respMembers, respServer, tcpProtection, tcpServer } from './compose/front-ends.js';
+import { startHousekeeping } from './compose/housekeeping.js';
+import { Late } from './compose/late.js';
+import { commandLimits, groupClient, groupData, httpDeps, nodeSelf, persistenceOptions, storeOptions } from './compose/parts.js';
+import { StopStack } from './compose/stop-stack.js';
 import type { Config } from './config/settings.js';
-import { unbracketHost } from './host-port.js';
-import { logger } from './log.js';
 import { loadOrCreateAuthData, saveAuthData } from './persistence/auth-data.js';
 import { DataDirLock } from './persistence/dir-lock.js';
 import { ensureWritableDir } from './persistence/files.js';
@@ -30,11 +21,6 @@ import { GOSSIP_MEMBERS_FILE } from './persistence/layout.js';
 import { Persistence, type LoadReport } from './persistence/persistence.js';
 import { Store } from './store/store.js';
 import { VERSION } from './version.js';
-import { envelope } from './api/envelope.js';
-import { TcpWriteProtection } from './api/tcp/protection.js';
-import { parseNetworks } from './config/values.js';
-
-const log = logger('node');
 
 /** What a started node tells its caller (the CLI prints it; tests read it). */
 export interface NodeInfo {
@@ -58,352 +44,151 @@ export interface NodeInfo {
   loaded: LoadReport;
 }
 
+/** A bound port's server. */
+interface FrontEnd {
+  close(): Promise<void>;
+}
+
 /**
- * One cache node: composes the store, the front ends and (in gossip mode) the
- * cluster parts, and starts and stops them in order.
+ * One cache node: the composition root. `start` builds the parts in the order
+ * docs/architecture.md ("Composition") explains and pushes each on a stop
+ * stack as soon as it holds something; `stop` runs that stack, last part first.
  */
 export class OwlNode {
-  readonly store: Store;
-  readonly commands: Commands;
-  private http: HttpServer | null = null;
-  private tcp: TcpServer | null = null;
-  private resp: RespServer | null = null;
-  private timers: NodeJS.Timeout[] = [];
-  private stopping: Promise<void> | null = null;
-  private persistence: Persistence | null = null;
-  private lock: DataDirLock | null = null;
-  private groupClient: GroupClient | null = null;
-  /** The node lists kept with /server/ (cluster/groups/lists.ts says which file holds which). */
-  serverLists: ServerLists | null = null;
-  /** Gossip mode: the seeds read at start (for the membership layer). */
-  seeds: SeedsLoad | null = null;
-  /** Gossip mode: who /group_data/ asks besides this node; to be set from the membership layer once it is wired. */
-  liveMembers: LiveMembers = { liveHttpAddresses: () => [] };
-  /** Gossip mode: membership and replication. */
-  cluster: GossipCluster | null = null;
-  private readonly startedAt = Date.now();
-
   private constructor(
-    readonly config: Config,
-    readonly dataDir: string,
-    private readonly httpDeps: HttpDeps,
-    private readonly generatedPassword: string | null,
-  ) {
-    this.commands = httpDeps.commands;
-    this.store = httpDeps.commands.store;
-  }
+    readonly store: Store,
+    private readonly stops: StopStack,
+    private readonly statusOf: () => NodeStatus,
+  ) {}
 
-  /** Builds and starts a node; throws with a user-facing message if it cannot. */
+  /** Builds and starts a node; throws with a user-facing message if it cannot (having undone what it did). */
   static async start(config: Config): Promise<{ node: OwlNode; info: NodeInfo }> {
     const dataDir = resolve(config.DBfile);
     ensureWritableDir(dataDir);
     // Before anything else reads or writes the folder: one process per data directory.
     const lock = DataDirLock.acquire(dataDir);
+    const stops = new StopStack();
+    stops.push('the data directory lock', () => lock.release());
     try {
-      return await OwlNode.startLocked(config, dataDir, lock);
+      return await OwlNode.assemble(config, dataDir, stops);
     } catch (err) {
-      lock.release();
+      await stops.run();
       throw err;
     }
   }
 
   /*
-   * Start order: lock, then load (reads only), then bind HTTP/TCP/RESP, then
-   * the first writes (auth.json, a new log generation, moving damaged files
-   * aside). Loading before binding means no client ever sees an empty store;
-   * binding before writing means a process that cannot serve (EADDRINUSE)
-   * leaves the data directory exactly as it found it. Between the first bind
-   * and Persistence.begin() clients' writes are refused, not lost.
+   * Start order: lock (above), then load (reads only), then bind HTTP/TCP/RESP,
+   * then the first writes (auth.json, a new log generation, moving damaged
+   * files aside), then the cluster. Loading before binding means no client ever
+   * sees an empty store; binding before writing means a process that cannot
+   * serve (EADDRINUSE) leaves the data directory exactly as it found it. Between
+   * the first bind and Persistence.begin() clients' writes are refused, not lost.
    */
-  private static async startLocked(config: Config, dataDir: string, lock: DataDirLock): Promise<{ node: OwlNode; info: NodeInfo }> {
+  private static async assemble(config: Config, dataDir: string, stops: StopStack): Promise<{ node: OwlNode; info: NodeInfo }> {
+    // 1. Load: the data directory is only read.
     const auth = loadOrCreateAuthData(dataDir, config.Pass === '', config.Tonken_jwt_secret === '', false);
-    const store = new Store({
-      nodeId: auth.data.nodeId,
-      maxMemory: config.MaxMemory,
-      tombstoneTtlMs: config.TombstoneTTL,
-    });
-    // Before anything can change the store: load the data directory; begin() below logs every change.
-    const persistence = Persistence.load({
-      dataDir,
-      store,
-      appendLog: config.AppendLog,
-      fsync: config.AppendFsync,
-      snapshotEveryMs: config.Task_DataBackup,
-    });
-    const limits = { maxKeyLength: config.MaxKeyLength, maxValueSize: config.MaxValueSize };
+    const store = new Store(storeOptions(config, auth.data.nodeId));
+    const persistence = Persistence.load(persistenceOptions(config, dataDir, store));
+    const startedAt = Date.now();
+    // Last, once nothing can change the store any more: the final snapshot.
+    stops.push('persistence', () => persistence.close());
+    const limits = commandLimits(config);
     const commands = new Commands(store, limits);
-    let httpPort = config.Httpport;
-    const deps: HttpDeps = {
-      commands,
-      tokens: new TokenService(config.Tonken_jwt_secret || auth.data.jwtSecret!, config.Pass || auth.data.password!, config.Tonken_expire_time),
-      passGuard: new PassGuard({ baseDelayMs: config.PassFailDelay, checksPerSecond: config.PassChecksPerSecond }),
-      password: config.Pass || auth.data.password!,
-      responseHost: () => `${config.ResponseHost}:${httpPort}`,
-      limits,
-      cors: { enabled: config.Cors, origin: config.Access_Control_Allow_Origin },
+    const mode: ClusterMode = clusterMode(config, { dataDir, store, persistence });
+    const self = new Late<NodeSelf>("this node's HTTP address");
+    const deps = httpDeps(config, { commands, limits, auth: auth.data, self });
+    const client = groupClient(config);
+    stops.push('the group_data client', () => client.close());
+    const status = (): NodeStatus => nodeStatus({ store, persistence, mode, self: self.get(), startedAt });
+    const view: ClusterView = { members: () => mode.members(self.get()), status };
+
+    // The HTTP routes, in one list: a new router is one more line here.
+    const routers = [
+      serverRouter(deps, mode.lists),
+      groupDataRouter(deps, groupData(config, { commands, nodes: mode.groupNodes, client, self })),
+      clusterRouter(deps, view),
+      ...(mode.internal === null ? [] : [internalRouter(mode.internal)]),
+    ];
+
+    // 2. Bind the ports; they close together, before the final snapshot.
+    const frontEnds: FrontEnd[] = [];
+    stops.push('the front ends', () => Promise.all(frontEnds.map((f) => f.close())));
+    const http = httpServer(config, deps, routers);
+    frontEnds.push(http);
+    const httpAddress = await http.listen();
+    self.set(nodeSelf(config, httpAddress.port));
+    const protection = tcpProtection(config);
+    const tcp = tcpServer(config, commands, protection);
+    if (tcp !== null) frontEnds.push(tcp);
+    const tcpAddress = tcp === null ? null : await tcp.listen();
+    const respInfo = (): RespNodeInfo => {
+      const me = self.get();
+      return { version: VERSION, nodeId: store.nodeId, nodeName: me.name, mode: mode.name, httpAddress: me.http, members: () => respMembers(mode.members(me)) };
     };
-    const node = new OwlNode(config, dataDir, deps, auth.generatedPassword ? auth.data.password! : null);
-    node.persistence = persistence;
-    node.lock = lock;
-    try {
-      const lists = openServerLists(dataDir, config.GroupWorkMode, store.hlc);
-      node.serverLists = lists;
-      for (const p of new Set([...lists.owlcache.problems, ...lists.gossip.problems])) log.warn('server list: %s', p);
-      if (config.GroupWorkMode === 'gossip') {
-        const seeds = loadSeeds(dataDir);
-        node.seeds = seeds;
-        for (const p of seeds.problems) if (!lists.gossip.problems.includes(p)) log.warn('gossip seeds: %s', p);
-        if (seeds.seeds.length > 0) log.info('gossip seeds: %s', seeds.seeds.join(', '));
-        void checkSeedHosts(seeds).then((problems) => {
-          for (const p of problems) log.warn('%s', p);
-        });
-      }
-      node.groupClient = new GroupClient({ insecureSkipVerify: config.HttpsClient_InsecureSkipVerify, maxBodyBytes: config.MaxValueSize });
-      const selfHosts = ['127.0.0.1', 'localhost', '::1', config.ResponseHost, config.Host]
-        .map((h) => unbracketHost(h.trim().toLowerCase()))
-        .filter((h) => h !== '' && h !== '0.0.0.0' && h !== '::');
-      const groupData = new GroupData({
-        mode: config.GroupWorkMode,
-        owlcacheList: lists.owlcache,
-        liveMembers: { liveHttpAddresses: () => node.liveMembers.liveHttpAddresses() },
-        local: {
-          get: (key) => {
-            const e = commands.get(key);
-            return e === undefined || e.value === null ? undefined : { value: e.value, created: e.created };
-          },
-        },
-        self: {
-          scheme: config.Open_Https ? 'https' : 'http',
-          address: () => deps.responseHost(),
-          port: () => httpPort,
-          hosts: () => selfHosts,
-        },
-        client: node.groupClient,
-        timeoutMs: config.HttpClientRequestTimeout,
-        cacheLifeMs: config.HttpClientRequestLocalCacheLifeTime,
-      });
-      const clusterView: ClusterView = {
-        members: () => node.cluster?.members() ?? { node: { name: config.NodeName || deps.responseHost(), http: deps.responseHost(), gossip: null }, members: [] },
-        status: () => node.status(),
-      };
-      const routers = [serverRouter(deps, lists), groupDataRouter(deps, groupData), clusterRouter(deps, clusterView)];
-      if (config.GroupWorkMode === 'gossip') {
-        // Mounted before the port opens; the cluster itself needs the port, so it is looked up per call.
-        const internal: InternalApi = {
-          authHeader: AUTH_HEADER,
-          maxBodyBytes: internalLimits(config.MaxValueSize).body,
-          screen: (header) => node.cluster?.replication.screen(header) ?? false,
-          verify: (method, path, header, body) => node.cluster?.replication.verify(method, path, header, body) ?? false,
-          entry: (key) => node.cluster?.replication.entry(key) ?? null,
-          sync: (body) => {
-            if (node.cluster === null) throw new Error('the cluster is not started yet');
-            return node.cluster.replication.sync(body);
-          },
-        };
-        routers.push(internalRouter(internal));
-      }
-      const app = createHttpApp(deps, routers);
-      const caps = { perPort: config.MaxConnections, perClient: config.MaxConnectionsPerClient };
-      node.http = new HttpServer(app, {
-        host: config.Host,
-        port: config.Httpport,
-        fastPath: (req, res) => tryFastGet(deps, req, res),
-        caps,
-        overCapBody: (message) => JSON.stringify(envelope('', 503, '', null, deps.responseHost(), 0, message)),
-        ...(config.Open_Https ? { https: { certFile: config.Https_CertFile, keyFile: config.Https_KeyFile } } : {}),
-      });
-      const address = await node.http.listen();
-      httpPort = address.port;
-      const nodeName = config.NodeName || `${config.ResponseHost}:${httpPort}`;
-      let tcpAddress: AddressInfo | null = null;
-      const networks = parseNetworks(config.TcpTrustedNetworks);
-      // The conf loader has checked the list; a string here is a bug, not a user error.
-      if (typeof networks === 'string') throw new Error(`TcpTrustedNetworks: ${networks}`);
-      const protection = new TcpWriteProtection(config.TcpProtectedMode, networks);
-      if (config.CloseTcp) {
-        node.tcp = new TcpServer(commands, {
-          host: config.Host,
-          port: config.Tcpport,
-          maxLine: config.TcpMaxLine,
-          idleTimeoutMs: config.TcpIdleTimeout,
-          responseHost: config.ResponseHost,
-          protection,
-          caps,
-        });
-        tcpAddress = await node.tcp.listen();
-      }
-      let respAddress: AddressInfo | null = null;
-      if (config.RespPort > 0) {
-        node.resp = new RespServer({
-          host: config.Host,
-          port: config.RespPort,
-          commands,
-          password: deps.password,
-          passGuard: deps.passGuard,
-          maxMemory: config.MaxMemory,
-          idleTimeoutMs: config.RespIdleTimeout,
-          caps,
-          node: () => ({
-            version: VERSION,
-            nodeId: store.nodeId,
-            nodeName,
-            mode: config.GroupWorkMode,
-            httpAddress: deps.responseHost(),
-            members: () =>
-              node.cluster?.membership.members().map((m) => ({ name: m.meta?.name ?? m.address, address: m.meta?.http ?? m.address, state: m.state })) ??
-              [{ name: nodeName, address: deps.responseHost(), state: 'alive' }],
-          }),
-        });
-        respAddress = await node.resp.listen();
-      }
-      // Every port is bound: from here on the data directory may be written.
-      if (auth.unsaved) saveAuthData(dataDir, auth.data);
-      persistence.begin();
-      await persistence.moveDamagedAside().catch(() => {
-        // Logged by the snapshot; the damaged files stay in place for the next one.
-      });
-      persistence.start();
-      if (config.GroupWorkMode === 'gossip') {
-        await node.startCluster(nodeName, httpPort, persistence.loaded.savedAt);
-      }
-      node.startTimers();
-      return {
-        node,
-        info: {
-          nodeId: store.nodeId,
-          name: nodeName,
-          dataDir,
-          http: address,
-          tcp: tcpAddress,
-          tcpWrites: protection.describe(),
-          resp: respAddress,
-          gossip: node.cluster?.gossipAddress() ?? null,
-          dataGossipPort: node.cluster?.dataGossipPort() ?? null,
-          generatedPassword: node.generatedPassword,
-          loaded: persistence.loaded,
-        },
-      };
-    } catch (err) {
-      await node.stop();
-      throw err;
-    }
-  }
+    const resp = respServer(config, deps, respInfo);
+    if (resp !== null) frontEnds.push(resp);
+    const respAddress = resp === null ? null : await resp.listen();
 
-  /** Gossip mode: membership from the seeds, replication with the live members. */
-  private async startCluster(nodeName: string, httpPort: number, savedAt: number): Promise<void> {
-    const c = this.config;
-    if (savedAt > 0 && Date.now() - savedAt > c.TombstoneTTL) {
-      // Deletes older than the tombstone TTL are forgotten by the others: this copy could resurrect them.
-      log.warn('the data directory is older than TombstoneTTL (%d s): discarding it and pulling from peers', Math.round(c.TombstoneTTL / 1000));
-      this.store.clear();
-      await this.persistence?.snapshot();
-    }
-    const advertise = c.GossipAdvertiseAddr.trim();
-    // An invalid advertise address is refused by the membership layer, with its own message.
-    const advertiseHost = parseHostPort(advertise, 0)?.host ?? c.ResponseHost;
-    const cluster = new GossipCluster({
-      store: this.store,
-      lists: this.serverLists!,
-      name: nodeName,
-      selfHttp: `${advertiseHost}:${httpPort}`,
-      bindHost: c.Host,
-      gossipPort: c.Gossipport,
-      advertiseAddr: advertise,
-      authKey: c.GossipDataSyncAuthKey,
-      encrypt: c.GossipEncrypt,
-      macWindowMs: c.GossipMacWindow,
-      probeIntervalMs: c.GossipProbeInterval,
-      pingTimeoutMs: c.GossipPingTimeout,
-      suspicionMult: c.GossipSuspicionMult,
-      reapFaultyAfterMs: c.ReapFaultyAfter,
-      maxDatagram: c.GossipMaxDatagram,
-      membersFile: join(this.dataDir, GOSSIP_MEMBERS_FILE),
-      replication: {
-        dataPort: c.DataGossipPort,
-        fanout: c.GossipFanout,
-        retransmitMult: c.RetransmitMult,
-        pushPullIntervalMs: c.PushPullInterval,
-        httpTimeoutMs: c.GossipHttpClientRequestTimeout,
-        https: c.Open_Https,
-        insecureSkipVerify: c.HttpsClient_InsecureSkipVerify,
-        maxValueSize: c.MaxValueSize,
-      },
+    // 3. Every port is bound: from here on the data directory may be written.
+    if (auth.unsaved) saveAuthData(dataDir, auth.data);
+    persistence.begin();
+    await persistence.moveDamagedAside().catch(() => {
+      // Logged by the snapshot; the damaged files stay in place for the next one.
     });
-    this.cluster = cluster;
-    this.liveMembers = cluster;
-    await cluster.start(this.seeds?.fixed ?? []);
-  }
+    persistence.start();
 
-  /** One line for the log every Task_MemoryInfoToLog. */
-  memoryReport(): string {
-    const m = process.memoryUsage();
-    const s = this.store.stats();
-    const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
-    const budget = s.maxMemory > 0 ? ` of MaxMemory ${mb(s.maxMemory)}` : '';
-    return `memory: rss ${mb(m.rss)}, heap ${mb(m.heapUsed)} of ${mb(m.heapTotal)}, external ${mb(m.external)}; store ${s.keys} keys, ${mb(s.bytes)}${budget}, ${s.stubs} stubs, ${s.evictions} evictions`;
+    // 4. The cluster: first to stop, so the peers record 'left', not 'faulty'.
+    stops.push('the cluster', () => mode.stop());
+    await mode.start(self.get());
+    stops.push('the periodic tasks', startHousekeeping(config, { store, lists: mode.lists }));
+
+    const udp = mode.udp();
+    return {
+      node: new OwlNode(store, stops, status),
+      info: {
+        nodeId: store.nodeId,
+        name: self.get().name,
+        dataDir,
+        http: httpAddress,
+        tcp: tcpAddress,
+        tcpWrites: protection.describe(),
+        resp: respAddress,
+        gossip: udp?.gossip ?? null,
+        dataGossipPort: udp?.dataGossipPort ?? null,
+        generatedPassword: auth.generatedPassword ? auth.data.password! : null,
+        loaded: persistence.loaded,
+      },
+    };
   }
 
   /** The node at a glance: what it is, its store, its cluster (GET /cluster/status). */
-  status(): Record<string, unknown> {
-    return {
-      node: {
-        name: this.config.NodeName || this.httpDeps.responseHost(),
-        id: this.store.nodeId,
-        version: VERSION,
-        mode: this.config.GroupWorkMode,
-        http: this.httpDeps.responseHost(),
-        uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-        rssBytes: process.memoryUsage().rss,
-      },
-      store: this.store.stats(),
-      persistence: this.persistence?.stats() ?? null,
-      cluster: this.cluster?.members() ?? null,
-      replication: this.cluster?.stats() ?? null,
-    };
+  status(): NodeStatus {
+    return this.statusOf();
   }
 
-  private startTimers(): void {
-    if (this.config.Task_MemoryInfoToLog > 0) {
-      const t = setInterval(() => log.info('%s', this.memoryReport()), this.config.Task_MemoryInfoToLog);
-      t.unref();
-      this.timers.push(t);
-    }
-    if (this.config.Task_ServerListBackup > 0 && this.serverLists !== null) {
-      // Changes are saved at once; this retries a save that failed (disk full, permissions).
-      const lists = this.serverLists;
-      const t = setInterval(() => {
-        lists.owlcache.flush();
-        lists.gossip.flush();
-      }, this.config.Task_ServerListBackup);
-      t.unref();
-      this.timers.push(t);
-    }
-    if (this.config.Task_ClearExpireData > 0) {
-      const t = setInterval(() => {
-        const n = this.store.sweep();
-        if (n > 0) log.debug('sweep: %d entries expired or collected', n);
-        // Deleted /server/ entries are remembered as long as deleted keys, then forgotten.
-        this.serverLists?.owlcache.collectTombstones(this.config.TombstoneTTL);
-        this.serverLists?.gossip.collectTombstones(this.config.TombstoneTTL);
-      }, this.config.Task_ClearExpireData);
-      t.unref();
-      this.timers.push(t);
-    }
-  }
-
-  /** Stops accepting, finishes requests in flight, stops the parts. Safe to call twice. */
+  /** Stops the timers and the cluster, closes the ports (requests in flight finish), snapshots, unlocks. Safe to call twice. */
   stop(): Promise<void> {
-    this.stopping ??= (async () => {
-      for (const t of this.timers) clearInterval(t);
-      this.timers = [];
-      // First tell the peers this node leaves (they record 'left', not 'faulty').
-      await this.cluster?.stop().catch((err: unknown) => log.warn('stopping the cluster: %s', (err as Error).message));
-      await Promise.all([this.http?.close(), this.tcp?.close(), this.resp?.close()]);
-      this.groupClient?.close();
-      // Last, once nothing can change the store any more: the final snapshot.
-      await this.persistence?.close();
-      this.lock?.release();
-    })();
-    return this.stopping;
+    return this.stops.run();
   }
+}
+
+function nodeStatus(parts: { store: Store; persistence: Persistence; mode: ClusterMode; self: NodeSelf; startedAt: number }): NodeStatus {
+  const { store, mode, self } = parts;
+  const cluster = mode.status();
+  return {
+    node: {
+      name: self.name,
+      id: store.nodeId,
+      version: VERSION,
+      mode: mode.name,
+      http: self.http,
+      uptimeSeconds: Math.round((Date.now() - parts.startedAt) / 1000),
+      rssBytes: process.memoryUsage().rss,
+    },
+    store: store.stats(),
+    persistence: parts.persistence.stats(),
+    cluster: cluster?.members ?? null,
+    replication: cluster?.replication ?? null,
+  };
 }

@@ -7,10 +7,11 @@ import type { Store } from '../store/store.js';
 import type { ListSync } from './antientropy/anti-entropy.js';
 import type { ServerEntry } from './groups/server-list.js';
 import type { ServerLists } from './groups/lists.js';
-import { Membership, type MemberInfo } from './membership/membership.js';
+import { Membership, type MemberInfo, type MembershipOptions } from './membership/membership.js';
 import type { Peer, PeerDirectory } from './peers.js';
-import { Replication, type ReplicationOptions } from './replication.js';
-import { UdpTransport } from './transport/udp-transport.js';
+import { Replication, type ReplicationTuning } from './replication.js';
+import { UdpTransport, type UdpTransportOptions } from './transport/udp-transport.js';
+import type { ClusterMembers, ClusterStats } from './view.js';
 
 const log = logger('cluster');
 
@@ -33,30 +34,29 @@ function readSavedMembers(file: string): string[] {
  * Gossip mode's cluster: SWIM membership, replication driven by it, and the
  * /server/ lists reconciled between nodes. The rest of the node sees only this
  * facade: live peers, a status view, the internal routes' handlers.
+ *
+ * Its options come in one slice per part, each built once from the settings
+ * (src/compose/cluster-mode.ts): the transport's, membership's, replication's.
+ * The membership layer takes its port, key and datagram budget from the
+ * transport's, replication its signing key.
  */
 export interface GossipClusterOptions {
   store: Store;
   lists: ServerLists;
+  /** This node's name (NodeName, or ResponseHost:port). */
   name: string;
+  /** This node's HTTP host:port as the others call it. */
   selfHttp: string;
-  bindHost: string;
-  gossipPort: number;
-  advertiseAddr: string;
-  authKey: string;
-  encrypt: boolean;
-  macWindowMs: number;
-  probeIntervalMs: number;
-  pingTimeoutMs: number;
-  suspicionMult: number;
-  reapFaultyAfterMs: number;
-  maxDatagram: number;
   /** Where the live member list is kept between runs. */
   membersFile: string;
-  replication: Omit<ReplicationOptions, 'store' | 'peers' | 'authKey' | 'macWindowMs' | 'transport' | 'selfHttp' | 'lists'> & {
-    /** the data-gossip UDP port (0 = any free port) */
-    dataPort: number;
-  };
+  /** The node's datagram sockets: 'membership' on Gossipport, 'data' on DataGossipPort. */
+  transport: UdpTransportOptions;
+  membership: MembershipTuning;
+  replication: ReplicationTuning;
 }
+
+/** Membership's settings beyond what the transport fixes. */
+export type MembershipTuning = Pick<MembershipOptions, 'advertiseAddr' | 'probeIntervalMs' | 'pingTimeoutMs' | 'suspicionMult' | 'reapFaultyAfterMs'>;
 
 function peerOf(m: MemberInfo): Peer | null {
   if (m.local || m.state !== 'alive' || m.meta === null) return null;
@@ -94,39 +94,27 @@ export class GossipCluster implements PeerDirectory {
   private saveTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: GossipClusterOptions) {
-    const { dataPort, ...replication } = opts.replication;
-    this.transport = new UdpTransport({
-      bindHost: opts.bindHost,
-      ports: { data: dataPort, membership: opts.gossipPort },
-      authKey: opts.authKey,
-      encrypt: opts.encrypt,
-      macWindowMs: opts.macWindowMs,
-      maxDatagram: opts.maxDatagram,
-    });
+    const t = opts.transport;
+    this.transport = new UdpTransport(t);
     this.membership = new Membership({
+      ...opts.membership,
       transport: this.transport,
-      bindHost: opts.bindHost,
-      port: opts.gossipPort,
-      ...(opts.advertiseAddr ? { advertiseAddr: opts.advertiseAddr } : {}),
-      authKey: opts.authKey,
-      encrypt: opts.encrypt,
+      bindHost: t.bindHost,
+      port: t.ports.membership ?? 0,
+      authKey: t.authKey,
+      encrypt: t.encrypt,
+      macWindowMs: t.macWindowMs,
+      maxDatagram: t.maxDatagram,
       meta: { name: opts.name, http: opts.selfHttp, data: '', proto: PROTOCOL_VERSION },
-      probeIntervalMs: opts.probeIntervalMs,
-      pingTimeoutMs: opts.pingTimeoutMs,
-      suspicionMult: opts.suspicionMult,
-      maxDatagram: opts.maxDatagram,
-      reapFaultyAfterMs: opts.reapFaultyAfterMs,
-      macWindowMs: opts.macWindowMs,
     });
     this.replication = new Replication({
-      ...replication,
       store: opts.store,
       peers: this,
-      authKey: opts.authKey,
-      macWindowMs: opts.macWindowMs,
       transport: this.transport,
+      signing: { authKey: t.authKey, macWindowMs: t.macWindowMs },
       selfHttp: opts.selfHttp,
       lists: listSync(opts.lists),
+      tuning: opts.replication,
     });
   }
 
@@ -210,7 +198,7 @@ export class GossipCluster implements PeerDirectory {
     return this.livePeers().map((p) => p.http);
   }
 
-  members(): unknown {
+  members(): ClusterMembers {
     return {
       node: { name: this.opts.name, http: this.opts.selfHttp, gossip: this.gossipAddress(), data: this.dataAddress() },
       members: this.membership.members().map((m) => ({
@@ -227,7 +215,7 @@ export class GossipCluster implements PeerDirectory {
     };
   }
 
-  stats(): Record<string, unknown> {
+  stats(): ClusterStats {
     return { membership: this.membership.stats(), ...this.replication.stats() };
   }
 }

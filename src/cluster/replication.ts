@@ -1,26 +1,32 @@
 import { encodeRecord } from '../store/record-codec.js';
 import type { Store } from '../store/store.js';
-import { AntiEntropy, type ListSync } from './antientropy/anti-entropy.js';
-import { Disseminator } from './dissemination/disseminator.js';
+import { AntiEntropy, type AntiEntropyStats, type ListSync } from './antientropy/anti-entropy.js';
+import { Disseminator, type DisseminationStats } from './dissemination/disseminator.js';
 import { InternalClient } from './internal-client.js';
 import type { Peer, PeerDirectory } from './peers.js';
-import { AUTH_HEADER, RequestSigner } from './request-signing.js';
+import { AUTH_HEADER, RequestSigner, type SigningStats } from './request-signing.js';
 import type { UdpTransport } from './transport/udp-transport.js';
 
 /**
  * Gossip mode's replication: push (UDP deltas) and push-pull (anti-entropy
- * over signed internal HTTP), and the internal routes' handlers. node.ts
- * composes it from the store, the peer directory and the settings.
+ * over signed internal HTTP), and the internal routes' handlers. The gossip
+ * cluster (cluster.ts) composes it from the store, the peer directory, the
+ * transport and its tuning (built from the settings in src/compose/cluster-mode.ts).
  */
 export interface ReplicationOptions {
   store: Store;
   peers: PeerDirectory;
-  /** signs internal HTTP calls (the datagrams are sealed by the transport) */
-  authKey: string;
-  macWindowMs: number;
   /** the node's transport, carrying 'data' */
   transport: UdpTransport;
+  /** signs internal HTTP calls (the datagrams are sealed by the transport): GossipDataSyncAuthKey and GossipMacWindow */
+  signing: { authKey: string; macWindowMs: number };
   selfHttp: string;
+  lists?: ListSync;
+  tuning: ReplicationTuning;
+}
+
+/** Replication's settings, in its own units. */
+export interface ReplicationTuning {
   fanout: number;
   retransmitMult: number;
   pushPullIntervalMs: number;
@@ -28,7 +34,15 @@ export interface ReplicationOptions {
   https: boolean;
   insecureSkipVerify: boolean;
   maxValueSize: number;
-  lists?: ListSync;
+}
+
+/** Replication's part of /cluster/status. */
+export interface ReplicationStats {
+  /** The store's digest root: equal roots, equal stores. */
+  digest: string;
+  push: DisseminationStats;
+  pushPull: AntiEntropyStats;
+  internalHttp: SigningStats;
 }
 
 /**
@@ -49,16 +63,17 @@ export class Replication {
   readonly maxBodyBytes: number;
 
   constructor(private readonly opts: ReplicationOptions) {
-    this.signer = new RequestSigner(opts.authKey, opts.macWindowMs, { self: opts.selfHttp });
-    const limits = internalLimits(opts.maxValueSize);
+    const tuning = opts.tuning;
+    this.signer = new RequestSigner(opts.signing.authKey, opts.signing.macWindowMs, { self: opts.selfHttp });
+    const limits = internalLimits(tuning.maxValueSize);
     const maxMessage = limits.message;
     this.maxBodyBytes = limits.body;
     this.client = new InternalClient({
       signer: this.signer,
-      timeoutMs: opts.httpTimeoutMs,
+      timeoutMs: tuning.httpTimeoutMs,
       maxResponseBytes: this.maxBodyBytes,
-      https: opts.https,
-      insecureSkipVerify: opts.insecureSkipVerify,
+      https: tuning.https,
+      insecureSkipVerify: tuning.insecureSkipVerify,
     });
     this.disseminator = new Disseminator({
       store: opts.store,
@@ -66,14 +81,14 @@ export class Replication {
       client: this.client,
       transport: opts.transport,
       selfHttp: opts.selfHttp,
-      fanout: opts.fanout,
-      retransmitMult: opts.retransmitMult,
+      fanout: tuning.fanout,
+      retransmitMult: tuning.retransmitMult,
     });
     this.antiEntropy = new AntiEntropy({
       store: opts.store,
       peers: opts.peers,
       client: this.client,
-      intervalMs: opts.pushPullIntervalMs,
+      intervalMs: tuning.pushPullIntervalMs,
       maxMessageBytes: maxMessage,
       ...(opts.lists ? { lists: opts.lists } : {}),
     });
@@ -115,7 +130,7 @@ export class Replication {
     return this.antiEntropy.handle(body);
   }
 
-  stats(): Record<string, unknown> {
+  stats(): ReplicationStats {
     return {
       digest: this.opts.store.digest.root(),
       push: this.disseminator.stats(),

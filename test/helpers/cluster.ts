@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ClusterMember, ClusterMembers, ClusterStats, NodeStatus } from '../../src/cluster/view.js';
 import {
   TEST_AUTH_KEY, freeUdpPort, getToken, qs, request, restartNode, startNode, tempDir, waitFor, type NodeHandle, type StartOptions,
 } from './node-process.js';
@@ -56,29 +57,21 @@ export async function tokenOf(node: NodeHandle): Promise<string> {
   return t;
 }
 
-export interface MemberRow {
-  name: string | null;
-  state: string;
-  incarnation: number;
-  gossip: string;
-  http: string | null;
-  local: boolean;
-}
+/** A row of GET /cluster/members (declared in src/cluster/view.ts). */
+export type MemberRow = ClusterMember;
 
 export async function members(node: NodeHandle): Promise<MemberRow[]> {
   const r = await request(node.httpPort, `/cluster/members?${qs({ token: await tokenOf(node) })}`, { timeoutMs: 3000 });
   if (r.status !== 200) throw new Error(`/cluster/members: ${r.status} ${r.text}`);
-  return r.json<{ members: MemberRow[] }>().members;
+  return r.json<ClusterMembers>().members;
 }
 
 export async function stateOf(observer: NodeHandle, gossip: string): Promise<string | undefined> {
   return (await members(observer)).find((m) => m.gossip === gossip)?.state;
 }
 
-export interface StatusDoc {
-  store: { keys: number; digest: string };
-  replication: { digest: string; push: Record<string, number>; pushPull: Record<string, number> };
-}
+/** GET /cluster/status of a gossip node whose cluster runs: its replication part is there. */
+export type StatusDoc = NodeStatus & { replication: ClusterStats };
 
 export async function status(node: NodeHandle): Promise<StatusDoc> {
   const r = await request(node.httpPort, `/cluster/status?${qs({ token: await tokenOf(node) })}`, { timeoutMs: 5000 });

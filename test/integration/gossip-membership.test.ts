@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { DatagramSealer } from '../../src/cluster/security.js';
 import { MEMBERSHIP_PURPOSE } from '../../src/cluster/membership/membership.js';
-import { members, restartGossipNode, startGossipCluster, startGossipNode, stateOf, status } from '../helpers/cluster.js';
+import { members, restartGossipNode, startGossipCluster, startGossipNode, stateOf, status, type StatusDoc } from '../helpers/cluster.js';
 import { TEST_AUTH_KEY, request, sleep, stopAllNodes, waitFor } from '../helpers/node-process.js';
 
 /** Issue 4 against real processes: three gossip nodes from seed files, failures, restarts, leaves, intruders. */
@@ -54,7 +54,7 @@ describe('gossip membership (real processes)', () => {
     const sealer = new DatagramSealer(TEST_AUTH_KEY, MEMBERSHIP_PURPOSE, { encrypt: false, windowMs: 30_000 });
     const forged = sealer.seal(randomBytes(200));
     const junk = [randomBytes(1), randomBytes(37), randomBytes(1400), forged.subarray(0, 20), forged, forged, Buffer.alloc(0)];
-    const before = (await status(a!)) as unknown as { replication: { membership: Record<string, number> } };
+    const before = await status(a!);
     await sendUdp(gossipPort, junk);
     await sleep(3000);
 
@@ -64,10 +64,10 @@ describe('gossip membership (real processes)', () => {
       assert.equal(view.filter((m) => m.state === 'alive').length, 2);
     }
     assert.ok(!(await members(intruder)).some((m) => m.gossip === a!.gossip && m.state === 'alive'));
-    const after = (await status(a!)) as unknown as { replication: { membership: Record<string, number> } };
+    const after = await status(a!);
     const m0 = before.replication.membership;
     const m1 = after.replication.membership;
-    const rejected = (m: Record<string, number>) => m.rejectedBadMac! + m.rejectedMalformed! + m.rejectedReplay! + m.rejectedStale!;
+    const rejected = (m: StatusDoc['replication']['membership']) => m.rejectedBadMac! + m.rejectedMalformed! + m.rejectedReplay! + m.rejectedStale!;
     assert.ok(rejected(m1) - rejected(m0) >= junk.length - 1, `rejections counted: ${JSON.stringify(m1)}`);
     assert.ok(m1.rejectedReplay! > m0.rejectedReplay!, 'the replayed datagram was refused as a replay');
     assert.equal((await request(a!.httpPort, '/data/?cmd=ping')).text, 'PONG', 'still serving');

@@ -5,7 +5,7 @@ import http from 'node:http';
 import { after, describe, it } from 'node:test';
 import { DATA_GOSSIP_PURPOSE } from '../../src/cluster/dissemination/disseminator.js';
 import { DatagramSealer } from '../../src/cluster/security.js';
-import { dataCmd, members, restartGossipNode, startGossipCluster, status, tokenOf, waitConverged } from '../helpers/cluster.js';
+import { dataCmd, members, restartGossipNode, startGossipCluster, status, tokenOf, waitConverged, type StatusDoc } from '../helpers/cluster.js';
 import { TEST_AUTH_KEY, qs, request, sleep, stopAllNodes, waitFor, type NodeHandle } from '../helpers/node-process.js';
 
 /** Issue 5 against real processes: convergence of pushes and push-pull, under restarts, pauses and junk. */
@@ -202,7 +202,7 @@ describe('replication (real processes, gossip mode)', () => {
     const after = await status(a);
     const p0 = before.replication.push;
     const p1 = after.replication.push;
-    const rejected = (p: Record<string, number>) => p.rejectedBadMac! + p.rejectedMalformed! + p.rejectedReplay! + p.rejectedStale! + p.deltasMalformed!;
+    const rejected = (p: StatusDoc['replication']['push']) => p.rejectedBadMac! + p.rejectedMalformed! + p.rejectedReplay! + p.rejectedStale! + p.deltasMalformed!;
     assert.ok(rejected(p1) - rejected(p0) >= 5, JSON.stringify(p1));
     assert.equal(p1.rejectedReplay! - p0.rejectedReplay!, 1);
     assert.equal(after.store.digest, before.store.digest);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { atomicTempFileOf, GOSSIP_MEMBERS_FILE, SERVER_GROUP_FILE, SERVER_GROUP_GOSSIP_FILE, SERVER_GROUP_OWLCACHE_FILE, versionsFileOf } from '../../src/persistence/layout.js';
-import { gossipListFile, owlcacheListFile } from '../../src/cluster/groups/lists.js';
+import { LIST_FILES, listPaths } from '../../src/cluster/groups/lists.js';
 
 describe('data directory layout: the names other layers use come from here', () => {
   it('names the cluster files as docs/data-directory.md lists them', () => {
@@ -12,9 +12,10 @@ describe('data directory layout: the names other layers use come from here', () 
   });
 
   it('the lists pick their files from these names by mode', () => {
-    assert.equal(owlcacheListFile('/d', 'owlcache'), join('/d', SERVER_GROUP_FILE));
-    assert.equal(owlcacheListFile('/d', 'gossip'), join('/d', SERVER_GROUP_OWLCACHE_FILE));
-    assert.equal(gossipListFile('/d'), join('/d', SERVER_GROUP_GOSSIP_FILE));
+    assert.equal(listPaths('/d', LIST_FILES.owlcache).owlcache, join('/d', SERVER_GROUP_FILE));
+    assert.equal(listPaths('/d', LIST_FILES.gossip).owlcache, join('/d', SERVER_GROUP_OWLCACHE_FILE));
+    assert.equal(listPaths('/d', LIST_FILES.owlcache).gossip, join('/d', SERVER_GROUP_GOSSIP_FILE));
+    assert.equal(listPaths('/d', LIST_FILES.gossip).gossip, join('/d', SERVER_GROUP_GOSSIP_FILE));
   });
 
   it('derives side and temp files', () => {

@@ -9,7 +9,7 @@ import { goTimeStringNs, parseGoTime, rfc3339NanoNs } from '../../src/go-time.js
 import { parseListText } from '../../src/cluster/groups/list-file.js';
 import { versionsFileOf } from '../../src/persistence/layout.js';
 import { ServerList, type ServerEntry } from '../../src/cluster/groups/server-list.js';
-import { owlcacheListFile, gossipListFile } from '../../src/cluster/groups/lists.js';
+import { LIST_FILES, listPaths } from '../../src/cluster/groups/lists.js';
 import { HybridLogicalClock } from '../../src/store/hlc.js';
 import { removeTempDirs, tempDir } from '../helpers/node-process.js';
 
@@ -245,9 +245,10 @@ describe('ServerList', () => {
   });
 
   it('files by mode: owlcache list in server_group_config.json, or its own file in gossip mode', () => {
-    assert.match(owlcacheListFile('/d', 'owlcache'), /\/d\/server_group_config\.json$/);
-    assert.match(owlcacheListFile('/d', 'gossip'), /\/d\/server_group_owlcache_config\.json$/);
-    assert.match(gossipListFile('/d'), /\/d\/server_group_gossip_config\.json$/);
+    assert.match(listPaths('/d', LIST_FILES.owlcache).owlcache, /\/d\/server_group_config\.json$/);
+    assert.match(listPaths('/d', LIST_FILES.gossip).owlcache, /\/d\/server_group_owlcache_config\.json$/);
+    assert.match(listPaths('/d', LIST_FILES.owlcache).gossip, /\/d\/server_group_gossip_config\.json$/);
+    assert.match(listPaths('/d', LIST_FILES.gossip).gossip, /\/d\/server_group_gossip_config\.json$/);
   });
 });
 
@@ -365,9 +366,7 @@ describe('GroupData (fan-out rules, with a fake client)', () => {
     const asked: Target[] = [];
     let local: { value: Buffer; created: number } | undefined = { value: Buffer.from('mine'), created: 1_700_000_000_000_000 };
     const gd = new GroupData({
-      mode: 'owlcache',
-      owlcacheList: { liveAddresses: () => listed },
-      liveMembers: { liveHttpAddresses: () => [] },
+      nodes: { httpAddresses: () => listed },
       local: { get: () => local },
       self,
       client: {

@@ -1,17 +1,19 @@
 import Router, { type RouterContext } from '@koa/router';
+import type { ClusterMembers, NodeStatus } from '../../cluster/view.js';
 import type { HttpDeps } from './context.js';
 import { hasValidToken, requestParams } from './context.js';
 import { DATA_JSON_TYPE } from './headers.js';
 
 /**
  * `/cluster/…`: the cluster at a glance, for people and tools. Token required,
- * like every cluster command. The HTTP layer only serialises what the view gives.
+ * like every cluster command. The HTTP layer only serialises what the view gives
+ * (the documents are declared in cluster/view.ts, types only).
  */
 export interface ClusterView {
   /** This node and every member with its state (GET /cluster/members). */
-  members(): unknown;
+  members(): ClusterMembers;
   /** Members, store, replication counters, digest root (GET /cluster/status). */
-  status(): unknown;
+  status(): NodeStatus;
 }
 
 export function clusterRouter(deps: HttpDeps, view: ClusterView): Router {

@@ -3,14 +3,14 @@ import { endpointKey, endpointOf, resolvedEndpoint } from './address.js';
 import type { FetchedCopy, Target } from './group-client.js';
 import { goTimeStringNs, rfc3339NanoNs } from '../../go-time.js';
 import type { GroupCopy } from '../../group-copy.js';
-import type { GroupWorkMode } from './lists.js';
 
 /**
  * /group_data/'s work: ask every node of the cluster for one key, in parallel,
  * and collect the copies (docs/protocol.md, "HTTP `/group_data/`").
  *
- * Which nodes: in owlcache mode the owlcache list's live entries, in gossip mode
- * the live members' HTTP addresses. This node always takes part: when one of
+ * Which nodes: `nodes`, which the cluster mode gives (src/compose/cluster-mode.ts:
+ * the owlcache list's live entries, or the live members' HTTP addresses). This
+ * node always takes part: when one of
  * the listed addresses is this node's own HTTP port (ResponseHost, Host,
  * 127.0.0.1, localhost or ::1 with this node's port and scheme) it is read from
  * the local store under that listed address; when none is, this node is added
@@ -23,9 +23,9 @@ import type { GroupWorkMode } from './lists.js';
  * cannot be used to make this node fetch from arbitrary hosts.
  */
 
-/** The HTTP addresses of the live cluster members (gossip mode); GossipCluster (cluster/cluster.ts) implements it from the membership layer. */
-export interface LiveMembers {
-  liveHttpAddresses(): string[];
+/** The cluster's nodes /group_data/ asks, as HTTP addresses (this node may be among them). */
+export interface GroupNodes {
+  httpAddresses(): string[];
 }
 
 /** This node's own copy of a key. */
@@ -45,9 +45,7 @@ export interface SelfAddress {
 }
 
 export interface GroupDataOptions {
-  mode: GroupWorkMode;
-  owlcacheList: { liveAddresses(): string[] };
-  liveMembers: LiveMembers;
+  nodes: GroupNodes;
   local: LocalCopies;
   self: SelfAddress;
   client: { getKey(target: Target, key: string, timeoutMs: number): Promise<FetchedCopy | null> };
@@ -109,7 +107,7 @@ export class GroupData {
   /** The nodes /group_data/ asks, this node included, duplicates removed. */
   candidates(): Candidate[] {
     const { self } = this.opts;
-    const listed = this.opts.mode === 'gossip' ? this.opts.liveMembers.liveHttpAddresses() : this.opts.owlcacheList.liveAddresses();
+    const listed = this.opts.nodes.httpAddresses();
     const selfHosts = new Set(self.hosts());
     const seen = new Set<string>();
     const out: Candidate[] = [];

@@ -20,6 +20,18 @@ import { ServerList, type Clock } from './server-list.js';
  */
 export type GroupWorkMode = 'owlcache' | 'gossip';
 
+/** The two list files of one mode: a row of the table above. */
+export interface ListFiles {
+  owlcache: string;
+  gossip: string;
+}
+
+/** The table above, by mode; the cluster mode (src/compose/cluster-mode.ts) takes its row. */
+export const LIST_FILES: Readonly<Record<GroupWorkMode, ListFiles>> = {
+  owlcache: { owlcache: SERVER_GROUP_FILE, gossip: SERVER_GROUP_GOSSIP_FILE },
+  gossip: { owlcache: SERVER_GROUP_OWLCACHE_FILE, gossip: SERVER_GROUP_GOSSIP_FILE },
+};
+
 export interface ServerLists {
   /** The explicit node list (HTTP addresses): /group_data/'s nodes in owlcache mode. */
   owlcache: ServerList;
@@ -27,17 +39,15 @@ export interface ServerLists {
   gossip: ServerList;
 }
 
-export function owlcacheListFile(dataDir: string, mode: GroupWorkMode): string {
-  return join(dataDir, mode === 'gossip' ? SERVER_GROUP_OWLCACHE_FILE : SERVER_GROUP_FILE);
+/** Where one mode's lists live in the data directory. */
+export function listPaths(dataDir: string, files: ListFiles): ListFiles {
+  return { owlcache: join(dataDir, files.owlcache), gossip: join(dataDir, files.gossip) };
 }
 
-export function gossipListFile(dataDir: string): string {
-  return join(dataDir, SERVER_GROUP_GOSSIP_FILE);
-}
-
-export function openServerLists(dataDir: string, mode: GroupWorkMode, clock: Clock): ServerLists {
+export function openServerLists(dataDir: string, files: ListFiles, clock: Clock): ServerLists {
+  const paths = listPaths(dataDir, files);
   return {
-    owlcache: ServerList.open(owlcacheListFile(dataDir, mode), 'owlcache', clock),
-    gossip: ServerList.open(gossipListFile(dataDir), 'gossip', clock),
+    owlcache: ServerList.open(paths.owlcache, 'owlcache', clock),
+    gossip: ServerList.open(paths.gossip, 'gossip', clock),
   };
 }

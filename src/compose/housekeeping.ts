@@ -1,0 +1,46 @@
+import type { ServerLists } from '../cluster/groups/lists.js';
+import type { Config } from '../config/settings.js';
+import { logger } from '../log.js';
+import type { Store } from '../store/store.js';
+
+const log = logger('node');
+
+/** One line for the log every Task_MemoryInfoToLog. */
+export function memoryReport(store: Store): string {
+  const m = process.memoryUsage();
+  const s = store.stats();
+  const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
+  const budget = s.maxMemory > 0 ? ` of MaxMemory ${mb(s.maxMemory)}` : '';
+  return `memory: rss ${mb(m.rss)}, heap ${mb(m.heapUsed)} of ${mb(m.heapTotal)}, external ${mb(m.external)}; store ${s.keys} keys, ${mb(s.bytes)}${budget}, ${s.stubs} stubs, ${s.evictions} evictions`;
+}
+
+/** The node's periodic tasks (the Task_ settings); returns what stops them. */
+export function startHousekeeping(
+  c: Pick<Config, 'Task_MemoryInfoToLog' | 'Task_ServerListBackup' | 'Task_ClearExpireData' | 'TombstoneTTL'>,
+  parts: { store: Store; lists: ServerLists },
+): () => void {
+  const { store, lists } = parts;
+  const timers: NodeJS.Timeout[] = [];
+  const every = (ms: number, task: () => void) => {
+    if (ms <= 0) return;
+    const t = setInterval(task, ms);
+    t.unref();
+    timers.push(t);
+  };
+  every(c.Task_MemoryInfoToLog, () => log.info('%s', memoryReport(store)));
+  // Changes are saved at once; this retries a save that failed (disk full, permissions).
+  every(c.Task_ServerListBackup, () => {
+    lists.owlcache.flush();
+    lists.gossip.flush();
+  });
+  every(c.Task_ClearExpireData, () => {
+    const n = store.sweep();
+    if (n > 0) log.debug('sweep: %d entries expired or collected', n);
+    // Deleted /server/ entries are remembered as long as deleted keys, then forgotten.
+    lists.owlcache.collectTombstones(c.TombstoneTTL);
+    lists.gossip.collectTombstones(c.TombstoneTTL);
+  });
+  return () => {
+    for (const t of timers) clearInterval(t);
+  };
+}
