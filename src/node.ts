@@ -12,6 +12,10 @@ import { clusterRouter, type ClusterView } from './api/http/cluster-route.js';
 import { groupDataRouter } from './api/http/group-data-route.js';
 import { internalRouter, type InternalApi } from './api/http/internal-route.js';
 import { serverRouter } from './api/http/server-route.js';
+import { opsRouter } from './api/http/ops-route.js';
+import { passwordMatches } from './api/auth.js';
+import { createOps, RuntimeSwitches } from './ops/index.js';
+import { RUNTIME_SWITCHES_FILE } from './persistence/layout.js';
 import { GOSSIP_MEMBERS_FILE, GossipCluster } from './cluster/cluster.js';
 import { GroupClient } from './cluster/groups/group-client.js';
 import { internalLimits } from './cluster/replication.js';
@@ -73,7 +77,9 @@ export class OwlNode {
   liveMembers: LiveMembers = { liveHttpAddresses: () => [] };
   /** Gossip mode: membership and replication. */
   cluster: GossipCluster | null = null;
-  private readonly startedAt = Date.now();
+  /** The run-time task switches (/config/set; src/ops/switches.ts). */
+  switches: RuntimeSwitches | null = null;
+  readonly startedAt = Date.now();
 
   private constructor(
     readonly config: Config,
@@ -179,6 +185,28 @@ export class OwlNode {
         status: () => node.status(),
       };
       const routers = [serverRouter(deps, lists), groupDataRouter(deps, groupData), clusterRouter(deps, clusterView)];
+      // Cluster operations (docs/operations.md): task switches applied before any port opens, one router.
+      const switches = new RuntimeSwitches(join(dataDir, RUNTIME_SWITCHES_FILE));
+      if (switches.problem !== null) log.warn('%s', switches.problem);
+      node.switches = switches;
+      switches.onApply('accept_writes', (on) => commands.refuseWrites(on ? null : 'writes are disabled on this node (read-only mode; /config/set accept_writes Enable)'));
+      switches.onApply('snapshot', (on) => (persistence.periodicSnapshots = on));
+      for (const task of ['anti_entropy', 'dissemination'] as const) switches.onApply(task, (on) => node.cluster?.setTask(task, on));
+      const at = (a: AddressInfo | null) => (a === null ? null : `${config.ResponseHost}:${a.port}`);
+      routers.push(opsRouter(createOps({
+        node: {
+          name: () => config.NodeName || deps.responseHost(), id: store.nodeId, version: VERSION, mode: config.GroupWorkMode, scheme: config.Open_Https ? 'https' : 'http',
+          httpAddress: () => deps.responseHost(), tcpAddress: () => at(tcpAddress), respAddress: () => at(respAddress), dataDir, startedAt: node.startedAt, maxClockSkewMs: config.MaxClockSkew,
+        },
+        store, lists: { hub: lists.gossip, leaf: lists.owlcache }, cluster: () => node.cluster, switches,
+        reloadSeeds: () => loadSeeds(dataDir),
+        auth: {
+          verifyToken: (token, ip) => deps.tokens.verify(token, ip),
+          checkPassword: (ip, matches) => deps.passGuard.check(ip, matches),
+          passwordMatches: (given) => passwordMatches(given, deps.password),
+        },
+        log: logger('ops'),
+      })));
       if (config.GroupWorkMode === 'gossip') {
         // Mounted before the port opens; the cluster itself needs the port, so it is looked up per call.
         const internal: InternalApi = {
@@ -296,6 +324,8 @@ export class OwlNode {
       reapFaultyAfterMs: c.ReapFaultyAfter,
       maxDatagram: c.GossipMaxDatagram,
       membersFile: join(this.dataDir, GOSSIP_MEMBERS_FILE),
+      memberSyncIntervalMs: c.GossipMemberSyncInterval,
+      maxClockSkewMs: c.MaxClockSkew,
       replication: {
         dataPort: c.DataGossipPort,
         fanout: c.GossipFanout,
@@ -309,6 +339,7 @@ export class OwlNode {
     });
     this.cluster = cluster;
     this.liveMembers = cluster;
+    for (const task of ['anti_entropy', 'dissemination'] as const) cluster.setTask(task, this.switches?.isOn(task) ?? true);
     await cluster.start(this.seeds?.fixed ?? []);
   }
 
@@ -358,8 +389,10 @@ export class OwlNode {
     }
     if (this.config.Task_ClearExpireData > 0) {
       const t = setInterval(() => {
-        const n = this.store.sweep();
+        const gc = this.switches?.isOn('tombstone_gc') ?? true;
+        const n = this.store.sweep({ expired: this.switches?.isOn('expire_sweep') ?? true, tombstones: gc });
         if (n > 0) log.debug('sweep: %d entries expired or collected', n);
+        if (!gc) return;
         // Deleted /server/ entries are remembered as long as deleted keys, then forgotten.
         this.serverLists?.owlcache.collectTombstones(this.config.TombstoneTTL);
         this.serverLists?.gossip.collectTombstones(this.config.TombstoneTTL);

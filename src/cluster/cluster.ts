@@ -6,9 +6,11 @@ import type { Store } from '../store/store.js';
 import type { ListSync } from './antientropy/anti-entropy.js';
 import type { ServerEntry } from './groups/server-list.js';
 import type { ServerLists } from './groups/lists.js';
-import { Membership, type MemberInfo } from './membership/membership.js';
+import { Membership, type MemberInfo, type MemberState, type ProbeSummary } from './membership/membership.js';
+import type { RoundReport } from './antientropy/anti-entropy.js';
 import type { Peer, PeerDirectory } from './peers.js';
-import { Replication, type ReplicationOptions } from './replication.js';
+import { Replication, type ReplicationOptions, type ReplicationTask } from './replication.js';
+import { AUTH_HEADER } from './request-signing.js';
 
 const log = logger('cluster');
 
@@ -53,6 +55,10 @@ export interface GossipClusterOptions {
   maxDatagram: number;
   /** Where the live member list is kept between runs. */
   membersFile: string;
+  /** Full member-list exchanges this often (GossipMemberSyncInterval). */
+  memberSyncIntervalMs?: number;
+  /** Members whose clock is further off are logged (MaxClockSkew). */
+  maxClockSkewMs?: number;
   replication: Omit<ReplicationOptions, 'store' | 'peers' | 'authKey' | 'encrypt' | 'macWindowMs' | 'bindHost' | 'selfHttp' | 'maxDatagram' | 'lists'>;
 }
 
@@ -103,6 +109,14 @@ export class GossipCluster implements PeerDirectory {
       maxDatagram: opts.maxDatagram,
       reapFaultyAfterMs: opts.reapFaultyAfterMs,
       macWindowMs: opts.macWindowMs,
+      ...(opts.memberSyncIntervalMs !== undefined ? { pushPullIntervalMs: opts.memberSyncIntervalMs } : {}),
+      maxClockSkewMs: opts.maxClockSkewMs ?? 500,
+      onClockSkew: (address, offsetMs, skewed) => {
+        const name = this.membership.members().find((m) => m.address === address)?.meta?.name ?? address;
+        if (skewed) log.warn('clock of member %s is %d ms off this node\'s, beyond MaxClockSkew (%d ms): last-writer-wins needs clocks within bounds', name, offsetMs, opts.maxClockSkewMs ?? 500);
+        else log.info('clock of member %s is back within MaxClockSkew (%d ms off)', name, offsetMs);
+      },
+      onRemoved: () => log.warn('this node was removed from the cluster (remove_node): it leaves and serves alone until it is restarted'),
     });
     this.replication = new Replication({
       ...opts.replication,
@@ -210,5 +224,75 @@ export class GossipCluster implements PeerDirectory {
 
   stats(): Record<string, unknown> {
     return { membership: this.membership.stats(), ...this.replication.stats() };
+  }
+
+  // ---- what the cluster operations use (src/ops/types.ts, OpsCluster) ----
+
+  readonly authHeader = AUTH_HEADER;
+
+  memberList(): { name: string | null; state: MemberState; incarnation: number; gossip: string; http: string | null; local: boolean; since: number }[] {
+    return this.membership.members().map((m) => ({ name: m.meta?.name ?? null, state: m.state, incarnation: m.incarnation, gossip: m.address, http: m.meta?.http ?? null, local: m.local, since: m.since }));
+  }
+
+  private memberAt(address: string): ReturnType<GossipCluster['memberList']>[number] | null {
+    return this.memberList().find((m) => m.gossip === address) ?? null;
+  }
+
+  async join(address: string, timeoutMs: number): Promise<ReturnType<GossipCluster['memberList']>[number] | null> {
+    const m = await this.membership.join(address, timeoutMs);
+    return m === null ? null : this.memberAt(m.address);
+  }
+
+  forceLeave(address: string, from: { incarnation?: number; at?: number } = {}): ReturnType<GossipCluster['memberList']>[number] | null {
+    const m = this.membership.forceLeave(address, from);
+    if (m !== null) this.saveMembersSoon();
+    return m === null ? null : this.memberAt(m.address);
+  }
+
+  leaveRemoved(why: string): Promise<void> {
+    return this.membership.leaveRemoved(why);
+  }
+
+  wasRemoved(): boolean {
+    return this.membership.wasRemoved();
+  }
+
+  refresh(address: string): void {
+    this.membership.refresh(address);
+  }
+
+  addSeeds(seeds: string[]): void {
+    this.membership.addSeeds(seeds);
+  }
+
+  probe(address: string): ProbeSummary | null {
+    return this.membership.probeSummary(address);
+  }
+
+  lastRoundWith(http: string): RoundReport | undefined {
+    return this.replication.lastRoundWith(http);
+  }
+
+  rootsEqual(http: string): Promise<boolean> {
+    const p = this.livePeers().find((x) => x.http === http);
+    if (p === undefined) return Promise.reject(new Error(`${http} is not a live member`));
+    return this.replication.rootsEqual(p);
+  }
+
+  ask(http: string, body: Buffer): Promise<Buffer | null> {
+    return this.replication.client.call(http, 'POST', '/internal/ops', body);
+  }
+
+  verify(method: string, path: string, header: string | undefined, body: Buffer): boolean {
+    return this.replication.verify(method, path, header, body);
+  }
+
+  setTask(task: ReplicationTask, on: boolean): void {
+    this.replication.setEnabled(task, on);
+  }
+
+  counters(): { deltasSent: number; deltasReceived: number; lastPushPullAt: number } {
+    const push = this.replication.disseminator.stats();
+    return { deltasSent: push.deltasSent, deltasReceived: push.deltasReceived, lastPushPullAt: this.replication.antiEntropy.counters.lastRoundAt };
   }
 }

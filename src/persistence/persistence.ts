@@ -91,6 +91,8 @@ export class Persistence {
   private closing: Promise<void> | null = null;
   /** The files on disk do not hold the store as a snapshot alone: worth a snapshot. */
   private dirty = false;
+  /** The periodic snapshot (the `snapshot` run-time switch); the append log and the final snapshot at close go on regardless. */
+  periodicSnapshots = true;
   private lastSnapshotBytes = 0;
   private writeErrors = 0;
   private snapshotQueued = false;
@@ -190,6 +192,7 @@ export class Persistence {
     }
     if (snapshotEveryMs > 0) {
       this.every(snapshotEveryMs, () => {
+        if (!this.periodicSnapshots) return;
         if (this.dirty) this.snapshot().catch(() => {});
         else this.touchSnapshot();
       });

@@ -188,17 +188,18 @@ export class Store {
   /**
    * Drops the bytes of expired values and collects tombstones and expired
    * entries older than the tombstone TTL. Returns how many entries it touched.
+   * `expired: false` / `tombstones: false` skip one half (the run-time switches).
    */
-  sweep(): number {
+  sweep(what: { expired?: boolean; tombstones?: boolean } = {}): number {
     const now = this.now();
     let touched = 0;
-    for (const e of [...this.live.values()]) {
+    for (const e of what.expired === false ? [] : [...this.live.values()]) {
       if (e.expireAt !== 0 && e.expireAt <= now) {
         this.hollowOut(e);
         touched += 1;
       }
     }
-    for (const [key, e] of this.stubs) {
+    for (const [key, e] of what.tombstones === false ? [] : this.stubs) {
       if (deathTime(e, now) + this.tombstoneTtlMs <= now) {
         this.stubs.delete(key);
         this.digest.update(e, undefined);

@@ -53,7 +53,16 @@ export interface MembershipOptions {
   incarnationStart?: number;
   /** full member-list exchange with one random live member, and a reconnect attempt to one faulty member, this often; default 30 s, 0 = off */
   pushPullIntervalMs?: number;
+  /** a member whose clock (estimated from probes, see probes.ts) is further off than this is reported to onClockSkew; default 500, 0 = never */
+  maxClockSkewMs?: number;
+  /** a member's clock went beyond maxClockSkewMs (skewed) or came back within it */
+  onClockSkew?: (address: string, offsetMs: number, skewed: boolean) => void;
+  /** another node removed this one from the cluster (remove_node): it has left, and stays out until restarted */
+  onRemoved?: () => void;
 }
+
+/** What SWIM's probes say about one member (probes.ts). */
+export type { ProbeSummary } from './probes.js';
 
 export interface MembershipStats {
   datagramsIn: number;
