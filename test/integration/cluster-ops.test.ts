@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Redis } from 'ioredis';
 import { dataCmd, restartGossipNode, startGossipCluster, startGossipNode, tokenOf, waitConverged } from '../helpers/cluster.js';
-import { freePort, getToken, qs, request, restartNode, sleep, startNode, stopAllNodes, TEST_PASSWORD, waitFor, type NodeHandle } from '../helpers/node-process.js';
+import { freePort, getToken, qs, request, restartNode, runToExit, sleep, startNode, stopAllNodes, TEST_PASSWORD, waitFor, type NodeHandle } from '../helpers/node-process.js';
 
 /**
  * The cluster operations (docs/operations.md) against real node processes on
@@ -432,5 +432,62 @@ describe('authentication, topology, machine facts, hostile input', { timeout: 60
     assert.equal(welcome.status, 200);
     assert.match(welcome.text, /Welcome to use owlcache/);
     assert.equal((await op(node, { operation: 'cluster_get_routes' })).status, 200);
+  });
+});
+
+describe('CLI subcommands', { timeout: 90_000 }, () => {
+  test('routes, join, remove, network, stat, config, topology, info: tables by default, --json, password from OWLCACHE_PASS or -pass', async () => {
+    const fast = { GossipMemberSyncInterval: '1s' };
+    const [a, b] = await startGossipCluster(2, fast);
+    const c = await startGossipNode([], fast);
+    const cli = (...args: string[]) => runToExit([...args, '-node', a!.httpAddr, '-pass', TEST_PASSWORD], a!.dir);
+    const port = await freePort();
+
+    const set = await cli('routes', 'set', '--server', 'leaf', `127.0.0.1:${port}`, `127.0.0.1:${port}`);
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, new RegExp(`set: 127\\.0\\.0\\.1:${port}`));
+    assert.match(set.stdout, /skipped: .*duplicate/);
+    const routes = await cli('routes');
+    assert.match(routes.stdout, /^SERVER\s+HOST\s+PORT\nleaf\s+127\.0\.0\.1\s+\d+$/m);
+    const del = await cli('routes', 'delete', `127.0.0.1:${port}`);
+    assert.match(del.stdout, /deleted: 127\.0\.0\.1/);
+
+    const join = await cli('join', c.gossip, '--timeout', '10000');
+    assert.equal(join.code, 0, join.stderr);
+    assert.match(join.stdout, /Successfully added/);
+    const stat = await waitFor('stat to list three alive members', async () => {
+      const r = await cli('stat');
+      return (r.stdout.match(/ alive /g) ?? []).length === 3 ? r : undefined;
+    }, 20_000, 300);
+    assert.match(stat!.stdout, /^NAME\s+STATE\s+HTTP\s+GOSSIP\s+INCARNATION$/m);
+    assert.match(stat!.stdout, /\(this node\)/);
+
+    const network = await cli('network', '--timeout', '2000');
+    assert.equal(network.code, 0, network.stderr);
+    assert.equal((network.stdout.match(/\byes\b/g) ?? []).length, 3, network.stdout);
+
+    const cfg = await cli('config', 'set', 'dissemination', 'Disable', '--cluster');
+    assert.equal(cfg.code, 0, cfg.stderr);
+    assert.equal((cfg.stdout.match(/dissemination Disable/g) ?? []).length, 3, cfg.stdout);
+    const viaEnv = await runToExit(['config', 'get', 'dissemination', '-node', b!.httpAddr], a!.dir, 20_000, { OWLCACHE_PASS: TEST_PASSWORD });
+    assert.equal(viaEnv.stdout.trim(), 'dissemination Disable');
+    assert.equal((await cli('config', 'set', 'dissemination', 'Enable', '--cluster')).code, 0);
+
+    const topo = await cli('topology', '--json');
+    assert.equal(topo.code, 0);
+    const shards = (JSON.parse(topo.stdout) as { shards: Record<string, unknown> }).shards;
+    assert.equal(Object.keys(shards).length, 3);
+    const info = await cli('info');
+    assert.match(info.stdout, /^process\.rss: \d+$/m);
+
+    const removed = await cli('remove', c.httpAddr);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.match(removed.stdout, /Successfully removed/);
+
+    const wrong = await runToExit(['stat', '-node', a!.httpAddr, '-pass', 'wrong-password-9'], a!.dir);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /401/);
+    const usage = await cli('config', 'set', 'anti_entropy');
+    assert.equal(usage.code, 2);
   });
 });
