@@ -1,6 +1,8 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, statSync } from 'node:fs';
 import net from 'node:net';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { dataCmd, restartGossipNode, startGossipCluster, startGossipNode, tokenOf, waitConverged } from '../helpers/cluster.js';
 import { freePort, getToken, qs, request, restartNode, runToExit, sleep, startNode, stopAllNodes, TEST_PASSWORD, waitFor, type NodeHandle } from '../helpers/node-process.js';
@@ -280,6 +282,30 @@ describe('task switches', { timeout: 180_000 }, () => {
     await waitFor('b to catch up once anti-entropy is on', async () => (await dataCmd(b2, { cmd: 'get', key: 'missed' })).status === 200, 20_000, 200);
     const all = await rest(a!, 'GET', '/config/get');
     assert.ok((all.doc.switches as { key: string; value: string }[]).every((s) => s.value === 'Enable'));
+  });
+
+  test('dissemination Disable stops pushing writes, Enable resumes; snapshot Disable stops the periodic snapshot, Enable resumes', async () => {
+    // Push-pull every minute: within this test only pushes can carry a write.
+    const [a, b] = await startGossipCluster(2, { PushPullInterval: '60s', Task_DataBackup: '1s' });
+    await waitFor('b alive on a', async () => (await statesSeenBy(a!, b!.gossip)) === 'alive', 20_000, 200);
+    assert.equal((await rest(a!, 'POST', '/config/set', { key: 'dissemination', value: 'Disable' })).status, 200);
+    assert.equal((await dataCmd(a!, { cmd: 'set', key: 'quiet', valuedata: 'x' })).status, 200);
+    await sleep(1500);
+    assert.equal((await dataCmd(b!, { cmd: 'get', key: 'quiet' })).status, 404, 'a pushed a write with dissemination off');
+    assert.equal((await rest(a!, 'POST', '/config/set', { key: 'dissemination', value: 'Enable' })).status, 200);
+    assert.equal((await dataCmd(a!, { cmd: 'set', key: 'loud', valuedata: 'y' })).status, 200);
+    await waitFor('the next write pushed to b', async () => (await dataCmd(b!, { cmd: 'get', key: 'loud' })).status === 200, 10_000, 100);
+
+    const snap = join(a!.dataDir, 'store.snapshot');
+    const mtime = () => (existsSync(snap) ? statSync(snap).mtimeMs : 0);
+    assert.equal((await rest(a!, 'POST', '/config/set', { key: 'snapshot', value: 'Disable' })).status, 200);
+    await sleep(1200);
+    const before = mtime();
+    assert.equal((await dataCmd(a!, { cmd: 'set', key: 'unsaved', valuedata: 'z' })).status, 200);
+    await sleep(2500);
+    assert.equal(mtime(), before, 'a periodic snapshot was written while the switch was off');
+    assert.equal((await rest(a!, 'POST', '/config/set', { key: 'snapshot', value: 'Enable' })).status, 200);
+    await waitFor('a snapshot once the switch is on', () => mtime() > before, 10_000, 100);
   });
 
   test('accept_writes Disable: writes fail with a clear error on HTTP, TCP and RESP, reads go on; it survives a restart', async () => {
