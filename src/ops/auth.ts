@@ -1,6 +1,6 @@
 /**
  * Who may run an operation: the holder of the node's token or password, in
- * any of the forms the seed systems use. Every password check goes through
+ * any of the forms HarperDB, QED and OwlCache use. Every password check goes through
  * the node's one password guard (api/pass-guard.ts), so Basic auth is no
  * faster a way to guess than cmd=pass or AUTH.
  *

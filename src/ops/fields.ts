@@ -3,7 +3,7 @@ import { fieldError } from './errors.js';
 /**
  * Typed reads of a request's fields (a JSON body, or the query string of a
  * GET), each failing with an error that names the field. Unknown fields are
- * ignored: the seed systems' clients send fields this project has no use for.
+ * ignored: HarperDB's and Kunlun's clients send fields this project has no use for.
  */
 export type Input = Record<string, unknown>;
 

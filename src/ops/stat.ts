@@ -1,7 +1,7 @@
 import type { OpsDeps } from './context.js';
 import { dataDirBytes, diskSpace } from './disk.js';
 import { askPeer, settleAll } from './peers.js';
-import type { ConnectionsAnswer } from './status.js';
+import { withTimeout, type ConnectionsAnswer } from './status.js';
 
 /**
  * CubeFS clustermgr's /stat and QED's /info/shards for a leaderless cluster:
@@ -16,7 +16,7 @@ export async function stat(deps: OpsDeps): Promise<Record<string, unknown>> {
   const c = deps.cluster();
   const members = c?.memberList() ?? [];
   const peers = members.filter((m) => !m.local && m.state === 'alive' && m.http !== null);
-  const roots = c === null ? [] : await settleAll(peers, (m) => Promise.race([c.rootsEqual(m.http!), new Promise<boolean>((_, no) => setTimeout(() => no(new Error('timeout')), ROOT_TIMEOUT_MS).unref())]));
+  const roots = c === null ? [] : await settleAll(peers, (m) => withTimeout(c.rootsEqual(m.http!), ROOT_TIMEOUT_MS));
   const counters = c?.counters() ?? { deltasSent: 0, deltasReceived: 0, lastPushPullAt: 0 };
   const disk = diskSpace(deps.node.dataDir);
   return {

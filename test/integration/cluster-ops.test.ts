@@ -395,6 +395,10 @@ describe('authentication, topology, machine facts, hostile input', { timeout: 60
     assert.ok(d.disk_total > d.disk_free && d.disk_free > 0, JSON.stringify(d));
     assert.ok(m.cpus >= 1 && m.mem_total > m.mem_free);
 
+    const update = await op(node, { ver: '0.1', job_type: 'update_node' });
+    assert.equal(update.status, 200, JSON.stringify(update.doc));
+    assert.equal(update.doc.message, 'Successfully re-read the seed files and re-joined 0 seed(s)');
+    assert.equal((await op(node, { operation: 'update_node', node_name: 'nobody' })).status, 404);
     const nodesDoc = await op(node, { ver: '0.1', job_type: 'get_node', node_type: 'cache_node', node_ip0: '127.0.0.1' });
     assert.equal((nodesDoc.doc.nodes as unknown[]).length, 1);
     assert.equal(((await op(node, { ver: '0.1', job_type: 'get_node', node_ip0: '10.1.2.3' })).doc.nodes as unknown[]).length, 0);
