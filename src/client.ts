@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { parseArgs } from 'node:util';
 import type { ClusterMembers } from './cluster/view.js';
+import { OPS_COMMANDS, runOpsCommand, table, type OpsCommand } from './ops-client.js';
 
 /**
  * Client subcommands of `owlcache`: the cluster at a glance from a shell.
@@ -9,9 +10,12 @@ import type { ClusterMembers } from './cluster/view.js';
  *   owlcache members [-node 127.0.0.1:7721] [-pass PASSWORD] [-https]
  *   owlcache status  [-node 127.0.0.1:7721] [-pass PASSWORD] [-https]
  *
+ * and the cluster operations (ops-client.ts): routes, join, remove, network,
+ * stat, config, topology, info; each takes --json for the node's JSON answer.
+ *
  * The password may also come from OWLCACHE_PASS (so it stays out of shell history).
  */
-export const CLIENT_COMMANDS = ['members', 'status'] as const;
+export const CLIENT_COMMANDS = ['members', 'status', ...OPS_COMMANDS] as const;
 export type ClientCommand = (typeof CLIENT_COMMANDS)[number];
 
 export function isClientCommand(arg: string | undefined): arg is ClientCommand {
@@ -33,18 +37,19 @@ function get(url: string, timeoutMs = 5000): Promise<{ status: number; body: str
   });
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
-}
-
 /** Runs a client subcommand; returns the exit code. */
 export async function runClient(command: ClientCommand, argv: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
   let values;
+  let positionals: string[];
+  const isOps = (OPS_COMMANDS as readonly string[]).includes(command);
   try {
-    ({ values } = parseArgs({
+    ({ values, positionals } = parseArgs({
       args: argv.map((a) => (/^-[A-Za-z]{2,}/.test(a) ? `-${a}` : a)),
-      options: { node: { type: 'string' }, pass: { type: 'string' }, https: { type: 'boolean' } },
+      options: {
+        node: { type: 'string' }, pass: { type: 'string' }, https: { type: 'boolean' },
+        json: { type: 'boolean' }, cluster: { type: 'boolean' }, server: { type: 'string' }, timeout: { type: 'string' },
+      },
+      allowPositionals: isOps,
       strict: true,
     }));
   } catch (e) {
@@ -57,6 +62,10 @@ export async function runClient(command: ClientCommand, argv: string[], out: (s:
   if (pass === '') {
     err(`owlcache ${command}: give the node's password with -pass or OWLCACHE_PASS`);
     return 2;
+  }
+  if (isOps) {
+    const o = { base, pass, json: values.json === true, cluster: values.cluster === true, server: values.server, timeout: values.timeout };
+    return runOpsCommand(command as OpsCommand, positionals, o, out, err);
   }
   try {
     const p = await get(`${base}/data/?cmd=pass&pass=${encodeURIComponent(pass)}`);

@@ -11,9 +11,11 @@ import { clusterMode, type ClusterMode, type NodeSelf } from './compose/cluster-
 import { httpServer, respMembers, respServer, tcpProtection, tcpServer } from './compose/front-ends.js';
 import { startHousekeeping } from './compose/housekeeping.js';
 import { Late } from './compose/late.js';
+import { operationsRouter, runtimeSwitches, type BoundAddresses } from './compose/operations.js';
 import { commandLimits, groupClient, groupData, httpDeps, nodeSelf, persistenceOptions, storeOptions } from './compose/parts.js';
 import { StopStack } from './compose/stop-stack.js';
 import type { Config } from './config/settings.js';
+import type { RuntimeSwitches } from './ops/index.js';
 import { loadOrCreateAuthData, saveAuthData } from './persistence/auth-data.js';
 import { DataDirLock } from './persistence/dir-lock.js';
 import { ensureWritableDir } from './persistence/files.js';
@@ -95,7 +97,11 @@ export class OwlNode {
     stops.push('persistence', () => persistence.close());
     const limits = commandLimits(config);
     const commands = new Commands(store, limits);
-    const mode: ClusterMode = clusterMode(config, { dataDir, store, persistence });
+    // Applied before any port opens; the cluster's own tasks when it starts.
+    let switches: RuntimeSwitches | null = null;
+    const mode: ClusterMode = clusterMode(config, { dataDir, store, persistence, tasks: { isOn: (task) => switches?.isOn(task) ?? true } });
+    switches = runtimeSwitches(dataDir, { commands, persistence, mode });
+    const bound: BoundAddresses = { tcp: null, resp: null };
     const self = new Late<NodeSelf>("this node's HTTP address");
     const deps = httpDeps(config, { commands, limits, auth: auth.data, self });
     const client = groupClient(config);
@@ -108,6 +114,7 @@ export class OwlNode {
       serverRouter(deps, mode.lists),
       groupDataRouter(deps, groupData(config, { commands, nodes: mode.groupNodes, client, self })),
       clusterRouter(deps, view),
+      operationsRouter(config, { dataDir, store, deps, mode, switches, self, bound, startedAt }),
       ...(mode.internal === null ? [] : [internalRouter(mode.internal)]),
     ];
 
@@ -122,6 +129,7 @@ export class OwlNode {
     const tcp = tcpServer(config, commands, protection);
     if (tcp !== null) frontEnds.push(tcp);
     const tcpAddress = tcp === null ? null : await tcp.listen();
+    bound.tcp = tcpAddress;
     const respInfo = (): RespNodeInfo => {
       const me = self.get();
       return { version: VERSION, nodeId: store.nodeId, nodeName: me.name, mode: mode.name, httpAddress: me.http, members: () => respMembers(mode.members(me)) };
@@ -129,6 +137,7 @@ export class OwlNode {
     const resp = respServer(config, deps, respInfo);
     if (resp !== null) frontEnds.push(resp);
     const respAddress = resp === null ? null : await resp.listen();
+    bound.resp = respAddress;
 
     // 3. Every port is bound: from here on the data directory may be written.
     if (auth.unsaved) saveAuthData(dataDir, auth.data);
@@ -141,7 +150,7 @@ export class OwlNode {
     // 4. The cluster: first to stop, so the peers record 'left', not 'faulty'.
     stops.push('the cluster', () => mode.stop());
     await mode.start(self.get());
-    stops.push('the periodic tasks', startHousekeeping(config, { store, lists: mode.lists }));
+    stops.push('the periodic tasks', startHousekeeping(config, { store, lists: mode.lists, tasks: switches }));
 
     const udp = mode.udp();
     return {

@@ -39,10 +39,27 @@ export function parseExptime(text: string | undefined): { ok: true; ms: number }
 }
 
 export class Commands {
+  /** Why client writes are refused (read-only mode, the `accept_writes` switch), or null when they are accepted. */
+  private writesRefusedBecause: string | null = null;
+
   constructor(
     readonly store: Store,
     readonly limits: Limits,
   ) {}
+
+  /**
+   * Read-only mode: every client write on every port (HTTP, TCP, RESP) fails
+   * with `reason` while reads go on; replication from peers still applies.
+   * null accepts writes again.
+   */
+  refuseWrites(reason: string | null): void {
+    this.writesRefusedBecause = reason;
+  }
+
+  /** Why writes are refused now, or null. */
+  writesRefused(): string | null {
+    return this.writesRefusedBecause;
+  }
 
   /** An error message if the key cannot be used, else null. */
   checkKey(key: string): string | null {
@@ -125,6 +142,7 @@ export class Commands {
 
   /** Runs a store write; a refused or unsaved write (StoreError, e.g. the append log failed) is a 500 with its reason. */
   private write(key: string, op: () => EntryRecord | undefined): Outcome {
+    if (this.writesRefusedBecause !== null) return { status: 500, key, message: this.writesRefusedBecause };
     try {
       const record = op();
       return record === undefined ? { status: 404, key } : { status: 200, key, record };

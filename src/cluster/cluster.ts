@@ -7,9 +7,11 @@ import type { Store } from '../store/store.js';
 import type { ListSync } from './antientropy/anti-entropy.js';
 import type { ServerEntry } from './groups/server-list.js';
 import type { ServerLists } from './groups/lists.js';
-import { Membership, type MemberInfo, type MembershipOptions } from './membership/membership.js';
+import { Membership, type MemberInfo, type MembershipOptions, type MemberState, type ProbeSummary } from './membership/membership.js';
+import type { RoundReport } from './antientropy/anti-entropy.js';
 import type { Peer, PeerDirectory } from './peers.js';
-import { Replication, type ReplicationTuning } from './replication.js';
+import { Replication, type ReplicationTask, type ReplicationTuning } from './replication.js';
+import { AUTH_HEADER } from './request-signing.js';
 import { UdpTransport, type UdpTransportOptions } from './transport/udp-transport.js';
 import type { ClusterMembers, ClusterStats } from './view.js';
 
@@ -56,7 +58,10 @@ export interface GossipClusterOptions {
 }
 
 /** Membership's settings beyond what the transport fixes. */
-export type MembershipTuning = Pick<MembershipOptions, 'advertiseAddr' | 'probeIntervalMs' | 'pingTimeoutMs' | 'suspicionMult' | 'reapFaultyAfterMs'>;
+export type MembershipTuning = Pick<
+  MembershipOptions,
+  'advertiseAddr' | 'probeIntervalMs' | 'pingTimeoutMs' | 'suspicionMult' | 'reapFaultyAfterMs' | 'pushPullIntervalMs' | 'maxClockSkewMs'
+>;
 
 function peerOf(m: MemberInfo): Peer | null {
   if (m.local || m.state !== 'alive' || m.meta === null) return null;
@@ -106,6 +111,13 @@ export class GossipCluster implements PeerDirectory {
       macWindowMs: t.macWindowMs,
       maxDatagram: t.maxDatagram,
       meta: { name: opts.name, http: opts.selfHttp, data: '', proto: PROTOCOL_VERSION },
+      onClockSkew: (address, offsetMs, skewed) => {
+        const name = this.membership.members().find((m) => m.address === address)?.meta?.name ?? address;
+        const max = opts.membership.maxClockSkewMs ?? 500;
+        if (skewed) log.warn('clock of member %s is %d ms off this node\'s, beyond MaxClockSkew (%d ms): last-writer-wins needs clocks within bounds', name, offsetMs, max);
+        else log.info('clock of member %s is back within MaxClockSkew (%d ms off)', name, offsetMs);
+      },
+      onRemoved: () => log.warn('this node was removed from the cluster (remove_node): it leaves and serves alone until it is restarted'),
     });
     this.replication = new Replication({
       store: opts.store,
@@ -217,5 +229,75 @@ export class GossipCluster implements PeerDirectory {
 
   stats(): ClusterStats {
     return { membership: this.membership.stats(), ...this.replication.stats() };
+  }
+
+  // ---- what the cluster operations use (src/ops/types.ts, OpsCluster) ----
+
+  readonly authHeader = AUTH_HEADER;
+
+  memberList(): { name: string | null; state: MemberState; incarnation: number; gossip: string; http: string | null; local: boolean; since: number }[] {
+    return this.membership.members().map((m) => ({ name: m.meta?.name ?? null, state: m.state, incarnation: m.incarnation, gossip: m.address, http: m.meta?.http ?? null, local: m.local, since: m.since }));
+  }
+
+  private memberAt(address: string): ReturnType<GossipCluster['memberList']>[number] | null {
+    return this.memberList().find((m) => m.gossip === address) ?? null;
+  }
+
+  async join(address: string, timeoutMs: number): Promise<ReturnType<GossipCluster['memberList']>[number] | null> {
+    const m = await this.membership.join(address, timeoutMs);
+    return m === null ? null : this.memberAt(m.address);
+  }
+
+  forceLeave(address: string, from: { incarnation?: number; at?: number } = {}): ReturnType<GossipCluster['memberList']>[number] | null {
+    const m = this.membership.forceLeave(address, from);
+    if (m !== null) this.saveMembersSoon();
+    return m === null ? null : this.memberAt(m.address);
+  }
+
+  leaveRemoved(why: string): Promise<void> {
+    return this.membership.leaveRemoved(why);
+  }
+
+  wasRemoved(): boolean {
+    return this.membership.wasRemoved();
+  }
+
+  refresh(address: string): void {
+    this.membership.refresh(address);
+  }
+
+  addSeeds(seeds: string[]): void {
+    this.membership.addSeeds(seeds);
+  }
+
+  probe(address: string): ProbeSummary | null {
+    return this.membership.probeSummary(address);
+  }
+
+  lastRoundWith(http: string): RoundReport | undefined {
+    return this.replication.lastRoundWith(http);
+  }
+
+  rootsEqual(http: string): Promise<boolean> {
+    const p = this.livePeers().find((x) => x.http === http);
+    if (p === undefined) return Promise.reject(new Error(`${http} is not a live member`));
+    return this.replication.rootsEqual(p);
+  }
+
+  ask(http: string, body: Buffer): Promise<Buffer | null> {
+    return this.replication.client.call(http, 'POST', '/internal/ops', body);
+  }
+
+  verify(method: string, path: string, header: string | undefined, body: Buffer): boolean {
+    return this.replication.verify(method, path, header, body);
+  }
+
+  setTask(task: ReplicationTask, on: boolean): void {
+    this.replication.setEnabled(task, on);
+  }
+
+  counters(): { deltasSent: number; deltasReceived: number; lastPushPullAt: number } {
+    const push = this.replication.disseminator.stats();
+    return { deltasSent: push.deltasSent, deltasReceived: push.deltasReceived, lastPushPullAt: this.replication.antiEntropy.counters.lastRoundAt };
   }
 }

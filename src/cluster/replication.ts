@@ -1,6 +1,6 @@
 import { encodeRecord } from '../store/record-codec.js';
 import type { Store } from '../store/store.js';
-import { AntiEntropy, type AntiEntropyStats, type ListSync } from './antientropy/anti-entropy.js';
+import { AntiEntropy, type AntiEntropyStats, type ListSync, type RoundReport } from './antientropy/anti-entropy.js';
 import { Disseminator, type DisseminationStats } from './dissemination/disseminator.js';
 import { InternalClient } from './internal-client.js';
 import type { Peer, PeerDirectory } from './peers.js';
@@ -54,6 +54,12 @@ export function internalLimits(maxValueSize: number): { message: number; body: n
   return { message, body: 2 * message };
 }
 
+/** Background tasks of replication that can be switched off at run time (/config/set). */
+export type ReplicationTask = 'anti_entropy' | 'dissemination';
+
+/** Rounds remembered per peer (this node started them): at most this many peers. */
+const MAX_PEER_ROUNDS = 4096;
+
 export class Replication {
   readonly signer: RequestSigner;
   readonly client: InternalClient;
@@ -61,9 +67,13 @@ export class Replication {
   readonly antiEntropy: AntiEntropy;
   readonly authHeader = AUTH_HEADER;
   readonly maxBodyBytes: number;
+  private readonly enabled: Record<ReplicationTask, boolean> = { anti_entropy: true, dissemination: true };
+  private readonly rounds = new Map<string, RoundReport>();
 
   constructor(private readonly opts: ReplicationOptions) {
     const tuning = opts.tuning;
+    // A switched-off task sees no peers: nothing is pushed, no round starts (the queue is dropped, anti-entropy catches up later).
+    const peersWhile = (task: ReplicationTask): PeerDirectory => ({ livePeers: () => (this.enabled[task] ? opts.peers.livePeers() : []) });
     this.signer = new RequestSigner(opts.signing.authKey, opts.signing.macWindowMs, { self: opts.selfHttp });
     const limits = internalLimits(tuning.maxValueSize);
     const maxMessage = limits.message;
@@ -77,7 +87,7 @@ export class Replication {
     });
     this.disseminator = new Disseminator({
       store: opts.store,
-      peers: opts.peers,
+      peers: peersWhile('dissemination'),
       client: this.client,
       transport: opts.transport,
       selfHttp: opts.selfHttp,
@@ -86,10 +96,15 @@ export class Replication {
     });
     this.antiEntropy = new AntiEntropy({
       store: opts.store,
-      peers: opts.peers,
+      peers: peersWhile('anti_entropy'),
       client: this.client,
       intervalMs: tuning.pushPullIntervalMs,
       maxMessageBytes: maxMessage,
+      onRound: (peer, report) => {
+        this.rounds.delete(peer.http);
+        if (this.rounds.size >= MAX_PEER_ROUNDS) this.rounds.delete(this.rounds.keys().next().value!);
+        this.rounds.set(peer.http, report);
+      },
       ...(opts.lists ? { lists: opts.lists } : {}),
     });
   }
@@ -108,7 +123,28 @@ export class Replication {
 
   /** A peer joined or came back: reconcile with it now. */
   peerArrived(peer: Peer): void {
-    this.antiEntropy.trigger(peer);
+    if (this.enabled.anti_entropy) this.antiEntropy.trigger(peer);
+  }
+
+  /** Switches a background task on or off; switching anti-entropy back on starts a round at once. */
+  setEnabled(task: ReplicationTask, on: boolean): void {
+    const was = this.enabled[task];
+    this.enabled[task] = on;
+    if (on && !was && task === 'anti_entropy') this.antiEntropy.trigger();
+  }
+
+  isEnabled(task: ReplicationTask): boolean {
+    return this.enabled[task];
+  }
+
+  /** The last push-pull round this node started with the peer at `http`, if any. */
+  lastRoundWith(http: string): RoundReport | undefined {
+    return this.rounds.get(http);
+  }
+
+  /** Whether the peer's digest root equals this node's right now. */
+  rootsEqual(peer: Peer): Promise<boolean> {
+    return this.antiEntropy.rootsEqual(peer);
   }
 
   // The internal routes' side (InternalApi).
@@ -127,6 +163,8 @@ export class Replication {
   }
 
   sync(body: Buffer): Buffer {
+    // Off means off both ways: a peer cannot catch up from this node either.
+    if (!this.enabled.anti_entropy) throw new Error('anti-entropy is disabled on this node (/config/set anti_entropy Enable)');
     return this.antiEntropy.handle(body);
   }
 

@@ -51,6 +51,13 @@ export interface SealerOptions {
   replayCacheSize?: number;
 }
 
+/** The sender's clock (ms since the epoch) in a sealed datagram's header (version u8, flags u8, time u64 BE), or 0 if it has none. */
+export function sealedTime(datagram: Buffer): number {
+  if (datagram.length < 10) return 0;
+  const t = Number(datagram.readBigUInt64BE(2));
+  return Number.isSafeInteger(t) ? t : 0;
+}
+
 export interface SealerStats {
   sealed: number;
   opened: number;

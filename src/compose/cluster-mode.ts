@@ -5,10 +5,11 @@ import type { GroupNodes } from '../cluster/groups/group-data.js';
 import { parseHostPort } from '../cluster/membership/address.js';
 import { LIST_FILES, openServerLists, type GroupWorkMode, type ServerLists } from '../cluster/groups/lists.js';
 import { checkSeedHosts, loadSeeds } from '../cluster/groups/seed-file.js';
-import { internalLimits } from '../cluster/replication.js';
+import { internalLimits, type ReplicationTask } from '../cluster/replication.js';
 import { AUTH_HEADER } from '../cluster/request-signing.js';
 import type { ClusterMembers, ClusterStats } from '../cluster/view.js';
 import type { Config } from '../config/settings.js';
+import type { OpsCluster } from '../ops/types.js';
 import { logger } from '../log.js';
 import { GOSSIP_MEMBERS_FILE } from '../persistence/layout.js';
 import type { Persistence } from '../persistence/persistence.js';
@@ -49,6 +50,8 @@ export interface ClusterMode {
   status(): { members: ClusterMembers; replication: ClusterStats } | null;
   /** The UDP addresses the start-up lines print (gossip mode, once started); null otherwise. */
   udp(): { gossip: string; dataGossipPort: number } | null;
+  /** What the cluster operations act on (src/ops/types.ts); null in owlcache mode and before the start. */
+  operations(): OpsCluster | null;
 }
 
 /** What a mode is built from besides the settings: the loaded store and data directory. */
@@ -56,6 +59,8 @@ export interface ModeParts {
   dataDir: string;
   store: Store;
   persistence: Persistence;
+  /** The replication tasks' run-time switches, applied when the cluster starts (on by default). */
+  tasks?: { isOn(task: ReplicationTask): boolean };
 }
 
 /** The one decision: GroupWorkMode (or GroupDataSync 1, folded in by the conf loader) picks the mode. */
@@ -86,6 +91,7 @@ export function owlcacheMode(parts: Pick<ModeParts, 'dataDir' | 'store'>): Clust
     members: selfOnly,
     status: () => null,
     udp: () => null,
+    operations: () => null,
   };
 }
 
@@ -93,6 +99,7 @@ export function owlcacheMode(parts: Pick<ModeParts, 'dataDir' | 'store'>): Clust
 export type GossipSettings = Pick<
   Config,
   | 'Host' | 'ResponseHost' | 'Gossipport' | 'DataGossipPort' | 'GossipAdvertiseAddr' | 'GossipDataSyncAuthKey' | 'GossipEncrypt'
+  | 'GossipMemberSyncInterval' | 'MaxClockSkew'
   | 'GossipMacWindow' | 'GossipMaxDatagram' | 'GossipProbeInterval' | 'GossipPingTimeout' | 'GossipSuspicionMult' | 'ReapFaultyAfter'
   | 'GossipFanout' | 'RetransmitMult' | 'PushPullInterval' | 'GossipHttpClientRequestTimeout' | 'Open_Https'
   | 'HttpsClient_InsecureSkipVerify' | 'MaxValueSize' | 'TombstoneTTL'
@@ -128,6 +135,8 @@ export function gossipClusterOptions(c: GossipSettings, parts: { store: Store; l
       pingTimeoutMs: c.GossipPingTimeout,
       suspicionMult: c.GossipSuspicionMult,
       reapFaultyAfterMs: c.ReapFaultyAfter,
+      pushPullIntervalMs: c.GossipMemberSyncInterval,
+      maxClockSkewMs: c.MaxClockSkew,
     },
     replication: {
       fanout: c.GossipFanout,
@@ -177,6 +186,7 @@ export function gossipMode(config: GossipSettings, parts: ModeParts): ClusterMod
         await persistence.snapshot();
       }
       const c = new GossipCluster(gossipClusterOptions(config, { store, lists, dataDir }, self));
+      for (const task of ['anti_entropy', 'dissemination'] as const) c.setTask(task, parts.tasks?.isOn(task) ?? true);
       cluster.set(c);
       await c.start(seeds.fixed);
     },
@@ -184,5 +194,6 @@ export function gossipMode(config: GossipSettings, parts: ModeParts): ClusterMod
     members: (self) => (cluster.isSet ? cluster.get().members() : selfOnly(self)),
     status: () => (cluster.isSet ? { members: cluster.get().members(), replication: cluster.get().stats() } : null),
     udp: () => (cluster.isSet ? { gossip: cluster.get().gossipAddress(), dataGossipPort: cluster.get().dataGossipPort() } : null),
+    operations: () => (cluster.isSet ? cluster.get() : null),
   };
 }

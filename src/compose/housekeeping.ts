@@ -17,9 +17,9 @@ export function memoryReport(store: Store): string {
 /** The node's periodic tasks (the Task_ settings); returns what stops them. */
 export function startHousekeeping(
   c: Pick<Config, 'Task_MemoryInfoToLog' | 'Task_ServerListBackup' | 'Task_ClearExpireData' | 'TombstoneTTL'>,
-  parts: { store: Store; lists: ServerLists },
+  parts: { store: Store; lists: ServerLists; tasks?: { isOn(task: 'expire_sweep' | 'tombstone_gc'): boolean } },
 ): () => void {
-  const { store, lists } = parts;
+  const { store, lists, tasks } = parts;
   const timers: NodeJS.Timeout[] = [];
   const every = (ms: number, task: () => void) => {
     if (ms <= 0) return;
@@ -34,8 +34,10 @@ export function startHousekeeping(
     lists.gossip.flush();
   });
   every(c.Task_ClearExpireData, () => {
-    const n = store.sweep();
+    const gc = tasks?.isOn('tombstone_gc') ?? true;
+    const n = store.sweep({ expired: tasks?.isOn('expire_sweep') ?? true, tombstones: gc });
     if (n > 0) log.debug('sweep: %d entries expired or collected', n);
+    if (!gc) return;
     // Deleted /server/ entries are remembered as long as deleted keys, then forgotten.
     lists.owlcache.collectTombstones(c.TombstoneTTL);
     lists.gossip.collectTombstones(c.TombstoneTTL);

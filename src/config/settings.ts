@@ -143,6 +143,8 @@ export const SETTINGS = {
   GossipMaxDatagram: { section: 'GroupDataSync', type: size(576, 65000), default: '1400', doc: 'Largest UDP datagram sent; bigger values travel as key + versions and are fetched over HTTP.' },
   GossipMacWindow: { section: 'GroupDataSync', type: sec(SECOND, HOUR), default: '30', doc: 'Seconds a signed node-to-node message stays valid (clock skew and replay window).' },
   PushPullInterval: { section: 'GroupDataSync', type: sec(SECOND, DAY), default: '10', doc: 'Seconds between anti-entropy rounds with a random live peer.' },
+  GossipMemberSyncInterval: { section: 'GroupDataSync', type: sec(SECOND, DAY), default: '30', doc: 'Seconds between full member-list exchanges with one random live member (and a retry of one faulty member): heals what SWIM gossip missed.' },
+  MaxClockSkew: { section: 'GroupDataSync', type: ms(0, HOUR, 'off'), default: '500', doc: 'Milliseconds a member\'s clock may be off this node\'s (estimated from SWIM probes) before cluster_status flags it and the log says so: last-writer-wins needs clocks within bounds. 0 = never flag.' },
   TombstoneTTL: { section: 'GroupDataSync', type: sec(SECOND, 365 * DAY), default: '86400', doc: 'Seconds deletes and expiries are remembered so they reach every node.' },
 
   // [Persistence]

@@ -26,6 +26,8 @@ export const SERVER_GROUP_GOSSIP_FILE = 'server_group_gossip_config.json';
 export const SERVER_GROUP_OWLCACHE_FILE = 'server_group_owlcache_config.json';
 /** The last known live gossip members. */
 export const GOSSIP_MEMBERS_FILE = 'gossip_members.json';
+/** The run-time task switches set with /config/set (owned by src/ops/switches.ts). */
+export const RUNTIME_SWITCHES_FILE = 'runtime_switches.json';
 
 /** A list file's side file of versions and tombstones: `<name>.versions.json` beside `<name>.json`. */
 export function versionsFileOf(file: string): string {

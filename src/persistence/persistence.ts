@@ -120,6 +120,8 @@ export class Persistence {
   private closing: Promise<void> | null = null;
   /** The files on disk do not hold the store as a snapshot alone: worth a snapshot. */
   private dirty = false;
+  /** The periodic snapshot (the `snapshot` run-time switch); the append log and the final snapshot at close go on regardless. */
+  periodicSnapshots = true;
   private lastSnapshotBytes = 0;
   private writeErrors = 0;
   private snapshotQueued = false;
@@ -228,6 +230,7 @@ export class Persistence {
       this.every(snapshotEveryMs, () => {
         // While unwritable, the recovery timer decides when a snapshot has a chance.
         if (this.unwritable !== null) return;
+        if (!this.periodicSnapshots) return;
         if (this.dirty) this.snapshot().catch(() => {});
         else this.touchSnapshot();
       });

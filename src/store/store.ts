@@ -292,12 +292,17 @@ export class Store {
 
   /**
    * Takes out what expired and collects tombstones and guards older than the
-   * tombstone TTL. Returns how many entries it touched.
+   * tombstone TTL. Returns how many entries it touched. Entries also leave at
+   * their expiry on any read of the store; `expired: false` only stops this
+   * sweep from draining the expiry queue, and `tombstones: false` skips the
+   * collection (the run-time switches of the operations API).
    */
-  sweep(): number {
-    const before = this.live.size + this.hollow.size + this.tombstones.size;
-    const now = this.tick();
-    let touched = before - (this.live.size + this.hollow.size + this.tombstones.size);
+  sweep(what: { expired?: boolean; tombstones?: boolean } = {}): number {
+    const held = () => this.live.size + this.hollow.size + this.tombstones.size;
+    const before = held();
+    const now = what.expired === false ? this.clockMs : this.tick();
+    let touched = before - held();
+    if (what.tombstones === false) return touched;
     for (const e of [...this.tombstones.records()]) {
       if (deathTime(e, now) + this.tombstoneTtlMs <= now) {
         this.tombstones.delete(e.key);

@@ -185,8 +185,8 @@ export function removeTempDirs(): void {
 }
 
 /** Runs a command line to completion (bounded) and returns its output, e.g. a node that should refuse to start. */
-export async function runToExit(args: string[], cwd: string, timeoutMs = 20_000): Promise<{ code: number | string; stdout: string; stderr: string }> {
-  const proc = spawn(process.execPath, [CLI_ENTRY, ...args], { cwd, env: { ...process.env, DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function runToExit(args: string[], cwd: string, timeoutMs = 20_000, env: Record<string, string> = {}): Promise<{ code: number | string; stdout: string; stderr: string }> {
+  const proc = spawn(process.execPath, [CLI_ENTRY, ...args], { cwd, env: { ...process.env, DEBUG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -26,6 +26,9 @@ export function dispatch(deps: RespDeps, conn: Connection, args: Buffer[], out: 
   if (spec === undefined) return out.error(unknownCommandText(args));
   if (!arityFits(spec, args.length)) return out.error(wrongArity(name));
   if (!conn.authed && !spec.flags.includes('no_auth')) return out.error(ERR_NOAUTH);
+  // Read-only mode is the command layer's (commands.ts); asked here so DEL, EXPIRE and the like answer an error, not 0.
+  const refused = spec.flags.includes('write') ? deps.commands.writesRefused() : null;
+  if (refused !== null) return out.error(`READONLY ${refused}`);
   try {
     return spec.run({ deps, conn, args, out, stats });
   } catch (err) {

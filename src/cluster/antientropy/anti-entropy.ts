@@ -41,6 +41,20 @@ export interface AntiEntropyOptions {
   maxMessageBytes?: number;
   /** Keys per leaf-chunk scan (bounds memory of a key exchange). */
   maxKeysPerChunk?: number;
+  /** Told after each round this node starts, whether it succeeded or not (per-peer status). */
+  onRound?: (peer: Peer, report: RoundReport) => void;
+}
+
+/** One round this node started with one peer. */
+export interface RoundReport {
+  at: number;
+  ms: number;
+  ok: boolean;
+  pulled: number;
+  pushed: number;
+  /** The digest roots were equal when the round began. */
+  inSync: boolean;
+  error?: string;
 }
 
 export interface AntiEntropyStats {
@@ -116,10 +130,12 @@ export class AntiEntropy {
     }
     const target = peer ?? pickRandom(this.opts.peers.livePeers(), 1)[0];
     if (target === undefined) return;
+    const started = Date.now();
     this.running = this.round(target)
       .catch((err: unknown) => {
         this.counters.roundsFailed++;
         log.debug('push-pull with %s failed: %s', target.name, (err as Error).message);
+        this.opts.onRound?.(target, { at: Date.now(), ms: Date.now() - started, ok: false, pulled: 0, pushed: 0, inSync: false, error: (err as Error).message });
       })
       .finally(() => {
         this.running = null;
@@ -192,7 +208,14 @@ export class AntiEntropy {
     c.lastRoundPulled = pulled;
     c.lastRoundPushed = pushed;
     c.lastRoundAt = Date.now();
+    this.opts.onRound?.(peer, { at: c.lastRoundAt, ms: c.lastRoundMs, ok: true, pulled, pushed, inSync: r1.equal === true });
     if (pulled + pushed > 0) log.info('push-pull with %s: pulled %d, pushed %d entries in %d ms', peer.name, pulled, pushed, c.lastRoundMs);
+  }
+
+  /** Asks `peer` whether its digest root equals this node's now (one small call, no exchange). */
+  async rootsEqual(peer: Peer): Promise<boolean> {
+    const r = await this.call<{ equal?: unknown }>(peer, { op: 'root', root: this.opts.store.digest.root(), lists: this.opts.lists?.digest() ?? '' });
+    return r.equal === true;
   }
 
   /** Entries of this store whose keys fall in `leaves`. */

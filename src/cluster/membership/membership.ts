@@ -37,6 +37,7 @@ import { EventEmitter } from 'node:events';
 import { networkInterfaces } from 'node:os';
 import { logger } from '../../log.js';
 import { PURPOSE_LABEL, UdpTransport } from '../transport/udp-transport.js';
+import { ProbeRecorder, type ProbeSummary } from './probes.js';
 import { firstExternalIPv4, formatHostPort, isWildcard, parseHostPort } from './address.js';
 import type { Fix } from './patches.js';
 import { Seeds } from './seeds.js';
@@ -45,7 +46,7 @@ import { DEFAULTS, MIN_DATAGRAM, suspicionTimeoutMs, timingsFrom, type Timings }
 import { MalformedError, WireState, metaOf, type WireMember } from './wire.js';
 import type { MemberInfo, MemberMeta, MemberState, MembershipEvents, MembershipOptions, MembershipStats } from './types.js';
 
-export type { MemberInfo, MemberMeta, MemberState, MembershipEvents, MembershipOptions, MembershipStats } from './types.js';
+export type { MemberInfo, MemberMeta, MemberState, MembershipEvents, MembershipOptions, MembershipStats, ProbeSummary } from './types.js';
 
 const log = logger('membership');
 
@@ -82,6 +83,20 @@ function sameMeta(a: MemberMeta | null, b: MemberMeta | null): boolean {
   return a.name === b.name && a.http === b.http && a.data === b.data && a.proto === b.proto;
 }
 
+
+/**
+ * A member removed with forceLeave: its records are refused below `floor`
+ * (the removal time), which a restarted node's incarnation (taken from the
+ * clock at start) exceeds, and refutations of the running node (its old
+ * incarnation + 1) never reach.
+ */
+interface Removal {
+  floor: number;
+  until: number;
+}
+
+const MAX_REMOVALS = 10_000;
+
 function localIPs(): Set<string> {
   const ips = new Set(['127.0.0.1', '::1', 'localhost']);
   for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) ips.add(a.address);
@@ -93,6 +108,10 @@ export class Membership extends EventEmitter<MembershipEvents> {
   private readonly timings: Timings;
   private readonly maxDatagram: number;
   private readonly disabled: ReadonlySet<Fix>;
+  private readonly probes: ProbeRecorder;
+  private readonly removals = new Map<string, Removal>();
+  /** Another node removed this one: it left and lists only itself until restarted. */
+  private removed = false;
   private meta: MemberMeta;
   private phase: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
 
@@ -146,6 +165,10 @@ export class Membership extends EventEmitter<MembershipEvents> {
         ...(this.disabled.has('auth') ? { unsealed: ['membership'] as const } : {}),
       });
     this.maxDatagram = this.transport.maxDatagram;
+    this.probes = new ProbeRecorder({
+      maxClockSkewMs: opts.maxClockSkewMs ?? 500,
+      ...(opts.onClockSkew ? { onSkew: opts.onClockSkew } : {}),
+    });
   }
 
   /** Binds the gossip port, then joins the seeds in the background (never fails for unreachable seeds). */
@@ -178,8 +201,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
 
     const transport = this.transport;
     if (this.ownsTransport) await transport.open();
-    this.stopReceiving = transport.onMessage('membership', (payload, from) => {
-      if (this.adapter !== null && !this.adapter.deliver(payload, from)) this.malformed++;
+    this.stopReceiving = transport.onMessage('membership', (payload, from, sentAt) => {
+      if (this.adapter !== null && !this.adapter.deliver(payload, from, sentAt)) this.malformed++;
     });
     this.boundPort = transport.port('membership');
     this.address = this.advertised();
@@ -195,6 +218,10 @@ export class Membership extends EventEmitter<MembershipEvents> {
       transport,
       disabled: this.disabled,
       suspicionTimeoutMs: (n) => suspicionTimeoutMs(t, n),
+      probes: this.probes,
+      admit: (r) => this.admits(r),
+      // Removal is judged by incarnations taken from the clock (see installLeftState).
+      ...(this.disabled.has('incarnation') ? {} : { onSelfRemoved: () => this.leaveRemoved('a Left record at its own incarnation') }),
     });
     this.checkRecordFits(adapter, this.meta, budget);
     this.adapter = adapter;
@@ -262,8 +289,92 @@ export class Membership extends EventEmitter<MembershipEvents> {
   members(): MemberInfo[] {
     const out: MemberInfo[] = [];
     if (this.self !== null) out.push({ ...this.self });
+    if (this.removed) return out;
     for (const info of this.table.values()) out.push({ ...info });
     return out;
+  }
+
+  /** Push-pull of member records with one member now (its current record, metadata included, comes back). */
+  refresh(address: string): void {
+    if (this.phase === 'running') this.adapter?.sync(address);
+  }
+
+  /** Round trips and clock offset of a member from SWIM's probes, or null before its first ack. */
+  probeSummary(address: string): ProbeSummary | null {
+    return this.probes.summary(address);
+  }
+
+  /** True once another node removed this one (it left and stays out until restarted). */
+  wasRemoved(): boolean {
+    return this.removed;
+  }
+
+  /**
+   * Joins the member at `address` now (serf's join): push-pulls with it every
+   * few probe intervals until it is alive here or `timeoutMs` passes. Lifts a
+   * forced removal of that address: an operator adding it means it. Resolves
+   * with the member as this node sees it, or null if it never answered.
+   */
+  async join(address: string, timeoutMs: number): Promise<MemberInfo | null> {
+    if (this.phase !== 'running' || this.adapter === null) throw new Error('membership: not running');
+    if (this.isSelf(address)) throw new RangeError(`${address} is this node`);
+    this.removals.delete(address);
+    const deadline = Date.now() + Math.max(0, timeoutMs);
+    const every = Math.max(50, Math.min(500, this.timings.probeIntervalMs));
+    for (let i = 0; i < 100_000; i++) {
+      const info = this.table.get(address);
+      if (info?.state === 'alive') return { ...info };
+      if (Date.now() >= deadline || this.phase !== 'running') break;
+      if (i % 4 === 0) this.adapter.sync(address);
+      await new Promise((r) => setTimeout(r, Math.min(every / 4, Math.max(1, deadline - Date.now()))));
+    }
+    const info = this.table.get(address);
+    return info === undefined ? null : { ...info };
+  }
+
+  /**
+   * Forces a member out (serf's force-leave): it is recorded as left at a
+   * higher incarnation, which spreads like a goodbye, and its records below
+   * the removal time are refused from now on, so neither stale peers nor the
+   * running node's refutations bring it back; the node itself, hearing its
+   * removal, leaves (see leaveRemoved). A restart takes a new incarnation from
+   * the clock, above the removal time: a node restarted on purpose joins again.
+   * `incarnation` and `at` carry another node's removal of the same member, so
+   * every node refuses from the same floor. Null if the member is unknown here.
+   */
+  forceLeave(address: string, from: { incarnation?: number; at?: number } = {}): MemberInfo | null {
+    const adapter = this.adapter;
+    if (adapter === null || this.phase !== 'running') throw new Error('membership: not running');
+    if (this.isSelf(address)) throw new RangeError(`${address} is this node`);
+    const record = adapter.record(address);
+    const now = Date.now();
+    const floor = Math.min(now, from.at ?? now);
+    if (this.removals.size >= MAX_REMOVALS) this.removals.delete(this.removals.keys().next().value!);
+    this.removals.set(address, { floor, until: now + this.timings.reapFaultyAfterMs });
+    if (record === undefined) return null;
+    adapter.markLeft(address, Math.max(record.incarnation + 1, from.incarnation ?? 0));
+    const info = this.table.get(address);
+    return info === undefined ? null : { ...info };
+  }
+
+  /** Leaves because another node removed this one; the node keeps serving, alone, until it is restarted. */
+  leaveRemoved(why: string): Promise<void> {
+    if (this.removed || this.phase !== 'running') return this.stopping ?? Promise.resolve();
+    this.removed = true;
+    log.info('%s removed from the cluster (%s): leaving', this.address, why);
+    try {
+      this.opts.onRemoved?.();
+    } catch {
+      // The listener's failure does not keep this node in.
+    }
+    // Not from inside swim's handling of the datagram that said so.
+    return new Promise<void>((r) => setImmediate(r)).then(() => this.stop());
+  }
+
+  private admits(r: WireMember): boolean {
+    const removal = this.removals.get(r.host);
+    if (removal === undefined || r.state === WireState.Left || r.state === WireState.Faulty) return true;
+    return r.incarnation >= removal.floor;
   }
 
   updateMeta(meta: MemberMeta): void {
@@ -384,10 +495,13 @@ export class Membership extends EventEmitter<MembershipEvents> {
   private reap(): void {
     const adapter = this.adapter;
     if (adapter === null) return;
-    const limit = Date.now() - this.timings.reapFaultyAfterMs;
+    const now = Date.now();
+    const limit = now - this.timings.reapFaultyAfterMs;
+    for (const [host, r] of this.removals) if (r.until <= now) this.removals.delete(host);
     for (const [host, info] of this.table) {
       if ((info.state === 'faulty' || info.state === 'left') && info.since <= limit) {
         adapter.reap(host);
+        this.probes.forget(host);
         this.table.delete(host);
         log.info('%s: reaped %s (%s since %s)', this.address, host, info.state, new Date(info.since).toISOString());
       }

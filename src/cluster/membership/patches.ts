@@ -88,7 +88,7 @@ export function installSuspicionTimers(m: SwimMembership, timeoutMs: () => numbe
  * 'left'. swim bound its update listener to the prototype method at construction,
  * so the listener is replaced too (before start() attaches it).
  */
-export function installLeftState(m: SwimMembership, onLeft: (host: string) => void): void {
+export function installLeftState(m: SwimMembership, onLeft: (host: string) => void, onSelfRemoved?: () => void): void {
   const Member = m.local.constructor as SwimMemberCtor;
   const original = m.onUpdate;
   m.onUpdate = function onUpdate(this: SwimMembership, data: SwimMemberData): void {
@@ -97,13 +97,20 @@ export function installLeftState(m: SwimMembership, onLeft: (host: string) => vo
       return;
     }
     if (m.isLocal(data.host)) {
+      // Incarnations start from the clock, so a goodbye of an earlier run at this address is below ours;
+      // one at our incarnation or above was made in this run by another node: a forced removal.
+      if (onSelfRemoved !== undefined && data.incarnation >= m.local.incarnation) {
+        onSelfRemoved();
+        return;
+      }
       // Someone holds a goodbye of ours (from an earlier run at this address): refute it as swim refutes faulty.
       m.local.incarnate(data, true, m.preferCurrentMeta);
       m.emit('update', m.local.data());
       return;
     }
-    const cur = m.hostToMember[data.host];
-    if (cur === undefined || data.incarnation < cur.incarnation) {
+    // A member already set aside (faulty, or left earlier) is recorded as left by a newer goodbye or removal.
+    const cur = m.hostToMember[data.host] ?? m.hostToFaulty[data.host];
+    if (cur === undefined || data.incarnation < cur.incarnation || (cur.state === WireState.Left && data.incarnation === cur.incarnation)) {
       m.emit('drop', data);
       return;
     }

@@ -14,6 +14,7 @@ import { MalformedError, MessageType, WireState, frame, parseDatagram, type Wire
 import { DEFAULTS, type Timings } from './timings.js';
 import { loadSwim } from './swim-package.js';
 import type { UdpTransport } from '../transport/udp-transport.js';
+import type { ProbeRecorder } from './probes.js';
 import type { SwimInstance, SwimMemberData, SwimMembership } from './swim-types.js';
 import type { MemberMeta } from './types.js';
 
@@ -37,6 +38,12 @@ export interface SwimAdapterOptions {
   transport: UdpTransport;
   disabled: ReadonlySet<Fix>;
   suspicionTimeoutMs: (members: number) => number;
+  /** Records direct pings and their acks (round trips, clock offsets). */
+  probes?: ProbeRecorder;
+  /** Member records (updates, syncs) swim may see; false drops one (force-removed members, see membership.ts). */
+  admit?: (record: WireMember) => boolean;
+  /** A Left record about this node at its current incarnation or later: another node removed it (see installLeftState). */
+  onSelfRemoved?: () => void;
 }
 
 export interface SwimAdapterEvents {
@@ -82,8 +89,16 @@ export class SwimAdapter extends EventEmitter<SwimAdapterEvents> {
     net.sendBuffer = (buffer, host) => {
       void opts.transport.send('membership', host, buffer);
     };
+    const probes = opts.probes;
+    if (probes !== undefined) {
+      const send = net.sendMessage.bind(net);
+      net.sendMessage = (message, host) => {
+        if (message.type === MessageType.Ping) probes.pingSent((message.data as { seq: number }).seq, host);
+        send(message, host);
+      };
+    }
 
-    installLeftState(this.m, (host) => this.timers?.clear(host));
+    installLeftState(this.m, (host) => this.timers?.clear(host), opts.onSelfRemoved);
     this.timers = opts.disabled.has('suspicion')
       ? null
       : installSuspicionTimers(this.m, () => opts.suspicionTimeoutMs(this.m.size(true)));
@@ -118,8 +133,11 @@ export class SwimAdapter extends EventEmitter<SwimAdapterEvents> {
     });
   }
 
-  /** Hands a datagram's payload to swim; false (nothing delivered) if it is malformed. */
-  deliver(payload: Buffer, from: string): boolean {
+  /**
+   * Hands a datagram's payload to swim; false (nothing delivered) if it is
+   * malformed. `sentAt` is the sender's clock sealed in the datagram (0 if unknown).
+   */
+  deliver(payload: Buffer, from: string, sentAt = 0): boolean {
     if (!this.running) return true;
     if (this.opts.disabled.has('parse')) {
       // Test only: swim's own reader, to show what wire.ts protects against.
@@ -139,6 +157,8 @@ export class SwimAdapter extends EventEmitter<SwimAdapterEvents> {
     }
     const net = this.swim.net;
     for (const msg of messages) {
+      if (msg.type === MessageType.Ack) this.opts.probes?.ackReceived(msg.data.seq, from, sentAt);
+      if ((msg.type === MessageType.Update || msg.type === MessageType.Sync) && this.opts.admit?.(msg.data) === false) continue;
       try {
         const event = NET_EVENTS.get(msg.type);
         if (event !== undefined) net.emit(event, msg.data, from);
@@ -167,6 +187,24 @@ export class SwimAdapter extends EventEmitter<SwimAdapterEvents> {
   /** Members set aside: faulty and left. */
   downHosts(): Array<{ host: string; state: number }> {
     return Object.values(this.m.hostToFaulty).map((r) => ({ host: r.host, state: r.state }));
+  }
+
+  /** The record swim holds for a remote member (alive, suspect, faulty or left), or undefined. */
+  record(host: string): WireMember | undefined {
+    const r = this.m.hostToMember[host] ?? this.m.hostToFaulty[host];
+    return r === undefined ? undefined : toWire(r.data());
+  }
+
+  /**
+   * Records a member as Left at `incarnation` (a forced removal): it stops
+   * being probed, and the record spreads like a goodbye. Works whatever state
+   * swim holds it in; false if swim does not know the member.
+   */
+  markLeft(host: string, incarnation: number): boolean {
+    const cur = this.m.hostToMember[host] ?? this.m.hostToFaulty[host];
+    if (cur === undefined) return false;
+    this.m.onUpdate({ host, state: WireState.Left, incarnation: Math.max(incarnation, cur.incarnation), meta: cur.meta });
+    return true;
   }
 
   /** Forgets a faulty or left member, so it can join again at any incarnation. */

@@ -44,6 +44,7 @@ export interface SwimNet extends EventEmitter {
   listen(callback: (err?: Error) => void): void;
   close(): void;
   sendBuffer(buffer: Buffer, host: string): void;
+  sendMessage(message: { type: number; data?: unknown }, host: string): void;
 }
 
 export interface SwimDisseminator {

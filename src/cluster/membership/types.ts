@@ -60,7 +60,16 @@ export interface MembershipOptions {
    * this instance's own, opened by start() and closed by stop()
    */
   transport?: UdpTransport;
+  /** a member whose clock (estimated from probes, see probes.ts) is further off than this is reported to onClockSkew; default 500, 0 = never */
+  maxClockSkewMs?: number;
+  /** a member's clock went beyond maxClockSkewMs (skewed) or came back within it */
+  onClockSkew?: (address: string, offsetMs: number, skewed: boolean) => void;
+  /** another node removed this one from the cluster (remove_node): it has left, and stays out until restarted */
+  onRemoved?: () => void;
 }
+
+/** What SWIM's probes say about one member (probes.ts). */
+export type { ProbeSummary } from './probes.js';
 
 export interface MembershipStats {
   datagramsIn: number;

@@ -31,7 +31,7 @@
 import DgramAsPromised, { type RemoteInfo, type SocketAsPromised } from 'dgram-as-promised';
 import { logger } from '../../log.js';
 import { formatHostPort, parseHostPort, type HostPort } from '../../host-port.js';
-import { DatagramSealer } from '../security.js';
+import { DatagramSealer, sealedTime } from '../security.js';
 import { udpFamilyFor, udpSendHost, udpSourceHost, type UdpFamily } from '../udp-family.js';
 
 /**
@@ -92,7 +92,8 @@ export interface UdpTransportOptions {
   unsealed?: readonly DatagramPurpose[];
 }
 
-export type DatagramHandler = (payload: Buffer, from: string) => void;
+/** `sentAt`: the sender's clock when it sealed the datagram (ms since the epoch; 0 for an unsealed one). */
+export type DatagramHandler = (payload: Buffer, from: string, sentAt: number) => void;
 
 class Channel {
   socket: SocketAsPromised | null = null;
@@ -262,7 +263,7 @@ export class UdpTransport {
       return;
     }
     try {
-      handler(payload, from);
+      handler(payload, from, ch.sealer === null ? 0 : sealedTime(msg));
     } catch (err) {
       log.warn('%s handler failed on a datagram from %s: %s', ch.purpose, from, (err as Error).stack ?? String(err));
     }
