@@ -11,7 +11,7 @@ import { writeFileAtomic } from '../persistence/files.js';
 export const SWITCHES = {
   anti_entropy: 'push-pull rounds, started here or asked of this node by a peer (gossip mode)',
   dissemination: 'pushing writes to peers as UDP deltas (gossip mode); anti-entropy still catches them up',
-  expire_sweep: 'the Task_ClearExpireData sweep that frees the memory of expired values (expired keys read as absent regardless)',
+  expire_sweep: 'the Task_ClearExpireData sweep that takes expired entries out while nothing reads the store (any read takes them out too)',
   snapshot: 'the periodic Task_DataBackup snapshot (the append log keeps every change; a clean stop still writes one)',
   tombstone_gc: 'collecting tombstones and dead entries older than TombstoneTTL (and deleted /server/ entries)',
   accept_writes: 'client writes on every port (HTTP, TCP, RESP); Disable = read-only mode, reads and replication go on',
