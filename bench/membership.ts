@@ -28,7 +28,9 @@ const PING_MS = Number(DEFAULT_GOSSIP.GossipPingTimeout);
 const MULT = Number(DEFAULT_GOSSIP.GossipSuspicionMult);
 
 const dataDirs = new Set<string>();
-const track = (nodes: GossipNode[]) => nodes.forEach((n) => dataDirs.add(dirname(n.dataDir)));
+const track = (nodes: GossipNode[]) => {
+  for (const n of nodes) dataDirs.add(dirname(n.dataDir));
+};
 
 interface SizeResult {
   n: number;

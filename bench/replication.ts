@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { restartGossipNode, status, tokenOf, waitConverged, type StatusDoc } from '../test/helpers/cluster.js';
 import { getToken, qs, request, sleep, startNode, stopAllNodes, waitFor, type NodeHandle } from '../test/helpers/node-process.js';
 import {
-  COUNTER, DEFAULT_GOSSIP, allSeeAllAlive, fmt, httpLoadTool, load, loadAverage, machine, msSince, percentile, ratio, startClusterTogether, waitSwimQuiet, type GossipNode,
+  COUNTER, DEFAULT_GOSSIP, allSeeAllAlive, fmt, httpLoadTool, load, loadAverage, machine, percentile, ratio, startClusterTogether, waitSwimQuiet, type GossipNode,
 } from './lib.js';
 
 /**
@@ -35,7 +35,9 @@ const VALUE = 'v'.repeat(100);
 const RUN = Math.random().toString(36).slice(2, 8);
 
 const dataDirs = new Set<string>();
-const track = (nodes: GossipNode[]) => nodes.forEach((n) => dataDirs.add(dirname(n.dataDir)));
+const track = (nodes: GossipNode[]) => {
+  for (const n of nodes) dataDirs.add(dirname(n.dataDir));
+};
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 const memb = (s: StatusDoc) => s.replication.membership;
 const s2 = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
@@ -165,7 +167,7 @@ async function bulkWrite(via: NodeHandle[], count: number, prefix: string, concu
   };
   await Promise.all(Array.from({ length: concurrency * via.length }, () => worker()));
   const rate = count / ((performance.now() - t0) / 1000);
-  agents.forEach((a) => a.destroy());
+  for (const a of agents) a.destroy();
   return rate;
 }
 
@@ -265,7 +267,7 @@ async function costAt(n: number): Promise<Cost> {
     const drainMs = performance.now() - tw;
     const r2 = await Promise.all(nodes.map(status));
     const seconds = (performance.now() - t1) / 1000;
-    agents.forEach((a) => a.destroy());
+    for (const a of agents) a.destroy();
     const d = (f: (s: StatusDoc) => number) => sum(r2.map((s, i) => f(s) - f(r1[i]!)));
     const pushBytes = d((s) => s.replication.push.bytesSent!);
     const pushDatagrams = d((s) => s.replication.push.datagramsSent!);

@@ -22,7 +22,7 @@ let quiet = false;
 /** Opens (or reopens) the rotating log file `owlcache.log` in dir: daily rotation, 10 MB per file, 14 files kept. */
 export function openLogFile(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  closeLogFile();
+  void closeLogFile();
   file = createStream('owlcache.log', { path: dir, size: '10M', interval: '1d', maxFiles: 14, mode: 0o600 });
   file.on('error', (err) => {
     process.stderr.write(`owlcache: log file error: ${err.message}\n`);

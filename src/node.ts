@@ -19,7 +19,6 @@ import type { RuntimeSwitches } from './ops/index.js';
 import { loadOrCreateAuthData, saveAuthData } from './persistence/auth-data.js';
 import { DataDirLock } from './persistence/dir-lock.js';
 import { ensureWritableDir } from './persistence/files.js';
-import { GOSSIP_MEMBERS_FILE } from './persistence/layout.js';
 import { Persistence, type LoadReport } from './persistence/persistence.js';
 import { Store } from './store/store.js';
 import { VERSION } from './version.js';

@@ -176,7 +176,7 @@ export class GossipCluster implements PeerDirectory {
       const live = this.membership.members().filter((m) => !m.local && m.state === 'alive').map((m) => m.address);
       if (live.length === 0) return; // keep the last known list rather than forget every way back
       try {
-        writeFileAtomic(this.opts.membersFile, JSON.stringify({ format: 1, members: live.sort() }, null, 2) + '\n');
+        writeFileAtomic(this.opts.membersFile, `${JSON.stringify({ format: 1, members: live.sort() }, null, 2)}\n`);
       } catch (err) {
         log.warn('cannot save %s: %s', this.opts.membersFile, (err as Error).message);
       }

@@ -79,8 +79,12 @@ export class HttpClient {
       ...(this.opts.maxFreeSockets === undefined ? {} : { maxFreeSockets: this.opts.maxFreeSockets }),
       ...(this.opts.socketIdleMs === undefined ? {} : { timeout: this.opts.socketIdleMs }),
     };
-    if (scheme === 'https') return (this.agents.https ??= new https.Agent({ ...pool, rejectUnauthorized: !this.opts.insecureSkipVerify }));
-    return (this.agents.http ??= new http.Agent(pool));
+    if (scheme === 'https') {
+      this.agents.https ??= new https.Agent({ ...pool, rejectUnauthorized: !this.opts.insecureSkipVerify });
+      return this.agents.https;
+    }
+    this.agents.http ??= new http.Agent(pool);
+    return this.agents.http;
   }
 
   /** Resolves with the answer, whatever its status; rejects when it fails, times out or its body is too large. */

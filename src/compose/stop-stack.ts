@@ -10,10 +10,10 @@ const log = logger('node');
  * not close must not keep the final snapshot from being written.
  */
 export class StopStack {
-  private readonly steps: { name: string; run: () => void | Promise<unknown> }[] = [];
+  private readonly steps: { name: string; run: () => unknown }[] = [];
   private running: Promise<void> | null = null;
 
-  push(name: string, run: () => void | Promise<unknown>): void {
+  push(name: string, run: () => unknown): void {
     if (this.running !== null) throw new Error(`${name} is started while the node stops`);
     this.steps.push({ name, run });
   }

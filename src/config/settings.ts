@@ -203,5 +203,5 @@ export type Config = { -readonly [K in SettingName]: ValueOf<(typeof SETTINGS)[K
 export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];
 
 export function isSettingName(name: string): name is SettingName {
-  return Object.prototype.hasOwnProperty.call(SETTINGS, name);
+  return  Object.hasOwn(SETTINGS, name);
 }

@@ -35,5 +35,5 @@ export function renderConf(values: Partial<Record<SettingName, string>> = SHIPPE
     const range = isNumericType(type) ? [`# Accepted: ${describeRange(type)}.`] : [];
     out.push('', `# ${spec.doc}`, ...range, `${name} ${values[name] ?? spec.default}`);
   }
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }

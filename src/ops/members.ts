@@ -134,7 +134,7 @@ export function getNode(deps: OpsDeps, input: Input): Record<string, unknown> {
     c?.memberList() ?? [{ name: deps.node.name(), state: 'alive', incarnation: 0, gossip: '', http: deps.node.httpAddress(), local: true, since: deps.node.startedAt }];
   const hostOf = (a: string | null) => (a === null || a === '' ? '' : a.slice(0, a.lastIndexOf(':')).replace(/^\[|\]$/g, '').toLowerCase());
   const nodes = members
-    .filter((m) => nodeType === undefined || nodeType === 'cache_node')
+    .filter((_m) => nodeType === undefined || nodeType === 'cache_node')
     .filter((m) => state === undefined || m.state === state)
     .filter((m) => name === undefined || m.name === name)
     .filter((m) => ips.length === 0 || ips.includes(hostOf(m.http)) || ips.includes(hostOf(m.gossip)))

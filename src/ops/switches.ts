@@ -67,7 +67,7 @@ export class RuntimeSwitches {
   set(key: SwitchKey, on: boolean): void {
     const next = new Map(this.values).set(key, on);
     const doc = { format: FORMAT, switches: Object.fromEntries(SWITCH_KEYS.map((k) => [k, next.get(k) ? 'Enable' : 'Disable'])) };
-    writeFileAtomic(this.file, JSON.stringify(doc, null, 2) + '\n');
+    writeFileAtomic(this.file, `${JSON.stringify(doc, null, 2)}\n`);
     this.values.set(key, on);
     this.appliers.get(key)?.(on);
   }

@@ -88,5 +88,5 @@ export function loadOrCreateAuthData(dir: string, needPassword: boolean, needSec
 }
 
 export function saveAuthData(dir: string, data: AuthData): void {
-  writeFileAtomic(join(dir, AUTH_FILE), JSON.stringify(data, null, 2) + '\n');
+  writeFileAtomic(join(dir, AUTH_FILE), `${JSON.stringify(data, null, 2)}\n`);
 }

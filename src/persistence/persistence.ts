@@ -5,7 +5,7 @@ import { logger } from '../log.js';
 import { type Store, StoreError, type WriteAheadHook } from '../store/store.js';
 import { AppendLogFormatError, AppendLogWriter, listLogs, readAppendLog, type FsyncPolicy } from './append-log.js';
 import { fsyncDirAsync, moveAside, openTempSync } from './files.js';
-import { corruptName, logFileName, SNAPSHOT_FILE, SNAPSHOT_TEMP_FILE } from './layout.js';
+import { corruptName, SNAPSHOT_FILE, SNAPSHOT_TEMP_FILE } from './layout.js';
 import { readSnapshot, SnapshotFormatError, writeSnapshot } from './snapshot.js';
 
 const log = logger('persistence');

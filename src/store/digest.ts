@@ -107,12 +107,12 @@ export class Digest {
     if (hi === 0 && lo === 0) return;
     const leaf = leafOf(key);
     const group = groupOf(leaf);
-    this.leaves[leaf * 2] ^= hi;
-    this.leaves[leaf * 2 + 1] ^= lo;
-    this.groups[group * 2] ^= hi;
-    this.groups[group * 2 + 1] ^= lo;
-    this.rootHash[0] ^= hi;
-    this.rootHash[1] ^= lo;
+    this.leaves[leaf * 2]! ^= hi;
+    this.leaves[leaf * 2 + 1]! ^= lo;
+    this.groups[group * 2]! ^= hi;
+    this.groups[group * 2 + 1]! ^= lo;
+    this.rootHash[0]! ^= hi;
+    this.rootHash[1]! ^= lo;
   }
 
   /** The root hash as 16 hex digits. */

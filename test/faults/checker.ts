@@ -84,7 +84,10 @@ export function expectations(history: readonly WriteRecord[]): Map<string, KeyEx
   const byKey = new Map<string, WriteRecord[]>();
   for (const w of history) {
     let list = byKey.get(w.key);
-    if (list === undefined) byKey.set(w.key, (list = []));
+    if (list === undefined) {
+      list = [];
+      byKey.set(w.key, list);
+    }
     list.push(w);
   }
   const out = new Map<string, KeyExpectation>();

@@ -273,7 +273,7 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunSummary> {
     for (const x of nodes) x.resume();
     await Promise.all(nodes.map((x) => x.stop().catch(() => x.killSync())));
     for (const x of nodes) x.closeLog();
-    if (runDir !== null && workload !== null) writeFileSync(join(runDir, 'history.jsonl'), workload.history.map((w) => JSON.stringify(w)).join('\n') + '\n');
+    if (runDir !== null && workload !== null) writeFileSync(join(runDir, 'history.jsonl'), `${workload.history.map((w) => JSON.stringify(w)).join('\n')}\n`);
     const left = net?.cleanup() ?? [];
     if (left.length > 0) summary.errors.push(`could not remove: ${left.join(', ')}`);
     process.off('SIGINT', onSignal);

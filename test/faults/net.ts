@@ -176,7 +176,7 @@ export function removeLeftovers(): string[] {
     if (killed > 0) removed.push(`${killed} node process(es) of slot ${s}`);
     removed.push(...removeSlotNetwork(s));
     for (const l of readSlot(s)) {
-      if (l.dir !== undefined && l.dir.startsWith(join(tmpdir(), 'owlcache-faults-')) && existsSync(l.dir)) {
+      if (l.dir?.startsWith(join(tmpdir(), 'owlcache-faults-')) && existsSync(l.dir)) {
         rmSync(l.dir, { recursive: true, force: true });
         removed.push(l.dir);
       }
@@ -193,7 +193,7 @@ function claimSlot(): number {
     if (taken.has(s)) continue;
     try {
       const fd = openSync(slotFile(s), 'wx');
-      writeSync(fd, JSON.stringify({ run: process.pid }) + '\n');
+      writeSync(fd, `${JSON.stringify({ run: process.pid })}\n`);
       closeSync(fd);
       return s;
     } catch {
@@ -281,7 +281,7 @@ export class FaultNet {
 
   private record(line: SlotLine): void {
     try {
-      appendFileSync(slotFile(this.slot), JSON.stringify(line) + '\n');
+      appendFileSync(slotFile(this.slot), `${JSON.stringify(line)}\n`);
     } catch {
       /* best effort */
     }

@@ -69,7 +69,7 @@ function unauthenticatedArb(purpose: string): fc.Arbitrary<{ kind: string; bytes
     bytesArb(200).map((p) => ({ kind: 'stale', bytes: sealer(purpose, -120_000).seal(p) })),
     fc.tuple(bytesArb(200), fc.nat(10_000)).map(([p, i]) => {
       const d = Buffer.from(sealer(purpose).seal(p));
-      d[i % d.length] ^= 1 << (i % 8);
+      d[i % d.length]! ^= 1 << (i % 8);
       return { kind: 'tampered', bytes: d };
     }),
     fc.tuple(bytesArb(200), fc.nat(10_000)).map(([p, i]) => {

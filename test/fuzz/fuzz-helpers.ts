@@ -99,10 +99,14 @@ export async function digestOf(node: NodeHandle, token: string): Promise<string>
   return r.json<{ store: { digest: string } }>().store.digest;
 }
 
-export async function clusterStatus(node: NodeHandle, token: string): Promise<Record<string, any>> {
+/** /cluster/status as the fuzz checks read it: any field, any depth. */
+// biome-ignore lint/suspicious/noExplicitAny: the fuzz checks walk arbitrary fields of the status document
+export type ClusterStatusDoc = Record<string, any>;
+
+export async function clusterStatus(node: NodeHandle, token: string): Promise<ClusterStatusDoc> {
   const r = await request(node.httpPort, `/cluster/status?${qs({ token })}`, { timeoutMs: 5000 });
   assert.equal(r.status, 200, `/cluster/status: ${r.status} ${r.text.slice(0, 300)}`);
-  return r.json<Record<string, any>>();
+  return r.json<ClusterStatusDoc>();
 }
 
 export function keepAliveAgent(): http.Agent {

@@ -112,7 +112,7 @@ export async function startNode(opts: StartOptions = {}): Promise<NodeHandle> {
     ...opts.settings,
   };
   const confFile = join(dir, 'owlcache.conf');
-  writeFileSync(confFile, Object.entries(settings).map(([k, v]) => `${k} ${v}`).join('\n') + '\n');
+  writeFileSync(confFile, `${Object.entries(settings).map(([k, v]) => `${k} ${v}`).join('\n')}\n`);
   return launch({ dir, dataDir, confFile, httpPort, tcpPort, respPort, settings }, opts);
 }
 

@@ -132,7 +132,7 @@ async function missingAfterRestart(h: NodeHandle, keys: string[], value: (k: str
 /** Kill cycles per port: a write still queued is lost in most of them, so one lucky cycle cannot hide it. */
 const CYCLES = 2;
 const keysFor = (name: string) => Array.from({ length: WRITES }, (_, i) => `${name}-${i}`);
-const valueOf = (k: string) => `value-of-${k}`;
+const expectedValue = (k: string) => `value-of-${k}`;
 
 /** Per cycle: busy load on, `write` the keys (it kills the node on the last answer), restart, every key present. */
 async function killCycles(name: string, write: (h: NodeHandle, keys: string[]) => Promise<void>): Promise<void> {
@@ -142,7 +142,7 @@ async function killCycles(name: string, write: (h: NodeHandle, keys: string[]) =
     const keys = keysFor(`${name}-${cycle}`);
     await write(h, keys);
     h = await killedAndRestarted(h, load);
-    assert.deepEqual(await missingAfterRestart(h, keys, valueOf), [], `cycle ${cycle}`);
+    assert.deepEqual(await missingAfterRestart(h, keys, expectedValue), [], `cycle ${cycle}`);
   }
   await h.stop('SIGKILL');
 }
@@ -150,7 +150,7 @@ async function killCycles(name: string, write: (h: NodeHandle, keys: string[]) =
 describe('acknowledged writes survive SIGKILL right after the answer (AppendFsync 1)', () => {
   it('RESP: pipelined SETs', { timeout: 120_000 }, async () => {
     await killCycles('resp', async (h, keys) => {
-      const payload = keys.map((k) => `*3\r\n$3\r\nSET\r\n$${k.length}\r\n${k}\r\n$${valueOf(k).length}\r\n${valueOf(k)}\r\n`).join('');
+      const payload = keys.map((k) => `*3\r\n$3\r\nSET\r\n$${k.length}\r\n${k}\r\n$${expectedValue(k).length}\r\n${expectedValue(k)}\r\n`).join('');
       const pass = String(h.settings.Pass);
       const auth = `*2\r\n$4\r\nAUTH\r\n$${pass.length}\r\n${pass}\r\n`;
       const text = await sendAndKillOnLastAnswer(h, h.respPort, auth + payload, WRITES + 1, (t) => t.split('+OK\r\n').length - 1);
@@ -160,7 +160,7 @@ describe('acknowledged writes survive SIGKILL right after the answer (AppendFsyn
 
   it('TCP: pipelined set lines', { timeout: 120_000 }, async () => {
     await killCycles('tcp', async (h, keys) => {
-      const payload = keys.map((k) => `set ${k} ${valueOf(k)}\n`).join('');
+      const payload = keys.map((k) => `set ${k} ${expectedValue(k)}\n`).join('');
       // The greeting line, then one answer line per set.
       const text = await sendAndKillOnLastAnswer(h, h.tcpPort, payload, WRITES + 1, (t) => t.split('\n').length - 1);
       assert.equal(text.split('\n').filter((l) => l.includes('"Status":200')).length, WRITES, text.slice(0, 300));
@@ -177,7 +177,7 @@ describe('acknowledged writes survive SIGKILL right after the answer (AppendFsyn
         await new Promise<void>((resolve, reject) => {
           const timer = setTimeout(() => reject(new Error(`only ${acked} of ${WRITES} HTTP sets answered in time`)), 60_000);
           for (const key of keys) {
-            const path = `/data/?${qs({ cmd: 'set', key, valuedata: valueOf(key), token })}`;
+            const path = `/data/?${qs({ cmd: 'set', key, valuedata: expectedValue(key), token })}`;
             const req = http.get({ host: '127.0.0.1', port: h.httpPort, agent, path }, (res) => {
               if (res.statusCode !== 200) failed ||= `${key}: HTTP ${res.statusCode}`;
               acked += 1;

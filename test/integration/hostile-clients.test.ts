@@ -184,9 +184,15 @@ describe('connection caps', () => {
     const node = await startNode({ settings: { RespPort: await freePort(), MaxConnections: 3, MaxConnectionsPerClient: 2 } });
     const ping = 'GET /data/?cmd=ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
     const ports = [
-      { name: 'HTTP', port: node.httpPort, admitted: async (c: Raw) => (c.send(ping), c.until(/PONG$/)), refused: /^HTTP\/1\.1 503 [^]*"Status":503[^]*"Message":"max number of (clients|connections from one address) reached/ },
-      { name: 'TCP', port: node.tcpPort, admitted: (c: Raw) => c.until(/^Owlcache TCP Link Success/), refused: /^\{"Cmd":"","Status":503,[^]*max number of (clients|connections from one address) reached/ },
-      { name: 'RESP', port: node.respPort, admitted: async (c: Raw) => (c.send('PING\r\n'), c.until(/\+PONG\r\n$/)), refused: /^-ERR max number of (clients|connections from one address) reached/ },
+      { name: 'HTTP', port: node.httpPort, admitted: async (c: Raw) => {
+          c.send(ping);
+          return c.until(/PONG$/);
+        }, refused: /^HTTP\/1\.1 503 [\s\S]*"Status":503[\s\S]*"Message":"max number of (clients|connections from one address) reached/ },
+      { name: 'TCP', port: node.tcpPort, admitted: (c: Raw) => c.until(/^Owlcache TCP Link Success/), refused: /^\{"Cmd":"","Status":503,[\s\S]*max number of (clients|connections from one address) reached/ },
+      { name: 'RESP', port: node.respPort, admitted: async (c: Raw) => {
+          c.send('PING\r\n');
+          return c.until(/\+PONG\r\n$/);
+        }, refused: /^-ERR max number of (clients|connections from one address) reached/ },
     ];
     for (const p of ports) {
       const a = await open(p.port);

@@ -192,7 +192,9 @@ describe('Redis protocol (RESP2)', () => {
     const streamed = new Set<string>();
     await new Promise<void>((resolve, reject) => {
       const s = redis.scanStream({ match: 'scan:1*', count: 100 });
-      s.on('data', (keys: string[]) => keys.forEach((k) => streamed.add(k)));
+      s.on('data', (keys: string[]) => {
+        for (const k of keys) streamed.add(k);
+      });
       s.on('end', resolve);
       s.on('error', reject);
     });

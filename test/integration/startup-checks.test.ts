@@ -14,7 +14,7 @@ function confWith(extra: string): { dir: string; conf: string } {
   const dir = tempDir();
   const conf = join(dir, 'owlcache.conf');
   const lines = ['[Owlcache]', 'Host 127.0.0.1', `DBfile ${join(dir, 'db')}`, 'Logfile ', '[HTTP]', 'Httpport 0', `Pass ${TEST_PASSWORD}`, '[TCP]', 'Tcpport 0'];
-  writeFileSync(conf, [...lines, extra].join('\n') + '\n');
+  writeFileSync(conf, `${[...lines, extra].join('\n')}\n`);
   return { dir, conf };
 }
 
@@ -64,7 +64,7 @@ describe('auth.json', () => {
     assert.match(r.stderr, /restore it from a backup, or move it aside/);
     assert.equal(readFileSync(file, 'utf8'), text.slice(0, Math.floor(text.length / 2)), 'the damaged file was changed');
     // Moved aside as the message says, the node starts again with a new identity.
-    writeFileSync(file + '.damaged', readFileSync(file));
+    writeFileSync(`${file}.damaged`, readFileSync(file));
     writeFileSync(file, JSON.stringify({ format: 1, nodeId: 'fresh-node-id' }));
     const again = await restartNode(node);
     assert.match(again.stdout(), /\(id fresh-node-id\)/);

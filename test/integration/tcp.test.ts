@@ -263,7 +263,7 @@ describe('TCP text protocol', () => {
       await c.line();
       const lines: string[] = [];
       for (let i = 0; i < 500; i++) lines.push(`set pipe-${i} value ${i}`, `get pipe-${i}`);
-      c.send(lines.join('\n') + '\n');
+      c.send(`${lines.join('\n')}\n`);
       for (let i = 0; i < 500; i++) {
         const e = await c.json();
         assert.equal(e.Key, `pipe-${i}`);
@@ -281,7 +281,7 @@ describe('TCP text protocol', () => {
     try {
       await other.line();
       await c.line();
-      c.send('set big ' + 'x'.repeat(10_000) + '\n');
+      c.send(`set big ${'x'.repeat(10_000)}\n`);
       const e = await c.json();
       assert.equal(e.Status, 500);
       assert.match(String(e.Message), /TcpMaxLine/);
@@ -291,7 +291,7 @@ describe('TCP text protocol', () => {
       const open = await LineClient.connect(node.tcpPort);
       try {
         await open.line();
-        open.send('set big ' + 'y'.repeat(10_000));
+        open.send(`set big ${'y'.repeat(10_000)}`);
         assert.equal((await open.json()).Status, 500);
         assert.ok(await open.waitClosed(5000), 'the connection was not closed');
       } finally {

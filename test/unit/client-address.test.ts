@@ -22,7 +22,12 @@ describe('client addresses', () => {
 
   it('with Host ::, HTTP and RESP key one IPv4 client by the same address (one password-guard bucket)', async (t) => {
     const attempts: string[] = [];
-    const guard = { check: async (ip: string, matches: () => boolean) => (attempts.push(ip), matches() ? ('ok' as const) : ('wrong' as const)) };
+    const guard = {
+      check: async (ip: string, matches: () => boolean) => {
+        attempts.push(ip);
+        return matches() ? ('ok' as const) : ('wrong' as const);
+      },
+    };
     const store = new Store({ nodeId: 'n1' });
     const resp = new RespServer({
       host: '::',

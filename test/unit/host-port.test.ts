@@ -43,7 +43,7 @@ describe('host-port: the reader', () => {
     assert.deepEqual(parseHostPort(''), { ok: false, reason: 'the address is empty' });
     assert.deepEqual(parseHostPort(':80'), { ok: false, reason: 'the host is missing' });
     assert.deepEqual(parseHostPort('[]:80'), { ok: false, reason: 'the host is missing' });
-    assert.deepEqual(parseHostPort('x'.repeat(8) + ':1', { maxLength: 9 }), { ok: false, reason: 'the address is longer than 9 characters' });
+    assert.deepEqual(parseHostPort(`${'x'.repeat(8)}:1`, { maxLength: 9 }), { ok: false, reason: 'the address is longer than 9 characters' });
   });
 
   it('writes IPv6 in brackets, and keeps a written host as it was when only the port changes', () => {
@@ -68,10 +68,10 @@ describe('host-port: each former reader, as it was', () => {
     assert.deepEqual(parseMemberAddress('[::1]', 7946), { host: '::1', port: 7946 });
     assert.deepEqual(parseMemberAddress('::1', 7), { host: ':', port: 1 }, 'the last colon separates the port, as before');
     assert.deepEqual(parseMemberAddress('a b:1'), { host: 'a b', port: 1 }, 'the host is not judged here');
-    for (const bad of ['h', 'h:', 'h:65536', 'h:123456', 'h:0x50', ':80', '[]:80', '[::1', '[::1]x:1', '', 'x'.repeat(299) + ':80']) {
+    for (const bad of ['h', 'h:', 'h:65536', 'h:123456', 'h:0x50', ':80', '[]:80', '[::1', '[::1]x:1', '', `${'x'.repeat(299)}:80`]) {
       assert.equal(parseMemberAddress(bad), null, bad);
     }
-    assert.notEqual(parseMemberAddress('x'.repeat(297) + ':80'), null, '300 characters is still an address');
+    assert.notEqual(parseMemberAddress(`${'x'.repeat(297)}:80`), null, '300 characters is still an address');
   });
 
   it('the /server/ lists: IPv6 only in brackets, ports 1-65535, a URL may leave the port out, with the same messages', () => {

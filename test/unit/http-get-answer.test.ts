@@ -65,12 +65,12 @@ describe('HTTP GET fast path', () => {
     assert.equal(r.status, 200);
     assert.equal(r.body.toString(), 'hello');
     const e = store.peek('k')!;
-    assert.equal(r.headers['key'], 'k');
-    assert.equal(r.headers['keycreatetime'], goTimeString(e.created));
-    assert.equal(r.headers['responsehost'], '127.0.0.1:7721');
+    assert.equal(r.headers.key, 'k');
+    assert.equal(r.headers.keycreatetime, goTimeString(e.created));
+    assert.equal(r.headers.responsehost, '127.0.0.1:7721');
     assert.equal(r.headers['content-type'], 'text/plain; charset=utf-8');
     assert.equal(r.headers['content-length'], '5');
-    assert.equal(r.headers['server'], SERVER_HEADER);
+    assert.equal(r.headers.server, SERVER_HEADER);
     const koa = getAnswer(deps, 'k');
     for (const [name, value] of Object.entries(koa.headers)) assert.equal(r.headers[name.toLowerCase()], value, name);
     const noSlash = await send(port, 'GET', '/data?key=k&cmd=get');
@@ -84,7 +84,7 @@ describe('HTTP GET fast path', () => {
     const missing = await send(port, 'GET', '/data/?cmd=get&key=nope');
     assert.equal(missing.status, 404);
     assert.equal(missing.body.length, 0);
-    assert.equal(missing.headers['key'], 'nope');
+    assert.equal(missing.headers.key, 'nope');
     assert.equal(missing.headers['content-length'], '0');
   });
 
@@ -95,7 +95,7 @@ describe('HTTP GET fast path', () => {
     assert.equal(head.body.length, 0);
     const escaped = await send(port, 'GET', `/data/?cmd=get&key=${encodeURIComponent('你好')}`);
     assert.equal(escaped.body.toString(), 'unicode');
-    assert.equal(escaped.headers['key'], encodeURIComponent('你好'));
+    assert.equal(escaped.headers.key, encodeURIComponent('你好'));
     const escapedCmd = await send(port, 'GET', '/data/?cmd=%67et&key=k');
     assert.equal(escapedCmd.body.toString(), 'hello');
   });

@@ -12,7 +12,7 @@ import type { Fix } from '../../src/cluster/membership/patches.js';
 export const KEY = 'membership-test-key';
 
 export function disabledFixes(): Fix[] {
-  const raw = process.env['OWLCACHE_TEST_DISABLE_FIX'] ?? '';
+  const raw = process.env.OWLCACHE_TEST_DISABLE_FIX ?? '';
   return raw
     .split(',')
     .map((s) => s.trim())

@@ -79,7 +79,8 @@ describe('operations dispatch', () => {
     assert.deepEqual(applied, [true, false]);
     assert.match(readFileSync(join(dir, 'runtime_switches.json'), 'utf8'), /"snapshot": "Disable"/);
     assert.equal(new RuntimeSwitches(join(dir, 'runtime_switches.json')).isOn('snapshot'), false);
-    assert.equal(((await runRest(d, 'GET', '/config/get', { key: 'snapshot' }))?.body as { value: string }).value, 'Disable');
+    const got = await runRest(d, 'GET', '/config/get', { key: 'snapshot' });
+    assert.equal((got?.body as { value: string } | undefined)?.value, 'Disable');
     assert.equal((await runRest(d, 'POST', '/config/set', { key: 'snapshot', value: 'enable' }))?.status, 400);
   });
 

@@ -127,7 +127,7 @@ describe('snapshot: a damaged chunk', () => {
 });
 
 describe('persistence: damaged files are kept, never deleted', () => {
-  let clock = Date.now();
+  const clock = Date.now();
   const now = () => clock;
   function node(dataDir: string, extra: Partial<PersistenceOptions> = {}) {
     const store = new Store({ nodeId: 'node-a', now, tombstoneTtlMs: 60_000 });

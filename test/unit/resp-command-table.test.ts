@@ -13,7 +13,7 @@ function readmeCommands(): string[] {
   assert.ok(start >= 0, 'README has a "Redis protocol" section');
   const end = readme.indexOf('\n#', start + 1);
   const section = readme.slice(start, end === -1 ? undefined : end);
-  const bullets = section.split('\n').filter((line) => /^(- |  \S)/.test(line)).join('\n');
+  const bullets = section.split('\n').filter((line) => /^(- | {2}\S)/.test(line)).join('\n');
   const names = [...bullets.matchAll(/`([^`]+)`/g)].map((m) => m[1]!.split(' ')[0]!);
   for (const n of names) assert.match(n, /^[A-Z]+$/, `README list entry ${n}`);
   return names;

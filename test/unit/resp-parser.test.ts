@@ -157,7 +157,7 @@ test('malformed headers and framing', () => {
     ['*x\r\n', /invalid multibulk length/],
     ['*1\r\n$-5\r\n', /invalid bulk length/],
     ['*1\r\n$3\r\nGETxx', /CRLF/],
-    ['*1\r\n$' + '1'.repeat(100), /invalid bulk length/],
+    [`*1\r\n$${'1'.repeat(100)}`, /invalid bulk length/],
   ];
   for (const [input, re] of cases) {
     const p = new RespParser();
@@ -168,7 +168,7 @@ test('malformed headers and framing', () => {
 
 test('an inline line over maxInline is refused, even before its newline', () => {
   const p = new RespParser(limits({ maxInline: 100 }));
-  p.push(Buffer.from('SET k ' + 'x'.repeat(200)));
+  p.push(Buffer.from(`SET k ${'x'.repeat(200)}`));
   assert.throws(() => p.next(), /too big inline request/);
 });
 

@@ -105,6 +105,6 @@ test('holds no more than about maxLine bytes while waiting for a newline', () =>
 test('many lines in one chunk come out in order', () => {
   const s = new LineSplitter(100);
   const lines = Array.from({ length: 1000 }, (_, i) => `get k${i}`);
-  s.push(Buffer.from(lines.join('\n') + '\n'));
+  s.push(Buffer.from(`${lines.join('\n')}\n`));
   assert.deepEqual(text(drain(s)), lines);
 });

@@ -85,7 +85,7 @@ describe('UDP transport', () => {
   it('a tampered datagram is dropped as mac; the same one untouched is taken', async () => {
     const sealer = new DatagramSealer(KEY, PURPOSE_LABEL.membership, { encrypt: false, windowMs: 30_000 });
     const tampered = sealer.seal(Buffer.from('tampered'));
-    tampered[24] ^= 0x01; // a payload byte (the header is 22 bytes)
+    tampered[24]! ^= 0x01; // a payload byte (the header is 22 bytes)
     const macBefore = b.stats().membership.dropped.mac;
     const n = gotB.membership.length;
     await raw.send(tampered, b.port('membership'));

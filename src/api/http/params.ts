@@ -195,7 +195,7 @@ function readMultipart(req: IncomingMessage, limits: BodyLimits): Promise<Map<st
       received += chunk.length;
       if (received > limit) fail(limit < full ? new BodyNeedsToken(limit) : new BodyTooLarge(limit));
     });
-    parser.on('field', (name: string, value: string, nameTruncated: boolean, valueTruncated: boolean) => {
+    parser.on('field', (name: string, value: string, _nameTruncated: boolean, valueTruncated: boolean) => {
       if (valueTruncated) return fail(new BodyTooLarge(limits.maxValueSize));
       add(name, Buffer.from(value, 'latin1'));
     });

@@ -45,7 +45,12 @@ export class KeyIndex {
   private add(key: string): void {
     const b = KeyIndex.bucketOf(key);
     const buckets = this.buckets!;
-    (buckets[b] ??= new Set()).add(key);
+    let bucket = buckets[b];
+    if (bucket === undefined) {
+      bucket = new Set();
+      buckets[b] = bucket;
+    }
+    bucket.add(key);
   }
 
   private remove(key: string): void {

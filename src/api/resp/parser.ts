@@ -278,7 +278,7 @@ export function splitInline(line: Buffer): Buffer[] {
           i += 4;
           continue;
         } else {
-          const map: Record<number, number> = { 0x6e: 0x0a, 0x72: 0x0d, 0x74: 0x09, 0x62: 0x08, 0x61: 0x07 };
+          const map: Record<number, number> = { 110: 0x0a, 114: 0x0d, 116: 0x09, 98: 0x08, 97: 0x07 };
           bytes.push(map[e] ?? e);
           i += 2;
           continue;

@@ -1,4 +1,5 @@
-import net, { type AddressInfo } from 'node:net';
+import type net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { clientAddress } from '../client-address.js';
 import { SocketServer, closeSocket, type ConnectionCaps } from '../listener.js';
 import type { Commands } from '../commands.js';
@@ -137,7 +138,7 @@ export class RespServer extends SocketServer {
           return finish();
         }
         if (args === null) break;
-        let pending: void | Promise<void> = undefined;
+        let pending: unknown;
         try {
           pending = dispatch(deps, conn, args, out, stats);
         } catch (err) {

@@ -110,7 +110,7 @@ export class GroupClient {
         // Only a 200 carries a value; another status is all that matters.
         readBody: (status) => status === 200,
       });
-      return { status: answer.status, value: answer.body, createdNs: parseGoTime(headerText(answer.headers['keycreatetime'])) };
+      return { status: answer.status, value: answer.body, createdNs: parseGoTime(headerText(answer.headers.keycreatetime)) };
     } catch {
       return null;
     }

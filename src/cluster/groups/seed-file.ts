@@ -41,7 +41,7 @@ export function loadSeeds(dataDir: string): SeedsLoad {
     if (read.state !== 'missing') present += 1;
     problems.push(...read.problems);
     for (const e of read.entries) {
-      if (Object.prototype.hasOwnProperty.call(sources, e.address)) continue;
+      if (Object.hasOwn(sources, e.address)) continue;
       sources[e.address] = file;
       seeds.push(e.address);
     }

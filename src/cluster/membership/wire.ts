@@ -53,7 +53,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 function seqOf(v: unknown): number {
   if (!isRecord(v)) fail('body is not a map');
-  const seq = v['seq'];
+  const seq = v.seq;
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) fail('bad seq');
   return seq;
 }
@@ -77,11 +77,11 @@ export function metaOf(v: unknown): MemberMeta | undefined {
 
 export function memberOf(v: unknown): WireMember {
   if (!isRecord(v)) fail('member is not a map');
-  const state = v['state'];
-  const incarnation = v['incarnation'];
+  const state = v.state;
+  const incarnation = v.incarnation;
   if (typeof state !== 'number' || !Number.isInteger(state) || state < WireState.Alive || state > WireState.Left) fail('bad state');
   if (typeof incarnation !== 'number' || !Number.isSafeInteger(incarnation) || incarnation < 0) fail('bad incarnation');
-  return { host: hostOf(v['host']), state, incarnation, meta: metaOf(v['meta']) };
+  return { host: hostOf(v.host), state, incarnation, meta: metaOf(v.meta) };
 }
 
 function messageOf(buf: Buffer, decode: (b: Buffer) => unknown): WireMessage {
@@ -94,7 +94,7 @@ function messageOf(buf: Buffer, decode: (b: Buffer) => unknown): WireMessage {
       return { type, data: { seq: seqOf(body) } };
     case MessageType.PingReq: {
       const seq = seqOf(body);
-      return { type, data: { seq, destination: hostOf((body as Record<string, unknown>)['destination']) } };
+      return { type, data: { seq, destination: hostOf((body as Record<string, unknown>).destination) } };
     }
     case MessageType.Sync: {
       // swim stores a Sync's record as it comes, whatever its state: only a live node syncs.

@@ -99,7 +99,7 @@ export function infoText(deps: RespDeps, stats: ServerStats, wanted: Set<string>
       ['owlcache_http_address', node.httpAddress],
       ['owlcache_members', members.length],
     ];
-    members.forEach((m, i) => fields.push([`owlcache_member${i}`, `name=${m.name},address=${m.address},state=${m.state}`]));
+    for (const [i, m] of members.entries()) fields.push([`owlcache_member${i}`, `name=${m.name},address=${m.address},state=${m.state}`]);
     section('Cluster', fields);
   }
   return sections.join('\r\n');
