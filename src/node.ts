@@ -9,6 +9,8 @@ import { tryFastGet } from './api/http/get-answer.js';
 import { HttpServer } from './api/http/server.js';
 import { PassGuard, TokenService } from './api/http/tokens.js';
 import { clusterRouter, type ClusterView } from './api/http/cluster-route.js';
+import { pageRouter } from './api/http/page-route.js';
+import { ClusterPage, type PageStatus } from './cluster-page/page-state.js';
 import { groupDataRouter } from './api/http/group-data-route.js';
 import { internalRouter, type InternalApi } from './api/http/internal-route.js';
 import { serverRouter } from './api/http/server-route.js';
@@ -81,6 +83,8 @@ export class OwlNode {
   liveMembers: LiveMembers = { liveHttpAddresses: () => [] };
   /** Gossip mode: membership and replication. */
   cluster: GossipCluster | null = null;
+  /** The cluster page's collector (/ui/): rates, lag, membership events. */
+  private page: ClusterPage | null = null;
   private readonly startedAt = Date.now();
 
   private constructor(
@@ -186,7 +190,8 @@ export class OwlNode {
         members: () => node.cluster?.members() ?? { node: { name: config.NodeName || deps.responseHost(), http: deps.responseHost(), gossip: null }, members: [] },
         status: () => node.status(),
       };
-      const routers = [serverRouter(deps, lists), groupDataRouter(deps, groupData), clusterRouter(deps, clusterView)];
+      node.page = new ClusterPage({ status: () => node.status() as unknown as PageStatus, reads: () => commands.reads, onChange: (l) => store.onChange(l) });
+      const routers = [serverRouter(deps, lists), groupDataRouter(deps, groupData), clusterRouter(deps, clusterView), pageRouter(deps, node.page)];
       if (config.GroupWorkMode === 'gossip') {
         // Mounted before the port opens; the cluster itself needs the port, so it is looked up per call.
         const internal: InternalApi = {
@@ -331,6 +336,7 @@ export class OwlNode {
     });
     this.cluster = cluster;
     this.liveMembers = cluster;
+    this.page?.watch(cluster.membership);
     await cluster.start(this.seeds?.fixed ?? []);
   }
 
@@ -396,6 +402,7 @@ export class OwlNode {
     this.stopping ??= (async () => {
       for (const t of this.timers) clearInterval(t);
       this.timers = [];
+      this.page?.close();
       // First tell the peers this node leaves (they record 'left', not 'faulty').
       await this.cluster?.stop().catch((err: unknown) => log.warn('stopping the cluster: %s', (err as Error).message));
       await Promise.all([this.http?.close(), this.tcp?.close(), this.resp?.close()]);

@@ -39,6 +39,9 @@ export function parseExptime(text: string | undefined): { ok: true; ms: number }
 }
 
 export class Commands {
+  /** Reads answered so far (every front end's get): the cluster page's operation rate. */
+  reads = 0;
+
   constructor(
     readonly store: Store,
     readonly limits: Limits,
@@ -100,6 +103,7 @@ export class Commands {
 
   /** The live entry, or undefined (also for unusable keys). */
   get(key: string): EntryRecord | undefined {
+    this.reads += 1;
     if (this.checkKey(key) !== null) return undefined;
     return this.store.get(key);
   }
