@@ -340,6 +340,12 @@ export class OwlNode {
     await cluster.start(this.seeds?.fixed ?? []);
   }
 
+  /** Gossip mode: more seeds to join, tried like the seed file's (an embedded node's `seeds` option). */
+  addSeeds(seeds: string[]): void {
+    if (this.cluster === null) throw new Error('seeds are for gossip mode (GroupWorkMode gossip)');
+    this.cluster.membership.addSeeds(seeds);
+  }
+
   /** One line for the log every Task_MemoryInfoToLog. */
   memoryReport(): string {
     const m = process.memoryUsage();
