@@ -114,11 +114,18 @@ if (cluster.isPrimary) {
   });
   server.listen(APP_PORT, '127.0.0.1', () => process.send({ type: 'owlcache-ready', gossip: node.info.gossip }));
 
-  process.on('message', async (m) => {
-    if (m?.type !== 'shutdown') return;
-    server.close();
-    server.closeAllConnections();
-    await node.stop();
-    process.disconnect();
+  let stopping = null;
+  const shutdown = () => {
+    stopping ??= (async () => {
+      server.close();
+      server.closeAllConnections();
+      await node.stop();
+      if (process.connected) process.disconnect();
+    })();
+  };
+  process.on('message', (m) => {
+    if (m?.type === 'shutdown') shutdown();
   });
+  // The primary is gone (it crashed or was killed): no worker stays behind.
+  process.on('disconnect', shutdown);
 }
