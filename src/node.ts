@@ -2,11 +2,13 @@ import { resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Commands } from './api/commands.js';
 import { clusterRouter, type ClusterView } from './api/http/cluster-route.js';
+import { pageRouter } from './api/http/page-route.js';
 import { groupDataRouter } from './api/http/group-data-route.js';
 import { internalRouter } from './api/http/internal-route.js';
 import { serverRouter } from './api/http/server-route.js';
 import type { RespNodeInfo } from './api/resp/context.js';
 import type { NodeStatus } from './cluster/view.js';
+import { ClusterPage } from './cluster-page/page-state.js';
 import { clusterMode, type ClusterMode, type NodeSelf } from './compose/cluster-mode.js';
 import { httpServer, respMembers, respServer, tcpProtection, tcpServer } from './compose/front-ends.js';
 import { startHousekeeping } from './compose/housekeeping.js';
@@ -58,8 +60,11 @@ interface FrontEnd {
 export class OwlNode {
   private constructor(
     readonly store: Store,
+    /** The command layer every front end calls; an embedded node's own reads and writes go here (src/embed.ts). */
+    readonly commands: Commands,
     private readonly stops: StopStack,
     private readonly statusOf: () => NodeStatus,
+    private readonly mode: ClusterMode,
   ) {}
 
   /** Builds and starts a node; throws with a user-facing message if it cannot (having undone what it did). */
@@ -107,6 +112,8 @@ export class OwlNode {
     stops.push('the group_data client', () => client.close());
     const status = (): NodeStatus => nodeStatus({ store, persistence, mode, self: self.get(), startedAt });
     const view: ClusterView = { members: () => mode.members(self.get()), status };
+    // The cluster page's collector (/ui/): rates, replication lag, membership events.
+    const page = new ClusterPage({ status, reads: () => commands.reads, onChange: (l) => store.onChange(l) });
 
     // The HTTP routes, in one list: a new router is one more line here.
     const routers = [
@@ -114,6 +121,7 @@ export class OwlNode {
       groupDataRouter(deps, groupData(config, { commands, nodes: mode.groupNodes, client, self })),
       clusterRouter(deps, view),
       operationsRouter(config, { dataDir, store, deps, mode, switches, self, bound, startedAt }),
+      pageRouter(deps, page),
       ...(mode.internal === null ? [] : [internalRouter(mode.internal)]),
     ];
 
@@ -149,11 +157,14 @@ export class OwlNode {
     // 4. The cluster: first to stop, so the peers record 'left', not 'faulty'.
     stops.push('the cluster', () => mode.stop());
     await mode.start(self.get());
+    const membership = mode.membershipEvents();
+    if (membership !== null) page.watch(membership);
+    stops.push('the cluster page', () => page.close());
     stops.push('the periodic tasks', startHousekeeping(config, { store, lists: mode.lists, tasks: switches }));
 
     const udp = mode.udp();
     return {
-      node: new OwlNode(store, stops, status),
+      node: new OwlNode(store, commands, stops, status, mode),
       info: {
         nodeId: store.nodeId,
         name: self.get().name,
@@ -168,6 +179,13 @@ export class OwlNode {
         loaded: persistence.loaded,
       },
     };
+  }
+
+  /** Gossip mode: more seeds to join, tried like the seed file's (an embedded node's `seeds` option). */
+  addSeeds(seeds: string[]): void {
+    const cluster = this.mode.operations();
+    if (cluster === null) throw new Error('seeds are for gossip mode (GroupWorkMode gossip)');
+    cluster.addSeeds(seeds);
   }
 
   /** The node at a glance: what it is, its store, its cluster (GET /cluster/status). */

@@ -41,6 +41,8 @@ export function parseExptime(text: string | undefined): { ok: true; ms: number }
 export class Commands {
   /** Why client writes are refused (read-only mode, the `accept_writes` switch), or null when they are accepted. */
   private writesRefusedBecause: string | null = null;
+  /** Reads answered so far (every front end's get): the cluster page's operation rate. */
+  reads = 0;
 
   constructor(
     readonly store: Store,
@@ -117,6 +119,7 @@ export class Commands {
 
   /** The live entry, or undefined (also for unusable keys). */
   get(key: string): EntryRecord | undefined {
+    this.reads += 1;
     if (this.checkKey(key) !== null) return undefined;
     return this.store.get(key);
   }

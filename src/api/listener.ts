@@ -59,7 +59,8 @@ export function overCapMessage(over: 'port' | 'client', caps: ConnectionCaps): s
 export function listenOn(server: NetServer | Server, port: number, host: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    // Exclusive: in a node:cluster worker (an embedded node) the port is this process's own, not shared through the primary.
+    server.listen({ port, host, exclusive: true }, () => {
       server.off('error', reject);
       resolve(server.address() as AddressInfo);
     });

@@ -10,6 +10,7 @@ import { AUTH_HEADER } from '../cluster/request-signing.js';
 import type { ClusterMembers, ClusterStats } from '../cluster/view.js';
 import type { Config } from '../config/settings.js';
 import type { OpsCluster } from '../ops/types.js';
+import type { MembershipEventSource } from '../cluster-page/page-state.js';
 import { logger } from '../log.js';
 import { GOSSIP_MEMBERS_FILE } from '../persistence/layout.js';
 import type { Persistence } from '../persistence/persistence.js';
@@ -52,6 +53,8 @@ export interface ClusterMode {
   udp(): { gossip: string; dataGossipPort: number } | null;
   /** What the cluster operations act on (src/ops/types.ts); null in owlcache mode and before the start. */
   operations(): OpsCluster | null;
+  /** Membership events (the cluster page's log); null in owlcache mode and before the start. */
+  membershipEvents(): MembershipEventSource | null;
 }
 
 /** What a mode is built from besides the settings: the loaded store and data directory. */
@@ -92,6 +95,7 @@ export function owlcacheMode(parts: Pick<ModeParts, 'dataDir' | 'store'>): Clust
     status: () => null,
     udp: () => null,
     operations: () => null,
+    membershipEvents: () => null,
   };
 }
 
@@ -195,5 +199,6 @@ export function gossipMode(config: GossipSettings, parts: ModeParts): ClusterMod
     status: () => (cluster.isSet ? { members: cluster.get().members(), replication: cluster.get().stats() } : null),
     udp: () => (cluster.isSet ? { gossip: cluster.get().gossipAddress(), dataGossipPort: cluster.get().dataGossipPort() } : null),
     operations: () => (cluster.isSet ? cluster.get() : null),
+    membershipEvents: () => (cluster.isSet ? cluster.get().membership : null),
   };
 }

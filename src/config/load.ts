@@ -65,7 +65,23 @@ export function loadConfig(argv: string[], cwd = process.cwd()): LoadedConfig | 
     }
   }
   for (const [name, text] of flags.settings) texts.set(name, { text, origin: `flag -${name}` });
+  const built = buildConfig(texts, configFile, cwd);
+  return { config: built.config, warnings: [...warnings, ...built.warnings] };
+}
 
+/** A setting's text as owlcache.conf would hold it, and where it was given (for error messages). */
+export interface SettingText {
+  text: string;
+  origin: Origin;
+}
+
+/**
+ * The typed, checked settings from the texts given (the rest take their
+ * defaults): what a conf file and flags come to, and what an embedded node's
+ * options come to (src/embed.ts). Throws ConfigError naming the origin.
+ */
+export function buildConfig(texts: ReadonlyMap<SettingName, SettingText>, configFile: string | null, cwd: string): LoadedConfig {
+  const warnings: string[] = [];
   const config: Record<string, unknown> = { configFile };
   for (const name of SETTING_NAMES) {
     const spec = SETTINGS[name];

@@ -161,7 +161,8 @@ export class UdpTransport {
         const socket = DgramAsPromised.createSocket({ type: this.family, reuseAddr: false, ...(recvBufferSize === undefined ? {} : { recvBufferSize }) });
         ch.socket = socket;
         socket.socket.on('message', (msg, rinfo) => this.receive(ch, msg, rinfo));
-        const bound = await socket.bind(ch.requestedPort, this.opts.bindHost);
+        // Exclusive: in a node:cluster worker (an embedded node) the socket is this process's own, not shared through the primary.
+        const bound = await socket.bind({ port: ch.requestedPort, address: this.opts.bindHost, exclusive: true });
         // Later errors (ICMP unreachable surfaces on some platforms) must not crash the node.
         socket.socket.on('error', (err) => log.debug('%s socket error: %s', ch.purpose, err.message));
         ch.port = bound.port;
