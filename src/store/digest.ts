@@ -13,15 +13,19 @@ export const GROUPS = 64;
 export const LEAVES_PER_GROUP = 64;
 export const LEAVES = GROUPS * LEAVES_PER_GROUP;
 
-/** Which leaf a key belongs to: depends on the key only, never on its versions. */
-export function leafOf(key: string): number {
-  // FNV-1a over UTF-16 code units; only its distribution matters here.
+/** FNV-1a over the key's UTF-16 code units: picks its leaf here and its place in the store's key index. */
+export function keyHash(key: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) {
     h ^= key.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  return (h >>> 0) % LEAVES;
+  return h >>> 0;
+}
+
+/** Which leaf a key belongs to: depends on the key only, never on its versions. */
+export function leafOf(key: string): number {
+  return keyHash(key) % LEAVES;
 }
 
 export function groupOf(leaf: number): number {
@@ -68,18 +72,22 @@ function fmix32(h: number): number {
   return h >>> 0;
 }
 
-function entryHash(e: EntryRecord, out: Uint32Array): void {
+function fieldsHash(key: string, vt: number, vc: number, vn: string, et: number, ec: number, en: string, out: Uint32Array): void {
   laneA = 0x9747b28c;
   laneB = 0x2f6d4a1b;
-  mixString(e.key);
-  mixNumber(e.vv.t);
-  mixNumber(e.vv.c);
-  mixString(e.vv.n);
-  mixNumber(e.ev.t);
-  mixNumber(e.ev.c);
-  mixString(e.ev.n);
+  mixString(key);
+  mixNumber(vt);
+  mixNumber(vc);
+  mixString(vn);
+  mixNumber(et);
+  mixNumber(ec);
+  mixString(en);
   out[0] = fmix32(laneA ^ Math.imul(laneB, 0x27d4eb2d));
   out[1] = fmix32(laneB ^ Math.imul(laneA, 0x165667b1));
+}
+
+function entryHash(e: EntryRecord, out: Uint32Array): void {
+  fieldsHash(e.key, e.vv.t, e.vv.c, e.vv.n, e.ev.t, e.ev.c, e.ev.n, out);
 }
 
 function hex64(hi: number, lo: number): string {
@@ -109,8 +117,20 @@ export class Digest {
       hi ^= this.scratch[0]!;
       lo ^= this.scratch[1]!;
     }
+    this.flip(leafOf(key), hi, lo);
+  }
+
+  /**
+   * Adds or removes (XOR is both) one entry given by its fields: the store
+   * keeps versions in columns, not records. `leaf` is leafOf(key).
+   */
+  toggle(leaf: number, key: string, vt: number, vc: number, vn: string, et: number, ec: number, en: string): void {
+    fieldsHash(key, vt, vc, vn, et, ec, en, this.scratch);
+    this.flip(leaf, this.scratch[0]!, this.scratch[1]!);
+  }
+
+  private flip(leaf: number, hi: number, lo: number): void {
     if (hi === 0 && lo === 0) return;
-    const leaf = leafOf(key);
     const group = groupOf(leaf);
     this.leaves[leaf * 2] ^= hi;
     this.leaves[leaf * 2 + 1] ^= lo;

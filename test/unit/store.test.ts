@@ -4,7 +4,10 @@ import { Digest } from '../../src/store/digest.js';
 import { isEntryRecord, mergeRecords, type EntryRecord } from '../../src/store/entry.js';
 import type { Version } from '../../src/store/hlc.js';
 import { Store, StoreError } from '../../src/store/store.js';
-import { stubSize } from '../../src/store/stub-table.js';
+import { slotCost } from '../../src/store/slot-table.js';
+
+/** What a stub of `key` costs in the budget: its slot and its key's block, no value. */
+const stubSize = (key: string) => slotCost(Buffer.byteLength(key), 0);
 
 /** A small seeded generator so property runs are repeatable (seed printed on failure). */
 function rng(seed: number): () => number {
