@@ -199,7 +199,6 @@ export class Arena {
         const target = room[room.length - 1]!;
         const to = this.take(target, owner);
         sparsest.buf.copy(target.buf, (to % BLOCKS_SHIFT) * target.size, b * sparsest.size, (b + 1) * sparsest.size);
-        this.blockCount -= 1;
         this.used -= sparsest.size + 4;
         this.pageUsed -= sparsest.size + 4;
         sparsest.owners[b] = NO_OWNER;
