@@ -42,7 +42,7 @@ const BIG_COUNTER = 0xffffffff;
  * guards: a tombstone (read back as one) or a value (read back hollow).
  */
 const GUARDS_TOMBSTONE = 1;
-const MIN_SLOTS = 1024;
+const MIN_SLOTS = 16;
 const MIN_INDEX_BITS = 6;
 const MIN_INDEX = 1 << MIN_INDEX_BITS;
 
@@ -323,8 +323,13 @@ export class SlotTable {
     return this.top++;
   }
 
+  /**
+   * By a quarter, not double: a new column is zeroed, so its pages are
+   * resident whether used or not, and a doubling could hold half again as
+   * much as the slots need.
+   */
   private grow(): void {
-    this.resize(this.state.length * 2);
+    this.resize(Math.ceil((this.state.length * 1.25) / MIN_SLOTS) * MIN_SLOTS);
   }
 
   /** Columns of `n` slots, keeping the first min(n, top). */

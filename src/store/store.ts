@@ -2,7 +2,7 @@ import { Digest, keyHash, LEAVES } from './digest.js';
 import { deathTime, mergeRecords, type EntryRecord } from './entry.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { compareVersions, HybridLogicalClock, type Version } from './hlc.js';
-import { FREE, GUARD, HOLLOW, LIVE, SLOT_BYTES, slotCost, SlotTable, TOMBSTONE, type SlotState } from './slot-table.js';
+import { FREE, GUARD, HOLLOW, LIVE, slotCost, SlotTable, TOMBSTONE, type SlotState } from './slot-table.js';
 import { logger } from '../log.js';
 
 const log = logger('store');
@@ -411,12 +411,15 @@ export class Store {
 
   /**
    * Bytes the store holds, the way Redis's used_memory counts its data: every
-   * record's columns and arena block (at its size class), the key index and
-   * the expiry queue. This is what MaxMemory bounds.
+   * record's columns and its arena block at its size class, the key index and
+   * the expiry queue. This is what MaxMemory bounds. Free slots (at most a
+   * fifth of the columns, which grow by a quarter) and free blocks in arena
+   * pages are held too: `heldBytes` in stats() counts them.
    */
   private usedBytes(): number {
-    const b = this.slots.bytes;
-    return b[LIVE]! + b[HOLLOW]! + b[TOMBSTONE]! + b[GUARD]! + this.slots.indexBytes + this.expiries.size * EXPIRY_ENTRY_BYTES;
+    const t = this.slots;
+    const b = t.bytes;
+    return b[LIVE]! + b[HOLLOW]! + b[TOMBSTONE]! + b[GUARD]! + t.indexBytes + this.expiries.size * EXPIRY_ENTRY_BYTES;
   }
 
   stats(): {
@@ -437,7 +440,7 @@ export class Store {
       bytes: this.usedBytes(),
       stubBytes,
       datasetBytes: t.payloadBytes,
-      heldBytes: t.top * SLOT_BYTES + t.indexBytes + t.arena.heldBytes + this.expiries.size * EXPIRY_ENTRY_BYTES,
+      heldBytes: t.columnBytes + t.indexBytes + t.arena.heldBytes + this.expiries.size * EXPIRY_ENTRY_BYTES,
       maxMemory: this.maxMemory,
       evictions: this.evictions,
       stubsDropped: this.stubsDropped,
@@ -511,7 +514,7 @@ export class Store {
     // Rewritten keys leave stale queue entries; rebuild before they outnumber the records.
     const t = this.slots;
     const held = t.counts[LIVE]! + t.counts[HOLLOW]! + t.counts[TOMBSTONE]!;
-    if (this.expiries.size > 2 * held + 4096) {
+    if (this.expiries.size > 2 * held + 64) {
       this.expiries.clear();
       for (let i = 0; i < t.top; i++) {
         const st = t.state[i]!;
