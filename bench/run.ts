@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
  * after another (they load the machine; running them together would measure
  * nothing). Each prints its figures and ratios against a baseline from the same run.
  */
-const ALL = ['http', 'persistence', 'resp', 'membership', 'replication'];
+const ALL = ['http', 'persistence', 'resp', 'membership', 'replication', 'memory'];
+/** Node flags a benchmark needs (memory measures bytes after a full garbage collection). */
+const FLAGS: Record<string, string[]> = { memory: ['--expose-gc'] };
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL;
 
 let failed = 0;
@@ -18,7 +20,7 @@ for (const name of chosen) {
     continue;
   }
   const code = await new Promise<number>((resolve) => {
-    spawn(process.execPath, [file], { stdio: 'inherit' }).on('exit', (c) => resolve(c ?? 1));
+    spawn(process.execPath, [...(FLAGS[name] ?? []), file], { stdio: 'inherit' }).on('exit', (c) => resolve(c ?? 1));
   });
   if (code !== 0) {
     console.log(`# ${name}: exited with ${code}`);

@@ -514,7 +514,8 @@ export class Persistence {
       }
       replayFrom = this.log.generation;
     }
-    const records = Array.from(store.allRecords());
+    // A consistent picture as of now, handed out in slices while the store goes on serving.
+    const capture = store.capture();
     const capturedAt = Date.now();
     const wasDirty = this.dirty;
     const wasUnsaved = this.unsaved;
@@ -524,7 +525,7 @@ export class Persistence {
       // The capture holds everything the old log does: a failure to close it must not stop the snapshot.
       await old?.close().catch((err: unknown) => log.warn('closing the append log %s failed (%s); the snapshot covers it', old.path, errText(err)));
       const replacingDamaged = this.damaged.has(this.snapshotPath);
-      const res = await writeSnapshot(this.snapshotPath, join(dataDir, SNAPSHOT_TEMP_FILE), records, {
+      const res = await writeSnapshot(this.snapshotPath, join(dataDir, SNAPSHOT_TEMP_FILE), capture, {
         nodeId: store.nodeId,
         createdAt: capturedAt,
         replayFrom,
@@ -547,10 +548,12 @@ export class Persistence {
       if (removed > 0) await fsyncDirAsync(join(dataDir, SNAPSHOT_FILE));
       log.info('snapshot%s: %d records, %d bytes in %d ms', final ? ' (shutdown)' : '', res.records, res.bytes, res.ms);
     } catch (err) {
-      this.dirty ||= wasDirty || records.length > 0;
+      this.dirty ||= wasDirty || capture.size > 0;
       this.unsaved ||= wasUnsaved;
       log.error('snapshot failed, the append logs are kept: %s', errText(err));
       throw err;
+    } finally {
+      capture.close();
     }
   }
 

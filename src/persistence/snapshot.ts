@@ -40,15 +40,42 @@ export interface SnapshotWriteResult {
 }
 
 /**
- * Writes records as the snapshot `file`, through `tempFile`. `records` must not
- * change while this runs (pass a captured array): entry records are never
- * mutated in place, so an array of references taken in one tick is a
- * consistent picture. Awaits between chunks, so the node keeps serving.
+ * Records handed out a chunk at a time (the store's capture): `next` returns
+ * about `maxBytes` of them, null when there are no more. Each chunk is
+ * encoded and written before the next is asked for.
+ */
+export interface RecordSource {
+  next(maxBytes: number): readonly EntryRecord[] | null;
+}
+
+function arraySource(records: readonly EntryRecord[]): RecordSource {
+  let i = 0;
+  return {
+    next(maxBytes) {
+      if (i >= records.length) return null;
+      let size = 0;
+      const start = i;
+      while (i < records.length && size < maxBytes) {
+        const r = records[i]!;
+        size += r.key.length + (r.value?.length ?? 0) + 48;
+        i += 1;
+      }
+      return records.slice(start, i);
+    },
+  };
+}
+
+/**
+ * Writes records as the snapshot `file`, through `tempFile`. `records` is a
+ * consistent picture: an array that does not change while this runs, or a
+ * source such as the store's capture, which keeps the picture as of its start
+ * while the store goes on changing. Awaits between chunks, so the node keeps
+ * serving: one chunk is made, encoded and written per turn.
  */
 export async function writeSnapshot(
   file: string,
   tempFile: string,
-  records: readonly EntryRecord[],
+  records: readonly EntryRecord[] | RecordSource,
   meta: SnapshotMeta,
   /** Keep the snapshot being replaced under this name (it was found damaged; see keepCopyAs). */
   keepOldAs?: string,
@@ -57,6 +84,7 @@ export async function writeSnapshot(
   // Not 'w': a link planted as the temp file would have its target overwritten.
   const fh = await openTemp(tempFile, 0o600);
   let bytes = 0;
+  let count = 0;
   let ok = false;
   try {
     await fh.chmod(0o600);
@@ -69,18 +97,13 @@ export async function writeSnapshot(
       bytes += b.length;
     };
     await write(Buffer.concat([fileHead(SNAPSHOT_MAGIC, SNAPSHOT_FORMAT), frame(KIND_HEADER, encodeMap({ ...meta }))]));
-    let i = 0;
-    while (i < records.length) {
-      let size = 0;
-      const start = i;
-      while (i < records.length && size < CHUNK_BYTES) {
-        const r = records[i]!;
-        size += r.key.length + (r.value?.length ?? 0) + 48;
-        i += 1;
-      }
-      await write(frameInPlace(KIND_RECORDS, encodeRecords(records.slice(start, i), FRAME_HEAD_BYTES)));
+    const source = isRecordSource(records) ? records : arraySource(records);
+    for (let chunk = source.next(CHUNK_BYTES); chunk !== null; chunk = source.next(CHUNK_BYTES)) {
+      if (chunk.length === 0) continue;
+      count += chunk.length;
+      await write(frameInPlace(KIND_RECORDS, encodeRecords(chunk, FRAME_HEAD_BYTES)));
     }
-    await write(frame(KIND_END, encodeMap({ count: records.length })));
+    await write(frame(KIND_END, encodeMap({ count })));
     await fh.datasync();
     ok = true;
   } finally {
@@ -91,7 +114,11 @@ export async function writeSnapshot(
   const keptOldAs = keepOldAs !== undefined && existsSync(file) ? keepCopyAs(file, keepOldAs) : null;
   renameSync(tempFile, file);
   await fsyncDirAsync(file);
-  return { records: records.length, bytes, ms: Date.now() - started, keptOldAs };
+  return { records: count, bytes, ms: Date.now() - started, keptOldAs };
+}
+
+function isRecordSource(r: readonly EntryRecord[] | RecordSource): r is RecordSource {
+  return !Array.isArray(r);
 }
 
 export type SnapshotReadResult =

@@ -14,9 +14,14 @@ export const GROUPS = 64;
 export const LEAVES_PER_GROUP = 64;
 export const LEAVES = GROUPS * LEAVES_PER_GROUP;
 
+/** FNV-1a of the key (src/fnv1a.ts): picks its leaf here and its place in the store's key index. */
+export function keyHash(key: string): number {
+  return fnv1a32(key);
+}
+
 /** Which leaf a key belongs to: depends on the key only, never on its versions. */
 export function leafOf(key: string): number {
-  return fnv1a32(key) % LEAVES;
+  return keyHash(key) % LEAVES;
 }
 
 export function groupOf(leaf: number): number {
@@ -63,18 +68,22 @@ function fmix32(h: number): number {
   return h >>> 0;
 }
 
-function entryHash(e: EntryRecord, out: Uint32Array): void {
+function fieldsHash(key: string, vt: number, vc: number, vn: string, et: number, ec: number, en: string, out: Uint32Array): void {
   laneA = 0x9747b28c;
   laneB = 0x2f6d4a1b;
-  mixString(e.key);
-  mixNumber(e.vv.t);
-  mixNumber(e.vv.c);
-  mixString(e.vv.n);
-  mixNumber(e.ev.t);
-  mixNumber(e.ev.c);
-  mixString(e.ev.n);
+  mixString(key);
+  mixNumber(vt);
+  mixNumber(vc);
+  mixString(vn);
+  mixNumber(et);
+  mixNumber(ec);
+  mixString(en);
   out[0] = fmix32(laneA ^ Math.imul(laneB, 0x27d4eb2d));
   out[1] = fmix32(laneB ^ Math.imul(laneA, 0x165667b1));
+}
+
+function entryHash(e: EntryRecord, out: Uint32Array): void {
+  fieldsHash(e.key, e.vv.t, e.vv.c, e.vv.n, e.ev.t, e.ev.c, e.ev.n, out);
 }
 
 function hex64(hi: number, lo: number): string {
@@ -104,8 +113,20 @@ export class Digest {
       hi ^= this.scratch[0]!;
       lo ^= this.scratch[1]!;
     }
+    this.flip(leafOf(key), hi, lo);
+  }
+
+  /**
+   * Adds or removes (XOR is both) one entry given by its fields: the store
+   * keeps versions in columns, not records. `leaf` is leafOf(key).
+   */
+  toggle(leaf: number, key: string, vt: number, vc: number, vn: string, et: number, ec: number, en: string): void {
+    fieldsHash(key, vt, vc, vn, et, ec, en, this.scratch);
+    this.flip(leaf, this.scratch[0]!, this.scratch[1]!);
+  }
+
+  private flip(leaf: number, hi: number, lo: number): void {
     if (hi === 0 && lo === 0) return;
-    const leaf = leafOf(key);
     const group = groupOf(leaf);
     this.leaves[leaf * 2]! ^= hi;
     this.leaves[leaf * 2 + 1]! ^= lo;

@@ -79,17 +79,3 @@ export function isEntryRecord(r: unknown): r is EntryRecord {
     (o.hollow === undefined || o.hollow === true) &&
     !(o.hollow === true && o.value !== null);
 }
-
-/** Approximate bytes an entry costs in memory (for the MaxMemory budget). */
-export function entrySize(e: EntryRecord): number {
-  return 2 * e.key.length + (e.value?.length ?? 0) + 160;
-}
-
-/**
- * The value's bytes in a buffer of their own when they are a small view into a
- * large one (a socket read, a whole datagram): stored as is, a 100-byte value
- * would keep its whole source buffer alive, outside the MaxMemory budget.
- */
-export function ownBytes(value: Buffer): Buffer {
-  return value.buffer.byteLength > 8192 && value.buffer.byteLength > 2 * value.length ? Buffer.from(value) : value;
-}

@@ -1,11 +1,11 @@
 /**
- * Keys by expiry time, soonest first (a binary min-heap over two parallel
- * arrays). Entries are not removed when a key is rewritten: whoever pops one
- * checks the key's current expiry, so a stale entry costs one look-up.
+ * Store slots by expiry time, soonest first (a binary min-heap over two
+ * parallel arrays). Entries are not removed when a slot is rewritten: whoever
+ * pops one checks the slot's current expiry, so a stale entry costs one look-up.
  */
 export class ExpiryQueue {
   private at: number[] = [];
-  private keys: string[] = [];
+  private keys: number[] = [];
 
   get size(): number {
     return this.at.length;
@@ -16,7 +16,7 @@ export class ExpiryQueue {
     return this.at.length > 0 ? this.at[0]! : Infinity;
   }
 
-  push(at: number, key: string): void {
+  push(at: number, key: number): void {
     const a = this.at;
     const k = this.keys;
     let i = a.length;
@@ -34,7 +34,7 @@ export class ExpiryQueue {
   }
 
   /** Removes and passes to `visit` every entry due at or before `now`. */
-  popDue(now: number, visit: (key: string) => void): void {
+  popDue(now: number, visit: (key: number) => void): void {
     while (this.at.length > 0 && this.at[0]! <= now) visit(this.pop());
   }
 
@@ -43,7 +43,7 @@ export class ExpiryQueue {
     this.keys = [];
   }
 
-  private pop(): string {
+  private pop(): number {
     const a = this.at;
     const k = this.keys;
     const key = k[0]!;

@@ -1,9 +1,8 @@
-import { LRUCache } from 'lru-cache';
-import { Digest } from './digest.js';
-import { deathTime, entrySize, mergeRecords, ownBytes, type EntryRecord } from './entry.js';
+import { Digest, keyHash, LEAVES } from './digest.js';
+import { deathTime, mergeRecords, type EntryRecord } from './entry.js';
 import { ExpiryQueue } from './expiry-queue.js';
-import { compareVersions, HybridLogicalClock } from './hlc.js';
-import { NodeNames, StubTable } from './stub-table.js';
+import { compareVersions, HybridLogicalClock, type Version } from './hlc.js';
+import { FREE, GUARD, HOLLOW, LIVE, slotCost, SlotTable, TOMBSTONE, type SlotState } from './slot-table.js';
 import { logger } from '../log.js';
 
 const log = logger('store');
@@ -54,6 +53,38 @@ export const DEFAULT_TOMBSTONE_TTL_MS = 24 * 60 * 60 * 1000;
  */
 export const STUB_SHARE = 1 / 3;
 
+/** Bytes a queued expiry costs (a double and a small integer in two arrays). */
+const EXPIRY_ENTRY_BYTES = 16;
+/** Budget bytes per slot for its share of the key index at its fullest. */
+const INDEX_SHARE = 8;
+/** Frees between two looks at whether the arena has sparse pages to compact. */
+const COMPACT_EVERY = 1024;
+
+/** What one record costs in the MaxMemory budget (docs/architecture.md, "Store: memory layout"). */
+export function recordCost(r: EntryRecord): number {
+  return slotCost(Buffer.byteLength(r.key, 'utf8'), r.value?.length ?? 0) + INDEX_SHARE;
+}
+
+/** Keys are held as UTF-8: a lone surrogate would not survive that, so it becomes U+FFFD at the door. */
+function wellFormed(key: string): string {
+  return (key as unknown as { isWellFormed(): boolean }).isWellFormed() ? key : Buffer.from(key, 'utf8').toString('utf8');
+}
+
+/**
+ * A consistent picture of the store taken in slices: every record as it was
+ * when the capture began, handed out a chunk at a time while the store goes on
+ * changing. A slot the store is about to change before the capture reached it
+ * is copied first (copy on write); slots filled after the start are skipped.
+ */
+export interface StoreCapture {
+  /** Records held when the capture began. */
+  readonly size: number;
+  /** The next records, about `maxBytes` of keys and values; null once all were handed out. */
+  next(maxBytes: number): EntryRecord[] | null;
+  /** Stops copying on write (also done once the last records were handed out). */
+  close(): void;
+}
+
 function isExpiredAt(e: EntryRecord, now: number): boolean {
   return e.expireAt !== 0 && e.expireAt <= now;
 }
@@ -69,9 +100,10 @@ function wallMicros(nowMs: number): number {
 
 /**
  * The key/value map every front end uses (docs/architecture.md, "Store").
- * Live entries sit in an LRU; records without a readable value are packed
- * stubs: hollow (evicted for memory), tombstones (deleted), and guards
- * (expired). Live entries, hollow stubs and tombstones make up the digest;
+ * Every record is a slot of a SlotTable (typed-array columns, key and value
+ * bytes in an arena, no object per record); live entries are in LRU order,
+ * and records without a readable value are stubs: hollow (evicted for
+ * memory), tombstones (deleted), and guards (expired). Live entries, hollow stubs and tombstones make up the digest;
  * an entry leaves the digest at its expiry time, on every node alike, and only
  * a guard stays so older writes keep losing until `tombstoneTtlMs` has passed.
  * Live entries and every stub share the `maxMemory` budget. A change first
@@ -87,38 +119,23 @@ export class Store {
   readonly tombstoneTtlMs: number;
   private readonly now: () => number;
   private readonly hashes = new Digest();
-  private readonly live: LRUCache<string, EntryRecord>;
-  private readonly names = new NodeNames();
-  private readonly hollow = new StubTable(this.names);
-  private readonly tombstones = new StubTable(this.names);
-  private readonly guards = new StubTable(this.names);
+  private readonly slots = new SlotTable();
   private readonly expiries = new ExpiryQueue();
   private readonly listeners: ChangeListener[] = [];
   private writeAhead: WriteAheadHook | null = null;
   private listenerErrors = 0;
-  /** Live entries with an expiry, kept as they come and go so INFO need not walk the store. */
-  private expiring = 0;
   /** The latest time seen: expiry never runs backwards when the wall clock does. */
   private clockMs = 0;
   private evictions = 0;
   private stubsDropped = 0;
+  private untilCompact = COMPACT_EVERY;
+  private captures: SlotCapture[] = [];
 
   constructor(opts: StoreOptions) {
     this.hlc = new HybridLogicalClock(opts.nodeId, opts.now);
     this.now = opts.now ?? Date.now;
     this.maxMemory = opts.maxMemory ?? 0;
     this.tombstoneTtlMs = opts.tombstoneTtlMs ?? DEFAULT_TOMBSTONE_TTL_MS;
-    this.live = new LRUCache<string, EntryRecord>({
-      maxSize: this.maxMemory > 0 ? this.maxMemory : Number.MAX_SAFE_INTEGER,
-      sizeCalculation: entrySize,
-      dispose: (record, _key, reason) => {
-        // Every entry that leaves the LRU passes through here, which counts it out.
-        if (record.expireAt !== 0) this.expiring -= 1;
-        if (reason !== 'evict') return;
-        this.evictions += 1;
-        this.hollow.set(record);
-      },
-    });
   }
 
   /** The digest of every record that has not expired (expired ones are taken out first). */
@@ -148,7 +165,11 @@ export class Store {
   /** The live entry for key, or undefined if absent, deleted or expired. Counts as a use for the LRU. */
   get(key: string): EntryRecord | undefined {
     this.tick();
-    return this.live.get(key);
+    key = wellFormed(key);
+    const s = this.slots.find(key, keyHash(key));
+    if (s < 0 || this.slots.state[s] !== LIVE) return undefined;
+    this.slots.touch(s);
+    return this.slots.record(s, key);
   }
 
   has(key: string): boolean {
@@ -158,19 +179,23 @@ export class Store {
   /** Any record held for key, live or not (an expiry guard too), without touching the LRU order. */
   peek(key: string): EntryRecord | undefined {
     this.tick();
-    return this.live.peek(key) ?? this.hollow.get(key) ?? this.tombstones.get(key) ?? this.guards.get(key);
+    key = wellFormed(key);
+    const s = this.slots.find(key, keyHash(key));
+    return s < 0 ? undefined : this.slots.record(s, key);
   }
 
   /** The expiry guard held for key: versions of an entry that expired here, not yet collected. */
   guard(key: string): EntryRecord | undefined {
     this.tick();
-    return this.guards.get(key);
+    key = wellFormed(key);
+    const s = this.slots.find(key, keyHash(key));
+    return s < 0 || this.slots.state[s] !== GUARD ? undefined : this.slots.record(s, key);
   }
 
   /** Local write. `ttlMs` 0 = never expires. */
   set(key: string, value: Buffer, ttlMs = 0): EntryRecord {
-    const record = this.newRecord(key, value, ttlMs);
-    this.apply(record, this.peek(key), 'local');
+    const record = this.newRecord(wellFormed(key), value, ttlMs);
+    this.apply(record, this.peek(record.key), 'local');
     return record;
   }
 
@@ -182,9 +207,9 @@ export class Store {
     const staged = new Map<string, EntryRecord>();
     const changes: StoreChange[] = [];
     for (const { key, value, ttlMs } of items) {
-      const record = this.newRecord(key, value, ttlMs ?? 0);
-      changes.push({ record, previous: staged.get(key) ?? this.peek(key), origin: 'local' });
-      staged.set(key, record);
+      const record = this.newRecord(wellFormed(key), value, ttlMs ?? 0);
+      changes.push({ record, previous: staged.get(record.key) ?? this.peek(record.key), origin: 'local' });
+      staged.set(record.key, record);
     }
     this.writeAhead?.(changes);
     for (const c of changes) this.commit(c);
@@ -194,15 +219,16 @@ export class Store {
   private newRecord(key: string, value: Buffer, ttlMs: number): EntryRecord {
     const now = this.tick();
     const v = this.hlc.now();
+    // The bytes are copied into the store's arena when placed: a view into a socket read pins nothing.
     const record: EntryRecord = {
       key,
-      value: ownBytes(value),
+      value,
       created: wallMicros(now),
       vv: v,
       expireAt: ttlMs > 0 ? now + ttlMs : 0,
       ev: v,
     };
-    if (this.maxMemory > 0 && entrySize(record) > this.maxMemory) {
+    if (this.maxMemory > 0 && recordCost(record) > this.maxMemory) {
       throw new StoreError(`value of ${value.length} bytes does not fit in MaxMemory (${this.maxMemory} bytes)`);
     }
     return record;
@@ -226,7 +252,7 @@ export class Store {
     const current = this.get(key);
     if (current === undefined) return undefined;
     const record: EntryRecord = {
-      key,
+      key: current.key,
       value: null,
       created: 0,
       vv: this.hlc.now(),
@@ -248,7 +274,13 @@ export class Store {
   merge(remote: EntryRecord, origin: Exclude<ChangeOrigin, 'local'> = 'remote'): boolean {
     this.hlc.observe(remote.vv);
     this.hlc.observe(remote.ev);
-    const local = this.peek(remote.key);
+    this.tick();
+    const key = wellFormed(remote.key);
+    if (key !== remote.key) remote = { ...remote, key };
+    const s = this.slots.find(key, keyHash(key));
+    // Most merges bring nothing new (a push-pull of a store in sync, a replayed log): decide that from the columns.
+    if (s >= 0 && this.bringsNothing(s, remote)) return false;
+    const local = s < 0 ? undefined : this.slots.record(s, key);
     const now = this.clockMs;
     let next: EntryRecord;
     if (local === undefined) {
@@ -261,10 +293,9 @@ export class Store {
         next = { ...next, value: null, hollow: true };
       }
     }
-    if (next.value !== null && this.maxMemory > 0 && entrySize(next) > this.maxMemory) {
+    if (next.value !== null && this.maxMemory > 0 && recordCost(next) > this.maxMemory) {
       next = { ...next, value: null, hollow: true };
     }
-    if (next.value !== null && next.value !== local?.value) next = { ...next, value: ownBytes(next.value) };
     if (local !== undefined && sameVersions(next, local) && next.hollow === local.hollow && (next.value === null) === (local.value === null)) {
       return false;
     }
@@ -272,22 +303,66 @@ export class Store {
     return true;
   }
 
+  /** True when `remote` is older or the same in both registers, and is not the bytes of a write held hollow here. */
+  private bringsNothing(s: number, remote: EntryRecord): boolean {
+    const t = this.slots;
+    const valueCmp = compareColumns(remote.vv, t.vt[s]!, t.vcOf(s), t.names.nameOf(t.vn[s]!));
+    if (valueCmp > 0) return false;
+    if (valueCmp === 0 && t.state[s] !== LIVE && t.state[s] !== TOMBSTONE) return false;
+    return compareColumns(remote.ev, t.et[s]!, t.ecOf(s), t.names.nameOf(t.en[s]!)) <= 0;
+  }
+
   /**
    * Every record that is part of the digest: live entries, hollow stubs and
-   * tombstones, never an expired one (for anti-entropy and scans). Does not
-   * touch the LRU order.
+   * tombstones, never an expired one (for scans). Does not touch the LRU order.
    */
   *entries(): IterableIterator<EntryRecord> {
     this.tick();
-    yield* this.live.values();
-    yield* this.hollow.records();
-    yield* this.tombstones.records();
+    const t = this.slots;
+    for (let s = 0; s < t.top; s++) {
+      const st = t.state[s]!;
+      if (st !== FREE && st !== GUARD) yield t.record(s);
+    }
   }
 
   /** `entries()` and the expiry guards: what a snapshot keeps so a restart still refuses older writes. */
   *allRecords(): IterableIterator<EntryRecord> {
-    yield* this.entries();
-    yield* this.guards.records();
+    this.tick();
+    const t = this.slots;
+    for (let s = 0; s < t.top; s++) if (t.state[s] !== FREE) yield t.record(s);
+  }
+
+  /**
+   * The records of `entries()` whose keys fall in the given digest leaves
+   * (push-pull's scan): one pass over the key-hash column, records made only
+   * for the keys that match.
+   */
+  entriesInLeaves(leaves: Iterable<number>): EntryRecord[] {
+    this.tick();
+    const wanted = new Uint8Array(LEAVES);
+    for (const l of leaves) if (l >= 0 && l < LEAVES) wanted[l] = 1;
+    const t = this.slots;
+    const out: EntryRecord[] = [];
+    const { state, hash } = t;
+    for (let s = 0; s < t.top; s++) {
+      const st = state[s]!;
+      if (st !== FREE && st !== GUARD && wanted[hash[s]! % LEAVES] === 1) out.push(t.record(s));
+    }
+    return out;
+  }
+
+  /**
+   * Starts a consistent capture of `allRecords()` as of now, handed out in
+   * slices (a snapshot writes one chunk, awaits the disk, takes the next):
+   * the store is never walked whole in one turn of the event loop.
+   */
+  capture(): StoreCapture {
+    this.tick();
+    const c = new SlotCapture(this.slots, (done) => {
+      this.captures = this.captures.filter((x) => x !== done);
+    });
+    this.captures.push(c);
+    return c;
   }
 
   /**
@@ -298,52 +373,78 @@ export class Store {
    * collection (the run-time switches of the operations API).
    */
   sweep(what: { expired?: boolean; tombstones?: boolean } = {}): number {
-    const held = () => this.live.size + this.hollow.size + this.tombstones.size;
-    const before = held();
+    const t = this.slots;
+    const before = t.counts[LIVE]! + t.counts[HOLLOW]! + t.counts[TOMBSTONE]!;
     const now = what.expired === false ? this.clockMs : this.tick();
-    let touched = before - held();
+    let touched = before - (t.counts[LIVE]! + t.counts[HOLLOW]! + t.counts[TOMBSTONE]!);
     if (what.tombstones === false) return touched;
-    for (const e of [...this.tombstones.records()]) {
-      if (deathTime(e, now) + this.tombstoneTtlMs <= now) {
-        this.tombstones.delete(e.key);
-        this.hashes.update(e, undefined);
+    const ttl = this.tombstoneTtlMs;
+    for (let s = t.oldest(TOMBSTONE); s >= 0;) {
+      const next = t.next[s]!;
+      if (t.vt[s]! + ttl <= now) {
+        const key = t.keyOf(s);
+        this.beforeChange(s);
+        this.toggleDigest(s, key);
+        t.remove(s);
         touched += 1;
       }
+      s = next;
     }
-    for (const e of [...this.guards.records()]) {
-      if (deathTime(e, now) + this.tombstoneTtlMs <= now) {
-        this.guards.delete(e.key);
+    for (let s = t.oldest(GUARD); s >= 0;) {
+      const next = t.next[s]!;
+      const e = t.record(s);
+      if (deathTime(e, now) + ttl <= now) {
+        this.beforeChange(s);
+        t.remove(s);
         touched += 1;
       }
+      s = next;
     }
+    if (touched > 0) this.compactSoon(true);
     return touched;
   }
 
   /** Forgets everything (a node too long away discards its copy and pulls: the TombstoneTTL rule). */
   clear(): void {
-    this.live.clear();
-    this.hollow.clear();
-    this.tombstones.clear();
-    this.guards.clear();
+    const t = this.slots;
+    for (const c of this.captures) for (let s = 0; s < t.top; s++) c.save(s);
+    t.clear();
     this.expiries.clear();
     this.hashes.clear();
   }
 
+  /**
+   * Bytes the store holds, the way Redis's used_memory counts its data: every
+   * record's columns and its arena block at its size class, the key index and
+   * the expiry queue. This is what MaxMemory bounds. Free slots (at most a
+   * fifth of the columns, which grow by a quarter) and free blocks in arena
+   * pages are held too: `heldBytes` in stats() counts them.
+   */
+  private usedBytes(): number {
+    const t = this.slots;
+    const b = t.bytes;
+    return b[LIVE]! + b[HOLLOW]! + b[TOMBSTONE]! + b[GUARD]! + t.indexBytes + this.expiries.size * EXPIRY_ENTRY_BYTES;
+  }
+
   stats(): {
     keys: number; expires: number; stubs: number; hollow: number; tombstones: number; guards: number;
-    bytes: number; stubBytes: number; maxMemory: number; evictions: number; stubsDropped: number; digest: string;
+    bytes: number; stubBytes: number; datasetBytes: number; heldBytes: number; maxMemory: number;
+    evictions: number; stubsDropped: number; digest: string;
   } {
     this.tick();
-    const stubBytes = this.hollow.bytes + this.tombstones.bytes + this.guards.bytes;
+    const t = this.slots;
+    const stubBytes = t.bytes[HOLLOW]! + t.bytes[TOMBSTONE]! + t.bytes[GUARD]!;
     return {
-      keys: this.live.size,
-      expires: this.expiring,
-      stubs: this.hollow.size + this.tombstones.size + this.guards.size,
-      hollow: this.hollow.size,
-      tombstones: this.tombstones.size,
-      guards: this.guards.size,
-      bytes: (this.live.calculatedSize ?? 0) + stubBytes,
+      keys: t.counts[LIVE]!,
+      expires: t.expiringLive,
+      stubs: t.counts[HOLLOW]! + t.counts[TOMBSTONE]! + t.counts[GUARD]!,
+      hollow: t.counts[HOLLOW]!,
+      tombstones: t.counts[TOMBSTONE]!,
+      guards: t.counts[GUARD]!,
+      bytes: this.usedBytes(),
       stubBytes,
+      datasetBytes: t.payloadBytes,
+      heldBytes: t.columnBytes + t.indexBytes + t.arena.heldBytes + this.expiries.size * EXPIRY_ENTRY_BYTES,
       maxMemory: this.maxMemory,
       evictions: this.evictions,
       stubsDropped: this.stubsDropped,
@@ -375,47 +476,55 @@ export class Store {
     }
   }
 
-  /** Puts `record` where it belongs (LRU, a stub table, or a guard once expired), keeps the digest, then the budget. */
+  /** Puts `record` in its key's slot (live, a stub, or a guard once expired), keeps the digest, then the budget. */
   private place(record: EntryRecord): void {
     const now = this.tick();
+    const t = this.slots;
     const key = record.key;
-    const counted = this.live.peek(key) ?? this.hollow.get(key) ?? this.tombstones.get(key);
-    this.hollow.delete(key);
-    this.tombstones.delete(key);
-    this.guards.delete(key);
-    let after: EntryRecord | undefined = record;
-    if (isExpiredAt(record, now)) {
-      this.live.delete(key);
-      this.guards.set(record);
-      after = undefined;
-    } else if (record.value !== null) {
-      const replaced = this.live.peek(key);
-      this.live.set(key, record);
-      if (record.expireAt !== 0 && replaced !== record && this.live.peek(key) === record) this.expiring += 1;
-    } else {
-      this.live.delete(key);
-      if (record.hollow) this.hollow.set(record);
-      else this.tombstones.set(record);
+    const h = keyHash(key);
+    let s = t.find(key, h);
+    if (s >= 0) {
+      this.beforeChange(s);
+      const st = t.state[s]!;
+      if (st !== GUARD) this.toggleDigest(s, key);
     }
-    if (after !== undefined && record.expireAt !== 0) this.queueExpiry(record.expireAt, key);
-    this.hashes.update(counted, after);
+    const state: SlotState = isExpiredAt(record, now) ? GUARD : record.value !== null ? LIVE : record.hollow ? HOLLOW : TOMBSTONE;
+    if (s >= 0) {
+      t.replace(s, record, state);
+    } else {
+      s = t.add(key, h, record, state);
+      for (const c of this.captures) c.skip(s);
+    }
+    if (state !== GUARD) {
+      if (record.expireAt !== 0) this.queueExpiry(record.expireAt, s);
+      this.hashes.toggle(h % LEAVES, key, record.vv.t, record.vv.c, record.vv.n, record.ev.t, record.ev.c, record.ev.n);
+    }
     this.keepBudget();
   }
 
-  private queueExpiry(at: number, key: string): void {
-    this.expiries.push(at, key);
-    // Rewritten keys leave stale queue entries; rebuild before they outnumber the records.
-    const held = this.live.size + this.hollow.size + this.tombstones.size;
-    if (this.expiries.size > 2 * held + 4096) {
-      this.expiries.clear();
-      for (const e of this.entriesUnticked()) if (e.expireAt !== 0) this.expiries.push(e.expireAt, e.key);
-    }
+  /** Adds or removes slot `s`'s versions in the digest. */
+  private toggleDigest(s: number, key: string): void {
+    const t = this.slots;
+    this.hashes.toggle(t.hash[s]! % LEAVES, key, t.vt[s]!, t.vcOf(s), t.names.nameOf(t.vn[s]!), t.et[s]!, t.ecOf(s), t.names.nameOf(t.en[s]!));
   }
 
-  private *entriesUnticked(): IterableIterator<EntryRecord> {
-    yield* this.live.values();
-    yield* this.hollow.records();
-    yield* this.tombstones.records();
+  /** Slot `s` is about to change or go: a capture that has not reached it yet copies it first. */
+  private beforeChange(s: number): void {
+    for (const c of this.captures) c.save(s);
+  }
+
+  private queueExpiry(at: number, s: number): void {
+    this.expiries.push(at, s);
+    // Rewritten keys leave stale queue entries; rebuild before they outnumber the records.
+    const t = this.slots;
+    const held = t.counts[LIVE]! + t.counts[HOLLOW]! + t.counts[TOMBSTONE]!;
+    if (this.expiries.size > 2 * held + 64) {
+      this.expiries.clear();
+      for (let i = 0; i < t.top; i++) {
+        const st = t.state[i]!;
+        if (st !== FREE && st !== GUARD && t.expireAt[i] !== 0) this.expiries.push(t.expireAt[i]!, i);
+      }
+    }
   }
 
   /** The time now (never earlier than before), with everything due by then expired. */
@@ -423,19 +532,19 @@ export class Store {
     const t = this.now();
     if (t > this.clockMs) this.clockMs = t;
     const now = this.clockMs;
-    if (this.expiries.next <= now) this.expiries.popDue(now, (key) => this.expireKey(key, now));
+    if (this.expiries.next <= now) this.expiries.popDue(now, (s) => this.expireSlot(s, now));
     return now;
   }
 
-  /** An entry reached its expiry: it leaves the store and the digest, and only its guard stays. */
-  private expireKey(key: string, now: number): void {
-    const e = this.live.peek(key) ?? this.hollow.get(key) ?? this.tombstones.get(key);
-    if (e === undefined || !isExpiredAt(e, now)) return;
-    this.live.delete(key);
-    this.hollow.delete(key);
-    this.tombstones.delete(key);
-    this.guards.set(e);
-    this.hashes.update(e, undefined);
+  /** A slot reached its expiry: it leaves the digest, and only its guard stays. */
+  private expireSlot(s: number, now: number): void {
+    const t = this.slots;
+    const st = t.state[s]!;
+    const at = t.expireAt[s]!;
+    if (st === FREE || st === GUARD || at === 0 || at > now) return;
+    this.beforeChange(s);
+    this.toggleDigest(s, t.keyOf(s));
+    t.changeState(s, GUARD);
   }
 
   /**
@@ -448,23 +557,108 @@ export class Store {
   private keepBudget(): void {
     const max = this.maxMemory;
     if (max <= 0) return;
+    const t = this.slots;
     const share = max * STUB_SHARE;
+    let freed = false;
     for (let guard = 0; guard < 1_000_000; guard++) {
-      if ((this.live.calculatedSize ?? 0) + this.hollow.bytes + this.tombstones.bytes + this.guards.bytes <= max) return;
-      const noLive = this.live.size === 0;
-      if ((this.hollow.bytes > share || noLive) && this.dropOldest(this.hollow, true)) continue;
-      if ((this.guards.bytes > share || noLive) && this.dropOldest(this.guards, false)) continue;
-      if (noLive) return;
-      this.live.pop();
+      if (this.usedBytes() <= max) break;
+      freed = true;
+      const noLive = t.counts[LIVE] === 0;
+      if ((t.bytes[HOLLOW]! > share || noLive) && this.dropOldest(HOLLOW, true)) continue;
+      if ((t.bytes[GUARD]! > share || noLive) && this.dropOldest(GUARD, false)) continue;
+      if (noLive) break;
+      const s = t.oldest(LIVE);
+      this.beforeChange(s);
+      t.changeState(s, HOLLOW);
+      this.evictions += 1;
     }
+    if (freed) this.compactSoon(false);
   }
 
-  private dropOldest(table: StubTable, inDigest: boolean): boolean {
-    const key = table.oldestKey();
-    if (key === undefined) return false;
-    if (inDigest) this.hashes.update(table.get(key), undefined);
-    table.delete(key);
+  private dropOldest(state: SlotState, inDigest: boolean): boolean {
+    const t = this.slots;
+    const s = t.oldest(state);
+    if (s < 0) return false;
+    this.beforeChange(s);
+    if (inDigest) this.toggleDigest(s, t.keyOf(s));
+    t.remove(s);
     this.stubsDropped += 1;
     return true;
+  }
+
+  /**
+   * Blocks freed by eviction and deletes are reused by later writes of their
+   * size; when sizes shift, sparse arena pages are compacted now and then
+   * (a bounded number of moves each time), so held memory follows what is used.
+   */
+  private compactSoon(now: boolean): void {
+    if (!now && --this.untilCompact > 0) return;
+    this.untilCompact = COMPACT_EVERY;
+    const arena = this.slots.arena;
+    if (arena.slackBytes > Math.max(1 << 20, arena.usedBytes / 8)) this.slots.compact(now ? 100_000 : 4096);
+  }
+}
+
+/** Negative if version `a` is older than the one in columns (t, c, n), positive if newer, 0 if the same. */
+function compareColumns(a: Version, t: number, c: number, n: string): number {
+  if (a.t !== t) return a.t < t ? -1 : 1;
+  if (a.c !== c) return a.c < c ? -1 : 1;
+  if (a.n === n) return 0;
+  return a.n < n ? -1 : 1;
+}
+
+class SlotCapture implements StoreCapture {
+  readonly size: number;
+  private cursor = 0;
+  private readonly top: number;
+  /** Slots already handed out by copy, or filled after the start: the scan skips them. */
+  private readonly done: Uint8Array;
+  private pending: EntryRecord[] = [];
+  private closed = false;
+
+  constructor(private readonly slots: SlotTable, private readonly onClose: (c: SlotCapture) => void) {
+    this.top = slots.top;
+    this.size = slots.size;
+    this.done = new Uint8Array(this.top);
+  }
+
+  /** Slot `s` is about to change: keep it as it is now, unless the scan is past it. */
+  save(s: number): void {
+    if (s < this.cursor || s >= this.top || this.done[s] === 1) return;
+    this.done[s] = 1;
+    if (this.slots.state[s] !== FREE) this.pending.push(this.slots.record(s));
+  }
+
+  /** Slot `s` was free and is filled now: not part of the picture. */
+  skip(s: number): void {
+    if (s >= this.cursor && s < this.top) this.done[s] = 1;
+  }
+
+  next(maxBytes: number): EntryRecord[] | null {
+    if (this.closed) return null;
+    const out = this.pending;
+    this.pending = [];
+    let bytes = 0;
+    for (const r of out) bytes += r.key.length + (r.value?.length ?? 0) + 48;
+    const t = this.slots;
+    while (this.cursor < this.top && bytes < maxBytes) {
+      const s = this.cursor++;
+      if (this.done[s] === 1 || t.state[s] === FREE) continue;
+      const r = t.record(s);
+      bytes += r.key.length + (r.value?.length ?? 0) + 48;
+      out.push(r);
+    }
+    if (out.length === 0 && this.cursor >= this.top) {
+      this.close();
+      return null;
+    }
+    return out;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pending = [];
+    this.onClose(this);
   }
 }

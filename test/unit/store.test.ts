@@ -4,7 +4,10 @@ import { Digest } from '../../src/store/digest.js';
 import { isEntryRecord, mergeRecords, type EntryRecord } from '../../src/store/entry.js';
 import type { Version } from '../../src/store/hlc.js';
 import { Store, StoreError } from '../../src/store/store.js';
-import { stubSize } from '../../src/store/stub-table.js';
+import { slotCost } from '../../src/store/slot-table.js';
+
+/** What a stub of `key` costs in the budget: its slot and its key's block, no value. */
+const stubSize = (key: string) => slotCost(Buffer.byteLength(key), 0);
 
 /** A small seeded generator so property runs are repeatable (seed printed on failure). */
 function rng(seed: number): () => number {
@@ -371,6 +374,39 @@ describe('store: stubs and expiry', () => {
       const c = replica(records.filter((rec) => !expired.has(rec.key)));
       assert.equal(c.digest.root(), a.digest.root(), `seed ${seed}: expired keys are out of the digest`);
       assert.equal(a.stats().digest, digestOf(a), `seed ${seed}: incremental digest`);
+    }
+  });
+});
+
+describe('store: capture in slices', () => {
+  it('hands out exactly the records held at its start, whatever the store does meanwhile', () => {
+    for (let seed = 1; seed <= 40; seed++) {
+      const r = rng(seed);
+      let now = 1_000_000;
+      const s = new Store({ nodeId: 'n', now: () => now, maxMemory: seed % 2 === 0 ? 40_000 : 0, tombstoneTtlMs: 5000 });
+      const peer = new Store({ nodeId: 'p', now: () => now });
+      const mutate = () => {
+        const key = `k${Math.floor(r() * 300)}`;
+        const op = r();
+        if (op < 0.4) s.set(key, Buffer.alloc(Math.floor(r() * 300), Math.floor(r() * 256)), r() < 0.3 ? 1 + Math.floor(r() * 500) : 0);
+        else if (op < 0.55) s.delete(key);
+        else if (op < 0.65) s.expire(key, 1 + Math.floor(r() * 500));
+        else if (op < 0.8) s.merge(peer.set(key, Buffer.from(`p${op}`)));
+        else if (op < 0.9) now += Math.floor(r() * 300);
+        else if (op < 0.97) s.get(key);
+        else s.sweep();
+      };
+      for (let i = 0; i < 400; i++) mutate();
+      const picture = [...s.allRecords()].map(canon).sort();
+      const capture = s.capture();
+      assert.equal(capture.size, picture.length);
+      const got: string[] = [];
+      for (let chunk = capture.next(200); chunk !== null; chunk = capture.next(200)) {
+        got.push(...chunk.map(canon));
+        for (let i = 0; i < 20; i++) mutate();
+        if (seed % 10 === 0 && got.length > picture.length / 2 && r() < 0.2) s.clear();
+      }
+      assert.deepEqual(got.sort(), picture, `seed ${seed}`);
     }
   });
 });

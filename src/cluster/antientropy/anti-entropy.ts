@@ -1,6 +1,6 @@
 import { logger } from '../../log.js';
 import { recordFromArray, recordToArray, RecordFormatError } from '../../store/record-codec.js';
-import { GROUPS, LEAVES_PER_GROUP, leafOf } from '../../store/digest.js';
+import { GROUPS, LEAVES_PER_GROUP } from '../../store/digest.js';
 import type { EntryRecord } from '../../store/entry.js';
 import { compareVersions, type Version } from '../../store/hlc.js';
 import type { Store } from '../../store/store.js';
@@ -218,11 +218,10 @@ export class AntiEntropy {
     return r.equal === true;
   }
 
-  /** Entries of this store whose keys fall in `leaves`. */
+  /** Entries of this store whose keys fall in `leaves` (one pass over the store's key-hash column). */
   private scan(leaves: readonly number[]): Map<string, EntryRecord> {
-    const wanted = new Set(leaves);
     const out = new Map<string, EntryRecord>();
-    for (const e of this.opts.store.entries()) if (wanted.has(leafOf(e.key))) out.set(e.key, e);
+    for (const e of this.opts.store.entriesInLeaves(leaves)) out.set(e.key, e);
     return out;
   }
 

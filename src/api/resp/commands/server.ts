@@ -65,11 +65,14 @@ export function infoText(deps: RespDeps, stats: ServerStats, wanted: Set<string>
   if (want('memory')) {
     const mem = process.memoryUsage();
     section('Memory', [
-      ['used_memory', mem.heapUsed + mem.external],
-      ['used_memory_human', human(mem.heapUsed + mem.external)],
+      // As Redis counts it: what the store holds for its data, overhead included (what MaxMemory bounds).
+      ['used_memory', storeStats.bytes],
+      ['used_memory_human', human(storeStats.bytes)],
       ['used_memory_rss', mem.rss],
       ['used_memory_rss_human', human(mem.rss)],
-      ['used_memory_dataset', storeStats.bytes],
+      ['used_memory_overhead', storeStats.bytes - storeStats.datasetBytes],
+      ['used_memory_dataset', storeStats.datasetBytes],
+      ['used_memory_vm_heap', mem.heapUsed + mem.external],
       ['maxmemory', deps.maxMemory],
       ['maxmemory_human', human(deps.maxMemory)],
       ['maxmemory_policy', 'allkeys-lru'],

@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { keyHash } from '../../src/store/digest.js';
+import type { EntryRecord } from '../../src/store/entry.js';
+import { GUARD, HOLLOW, LIVE, SlotTable, TOMBSTONE, type SlotState } from '../../src/store/slot-table.js';
+import { Store } from '../../src/store/store.js';
+
+function rec(key: string, over: Partial<EntryRecord> = {}): EntryRecord {
+  const vv = { t: 1_764_000_000_123, c: 4095, n: 'node-a' };
+  return { key, value: Buffer.from(`value of ${key}`), created: 1_764_000_000_123_456, vv, expireAt: 0, ev: vv, ...over };
+}
+
+describe('store slots', () => {
+  it('round-trip every field exactly: versions (counter and node id), expiry, create time, the kind of stub', () => {
+    const t = new SlotTable();
+    const cases: [EntryRecord, SlotState][] = [
+      [rec('plain'), LIVE],
+      [rec('two versions', { ev: { t: 1_764_000_000_999, c: 0, n: 'node-b' }, expireAt: 1_764_000_100_000 }), LIVE],
+      [rec('big counter', { vv: { t: 5, c: 2 ** 40 + 3, n: 'x' }, ev: { t: 6, c: 2 ** 32, n: 'y' } }), LIVE],
+      [rec('empty value', { value: Buffer.alloc(0) }), LIVE],
+      [rec('', { value: Buffer.from('empty key') }), LIVE],
+      [rec('ключ 🔑'), LIVE],
+      [rec('safe max', { vv: { t: Number.MAX_SAFE_INTEGER, c: Number.MAX_SAFE_INTEGER, n: 'n'.repeat(64) }, created: Number.MAX_SAFE_INTEGER }), LIVE],
+      [{ ...rec('hollow'), value: null, created: 0, hollow: true }, HOLLOW],
+      [{ ...rec('tombstone'), value: null, created: 0 }, TOMBSTONE],
+      [{ ...rec('guard of a value', { expireAt: 10 }), value: null, created: 0, hollow: true }, GUARD],
+      [{ ...rec('guard of a delete', { expireAt: 10 }), value: null, created: 0 }, GUARD],
+    ];
+    const slots = cases.map(([r, state]) => t.add(r.key, keyHash(r.key), r, state));
+    cases.forEach(([r], i) => {
+      const s = t.find(r.key, keyHash(r.key));
+      assert.equal(s, slots[i]);
+      assert.deepEqual(t.record(s), r, r.key);
+    });
+    // A live value becoming a stub keeps its versions and loses its bytes.
+    const s = slots[1]!;
+    t.changeState(s, HOLLOW);
+    assert.deepEqual(t.record(s), { ...cases[1]![0], value: null, created: 0, hollow: true });
+    t.changeState(s, GUARD);
+    assert.equal(t.record(s).hollow, true, 'a guard of a value reads back hollow');
+    // Replacing a slot with big counters by small ones forgets the big ones.
+    const b = slots[2]!;
+    t.replace(b, rec('big counter'), LIVE);
+    assert.deepEqual(t.record(b), rec('big counter'));
+  });
+
+  it('finds keys among many, through deletes that shift the index back, and the lists keep their order', () => {
+    const t = new SlotTable();
+    const keys = Array.from({ length: 20_000 }, (_, i) => (i % 7 === 0 ? `ü-${i}` : `k${i}`));
+    for (const k of keys) t.add(k, keyHash(k), rec(k), LIVE);
+    for (let i = 0; i < keys.length; i += 3) t.remove(t.find(keys[i]!, keyHash(keys[i]!)));
+    keys.forEach((k, i) => {
+      const s = t.find(k, keyHash(k));
+      if (i % 3 === 0) assert.equal(s, -1, `${k} removed`);
+      else assert.equal(t.keyOf(s), k);
+    });
+    assert.equal(t.find('absent', keyHash('absent')), -1);
+    assert.equal(t.counts[LIVE], keys.length - Math.ceil(keys.length / 3));
+    // LRU order: the oldest is the first key still there; touching it makes it the newest.
+    assert.equal(t.keyOf(t.oldest(LIVE)), keys[1]);
+    t.touch(t.oldest(LIVE));
+    assert.equal(t.keyOf(t.oldest(LIVE)), keys[2]);
+  });
+
+  it('the store holds a key given with a lone surrogate once, as its UTF-8 form', () => {
+    const s = new Store({ nodeId: 'n' });
+    s.set('a\ud800', Buffer.from('1'));
+    s.set('a\ud800', Buffer.from('2'));
+    assert.equal(s.stats().keys, 1);
+    assert.equal(s.get('a\ud800')?.value?.toString(), '2');
+    assert.equal(s.get('a\ufffd')?.value?.toString(), '2');
+  });
+
+  it('values read from the store are copies: a later write reusing the block does not change them', () => {
+    const s = new Store({ nodeId: 'n' });
+    s.set('a', Buffer.from('first value'));
+    const read = s.get('a')!;
+    s.delete('a');
+    s.set('b', Buffer.from('other value'));
+    assert.equal(read.value?.toString(), 'first value');
+  });
+});
