@@ -3,7 +3,8 @@ import type { Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { Commands } from '../../src/api/commands.js';
 import { COMMAND_TABLE } from '../../src/api/resp/command-table.js';
-import type { Connection, PasswordGuard, RespDeps, RespNodeInfo, ServerStats } from '../../src/api/resp/context.js';
+import { newConnection, type Connection, type PasswordGuard, type RespDeps, type RespNodeInfo, type ServerStats } from '../../src/api/resp/context.js';
+import { WatchRegistry } from '../../src/api/resp/watch.js';
 import { dispatch, startsAuthed } from '../../src/api/resp/dispatch.js';
 import { KeyIndex } from '../../src/api/resp/key-index.js';
 import { ReplyWriter } from '../../src/api/resp/reply.js';
@@ -43,9 +44,11 @@ function harness(opts: { password?: string; store?: Store; passGuard?: PasswordG
     node: () => NODE,
     keyIndex: new KeyIndex(store),
     maxMemory: 0,
+    watches: new WatchRegistry(store),
+    clients: { list: () => [], kill: () => false },
   };
   const stats: ServerStats = { startedAt: Date.now(), port: 7722, connectedClients: 1, totalConnections: 1, totalCommands: 0, hits: 0, misses: 0, rejectedConnections: 0 };
-  const conn: Connection = { id: 7, ip: '127.0.0.1', authed: startsAuthed(deps), name: null, quit: false };
+  const conn: Connection = newConnection(7, '127.0.0.1', startsAuthed(deps));
   const run = async (...words: (string | Buffer)[]): Promise<string> => {
     const out = new ReplyWriter();
     await dispatch(deps, conn, words.map((w) => (Buffer.isBuffer(w) ? w : Buffer.from(w))), out, stats);

@@ -3,6 +3,7 @@ import { introspectionCommand } from './commands/command.js';
 import { connectionCommands } from './commands/connection.js';
 import { keyCommands } from './commands/keys.js';
 import { serverCommands } from './commands/server.js';
+import { transactionCommands } from './commands/transactions.js';
 
 /**
  * The one table of the Redis commands a node answers, assembled from the
@@ -18,6 +19,7 @@ function assemble(...families: (readonly CommandSpec[])[]): ReadonlyMap<string, 
   };
   for (const family of families) for (const spec of family) add(spec);
   add(introspectionCommand(table));
+  for (const spec of transactionCommands(table)) add(spec);
   return table;
 }
 

@@ -1,6 +1,7 @@
 import type { Commands } from '../commands.js';
 import type { KeyIndex } from './key-index.js';
-import type { ReplyWriter } from './reply.js';
+import type { WatchRegistry } from './watch.js';
+import type { Protocol, ReplyWriter } from './reply.js';
 
 /** The Redis version whose command behaviour this front end follows (for clients that look). */
 export const REDIS_COMPAT_VERSION = '7.0.0';
@@ -31,6 +32,8 @@ export interface RespDeps {
   node: () => RespNodeInfo;
   keyIndex: KeyIndex;
   maxMemory: number;
+  watches: WatchRegistry;
+  clients: ClientRegistry;
 }
 
 /** Per-connection state. */
@@ -41,6 +44,44 @@ export interface Connection {
   name: string | null;
   /** Set by QUIT: close once the replies are written. */
   quit: boolean;
+  /** RESP2 until HELLO 3. */
+  proto: Protocol;
+  /** The commands queued since MULTI, or null outside a transaction. */
+  multi: QueuedTransaction | null;
+  /** Keys under WATCH, and whether one of them changed since. */
+  readonly watch: WatchState;
+  readonly createdAt: number;
+  /** When the last command arrived (ms), and its name (CLIENT LIST). */
+  lastActiveAt: number;
+  lastCommand: string;
+  /** CLIENT NO-EVICT / NO-TOUCH: remembered and reported; this node's eviction does not depend on connections. */
+  noEvict: boolean;
+  noTouch: boolean;
+}
+
+export interface QueuedTransaction {
+  readonly commands: Buffer[][];
+  /** A command was refused while queueing: EXEC answers EXECABORT. */
+  failed: boolean;
+}
+
+export interface WatchState {
+  readonly keys: Set<string>;
+  dirty: boolean;
+}
+
+export function newConnection(id: number, ip: string, authed: boolean, now = Date.now()): Connection {
+  return {
+    id, ip, authed, name: null, quit: false, proto: 2, multi: null, watch: { keys: new Set(), dirty: false },
+    createdAt: now, lastActiveAt: now, lastCommand: 'NULL', noEvict: false, noTouch: false,
+  };
+}
+
+/** The node's open Redis connections (CLIENT LIST, CLIENT KILL). */
+export interface ClientRegistry {
+  list(): Connection[];
+  /** Closes the connection once its pending replies are written; false if there is none with that id. */
+  kill(id: number): boolean;
 }
 
 /** Counters and facts shared by all connections (INFO). */

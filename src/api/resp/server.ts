@@ -3,10 +3,11 @@ import { clientAddress } from '../client-address.js';
 import { SocketServer, closeSocket, type ConnectionCaps } from '../listener.js';
 import type { Commands } from '../commands.js';
 import { logger } from '../../log.js';
-import type { Connection, PasswordGuard, RespDeps, RespNodeInfo, ServerStats } from './context.js';
-import { dispatch, startsAuthed } from './dispatch.js';
+import { newConnection, type ClientRegistry, type Connection, type PasswordGuard, type RespDeps, type RespNodeInfo, type ServerStats } from './context.js';
+import { dispatch, refuse, startsAuthed } from './dispatch.js';
 import { KeyIndex } from './key-index.js';
-import { RespParser, RespProtocolError, DEFAULT_LIMITS } from './parser.js';
+import { RespParser, RespProtocolError, DEFAULT_LIMITS, OVERSIZED_COMMAND } from './parser.js';
+import { WatchRegistry } from './watch.js';
 import { ReplyWriter } from './reply.js';
 
 const log = logger('resp');
@@ -40,6 +41,8 @@ export class RespServer extends SocketServer {
   private readonly deps: RespDeps;
   private readonly stats: ServerStats;
   private nextId = 1;
+  /** Open connections by id, with the function that closes each (CLIENT LIST / KILL). */
+  private readonly open = new Map<number, { conn: Connection; kill: () => void }>();
 
   constructor(private readonly opts: RespServerOptions) {
     super(opts, (err) => log.error('RESP server error: %s', err.message));
@@ -50,6 +53,8 @@ export class RespServer extends SocketServer {
       node: opts.node,
       keyIndex: new KeyIndex(opts.commands.store),
       maxMemory: opts.maxMemory,
+      watches: new WatchRegistry(opts.commands.store),
+      clients: this.registry(),
     };
     this.stats = {
       startedAt: Date.now(),
@@ -69,6 +74,19 @@ export class RespServer extends SocketServer {
 
   protected override closed(): void {
     this.deps.keyIndex.close();
+    this.deps.watches.close();
+  }
+
+  private registry(): ClientRegistry {
+    return {
+      list: () => [...this.open.values()].map((c) => c.conn),
+      kill: (id) => {
+        const c = this.open.get(id);
+        if (c === undefined) return false;
+        c.kill();
+        return true;
+      },
+    };
   }
 
   protected refusal(message: string): string {
@@ -92,13 +110,7 @@ export class RespServer extends SocketServer {
       });
     }
 
-    const conn: Connection = {
-      id: this.nextId++,
-      ip: clientAddress(socket),
-      authed: startsAuthed(deps),
-      name: null,
-      quit: false,
-    };
+    const conn = newConnection(this.nextId++, clientAddress(socket), startsAuthed(deps));
     const parser = new RespParser({
       ...DEFAULT_LIMITS,
       maxBulk: deps.commands.limits.maxValueSize + BULK_SLACK,
@@ -115,6 +127,11 @@ export class RespServer extends SocketServer {
       out.flush(socket);
       closeSocket(socket);
     };
+    this.open.set(conn.id, { conn, kill: () => (waiting ? closeSocket(socket) : finish()) });
+    socket.once('close', () => {
+      this.open.delete(conn.id);
+      deps.watches.unwatch(conn.watch);
+    });
 
     const work = (): void => {
       while (!done && !socket.writableEnded) {
@@ -139,7 +156,8 @@ export class RespServer extends SocketServer {
         if (args === null) break;
         let pending: void | Promise<void> = undefined;
         try {
-          pending = dispatch(deps, conn, args, out, stats);
+          if (args === OVERSIZED_COMMAND) refuse(conn, out, `ERR value is larger than MaxValueSize (${deps.commands.limits.maxValueSize} bytes)`);
+          else pending = dispatch(deps, conn, args, out, stats);
         } catch (err) {
           log.error('RESP command failed: %s', (err as Error).stack ?? String(err));
           out.error('ERR internal error');

@@ -37,20 +37,21 @@ const auth: Handler = async (ctx) => {
 const hello: Handler = async (ctx) => {
   const { deps, conn, args, out } = ctx;
   let i = 1;
+  let proto: 2 | 3 | null = null;
   if (args.length > 1) {
-    const proto = parseInteger(args[1]!);
-    if (proto === null) return out.error('ERR Protocol version is not an integer or out of range');
-    if (proto !== 2) return out.error('NOPROTO sorry, this protocol version is not supported.');
+    const asked = parseInteger(args[1]!);
+    if (asked === null) return out.error('ERR Protocol version is not an integer or out of range');
+    if (asked !== 2 && asked !== 3) return out.error('NOPROTO unsupported protocol version');
+    proto = asked;
     i = 2;
   }
   let setName: string | null = null;
+  let credentials: [Buffer, Buffer] | null = null;
   for (; i < args.length; i++) {
     const opt = lower(args[i]!);
     const left = args.length - i - 1;
     if (opt === 'auth' && left >= 2) {
-      if (deps.password === '') return out.error(ERR_WRONGPASS);
-      const ok = await checkPassword(ctx, args[i + 1]!, args[i + 2]!);
-      if (ok !== true) return out.error(ok === 'busy' ? ERR_PASS_BUSY : ERR_WRONGPASS);
+      credentials = [args[i + 1]!, args[i + 2]!];
       i += 2;
     } else if (opt === 'setname' && left >= 1) {
       setName = args[++i]!.toString('utf8');
@@ -59,17 +60,24 @@ const hello: Handler = async (ctx) => {
       return out.error(`ERR Syntax error in HELLO option '${args[i]!.toString('utf8')}'`);
     }
   }
-  if (deps.password !== '' && !conn.authed) {
+  if (credentials !== null) {
+    if (deps.password === '') return out.error(ERR_WRONGPASS);
+    const ok = await checkPassword(ctx, credentials[0], credentials[1]);
+    if (ok !== true) return out.error(ok === 'busy' ? ERR_PASS_BUSY : ERR_WRONGPASS);
+  }
+  if (!conn.authed) {
     return out.error('NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time');
   }
   if (setName !== null) conn.name = setName === '' ? null : setName;
-  out.arrayHeader(14);
+  // The switch applies to this very reply, as in Redis.
+  if (proto !== null) conn.proto = out.proto = proto;
+  out.mapHeader(7);
   out.bulk('server');
   out.bulk('redis');
   out.bulk('version');
   out.bulk(REDIS_COMPAT_VERSION);
   out.bulk('proto');
-  out.integer(2);
+  out.integer(out.proto);
   out.bulk('id');
   out.integer(conn.id);
   out.bulk('mode');
@@ -121,8 +129,9 @@ export const connectionCommands: readonly CommandSpec[] = [
   // PING before AUTH: health checks and load balancers probe without credentials.
   connection('ping', -1, ['fast', 'no_auth'], ping),
   connection('echo', 2, ['fast'], ({ args, out }) => out.bulk(args[1]!)),
-  connection('auth', -2, ['noscript', 'loading', 'stale', 'fast', 'no_auth'], auth),
-  connection('hello', -1, ['noscript', 'loading', 'stale', 'fast', 'no_auth'], hello),
+  // AUTH and HELLO may wait for the password guard, so they cannot run inside EXEC (Redis queues them).
+  connection('auth', -2, ['noscript', 'loading', 'stale', 'fast', 'no_auth', 'no_multi'], auth),
+  connection('hello', -1, ['noscript', 'loading', 'stale', 'fast', 'no_auth', 'no_multi'], hello),
   connection('quit', -1, ['noscript', 'loading', 'stale', 'fast', 'no_auth'], ({ conn, out }) => {
     conn.quit = true;
     out.constant(OK);

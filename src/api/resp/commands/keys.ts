@@ -3,7 +3,7 @@ import { ERR_INT, ERR_SYNTAX, MAX_TTL_MS, keyOf, lower, parseInteger, wrongArity
 import { ALL_KEYS, NO_KEYS, ONE_KEY, type AclCategory, type CommandFlag, type CommandSpec, type Handler } from '../command-spec.js';
 import type { RespDeps } from '../context.js';
 import { globMatcher } from '../glob.js';
-import { NIL, OK } from '../reply.js';
+import { OK } from '../reply.js';
 
 /**
  * Strings and keys, mapped onto the same command layer and store the HTTP and
@@ -45,7 +45,7 @@ const get: Handler = ({ deps, args, out, stats }) => {
   const e = liveRecord(deps, keyOf(args[1]!));
   if (e === undefined || e.value === null) {
     stats.misses += 1;
-    return out.constant(NIL);
+    return out.nil();
   }
   stats.hits += 1;
   out.bulk(e.value);
@@ -82,7 +82,7 @@ const set: Handler = ({ deps, args, out }) => {
   const current = needCurrent ? liveRecord(deps, key) : undefined;
   const old = current?.value ?? null;
   if ((cond === 'nx' && current !== undefined) || (cond === 'xx' && current === undefined)) {
-    return returnOld ? out.bulk(old) : out.constant(NIL);
+    return returnOld ? out.bulk(old) : out.nil();
   }
   if (keepTtl && current !== undefined) ttlMs = current.expireAt === 0 ? 0 : Math.max(1, current.expireAt - now);
   if (expiry !== null && ttlMs <= 0) {

@@ -21,12 +21,12 @@ const config: Handler = ({ deps, args, out }) => {
     'maxmemory-policy': 'allkeys-lru',
     'proto-max-bulk-len': String(deps.commands.limits.maxValueSize),
   };
-  const pairs: string[] = [];
+  const pairs: [string, string][] = [];
   for (const p of args.slice(2)) {
     const match = globMatcher(p.toString('utf8').toLowerCase());
-    for (const [k, v] of Object.entries(known)) if (match(k) && !pairs.includes(k)) pairs.push(k, v);
+    for (const [k, v] of Object.entries(known)) if (match(k) && !pairs.some(([seen]) => seen === k)) pairs.push([k, v]);
   }
-  out.array(pairs);
+  out.map(pairs);
 };
 
 const human = (n: number) => (n >= 1 << 30 ? `${(n / 2 ** 30).toFixed(2)}G` : n >= 1 << 20 ? `${(n / 2 ** 20).toFixed(2)}M` : `${(n / 1024).toFixed(2)}K`);
@@ -106,7 +106,7 @@ export function infoText(deps: RespDeps, stats: ServerStats, wanted: Set<string>
 }
 
 const info: Handler = ({ deps, args, out, stats }) => {
-  out.bulk(infoText(deps, stats, new Set(args.slice(1).map(lower))));
+  out.verbatim(infoText(deps, stats, new Set(args.slice(1).map(lower))));
 };
 
 const time: Handler = ({ out }) => {
