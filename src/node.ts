@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Commands } from './api/commands.js';
@@ -25,6 +26,7 @@ import { loadOrCreateAuthData, saveAuthData } from './persistence/auth-data.js';
 import { DataDirLock } from './persistence/dir-lock.js';
 import { ensureWritableDir } from './persistence/files.js';
 import { Persistence, type LoadReport } from './persistence/persistence.js';
+import { ClusterFlush } from './store/flush.js';
 import { Store } from './store/store.js';
 import { VERSION } from './version.js';
 import { envelope } from './api/envelope.js';
@@ -68,6 +70,7 @@ export class OwlNode {
   private timers: NodeJS.Timeout[] = [];
   private stopping: Promise<void> | null = null;
   private persistence: Persistence | null = null;
+  private flush: ClusterFlush | null = null;
   private lock: DataDirLock | null = null;
   private groupClient: GroupClient | null = null;
   /** The node lists kept with /server/ (cluster/groups/lists.ts says which file holds which). */
@@ -78,7 +81,7 @@ export class OwlNode {
   liveMembers: LiveMembers = { liveHttpAddresses: () => [] };
   /** Gossip mode: membership and replication. */
   cluster: GossipCluster | null = null;
-  private readonly startedAt = Date.now();
+  readonly startedAt = Date.now();
 
   private constructor(
     readonly config: Config,
@@ -119,6 +122,10 @@ export class OwlNode {
       maxMemory: config.MaxMemory,
       tombstoneTtlMs: config.TombstoneTTL,
     });
+    // The kept flush first, so the records it removed are refused while the data directory loads.
+    const opened = ClusterFlush.open(store, dataDir);
+    if (opened.problem !== null) log.warn('flush: %s', opened.problem);
+    const flush = opened.flush;
     // Before anything can change the store: load the data directory; begin() below logs every change.
     const persistence = Persistence.load({
       dataDir,
@@ -141,6 +148,7 @@ export class OwlNode {
     };
     const node = new OwlNode(config, dataDir, deps, auth.generatedPassword ? auth.data.password! : null);
     node.persistence = persistence;
+    node.flush = flush;
     node.lock = lock;
     try {
       const lists = openServerLists(dataDir, config.GroupWorkMode, store.hlc);
@@ -240,6 +248,21 @@ export class OwlNode {
           maxMemory: config.MaxMemory,
           idleTimeoutMs: config.RespIdleTimeout,
           caps,
+          flush,
+          snapshots: {
+            save: () => persistence.snapshot(),
+            lastSaveAt: () => {
+              try {
+                return statSync(persistence.snapshotPath).mtimeMs;
+              } catch {
+                return node.startedAt;
+              }
+            },
+          },
+          replicas: {
+            count: () => node.cluster?.livePeers().length ?? 0,
+            confirm: () => (node.cluster ? node.cluster.livePeers().map((p) => node.cluster!.replication.antiEntropy.round(p)) : []),
+          },
           node: () => ({
             version: VERSION,
             nodeId: store.nodeId,
@@ -300,6 +323,7 @@ export class OwlNode {
     const cluster = new GossipCluster({
       store: this.store,
       lists: this.serverLists!,
+      ...(this.flush ? { flush: this.flush } : {}),
       name: nodeName,
       selfHttp: `${advertiseHost}:${httpPort}`,
       bindHost: c.Host,

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { logger } from '../log.js';
 import { writeFileAtomic } from '../persistence/files.js';
+import type { ClusterFlush } from '../store/flush.js';
+import { isVersion, type Version } from '../store/hlc.js';
 import type { Store } from '../store/store.js';
 import type { ListSync } from './antientropy/anti-entropy.js';
 import type { ServerEntry } from './groups/server-list.js';
@@ -39,6 +41,8 @@ function readSavedMembers(file: string): string[] {
 export interface GossipClusterOptions {
   store: Store;
   lists: ServerLists;
+  /** The node's flush item, replicated with the lists. */
+  flush?: ClusterFlush;
   name: string;
   selfHttp: string;
   bindHost: string;
@@ -87,6 +91,23 @@ function listSync(lists: ServerLists): ListSync {
   };
 }
 
+/** The latest flush (src/store/flush.ts) carried with the lists, so a node that was down during a FLUSHALL gets it by push-pull. */
+function withFlush(inner: ListSync, flush: ClusterFlush): ListSync {
+  const text = (v: Version) => `${v.t}.${v.c}.${v.n}`;
+  return {
+    digest: () => (flush.version === null ? inner.digest() : `${inner.digest()}:${text(flush.version)}`),
+    export: () => {
+      const data = inner.export();
+      return flush.version === null ? data : { ...(data as object), flush: flush.version };
+    },
+    merge: (data) => {
+      inner.merge(data);
+      const v = typeof data === 'object' && data !== null ? (data as { flush?: unknown }).flush : undefined;
+      if (isVersion(v)) flush.apply(v, 'remote');
+    },
+  };
+}
+
 export class GossipCluster implements PeerDirectory {
   /** The node's datagram sockets: membership on gossipPort, deltas on the data-gossip port. */
   readonly transport: UdpTransport;
@@ -128,7 +149,12 @@ export class GossipCluster implements PeerDirectory {
       macWindowMs: opts.macWindowMs,
       transport: this.transport,
       selfHttp: opts.selfHttp,
-      lists: listSync(opts.lists),
+      lists: opts.flush ? withFlush(listSync(opts.lists), opts.flush) : listSync(opts.lists),
+    });
+    // A flush made here goes to every live peer at once rather than waiting for the next rounds.
+    opts.flush?.onFlush((_v, origin) => {
+      if (origin !== 'local') return;
+      for (const peer of this.livePeers()) void this.replication.antiEntropy.round(peer).catch(() => {});
     });
   }
 

@@ -2,7 +2,8 @@ import { LRUCache } from 'lru-cache';
 import { Digest } from './digest.js';
 import { deathTime, entrySize, mergeRecords, ownBytes, type EntryRecord } from './entry.js';
 import { ExpiryQueue } from './expiry-queue.js';
-import { compareVersions, HybridLogicalClock } from './hlc.js';
+import { flushedBy } from './flush.js';
+import { compareVersions, HybridLogicalClock, type Version } from './hlc.js';
 import { NodeNames, StubTable } from './stub-table.js';
 import { logger } from '../log.js';
 
@@ -102,6 +103,8 @@ export class Store {
   private clockMs = 0;
   private evictions = 0;
   private stubsDropped = 0;
+  /** The latest flush (FLUSHALL): records that count from before it are gone and refused (src/store/flush.ts). */
+  private flushFloor: Version | null = null;
 
   constructor(opts: StoreOptions) {
     this.hlc = new HybridLogicalClock(opts.nodeId, opts.now);
@@ -191,6 +194,58 @@ export class Store {
     return changes.map((c) => c.record);
   }
 
+  /**
+   * A local write computed from the key's current record in one step (an
+   * increment): `make` gets any record held for the key (live or not) and
+   * whether it is live, a fresh version and the time, and returns the record
+   * to write, or throws to write nothing.
+   */
+  update(key: string, make: (current: EntryRecord | undefined, live: boolean, version: Version, nowMicros: number) => EntryRecord): EntryRecord {
+    const now = this.tick();
+    const current = this.peek(key);
+    const record = make(current, current !== undefined && this.live.peek(key) === current, this.hlc.now(), wallMicros(now));
+    if (this.maxMemory > 0 && entrySize(record) > this.maxMemory) {
+      throw new StoreError(`value of ${record.value?.length ?? 0} bytes does not fit in MaxMemory (${this.maxMemory} bytes)`);
+    }
+    this.apply(record, current, 'local');
+    return record;
+  }
+
+  /** The latest flush this store applied, or null. */
+  get floor(): Version | null {
+    return this.flushFloor;
+  }
+
+  /**
+   * Applies a flush: every record that counts from before `v` leaves the store
+   * and the digest (no tombstones: the flush itself stands for them), and such
+   * records are refused from then on. Listeners hear nothing per key; the
+   * flush's owner (src/store/flush.ts) announces it. Returns how many records
+   * went, or -1 when `v` is not newer than the flush already applied.
+   */
+  flush(v: Version): number {
+    if (this.flushFloor !== null && compareVersions(v, this.flushFloor) <= 0) return -1;
+    this.hlc.observe(v);
+    this.flushFloor = v;
+    this.tick();
+    let dropped = 0;
+    for (const e of [...this.live.values()]) {
+      if (!flushedBy(e, v)) continue;
+      this.hashes.update(e, undefined);
+      this.live.delete(e.key);
+      dropped++;
+    }
+    for (const table of [this.hollow, this.tombstones, this.guards]) {
+      for (const e of [...table.records()]) {
+        if (!flushedBy(e, v)) continue;
+        if (table !== this.guards) this.hashes.update(e, undefined);
+        table.delete(e.key);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
   private newRecord(key: string, value: Buffer, ttlMs: number): EntryRecord {
     const now = this.tick();
     const v = this.hlc.now();
@@ -208,13 +263,13 @@ export class Store {
     return record;
   }
 
-  /** Sets a live key's expiry (`ttlMs` 0 = never). Undefined if the key is not live. */
-  expire(key: string, ttlMs: number): EntryRecord | undefined {
+  /** Sets a live key's expiry (`ttlMs` 0 = never; `atMs`, when given, is the absolute time instead). Undefined if the key is not live. */
+  expire(key: string, ttlMs: number, atMs?: number): EntryRecord | undefined {
     const current = this.get(key);
     if (current === undefined) return undefined;
     const record: EntryRecord = {
       ...current,
-      expireAt: ttlMs > 0 ? this.clockMs + ttlMs : 0,
+      expireAt: atMs !== undefined ? atMs : ttlMs > 0 ? this.clockMs + ttlMs : 0,
       ev: this.hlc.now(),
     };
     this.apply(record, current, 'local');
@@ -248,6 +303,7 @@ export class Store {
   merge(remote: EntryRecord, origin: Exclude<ChangeOrigin, 'local'> = 'remote'): boolean {
     this.hlc.observe(remote.vv);
     this.hlc.observe(remote.ev);
+    if (this.flushFloor !== null && flushedBy(remote, this.flushFloor)) return false;
     const local = this.peek(remote.key);
     const now = this.clockMs;
     let next: EntryRecord;
@@ -255,7 +311,7 @@ export class Store {
       if (deathTime(remote, now) + this.tombstoneTtlMs <= now) return false;
       next = { ...remote };
     } else {
-      next = mergeRecords(local, remote);
+      next = mergeRecords(local, remote, () => this.hlc.now());
       if (next === local) return false;
       if (origin !== 'load' && local.hollow && next.value !== null && compareVersions(next.vv, local.vv) === 0) {
         next = { ...next, value: null, hollow: true };

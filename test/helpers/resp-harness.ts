@@ -5,7 +5,14 @@ import { dispatch, startsAuthed } from '../../src/api/resp/dispatch.js';
 import { KeyIndex } from '../../src/api/resp/key-index.js';
 import { ReplyWriter } from '../../src/api/resp/reply.js';
 import { WatchRegistry } from '../../src/api/resp/watch.js';
+import { ClusterFlush } from '../../src/store/flush.js';
 import { Store } from '../../src/store/store.js';
+
+/** A store's flush item and the WATCH registry that hears of it. */
+function withFlush(store: Store) {
+  const flush = new ClusterFlush(store, null);
+  return { flush, watches: new WatchRegistry(store, flush) };
+}
 
 /** The bytes a ReplyWriter would put on the wire. */
 export function wire(out: ReplyWriter): string {
@@ -44,7 +51,7 @@ export function respHarness(opts: { password?: string; store?: Store; maxValueSi
     node: () => NODE,
     keyIndex: new KeyIndex(store),
     maxMemory: 0,
-    watches: new WatchRegistry(store),
+    ...withFlush(store),
     clients: {
       list: () => conns,
       kill: (id) => {

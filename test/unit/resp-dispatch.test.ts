@@ -5,10 +5,17 @@ import { Commands } from '../../src/api/commands.js';
 import { COMMAND_TABLE } from '../../src/api/resp/command-table.js';
 import { newConnection, type Connection, type PasswordGuard, type RespDeps, type RespNodeInfo, type ServerStats } from '../../src/api/resp/context.js';
 import { WatchRegistry } from '../../src/api/resp/watch.js';
+import { ClusterFlush } from '../../src/store/flush.js';
 import { dispatch, startsAuthed } from '../../src/api/resp/dispatch.js';
 import { KeyIndex } from '../../src/api/resp/key-index.js';
 import { ReplyWriter } from '../../src/api/resp/reply.js';
 import { Store } from '../../src/store/store.js';
+
+/** A store's flush item and the WATCH registry that hears of it. */
+function withFlush(store: Store) {
+  const flush = new ClusterFlush(store, null);
+  return { flush, watches: new WatchRegistry(store, flush) };
+}
 
 /** The bytes a ReplyWriter would put on the wire. */
 function wire(out: ReplyWriter): string {
@@ -44,7 +51,7 @@ function harness(opts: { password?: string; store?: Store; passGuard?: PasswordG
     node: () => NODE,
     keyIndex: new KeyIndex(store),
     maxMemory: 0,
-    watches: new WatchRegistry(store),
+    ...withFlush(store),
     clients: { list: () => [], kill: () => false },
   };
   const stats: ServerStats = { startedAt: Date.now(), port: 7722, connectedClients: 1, totalConnections: 1, totalCommands: 0, hits: 0, misses: 0, rejectedConnections: 0 };
@@ -189,7 +196,7 @@ describe('RESP dispatch', () => {
     const list = await run('COMMAND', 'LIST');
     assert.equal(list.split('\r\n').filter((l) => l.startsWith('$')).length, COMMAND_TABLE.size);
     assert.equal(await run('COMMAND', 'LIST', 'FILTERBY', 'PATTERN', 'p*tl'), '*1\r\n$4\r\npttl\r\n');
-    assert.equal(await run('COMMAND', 'LIST', 'FILTERBY', 'ACLCAT', 'admin'), '*1\r\n$6\r\nconfig\r\n');
+    assert.equal(await run('COMMAND', 'LIST', 'FILTERBY', 'ACLCAT', 'admin'), '*3\r\n$6\r\nconfig\r\n$4\r\nsave\r\n$6\r\nbgsave\r\n');
     assert.equal(await run('COMMAND', 'GETKEYS', 'MSET', 'a', '1', 'b', '2'), '*2\r\n$1\r\na\r\n$1\r\nb\r\n');
     assert.equal(await run('COMMAND', 'GETKEYS', 'DEL', 'x', 'y', 'z'), '*3\r\n$1\r\nx\r\n$1\r\ny\r\n$1\r\nz\r\n');
     assert.equal(await run('COMMAND', 'GETKEYS', 'GET'), '-ERR Invalid number of arguments specified for command\r\n');

@@ -3,6 +3,7 @@ import { introspectionCommand } from './commands/command.js';
 import { connectionCommands } from './commands/connection.js';
 import { keyCommands } from './commands/keys.js';
 import { serverCommands } from './commands/server.js';
+import { stringCommands } from './commands/strings.js';
 import { transactionCommands } from './commands/transactions.js';
 
 /**
@@ -23,4 +24,4 @@ function assemble(...families: (readonly CommandSpec[])[]): ReadonlyMap<string, 
   return table;
 }
 
-export const COMMAND_TABLE: ReadonlyMap<string, CommandSpec> = assemble(connectionCommands, serverCommands, keyCommands);
+export const COMMAND_TABLE: ReadonlyMap<string, CommandSpec> = assemble(connectionCommands, serverCommands, keyCommands, stringCommands);

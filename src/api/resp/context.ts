@@ -1,4 +1,5 @@
 import type { Commands } from '../commands.js';
+import type { ClusterFlush } from '../../store/flush.js';
 import type { KeyIndex } from './key-index.js';
 import type { WatchRegistry } from './watch.js';
 import type { Protocol, ReplyWriter } from './reply.js';
@@ -34,6 +35,24 @@ export interface RespDeps {
   maxMemory: number;
   watches: WatchRegistry;
   clients: ClientRegistry;
+  /** FLUSHALL / FLUSHDB: the cluster-wide flush. */
+  flush: ClusterFlush;
+  /** SAVE / BGSAVE / LASTSAVE: the data directory's snapshot; absent when the node keeps none. */
+  snapshots?: SnapshotControl;
+  /** WAIT: the live peers and a push-pull round with each. */
+  replicas?: ReplicaControl;
+}
+
+export interface SnapshotControl {
+  save(): Promise<void>;
+  /** When the last snapshot was written (ms since the epoch). */
+  lastSaveAt(): number;
+}
+
+export interface ReplicaControl {
+  count(): number;
+  /** One push-pull round with every live peer; each settles when that peer has this node's writes (or failed). */
+  confirm(): Promise<void>[];
 }
 
 /** Per-connection state. */
@@ -51,6 +70,9 @@ export interface Connection {
   /** Keys under WATCH, and whether one of them changed since. */
   readonly watch: WatchState;
   readonly createdAt: number;
+  /** The client's and this node's ends of the connection, host:port. */
+  readonly addr: string;
+  readonly laddr: string;
   /** When the last command arrived (ms), and its name (CLIENT LIST). */
   lastActiveAt: number;
   lastCommand: string;
@@ -70,9 +92,9 @@ export interface WatchState {
   dirty: boolean;
 }
 
-export function newConnection(id: number, ip: string, authed: boolean, now = Date.now()): Connection {
+export function newConnection(id: number, ip: string, authed: boolean, ends: { addr: string; laddr: string } = { addr: `${ip}:0`, laddr: '' }, now = Date.now()): Connection {
   return {
-    id, ip, authed, name: null, quit: false, proto: 2, multi: null, watch: { keys: new Set(), dirty: false },
+    id, ip, authed, ...ends, name: null, quit: false, proto: 2, multi: null, watch: { keys: new Set(), dirty: false },
     createdAt: now, lastActiveAt: now, lastCommand: 'NULL', noEvict: false, noTouch: false,
   };
 }

@@ -3,7 +3,8 @@ import { clientAddress } from '../client-address.js';
 import { SocketServer, closeSocket, type ConnectionCaps } from '../listener.js';
 import type { Commands } from '../commands.js';
 import { logger } from '../../log.js';
-import { newConnection, type ClientRegistry, type Connection, type PasswordGuard, type RespDeps, type RespNodeInfo, type ServerStats } from './context.js';
+import { ClusterFlush } from '../../store/flush.js';
+import { newConnection, type ReplicaControl, type SnapshotControl, type ClientRegistry, type Connection, type PasswordGuard, type RespDeps, type RespNodeInfo, type ServerStats } from './context.js';
 import { dispatch, refuse, startsAuthed } from './dispatch.js';
 import { KeyIndex } from './key-index.js';
 import { RespParser, RespProtocolError, DEFAULT_LIMITS, OVERSIZED_COMMAND } from './parser.js';
@@ -34,6 +35,10 @@ export interface RespServerOptions {
   idleTimeoutMs?: number;
   /** MaxConnections / MaxConnectionsPerClient. */
   caps?: ConnectionCaps;
+  /** The node's flush item; default: one of this store alone, kept nowhere. */
+  flush?: ClusterFlush;
+  snapshots?: SnapshotControl;
+  replicas?: ReplicaControl;
 }
 
 /** The Redis protocol (RESP2) listener. */
@@ -46,6 +51,7 @@ export class RespServer extends SocketServer {
 
   constructor(private readonly opts: RespServerOptions) {
     super(opts, (err) => log.error('RESP server error: %s', err.message));
+    const flush = opts.flush ?? new ClusterFlush(opts.commands.store, null);
     this.deps = {
       commands: opts.commands,
       password: opts.password,
@@ -53,8 +59,11 @@ export class RespServer extends SocketServer {
       node: opts.node,
       keyIndex: new KeyIndex(opts.commands.store),
       maxMemory: opts.maxMemory,
-      watches: new WatchRegistry(opts.commands.store),
+      watches: new WatchRegistry(opts.commands.store, flush),
       clients: this.registry(),
+      flush,
+      ...(opts.snapshots ? { snapshots: opts.snapshots } : {}),
+      ...(opts.replicas ? { replicas: opts.replicas } : {}),
     };
     this.stats = {
       startedAt: Date.now(),
@@ -110,7 +119,12 @@ export class RespServer extends SocketServer {
       });
     }
 
-    const conn = newConnection(this.nextId++, clientAddress(socket), startsAuthed(deps));
+    const ip = clientAddress(socket);
+    const host = (h: string) => (h.includes(':') ? `[${h}]` : h);
+    const conn = newConnection(this.nextId++, ip, startsAuthed(deps), {
+      addr: `${host(ip)}:${socket.remotePort ?? 0}`,
+      laddr: `${host(socket.localAddress ?? '')}:${socket.localPort ?? 0}`,
+    });
     const parser = new RespParser({
       ...DEFAULT_LIMITS,
       maxBulk: deps.commands.limits.maxValueSize + BULK_SLACK,

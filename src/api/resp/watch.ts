@@ -1,3 +1,4 @@
+import type { ClusterFlush } from '../../store/flush.js';
 import type { Store } from '../../store/store.js';
 import type { WatchState } from './context.js';
 
@@ -9,10 +10,10 @@ import type { WatchState } from './context.js';
  */
 export class WatchRegistry {
   private readonly watchers = new Map<string, Set<WatchState>>();
-  private readonly unsubscribe: () => void;
+  private readonly unsubscribe: (() => void)[];
 
-  constructor(store: Store) {
-    this.unsubscribe = store.onChange(({ record }) => this.touched(record.key));
+  constructor(store: Store, flush: ClusterFlush) {
+    this.unsubscribe = [store.onChange(({ record }) => this.touched(record.key)), flush.onFlush(() => this.touchedAll())];
   }
 
   watch(state: WatchState, key: string): void {
@@ -52,7 +53,7 @@ export class WatchRegistry {
   }
 
   close(): void {
-    this.unsubscribe();
+    for (const u of this.unsubscribe) u();
     this.watchers.clear();
   }
 }

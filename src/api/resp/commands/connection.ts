@@ -1,7 +1,7 @@
 import { passwordMatches } from '../../auth.js';
 import { ERR_INT, ERR_SYNTAX, lower, parseInteger, unknownSubcommand, wrongArity } from '../args.js';
 import { NO_KEYS, type CommandSpec, type Handler } from '../command-spec.js';
-import { REDIS_COMPAT_VERSION, type RespContext } from '../context.js';
+import { REDIS_COMPAT_VERSION, type Connection, type RespContext } from '../context.js';
 import { EMPTY_ARRAY, OK, PONG } from '../reply.js';
 
 /** Connection commands: authentication, client identity, liveness. */
@@ -88,8 +88,92 @@ const hello: Handler = async (ctx) => {
   out.constant(EMPTY_ARRAY);
 };
 
-const client: Handler = ({ conn, args, out }) => {
+/** One line of CLIENT LIST / CLIENT INFO, with Redis 7's fields (those this node has no notion of are 0). */
+function clientLine(c: Connection, now: number): string {
+  const flags = `${c.multi !== null ? 'x' : ''}${c.noEvict ? 'e' : ''}${c.noTouch ? 'T' : ''}` || 'N';
+  return `id=${c.id} addr=${c.addr} laddr=${c.laddr} fd=-1 name=${c.name ?? ''} age=${Math.floor((now - c.createdAt) / 1000)} ` +
+    `idle=${Math.floor((now - c.lastActiveAt) / 1000)} flags=${flags} db=0 sub=0 psub=0 ssub=0 multi=${c.multi?.commands.length ?? -1} ` +
+    `qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=${c.lastCommand} ` +
+    `user=default redir=-1 resp=${c.proto}\n`;
+}
+
+/** CLIENT KILL addr | CLIENT KILL [ID id] [ADDR addr] [LADDR addr] [USER name] [SKIPME yes|no] … */
+function clientKill({ deps, conn, args, out }: RespContext): void {
+  if (args.length === 3) {
+    const addr = args[2]!.toString('utf8');
+    const target = deps.clients.list().find((c) => c.addr === addr);
+    if (target === undefined) return out.error('ERR No such client');
+    deps.clients.kill(target.id);
+    return out.constant(OK);
+  }
+  if (args.length % 2 !== 0) return out.error(ERR_SYNTAX);
+  const tests: ((c: Connection) => boolean)[] = [];
+  let skipMe = true;
+  for (let i = 2; i < args.length; i += 2) {
+    const opt = lower(args[i]!);
+    const v = args[i + 1]!.toString('utf8');
+    if (opt === 'id') {
+      const id = parseInteger(args[i + 1]!);
+      if (id === null || id <= 0) return out.error('ERR client-id should be greater than 0');
+      tests.push((c) => c.id === id);
+    } else if (opt === 'addr') tests.push((c) => c.addr === v);
+    else if (opt === 'laddr') tests.push((c) => c.laddr === v);
+    else if (opt === 'user') tests.push(() => v === 'default');
+    else if (opt === 'skipme') {
+      const yes = v.toLowerCase();
+      if (yes !== 'yes' && yes !== 'no') return out.error(ERR_SYNTAX);
+      skipMe = yes === 'yes';
+    } else if (opt === 'type') {
+      const t = v.toLowerCase();
+      if (!['normal', 'master', 'replica', 'slave', 'pubsub'].includes(t)) return out.error(`ERR Unknown client type '${v}'`);
+      tests.push(() => t === 'normal');
+    } else return out.error(ERR_SYNTAX);
+  }
+  let killed = 0;
+  for (const c of deps.clients.list()) {
+    if ((skipMe && c === conn) || !tests.every((t) => t(c))) continue;
+    if (deps.clients.kill(c.id)) killed++;
+  }
+  out.integer(killed);
+}
+
+const onOff = (b: Buffer | undefined): boolean | null => {
+  const v = b === undefined ? '' : lower(b);
+  return v === 'on' ? true : v === 'off' ? false : null;
+};
+
+const client: Handler = (ctx) => {
+  const { deps, conn, args, out } = ctx;
   switch (lower(args[1]!)) {
+    case 'list': {
+      const now = Date.now();
+      let chosen = deps.clients.list();
+      if (args.length >= 4 && lower(args[2]!) === 'id') {
+        const ids = args.slice(3).map(parseInteger);
+        if (ids.some((id) => id === null || id <= 0)) return out.error('ERR Invalid client ID');
+        chosen = chosen.filter((c) => ids.includes(c.id));
+      } else if (args.length === 4 && lower(args[2]!) === 'type') {
+        const t = lower(args[3]!);
+        if (!['normal', 'master', 'replica', 'slave', 'pubsub'].includes(t)) return out.error(`ERR Unknown client type '${args[3]!.toString('utf8')}'`);
+        if (t !== 'normal') chosen = [];
+      } else if (args.length !== 2) return out.error(ERR_SYNTAX);
+      return out.verbatim(chosen.map((c) => clientLine(c, now)).join(''));
+    }
+    case 'info':
+      if (args.length !== 2) return out.error(wrongArity('client|info'));
+      return out.verbatim(clientLine(conn, Date.now()));
+    case 'kill':
+      if (args.length < 3) return out.error(wrongArity('client|kill'));
+      return clientKill(ctx);
+    case 'no-evict':
+    case 'no-touch': {
+      if (args.length !== 3) return out.error(wrongArity(`client|${lower(args[1]!)}`));
+      const on = onOff(args[2]);
+      if (on === null) return out.error(ERR_SYNTAX);
+      if (lower(args[1]!) === 'no-evict') conn.noEvict = on;
+      else conn.noTouch = on;
+      return out.constant(OK);
+    }
     case 'setname': {
       if (args.length !== 3) return out.error(wrongArity('client|setname'));
       const name = args[2]!.toString('utf8');
