@@ -142,26 +142,28 @@ function startOf(r: EntryRecord): CounterState {
   return { epoch: e.v, reborn: e.reborn, base: base === null ? null : base.toString(), totals: [] };
 }
 
+function sameState(x: CounterState, y: CounterState): boolean {
+  return compareVersions(x.epoch, y.epoch) === 0 && x.reborn === y.reborn && x.base === y.base && sameTotals(x.totals, y.totals);
+}
+
 /** The value register of merging `a` and `b`; see mergeCounterRecords. */
 export function mergeCounterRegisters(a: EntryRecord, b: EntryRecord, stamp: (newest: Version) => Version): ValueRegister {
   const order = compareEpochs(epochOf(a), epochOf(b));
   const newer = compareVersions(a.vv, b.vv) >= 0 ? a : b;
-  let from: EntryRecord | null;
+  const older = newer === a ? b : a;
   let state: CounterState;
-  if (order !== 0) {
-    from = order > 0 ? a : b;
-    state = startOf(from);
-  } else {
+  if (order !== 0) state = startOf(order > 0 ? a : b);
+  else {
     const sa = startOf(a);
     const sb = startOf(b);
-    const totals = joinTotals(sa.totals, sb.totals);
-    state = { ...sa, base: sa.base ?? sb.base, totals };
-    from = sameTotals(totals, sa.totals) && sa.base === state.base ? a : sameTotals(totals, sb.totals) && sb.base === state.base ? b : null;
+    state = { ...sa, base: sa.base ?? sb.base, totals: joinTotals(sa.totals, sb.totals) };
   }
-  // The state is the newer side's own (or both sides' versions are equal): that side's register, unchanged.
-  if (from !== null && (from === newer || compareVersions(a.vv, b.vv) === 0)) return registerOf(from);
-  // A state neither side had under the newest version: a fresh version, so the digest tells the copies apart.
-  const value = from !== null && from.counter === undefined ? from.value : counterRegister(state);
+  // The state is the newer side's own (or both versions are equal and it is the other's): that register, unchanged.
+  if (sameState(state, startOf(newer))) return registerOf(newer);
+  if (compareVersions(a.vv, b.vv) === 0 && sameState(state, startOf(older))) return registerOf(older);
+  // A state the newest version does not stand for: a fresh version, so the digest tells the copies apart.
+  const plain = order !== 0 ? (order > 0 ? a : b) : null;
+  const value = plain !== null && plain.counter === undefined ? plain.value : counterRegister(state);
   return { value, created: Math.max(a.created, b.created), vv: stamp(newer.vv), counter: state };
 }
 
