@@ -229,7 +229,7 @@ describe('Redis protocol (RESP2)', () => {
     const hello = (await redis.call('HELLO', '2')) as unknown[];
     assert.equal(hello[0], 'server');
     assert.equal(hello[5], 2);
-    assert.deepEqual(await redis.call('COMMAND', 'DOCS'), []);
+    assert.deepEqual(await redis.call('COMMAND', 'DOCS', 'get', 'nosuch'), ['get', ['group', 'string']]);
     await assert.rejects(redis.call('FOO', 'bar', 'baz'), (err: Error) => {
       assert.equal(err.message, "ERR unknown command 'FOO', with args beginning with: 'bar' 'baz' ");
       return true;

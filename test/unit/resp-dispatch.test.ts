@@ -202,7 +202,7 @@ describe('RESP dispatch', () => {
     assert.equal(await run('COMMAND', 'GETKEYS', 'GET'), '-ERR Invalid number of arguments specified for command\r\n');
     assert.equal(await run('COMMAND', 'GETKEYS', 'PING', 'x'), '-ERR The command has no key arguments\r\n');
     assert.equal(await run('COMMAND', 'GETKEYS', 'NOSUCH', 'x'), '-ERR Invalid command specified\r\n');
-    assert.equal(await run('COMMAND', 'DOCS'), '*0\r\n');
+    assert.equal(await run('COMMAND', 'DOCS', 'incr'), '*2\r\n$4\r\nincr\r\n*2\r\n$5\r\ngroup\r\n$6\r\nstring\r\n');
     assert.equal(await run('COMMAND', 'BOGUS'), "-ERR unknown subcommand 'BOGUS'. Try COMMAND HELP.\r\n");
   });
 
