@@ -122,6 +122,10 @@ describe('the commands caches use, with Redis 7\'s replies', () => {
     assert.equal(await run('FLUSHDB', 'ASYNC'), '+OK\r\n');
     assert.equal(await run('SCAN', '18446744073709551616'), '-ERR invalid cursor\r\n');
     assert.equal(await run('SCAN', '-1'), '*2\r\n$1\r\n0\r\n*0\r\n');
+    // DBSIZE never counts a key past its expiry.
+    await run('SET', 'short', 'v', 'PX', '1');
+    await new Promise((r) => setTimeout(r, 5));
+    assert.equal(await run('DBSIZE'), ':0\r\n');
   });
 
   test('FLUSHALL makes a WATCHing connection\'s EXEC answer null', async () => {

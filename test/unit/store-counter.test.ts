@@ -7,6 +7,9 @@ import { mergeRecords, type EntryRecord } from '../../src/store/entry.js';
 import { ClusterFlush } from '../../src/store/flush.js';
 import { decodeRecord, decodeRecords, encodeRecord, encodeRecords } from '../../src/store/record-codec.js';
 import { Store } from '../../src/store/store.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const LIMITS = { maxKeyLength: 250, maxValueSize: 1024 };
 
@@ -168,5 +171,23 @@ describe('versioned flush', () => {
     assert.equal(b.get('ctr')?.value?.toString(), '2');
     assert.notDeepEqual(b.peek('ctr')!.counter!.epoch, FIRST_EPOCH);
     assert.equal(flush.apply(v, 'remote'), false);
+  });
+
+  test('the flush is kept in the data directory and applied on opening, before old records load', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'owlcache-flush-'));
+    try {
+      const first = new Store({ nodeId: 'n1' });
+      const old = first.set('k', Buffer.from('v'));
+      const v = ClusterFlush.open(first, dir).flush.flushAll();
+      const again = new Store({ nodeId: 'n2' });
+      const { flush, problem } = ClusterFlush.open(again, dir);
+      assert.equal(problem, null);
+      assert.deepEqual(flush.version, v);
+      assert.equal(again.merge(old, 'load'), false);
+      writeFileSync(join(dir, 'flush.json'), '{"format": 9}');
+      assert.match(ClusterFlush.open(new Store({ nodeId: 'n3' }), dir).problem ?? '', /not a flush file of format 1/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
