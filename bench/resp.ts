@@ -1,9 +1,10 @@
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fmt, machine, ratio } from './lib.js';
-import { freePort, startNode, stopAllNodes, TEST_PASSWORD, waitFor } from '../test/helpers/node-process.js';
+import { freePort, startNode, stopAllNodes, TEST_PASSWORD } from '../test/helpers/node-process.js';
+import { ensureRedis, figure, redisBenchmark, startRedis, stopRedis } from './redis-server.js';
 
 /**
  * The Redis protocol front end against a real redis-server, in the same run:
@@ -13,77 +14,16 @@ import { freePort, startNode, stopAllNodes, TEST_PASSWORD, waitFor } from '../te
  * AppendFsync 1; Redis: appendonly yes, appendfsync everysec, no RDB saves).
  * Target: get >= 0.5x Redis at -P 1.
  *
- * redis-server and redis-benchmark come from Debian's redis-server / redis-tools;
- * installed with apt-get when missing and running as root, otherwise skipped.
+ * redis-server and redis-benchmark: see redis-server.ts (skipped when they cannot be had).
  */
+const benchmark = (port: number, pipeline: number, requests: number, password?: string) => {
+  const run = redisBenchmark({ port, tests: ['get', 'set'], pipeline, requests, clients: CLIENTS, ...(password !== undefined ? { password } : {}) });
+  return { set: figure(run, 'set'), get: figure(run, 'get') };
+};
 const REQUESTS = Number(process.env.BENCH_RESP_REQUESTS ?? 200_000);
 const WARMUP_REQUESTS = Number(process.env.BENCH_RESP_WARMUP ?? 50_000);
 const CLIENTS = 50;
 const PIPELINES = [1, 16];
-
-const has = (cmd: string) => spawnSync(cmd, ['--version']).error === undefined;
-
-function ensureRedis(): boolean {
-  if (has('redis-server') && has('redis-benchmark')) return true;
-  if (process.getuid?.() !== 0) return false;
-  try {
-    execFileSync('apt-get', ['install', '-y', '-qq', 'redis-server', 'redis-tools'], {
-      stdio: 'ignore',
-      timeout: 300_000,
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    });
-  } catch {
-    try {
-      execFileSync('apt-get', ['update', '-qq'], { stdio: 'ignore', timeout: 300_000 });
-      execFileSync('apt-get', ['install', '-y', '-qq', 'redis-server', 'redis-tools'], {
-        stdio: 'ignore',
-        timeout: 300_000,
-        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-      });
-    } catch {
-      return false;
-    }
-  }
-  return has('redis-server') && has('redis-benchmark');
-}
-
-interface Run {
-  set: number;
-  get: number;
-}
-
-/** One redis-benchmark run; requests per second of SET and GET. */
-function benchmark(port: number, pipeline: number, requests: number, password?: string): Run {
-  const args = ['-h', '127.0.0.1', '-p', String(port), '-t', 'get,set', '-n', String(requests), '-c', String(CLIENTS), '-P', String(pipeline), '--csv'];
-  if (password !== undefined) args.push('-a', password);
-  const r = spawnSync('redis-benchmark', args, { encoding: 'utf8', timeout: 600_000 });
-  if (r.status !== 0) throw new Error(`redis-benchmark failed (${r.status ?? r.signal}): ${r.stderr}`);
-  const rps = (test: string) => {
-    const m = new RegExp(`^"${test}","([\\d.]+)"`, 'm').exec(r.stdout);
-    if (m === null) throw new Error(`no ${test} figure in redis-benchmark output:\n${r.stdout}\n${r.stderr}`);
-    return Number(m[1]);
-  };
-  return { set: rps('SET'), get: rps('GET') };
-}
-
-async function startRedis(port: number, dir: string): Promise<ChildProcess> {
-  const proc = spawn('redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
-    '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec',
-    '--daemonize', 'no', '--logfile', '',
-  ], { stdio: ['ignore', 'ignore', 'inherit'] });
-  await waitFor('redis-server to answer', () => spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.includes('PONG'), 15_000, 100);
-  return proc;
-}
-
-async function stopRedis(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 async function main(): Promise<void> {
   console.log(`# resp: ${new Date().toISOString()} on ${machine()}; redis-benchmark -t get,set -n ${REQUESTS} -c ${CLIENTS} -P ${PIPELINES.join('|')} (after a ${WARMUP_REQUESTS}-request warm-up), 3-byte values`);

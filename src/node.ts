@@ -22,8 +22,12 @@ import { loadOrCreateAuthData, saveAuthData } from './persistence/auth-data.js';
 import { DataDirLock } from './persistence/dir-lock.js';
 import { ensureWritableDir } from './persistence/files.js';
 import { Persistence, type LoadReport } from './persistence/persistence.js';
+import { ClusterFlush } from './store/flush.js';
 import { Store } from './store/store.js';
+import { logger } from './log.js';
 import { VERSION } from './version.js';
+
+const log = logger('node');
 
 /** What a started node tells its caller (the CLI prints it; tests read it). */
 export interface NodeInfo {
@@ -95,6 +99,10 @@ export class OwlNode {
     // 1. Load: the data directory is only read.
     const auth = loadOrCreateAuthData(dataDir, config.Pass === '', config.Tonken_jwt_secret === '', false);
     const store = new Store(storeOptions(config, auth.data.nodeId));
+    // The kept flush first, so the records it removed are refused while the data directory loads.
+    const opened = ClusterFlush.open(store, dataDir);
+    if (opened.problem !== null) log.warn('flush: %s', opened.problem);
+    const flush = opened.flush;
     const persistence = Persistence.load(persistenceOptions(config, dataDir, store));
     const startedAt = Date.now();
     // Last, once nothing can change the store any more: the final snapshot.
@@ -103,7 +111,7 @@ export class OwlNode {
     const commands = new Commands(store, limits);
     // Applied before any port opens; the cluster's own tasks when it starts.
     let switches: RuntimeSwitches | null = null;
-    const mode: ClusterMode = clusterMode(config, { dataDir, store, persistence, tasks: { isOn: (task) => switches?.isOn(task) ?? true } });
+    const mode: ClusterMode = clusterMode(config, { dataDir, store, persistence, flush, tasks: { isOn: (task) => switches?.isOn(task) ?? true } });
     switches = runtimeSwitches(dataDir, { commands, persistence, mode });
     const bound: BoundAddresses = { tcp: null, resp: null };
     const self = new Late<NodeSelf>("this node's HTTP address");
@@ -141,7 +149,8 @@ export class OwlNode {
       const me = self.get();
       return { version: VERSION, nodeId: store.nodeId, nodeName: me.name, mode: mode.name, httpAddress: me.http, members: () => respMembers(mode.members(me)) };
     };
-    const resp = respServer(config, deps, respInfo);
+    const snapshots = { save: () => persistence.snapshot(), lastSaveAt: () => persistence.lastSnapshotAt() ?? startedAt };
+    const resp = respServer(config, deps, respInfo, { flush, snapshots, replicas: mode.replicas });
     if (resp !== null) frontEnds.push(resp);
     const respAddress = resp === null ? null : await resp.listen();
     bound.resp = respAddress;

@@ -1,3 +1,4 @@
+import { CounterError, FIRST_EPOCH, incremented } from '../store/counter.js';
 import { StoreError, type Store } from '../store/store.js';
 import type { EntryRecord } from '../store/entry.js';
 import type { Status } from './envelope.js';
@@ -130,17 +131,36 @@ export class Commands {
     return this.expireMs(key, ttl.ms);
   }
 
-  /** Expire with a TTL in milliseconds (0 = never expires). */
-  expireMs(key: string, ttlMs: number): Outcome {
+  /** Expire with a TTL in milliseconds (0 = never expires), or at the absolute time `atMs` (Redis's EXPIREAT). */
+  expireMs(key: string, ttlMs: number, atMs?: number): Outcome {
     const bad = this.checkKey(key);
     if (bad !== null) return { status: 500, key, message: bad };
-    return this.write(key, () => this.store.expire(key, ttlMs));
+    return this.write(key, () => this.store.expire(key, ttlMs, atMs));
   }
 
   delete(key: string): Outcome {
     const bad = this.checkKey(key);
     if (bad !== null) return { status: 500, key, message: bad };
     return this.write(key, () => this.store.delete(key));
+  }
+
+  /**
+   * Adds `delta` to the key's counter (src/store/counter.ts): increments made
+   * on different nodes add up. The outcome's record holds the new value; a
+   * value that is not an integer, or a sum past 64 bits, is a 500 with
+   * Redis's reason.
+   */
+  incrementBy(key: string, delta: bigint): Outcome {
+    const bad = this.checkKey(key);
+    if (bad !== null) return { status: 500, key, message: bad };
+    const { store } = this;
+    try {
+      return this.write(key, () =>
+        store.update(key, (current, live, version, micros) => incremented(key, current, live, store.nodeId, delta, version, micros, store.floor ?? FIRST_EPOCH)));
+    } catch (err) {
+      if (err instanceof CounterError) return { status: 500, key, message: err.message };
+      throw err;
+    }
   }
 
   /** Runs a store write; a refused or unsaved write (StoreError, e.g. the append log failed) is a 500 with its reason. */

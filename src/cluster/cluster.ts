@@ -3,6 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { withPort } from '../host-port.js';
 import { logger } from '../log.js';
 import { writeFileAtomic } from '../persistence/files.js';
+import type { ClusterFlush } from '../store/flush.js';
+import { isVersion, type Version } from '../store/hlc.js';
 import type { Store } from '../store/store.js';
 import type { ListSync } from './antientropy/anti-entropy.js';
 import type { ServerEntry } from './groups/server-list.js';
@@ -46,6 +48,8 @@ export interface GossipClusterOptions {
   store: Store;
   lists: ServerLists;
   /** This node's name (NodeName, or ResponseHost:port). */
+  /** The node's flush item, replicated with the lists. */
+  flush?: ClusterFlush;
   name: string;
   /** This node's HTTP host:port as the others call it. */
   selfHttp: string;
@@ -90,6 +94,23 @@ function listSync(lists: ServerLists): ListSync {
   };
 }
 
+/** The latest flush (src/store/flush.ts) carried with the lists, so a node that was down during a FLUSHALL gets it by push-pull. */
+function withFlush(inner: ListSync, flush: ClusterFlush): ListSync {
+  const text = (v: Version) => `${v.t}.${v.c}.${v.n}`;
+  return {
+    digest: () => (flush.version === null ? inner.digest() : `${inner.digest()}:${text(flush.version)}`),
+    export: () => {
+      const data = inner.export();
+      return flush.version === null ? data : { ...(data as object), flush: flush.version };
+    },
+    merge: (data) => {
+      inner.merge(data);
+      const v = typeof data === 'object' && data !== null ? (data as { flush?: unknown }).flush : undefined;
+      if (isVersion(v)) flush.apply(v, 'remote');
+    },
+  };
+}
+
 export class GossipCluster implements PeerDirectory {
   /** The node's datagram sockets: membership on gossipPort, deltas on the data-gossip port. */
   readonly transport: UdpTransport;
@@ -125,8 +146,13 @@ export class GossipCluster implements PeerDirectory {
       transport: this.transport,
       signing: { authKey: t.authKey, macWindowMs: t.macWindowMs },
       selfHttp: opts.selfHttp,
-      lists: listSync(opts.lists),
+      lists: opts.flush ? withFlush(listSync(opts.lists), opts.flush) : listSync(opts.lists),
       tuning: opts.replication,
+    });
+    // A flush made here goes to every live peer at once rather than waiting for the next rounds.
+    opts.flush?.onFlush((_v, origin) => {
+      if (origin !== 'local') return;
+      for (const peer of this.livePeers()) void this.replication.antiEntropy.round(peer).catch(() => {});
     });
   }
 

@@ -10,6 +10,8 @@ import { AUTH_HEADER } from '../cluster/request-signing.js';
 import type { ClusterMembers, ClusterStats } from '../cluster/view.js';
 import type { Config } from '../config/settings.js';
 import type { OpsCluster } from '../ops/types.js';
+import type { ReplicaControl } from '../api/resp/context.js';
+import type { ClusterFlush } from '../store/flush.js';
 import type { MembershipEventSource } from '../cluster-page/page-state.js';
 import { logger } from '../log.js';
 import { GOSSIP_MEMBERS_FILE } from '../persistence/layout.js';
@@ -55,6 +57,8 @@ export interface ClusterMode {
   operations(): OpsCluster | null;
   /** Membership events (the cluster page's log); null in owlcache mode and before the start. */
   membershipEvents(): MembershipEventSource | null;
+  /** WAIT's view of the peers: how many are live, and a push-pull round with each. */
+  readonly replicas: ReplicaControl;
 }
 
 /** What a mode is built from besides the settings: the loaded store and data directory. */
@@ -64,6 +68,8 @@ export interface ModeParts {
   persistence: Persistence;
   /** The replication tasks' run-time switches, applied when the cluster starts (on by default). */
   tasks?: { isOn(task: ReplicationTask): boolean };
+  /** The cluster-wide flush (FLUSHALL), replicated with the /server/ lists in gossip mode. */
+  flush?: ClusterFlush;
 }
 
 /** The one decision: GroupWorkMode (or GroupDataSync 1, folded in by the conf loader) picks the mode. */
@@ -96,6 +102,7 @@ export function owlcacheMode(parts: Pick<ModeParts, 'dataDir' | 'store'>): Clust
     udp: () => null,
     operations: () => null,
     membershipEvents: () => null,
+    replicas: { count: () => 0, confirm: () => [] },
   };
 }
 
@@ -189,7 +196,7 @@ export function gossipMode(config: GossipSettings, parts: ModeParts): ClusterMod
         store.clear();
         await persistence.snapshot();
       }
-      const c = new GossipCluster(gossipClusterOptions(config, { store, lists, dataDir }, self));
+      const c = new GossipCluster({ ...gossipClusterOptions(config, { store, lists, dataDir }, self), ...(parts.flush ? { flush: parts.flush } : {}) });
       for (const task of ['anti_entropy', 'dissemination'] as const) c.setTask(task, parts.tasks?.isOn(task) ?? true);
       cluster.set(c);
       await c.start(seeds.fixed);
@@ -200,5 +207,9 @@ export function gossipMode(config: GossipSettings, parts: ModeParts): ClusterMod
     udp: () => (cluster.isSet ? { gossip: cluster.get().gossipAddress(), dataGossipPort: cluster.get().dataGossipPort() } : null),
     operations: () => (cluster.isSet ? cluster.get() : null),
     membershipEvents: () => (cluster.isSet ? cluster.get().membership : null),
+    replicas: {
+      count: () => (cluster.isSet ? cluster.get().livePeers().length : 0),
+      confirm: () => (cluster.isSet ? cluster.get().livePeers().map((p) => cluster.get().replication.antiEntropy.round(p)) : []),
+    },
   };
 }

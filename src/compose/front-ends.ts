@@ -7,7 +7,7 @@ import { tryFastGet } from '../api/http/get-answer.js';
 import { HttpServer } from '../api/http/server.js';
 import type { ConnectionCaps } from '../api/listener.js';
 import type { RespNodeInfo } from '../api/resp/context.js';
-import { RespServer } from '../api/resp/server.js';
+import { RespServer, type RespServerOptions } from '../api/resp/server.js';
 import { TcpWriteProtection } from '../api/tcp/protection.js';
 import { TcpServer } from '../api/tcp/server.js';
 import type { ClusterMembers } from '../cluster/view.js';
@@ -65,6 +65,7 @@ export function respServer(
   c: Pick<Config, 'RespPort' | 'Host' | 'MaxMemory' | 'RespIdleTimeout' | 'MaxConnections' | 'MaxConnectionsPerClient'>,
   deps: Pick<HttpDeps, 'commands' | 'password' | 'passGuard'>,
   node: () => RespNodeInfo,
+  parts: Pick<RespServerOptions, 'flush' | 'snapshots' | 'replicas'>,
 ): RespServer | null {
   if (c.RespPort <= 0) return null;
   return new RespServer({
@@ -77,6 +78,7 @@ export function respServer(
     idleTimeoutMs: c.RespIdleTimeout,
     caps: connectionCaps(c),
     node,
+    ...parts,
   });
 }
 

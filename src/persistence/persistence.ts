@@ -658,6 +658,12 @@ export class Persistence {
     return report;
   }
 
+  /** When the snapshot on disk was last written or confirmed current (ms since the epoch; LASTSAVE); null if there is none. */
+  lastSnapshotAt(): number | null {
+    const t = this.mtime(this.snapshotPath);
+    return t === 0 ? null : t;
+  }
+
   private mtime(path: string): number {
     try {
       return Math.floor(statSync(path).mtimeMs);

@@ -1,3 +1,4 @@
+import { isCounterState, mergeCounterRecords, mergesAsCounter, type CounterState } from './counter.js';
 import { compareVersions, isVersion, type Version } from './hlc.js';
 
 /**
@@ -28,7 +29,15 @@ export interface EntryRecord {
    * cannot return.
    */
   hollow?: true;
+  /**
+   * The key is a counter (src/store/counter.ts): per-node totals since its
+   * epoch; `value` is their sum as decimal text. Absent on every other record.
+   */
+  counter?: CounterState;
 }
+
+/** A version after `newest`, for a merge that makes a state neither side had, where no clock is at hand (the store passes its HLC). */
+const nextVersion = (newest: Version): Version => ({ t: newest.t, c: newest.c + 1, n: newest.n });
 
 /** The moment an entry stopped holding a live value (ms), or Infinity while it can still be read. */
 export function deathTime(e: EntryRecord, now: number): number {
@@ -47,7 +56,8 @@ export function isLive(e: EntryRecord, now: number): boolean {
  * Commutative, associative and idempotent. Returns `local` itself when `remote`
  * brings nothing new, so callers can detect a no-op by identity.
  */
-export function mergeRecords(local: EntryRecord, remote: EntryRecord): EntryRecord {
+export function mergeRecords(local: EntryRecord, remote: EntryRecord, stamp: (newest: Version) => Version = nextVersion): EntryRecord {
+  if (mergesAsCounter(local, remote)) return mergeCounterRecords(local, remote, stamp);
   let valueCmp = compareVersions(remote.vv, local.vv);
   // Same write, but only the remote copy still has the bytes: holding them is "more".
   if (valueCmp === 0 && local.hollow && !remote.hollow && remote.value !== null) valueCmp = 1;
@@ -64,6 +74,7 @@ export function mergeRecords(local: EntryRecord, remote: EntryRecord): EntryReco
     ev: expiryFrom.ev,
   };
   if (valueFrom.hollow) merged.hollow = true;
+  else if (valueFrom.counter !== undefined) merged.counter = valueFrom.counter;
   return merged;
 }
 
@@ -77,5 +88,6 @@ export function isEntryRecord(r: unknown): r is EntryRecord {
     isVersion(o.vv) && isVersion(o.ev) &&
     Number.isSafeInteger(o.expireAt) && (o.expireAt as number) >= 0 &&
     (o.hollow === undefined || o.hollow === true) &&
-    !(o.hollow === true && o.value !== null);
+    !(o.hollow === true && o.value !== null) &&
+    (o.counter === undefined || isCounterState(o.counter));
 }

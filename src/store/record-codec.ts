@@ -1,4 +1,5 @@
 import { Packr } from 'msgpackr';
+import { isCounterState, type CounterState } from './counter.js';
 import { isEntryRecord, type EntryRecord } from './entry.js';
 import type { Version } from './hlc.js';
 
@@ -9,7 +10,13 @@ import type { Version } from './hlc.js';
  *   [key, value|nil, created, vv.t, vv.c, vv.n, expireAt, flags]              when ev equals vv
  *   [key, value|nil, created, vv.t, vv.c, vv.n, expireAt, flags, ev.t, ev.c, ev.n]
  *
- * flags: bit 0 = hollow. Every other bit is reserved and must be 0.
+ *   [key, value|nil, created, vv.t, vv.c, vv.n, expireAt, flags, ev.t, ev.c, ev.n, counter]   a counter (flag bit 1)
+ *
+ * counter: [epoch.t, epoch.c, epoch.n, reborn 0|1, base|nil, [node, up, down, node, up, down, …]]
+ * (src/store/counter.ts; the totals are decimal strings). Records of the first
+ * two forms are the format before counters and decode unchanged.
+ *
+ * flags: bit 0 = hollow, bit 1 = counter. Every other bit is reserved and must be 0.
  * The same encoding is used by the snapshot (arrays of these per chunk) and the
  * append log (one per frame).
  */
@@ -17,6 +24,29 @@ import type { Version } from './hlc.js';
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
 
 const FLAG_HOLLOW = 1;
+const FLAG_COUNTER = 2;
+
+function counterToArray(c: CounterState): unknown[] {
+  return [c.epoch.t, c.epoch.c, c.epoch.n, c.reborn ? 1 : 0, c.base, c.totals.flat()];
+}
+
+function counterFromArray(a: unknown): CounterState {
+  if (!Array.isArray(a) || a.length !== 6 || !Array.isArray(a[5]) || a[5].length % 3 !== 0) throw new RecordFormatError('counter is not a 6-element array');
+  const flat = a[5] as unknown[];
+  const totals: [string, string, string][] = [];
+  for (let i = 0; i < flat.length; i += 3) totals.push([flat[i], flat[i + 1], flat[i + 2]] as [string, string, string]);
+  const c = { epoch: { t: a[0], c: a[1], n: a[2] }, reborn: a[3] === 1, base: a[4], totals };
+  if (!isCounterState(c) || (a[3] !== 0 && a[3] !== 1)) throw new RecordFormatError('counter is not valid');
+  return c;
+}
+
+/** A counter's msgpack bytes, made once per state (a state is never changed, only replaced). */
+const packedCounters = new WeakMap<CounterState, Buffer>();
+function packedCounter(c: CounterState): Buffer {
+  let b = packedCounters.get(c);
+  if (b === undefined) packedCounters.set(c, (b = packr.pack(counterToArray(c))));
+  return b;
+}
 
 export class RecordFormatError extends Error {}
 
@@ -25,9 +55,10 @@ function sameVersion(a: Version, b: Version): boolean {
 }
 
 export function recordToArray(r: EntryRecord): unknown[] {
-  const flags = r.hollow ? FLAG_HOLLOW : 0;
-  const head = [r.key, r.value, r.created, r.vv.t, r.vv.c, r.vv.n, r.expireAt, flags];
-  if (!sameVersion(r.vv, r.ev)) head.push(r.ev.t, r.ev.c, r.ev.n);
+  const flags = (r.hollow ? FLAG_HOLLOW : 0) | (r.counter !== undefined ? FLAG_COUNTER : 0);
+  const head: unknown[] = [r.key, r.value, r.created, r.vv.t, r.vv.c, r.vv.n, r.expireAt, flags];
+  if (!sameVersion(r.vv, r.ev) || r.counter !== undefined) head.push(r.ev.t, r.ev.c, r.ev.n);
+  if (r.counter !== undefined) head.push(counterToArray(r.counter));
   return head;
 }
 
@@ -37,9 +68,10 @@ export function recordToArray(r: EntryRecord): unknown[] {
  * interns node ids (a handful of distinct strings across a million versions).
  */
 export function recordFromArray(a: unknown, names?: Map<string, string>, valueIsCopy = false): EntryRecord {
-  if (!Array.isArray(a) || (a.length !== 8 && a.length !== 11)) throw new RecordFormatError('record is not an 8- or 11-element array');
+  if (!Array.isArray(a) || (a.length !== 8 && a.length !== 11 && a.length !== 12)) throw new RecordFormatError('record is not an 8-, 11- or 12-element array');
   const flags = a[7];
-  if (flags !== 0 && flags !== FLAG_HOLLOW) throw new RecordFormatError('record has unknown flags');
+  if (typeof flags !== 'number' || (flags & ~(FLAG_HOLLOW | FLAG_COUNTER)) !== 0) throw new RecordFormatError('record has unknown flags');
+  if (((flags & FLAG_COUNTER) !== 0) !== (a.length === 12)) throw new RecordFormatError('record\'s counter flag does not match its length');
   const intern = (n: unknown): string => {
     if (typeof n !== 'string' || names === undefined) return n as string;
     const known = names.get(n);
@@ -55,9 +87,10 @@ export function recordFromArray(a: unknown, names?: Map<string, string>, valueIs
     created: a[2],
     vv,
     expireAt: a[6],
-    ev: a.length === 11 ? { t: a[8], c: a[9], n: intern(a[10]) } : vv,
+    ev: a.length >= 11 ? { t: a[8], c: a[9], n: intern(a[10]) } : vv,
   };
-  if (flags === FLAG_HOLLOW) record.hollow = true;
+  if ((flags & FLAG_HOLLOW) !== 0) record.hollow = true;
+  if (a.length === 12) record.counter = counterFromArray(a[11]);
   // String() of a decoded map can itself throw (a `toString` field that is not a function): name non-string keys by type.
   const shownKey = typeof a[0] === 'string' ? a[0].slice(0, 80) : `<${a[0] === null ? 'null' : typeof a[0]}>`;
   if (!isEntryRecord(record)) throw new RecordFormatError(`record for key ${JSON.stringify(shownKey)} is not valid`);
@@ -190,7 +223,7 @@ class Cursor {
 
   recordArray(): unknown[] {
     const n = this.arrayLength();
-    if (n !== 8 && n !== 11) throw new RecordFormatError('record is not an 8- or 11-element array');
+    if (n !== 8 && n !== 11 && n !== 12) throw new RecordFormatError('record is not an 8-, 11- or 12-element array');
     const a: unknown[] = new Array(n);
     for (let i = 0; i < n; i++) a[i] = this.scalar();
     return a;
@@ -270,7 +303,8 @@ function numSize(x: number): number {
 function recordSize(r: EntryRecord): number {
   let size = 1 + strSize(r.key) + binSize(r.value) + numSize(r.created) +
     numSize(r.vv.t) + numSize(r.vv.c) + strSize(r.vv.n) + numSize(r.expireAt) + 1;
-  if (!sameVersion(r.vv, r.ev)) size += numSize(r.ev.t) + numSize(r.ev.c) + strSize(r.ev.n);
+  if (!sameVersion(r.vv, r.ev) || r.counter !== undefined) size += numSize(r.ev.t) + numSize(r.ev.c) + strSize(r.ev.n);
+  if (r.counter !== undefined) size += packedCounter(r.counter).length;
   return size;
 }
 
@@ -341,8 +375,8 @@ function writeNum(x: number, b: Buffer, at: number): number {
 }
 
 function writeRecord(r: EntryRecord, b: Buffer, at: number): number {
-  const full = !sameVersion(r.vv, r.ev);
-  b[at++] = full ? 0x9b : 0x98;
+  const full = !sameVersion(r.vv, r.ev) || r.counter !== undefined;
+  b[at++] = r.counter !== undefined ? 0x9c : full ? 0x9b : 0x98;
   at = writeStr(r.key, b, at);
   at = writeBin(r.value, b, at);
   at = writeNum(r.created, b, at);
@@ -350,11 +384,16 @@ function writeRecord(r: EntryRecord, b: Buffer, at: number): number {
   at = writeNum(r.vv.c, b, at);
   at = writeStr(r.vv.n, b, at);
   at = writeNum(r.expireAt, b, at);
-  b[at++] = r.hollow ? FLAG_HOLLOW : 0;
+  b[at++] = (r.hollow ? FLAG_HOLLOW : 0) | (r.counter !== undefined ? FLAG_COUNTER : 0);
   if (full) {
     at = writeNum(r.ev.t, b, at);
     at = writeNum(r.ev.c, b, at);
     at = writeStr(r.ev.n, b, at);
+  }
+  if (r.counter !== undefined) {
+    const c = packedCounter(r.counter);
+    c.copy(b, at);
+    at += c.length;
   }
   return at;
 }

@@ -1,4 +1,5 @@
 import { Arena, blockBytes } from './arena.js';
+import type { CounterState } from './counter.js';
 import type { EntryRecord } from './entry.js';
 import type { Version } from './hlc.js';
 import { NodeNames } from './node-names.js';
@@ -67,6 +68,11 @@ export class SlotTable {
   state = new Uint8Array(MIN_SLOTS);
   /** Counters beyond 2^32 - 1 (only a peer can send one): [vc, ec] by slot. */
   private readonly bigCounters = new Map<number, [number, number]>();
+  /**
+   * Counter state (PN-counter totals, src/store/counter.ts) of the live slots that hold a counter:
+   * counters are few beside plain values, so they sit beside the columns, not in one.
+   */
+  private readonly counters = new Map<number, CounterState>();
   /** Slot + 1 per table entry, 0 = empty. Linear probing; deletes shift back, so there are no tombstones. */
   private index = new Int32Array(MIN_INDEX);
   private indexShift = 32 - MIN_INDEX_BITS;
@@ -142,7 +148,10 @@ export class SlotTable {
       this.arena.free(old);
       this.vlen[s] = 0;
     }
-    if (state !== LIVE) this.created[s] = state === GUARD && was === TOMBSTONE ? GUARDS_TOMBSTONE : 0;
+    if (state !== LIVE) {
+      this.created[s] = state === GUARD && was === TOMBSTONE ? GUARDS_TOMBSTONE : 0;
+      this.counters.delete(s);
+    }
     this.link(s, state);
   }
 
@@ -152,6 +161,7 @@ export class SlotTable {
     this.removeIndex(s);
     this.arena.free(this.loc[s]!);
     if (this.vc[s] === BIG_COUNTER || this.ec[s] === BIG_COUNTER) this.bigCounters.delete(s);
+    this.counters.delete(s);
     this.state[s] = FREE;
     this.next[s] = this.freeHead;
     this.freeHead = s;
@@ -221,6 +231,8 @@ export class SlotTable {
       ev,
     };
     if (st === HOLLOW || (st === GUARD && this.created[s] !== GUARDS_TOMBSTONE)) r.hollow = true;
+    const counter = st === LIVE ? this.counters.get(s) : undefined;
+    if (counter !== undefined) r.counter = counter;
     return r;
   }
 
@@ -233,6 +245,7 @@ export class SlotTable {
   clear(): void {
     this.arena.clear();
     this.bigCounters.clear();
+    this.counters.clear();
     this.index = new Int32Array(MIN_INDEX);
     this.indexShift = 32 - MIN_INDEX_BITS;
     this.top = 0;
@@ -252,6 +265,8 @@ export class SlotTable {
   }
 
   private setFields(s: number, r: EntryRecord, state: SlotState): void {
+    if (state === LIVE && r.counter !== undefined) this.counters.set(s, r.counter);
+    else this.counters.delete(s);
     const big = this.vc[s] === BIG_COUNTER || this.ec[s] === BIG_COUNTER;
     this.vt[s] = r.vv.t;
     this.et[s] = r.ev.t;

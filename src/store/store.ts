@@ -1,6 +1,7 @@
 import { Digest, keyHash, LEAVES } from './digest.js';
 import { deathTime, mergeRecords, type EntryRecord } from './entry.js';
 import { ExpiryQueue } from './expiry-queue.js';
+import { flushedBy } from './flush.js';
 import { compareVersions, HybridLogicalClock, type Version } from './hlc.js';
 import { FREE, GUARD, HOLLOW, LIVE, slotCost, SlotTable, TOMBSTONE, type SlotState } from './slot-table.js';
 import { logger } from '../log.js';
@@ -130,6 +131,8 @@ export class Store {
   private stubsDropped = 0;
   private untilCompact = COMPACT_EVERY;
   private captures: SlotCapture[] = [];
+  /** The latest flush (FLUSHALL): records that count from before it are gone and refused (src/store/flush.ts). */
+  private flushFloor: Version | null = null;
 
   constructor(opts: StoreOptions) {
     this.hlc = new HybridLogicalClock(opts.nodeId, opts.now);
@@ -216,6 +219,59 @@ export class Store {
     return changes.map((c) => c.record);
   }
 
+  /**
+   * A local write computed from the key's current record in one step (an
+   * increment): `make` gets any record held for the key (live or not) and
+   * whether it is live, a fresh version and the time, and returns the record
+   * to write, or throws to write nothing.
+   */
+  update(key: string, make: (current: EntryRecord | undefined, live: boolean, version: Version, nowMicros: number) => EntryRecord): EntryRecord {
+    const now = this.tick();
+    key = wellFormed(key);
+    const s = this.slots.find(key, keyHash(key));
+    const current = s < 0 ? undefined : this.slots.record(s, key);
+    const live = s >= 0 && this.slots.state[s] === LIVE;
+    const record = make(current, live, this.hlc.now(), wallMicros(now));
+    if (this.maxMemory > 0 && recordCost(record) > this.maxMemory) {
+      throw new StoreError(`value of ${record.value?.length ?? 0} bytes does not fit in MaxMemory (${this.maxMemory} bytes)`);
+    }
+    this.apply(record, current, 'local');
+    return record;
+  }
+
+  /** The latest flush this store applied, or null. */
+  get floor(): Version | null {
+    return this.flushFloor;
+  }
+
+  /**
+   * Applies a flush: every record that counts from before `v` leaves the store
+   * and the digest (no tombstones: the flush itself stands for them), and such
+   * records are refused from then on. Listeners hear nothing per key; the
+   * flush's owner (src/store/flush.ts) announces it. Returns how many records
+   * went, or -1 when `v` is not newer than the flush already applied.
+   */
+  flush(v: Version): number {
+    if (this.flushFloor !== null && compareVersions(v, this.flushFloor) <= 0) return -1;
+    this.hlc.observe(v);
+    this.flushFloor = v;
+    this.tick();
+    const t = this.slots;
+    let dropped = 0;
+    for (let s = 0; s < t.top; s++) {
+      const st = t.state[s]!;
+      if (st === FREE) continue;
+      const r = t.record(s);
+      if (!flushedBy(r, v)) continue;
+      this.beforeChange(s);
+      if (st !== GUARD) this.toggleDigest(s, r.key);
+      t.remove(s);
+      dropped++;
+    }
+    if (dropped > 0) this.compactSoon(true);
+    return dropped;
+  }
+
   private newRecord(key: string, value: Buffer, ttlMs: number): EntryRecord {
     const now = this.tick();
     const v = this.hlc.now();
@@ -234,13 +290,13 @@ export class Store {
     return record;
   }
 
-  /** Sets a live key's expiry (`ttlMs` 0 = never). Undefined if the key is not live. */
-  expire(key: string, ttlMs: number): EntryRecord | undefined {
+  /** Sets a live key's expiry (`ttlMs` 0 = never; `atMs`, when given, is the absolute time instead). Undefined if the key is not live. */
+  expire(key: string, ttlMs: number, atMs?: number): EntryRecord | undefined {
     const current = this.get(key);
     if (current === undefined) return undefined;
     const record: EntryRecord = {
       ...current,
-      expireAt: ttlMs > 0 ? this.clockMs + ttlMs : 0,
+      expireAt: atMs !== undefined ? atMs : ttlMs > 0 ? this.clockMs + ttlMs : 0,
       ev: this.hlc.now(),
     };
     this.apply(record, current, 'local');
@@ -275,6 +331,7 @@ export class Store {
     this.hlc.observe(remote.vv);
     this.hlc.observe(remote.ev);
     this.tick();
+    if (this.flushFloor !== null && flushedBy(remote, this.flushFloor)) return false;
     const key = wellFormed(remote.key);
     if (key !== remote.key) remote = { ...remote, key };
     const s = this.slots.find(key, keyHash(key));
@@ -287,7 +344,7 @@ export class Store {
       if (deathTime(remote, now) + this.tombstoneTtlMs <= now) return false;
       next = { ...remote };
     } else {
-      next = mergeRecords(local, remote);
+      next = mergeRecords(local, remote, () => this.hlc.now());
       if (next === local) return false;
       if (origin !== 'load' && local.hollow && next.value !== null && compareVersions(next.vv, local.vv) === 0) {
         next = { ...next, value: null, hollow: true };

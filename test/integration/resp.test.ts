@@ -227,11 +227,11 @@ describe('Redis protocol (RESP2)', () => {
     await assert.rejects(redis.select(1), /DB index is out of range/);
     assert.equal(await redis.client('SETNAME', 'tester'), 'OK');
     assert.equal(await redis.client('GETNAME'), 'tester');
-    await assert.rejects(redis.call('HELLO', '3'), /NOPROTO/);
+    await assert.rejects(redis.call('HELLO', '4'), /NOPROTO unsupported protocol version/);
     const hello = (await redis.call('HELLO', '2')) as unknown[];
     assert.equal(hello[0], 'server');
     assert.equal(hello[5], 2);
-    assert.deepEqual(await redis.call('COMMAND', 'DOCS'), []);
+    assert.deepEqual(await redis.call('COMMAND', 'DOCS', 'get', 'nosuch'), ['get', ['group', 'string']]);
     await assert.rejects(redis.call('FOO', 'bar', 'baz'), (err: Error) => {
       assert.equal(err.message, "ERR unknown command 'FOO', with args beginning with: 'bar' 'baz' ");
       return true;

@@ -3,11 +3,19 @@ import type { Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { Commands } from '../../src/api/commands.js';
 import { COMMAND_TABLE } from '../../src/api/resp/command-table.js';
-import type { Connection, PasswordGuard, RespDeps, RespNodeInfo, ServerStats } from '../../src/api/resp/context.js';
+import { newConnection, type Connection, type PasswordGuard, type RespDeps, type RespNodeInfo, type ServerStats } from '../../src/api/resp/context.js';
+import { WatchRegistry } from '../../src/api/resp/watch.js';
+import { ClusterFlush } from '../../src/store/flush.js';
 import { dispatch, startsAuthed } from '../../src/api/resp/dispatch.js';
 import { KeyIndex } from '../../src/api/resp/key-index.js';
 import { ReplyWriter } from '../../src/api/resp/reply.js';
 import { Store } from '../../src/store/store.js';
+
+/** A store's flush item and the WATCH registry that hears of it. */
+function withFlush(store: Store) {
+  const flush = new ClusterFlush(store, null);
+  return { flush, watches: new WatchRegistry(store, flush) };
+}
 
 /** The bytes a ReplyWriter would put on the wire. */
 function wire(out: ReplyWriter): string {
@@ -43,9 +51,11 @@ function harness(opts: { password?: string; store?: Store; passGuard?: PasswordG
     node: () => NODE,
     keyIndex: new KeyIndex(store),
     maxMemory: 0,
+    ...withFlush(store),
+    clients: { list: () => [], kill: () => false },
   };
   const stats: ServerStats = { startedAt: Date.now(), port: 7722, connectedClients: 1, totalConnections: 1, totalCommands: 0, hits: 0, misses: 0, rejectedConnections: 0 };
-  const conn: Connection = { id: 7, ip: '127.0.0.1', authed: startsAuthed(deps), name: null, quit: false };
+  const conn: Connection = newConnection(7, '127.0.0.1', startsAuthed(deps));
   const run = async (...words: (string | Buffer)[]): Promise<string> => {
     const out = new ReplyWriter();
     await dispatch(deps, conn, words.map((w) => (Buffer.isBuffer(w) ? w : Buffer.from(w))), out, stats);
@@ -186,13 +196,13 @@ describe('RESP dispatch', () => {
     const list = await run('COMMAND', 'LIST');
     assert.equal(list.split('\r\n').filter((l) => l.startsWith('$')).length, COMMAND_TABLE.size);
     assert.equal(await run('COMMAND', 'LIST', 'FILTERBY', 'PATTERN', 'p*tl'), '*1\r\n$4\r\npttl\r\n');
-    assert.equal(await run('COMMAND', 'LIST', 'FILTERBY', 'ACLCAT', 'admin'), '*1\r\n$6\r\nconfig\r\n');
+    assert.equal(await run('COMMAND', 'LIST', 'FILTERBY', 'ACLCAT', 'admin'), '*3\r\n$6\r\nconfig\r\n$4\r\nsave\r\n$6\r\nbgsave\r\n');
     assert.equal(await run('COMMAND', 'GETKEYS', 'MSET', 'a', '1', 'b', '2'), '*2\r\n$1\r\na\r\n$1\r\nb\r\n');
     assert.equal(await run('COMMAND', 'GETKEYS', 'DEL', 'x', 'y', 'z'), '*3\r\n$1\r\nx\r\n$1\r\ny\r\n$1\r\nz\r\n');
     assert.equal(await run('COMMAND', 'GETKEYS', 'GET'), '-ERR Invalid number of arguments specified for command\r\n');
     assert.equal(await run('COMMAND', 'GETKEYS', 'PING', 'x'), '-ERR The command has no key arguments\r\n');
     assert.equal(await run('COMMAND', 'GETKEYS', 'NOSUCH', 'x'), '-ERR Invalid command specified\r\n');
-    assert.equal(await run('COMMAND', 'DOCS'), '*0\r\n');
+    assert.equal(await run('COMMAND', 'DOCS', 'incr'), '*2\r\n$4\r\nincr\r\n*2\r\n$5\r\ngroup\r\n$6\r\nstring\r\n');
     assert.equal(await run('COMMAND', 'BOGUS'), "-ERR unknown subcommand 'BOGUS'. Try COMMAND HELP.\r\n");
   });
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RespParser, RespProtocolError, splitInline, DEFAULT_LIMITS, type RespParserLimits } from '../../src/api/resp/parser.js';
+import { RespParser, RespProtocolError, OVERSIZED_COMMAND, splitInline, DEFAULT_LIMITS, type RespParserLimits } from '../../src/api/resp/parser.js';
 import { globMatcher } from '../../src/api/resp/glob.js';
 
 function frame(...args: (string | Buffer)[]): Buffer {
@@ -115,12 +115,20 @@ test('a huge declared bulk length is refused at once, before any payload', () =>
   assert.throws(() => p.next(), RespProtocolError);
 });
 
-test('bulk length at the limit passes, one over fails', () => {
+test('bulk length at the limit passes; one over is read and dropped, and the next command parses', () => {
   const ok = new RespParser(limits({ maxBulk: 5 }));
   ok.push(frame('SET', 'k', '12345'));
   assert.deepEqual(all(ok), [['SET', 'k', '12345']]);
+  const big = new RespParser(limits({ maxBulk: 5 }));
+  big.push(Buffer.from('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$6\r\n123'));
+  assert.equal(big.next(), null);
+  big.push(Buffer.from('456\r\n'));
+  assert.equal(big.next(), OVERSIZED_COMMAND);
+  big.push(frame('GET', 'k'));
+  assert.deepEqual(big.next()?.map(String), ['GET', 'k']);
+  // Past Redis's own 512 MB bulk limit the length is garbage: a protocol error.
   const bad = new RespParser(limits({ maxBulk: 5 }));
-  bad.push(Buffer.from('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$6\r\n'));
+  bad.push(Buffer.from(`*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$${512 * 1024 * 1024 + 1}\r\n`));
   assert.throws(() => bad.next(), /invalid bulk length/);
 });
 

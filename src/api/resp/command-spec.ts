@@ -1,3 +1,4 @@
+import { KeyError } from './args.js';
 import type { RespContext } from './context.js';
 
 /**
@@ -6,10 +7,10 @@ import type { RespContext } from './context.js';
  */
 
 /** Redis's command flags that apply to this front end. */
-export type CommandFlag = 'write' | 'readonly' | 'denyoom' | 'admin' | 'noscript' | 'loading' | 'stale' | 'fast' | 'no_auth';
+export type CommandFlag = 'write' | 'readonly' | 'denyoom' | 'admin' | 'noscript' | 'loading' | 'stale' | 'fast' | 'no_auth' | 'no_multi' | 'allow_busy' | 'skip_slowlog';
 
 /** Redis's ACL categories a command declares itself; @read, @write, @admin, @fast, @slow and @dangerous also follow from the flags. */
-export type AclCategory = '@keyspace' | '@string' | '@connection' | '@dangerous';
+export type AclCategory = '@keyspace' | '@string' | '@connection' | '@dangerous' | '@transaction';
 
 export type Handler = (ctx: RespContext) => void | Promise<void>;
 
@@ -30,7 +31,7 @@ export const ONE_KEY = [1, 1, 1] as const;
 export const ALL_KEYS = [1, -1, 1] as const;
 
 /** Redis's order of ACL categories, in which COMMAND INFO lists them. */
-const CATEGORY_ORDER = ['@keyspace', '@read', '@write', '@string', '@admin', '@fast', '@slow', '@dangerous', '@connection'];
+const CATEGORY_ORDER = ['@keyspace', '@read', '@write', '@string', '@admin', '@fast', '@slow', '@dangerous', '@connection', '@transaction'];
 
 /** A command's ACL categories: its own and those its flags imply (as Redis's setImplicitACLCategories). */
 export function aclCategories(spec: CommandSpec): string[] {
@@ -45,3 +46,13 @@ export function aclCategories(spec: CommandSpec): string[] {
 
 /** Whether a command line of `words` words (the name included) fits the command's arity. */
 export const arityFits = (spec: CommandSpec, words: number) => (spec.arity > 0 ? words === spec.arity : words >= -spec.arity);
+
+/** Runs a command whose name, arity and authentication were checked; a bad key argument answers its error. */
+export function runSpec(spec: CommandSpec, ctx: RespContext): void | Promise<void> {
+  try {
+    return spec.run(ctx);
+  } catch (err) {
+    if (err instanceof KeyError) return ctx.out.error(err.message);
+    throw err;
+  }
+}

@@ -3,6 +3,8 @@ import { introspectionCommand } from './commands/command.js';
 import { connectionCommands } from './commands/connection.js';
 import { keyCommands } from './commands/keys.js';
 import { serverCommands } from './commands/server.js';
+import { stringCommands } from './commands/strings.js';
+import { transactionCommands } from './commands/transactions.js';
 
 /**
  * The one table of the Redis commands a node answers, assembled from the
@@ -18,7 +20,8 @@ function assemble(...families: (readonly CommandSpec[])[]): ReadonlyMap<string, 
   };
   for (const family of families) for (const spec of family) add(spec);
   add(introspectionCommand(table));
+  for (const spec of transactionCommands(table)) add(spec);
   return table;
 }
 
-export const COMMAND_TABLE: ReadonlyMap<string, CommandSpec> = assemble(connectionCommands, serverCommands, keyCommands);
+export const COMMAND_TABLE: ReadonlyMap<string, CommandSpec> = assemble(connectionCommands, serverCommands, keyCommands, stringCommands);

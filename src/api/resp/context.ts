@@ -1,6 +1,8 @@
 import type { Commands } from '../commands.js';
+import type { ClusterFlush } from '../../store/flush.js';
 import type { KeyIndex } from './key-index.js';
-import type { ReplyWriter } from './reply.js';
+import type { WatchRegistry } from './watch.js';
+import type { Protocol, ReplyWriter } from './reply.js';
 
 /** The Redis version whose command behaviour this front end follows (for clients that look). */
 export const REDIS_COMPAT_VERSION = '7.0.0';
@@ -31,6 +33,26 @@ export interface RespDeps {
   node: () => RespNodeInfo;
   keyIndex: KeyIndex;
   maxMemory: number;
+  watches: WatchRegistry;
+  clients: ClientRegistry;
+  /** FLUSHALL / FLUSHDB: the cluster-wide flush. */
+  flush: ClusterFlush;
+  /** SAVE / BGSAVE / LASTSAVE: the data directory's snapshot; absent when the node keeps none. */
+  snapshots?: SnapshotControl;
+  /** WAIT: the live peers and a push-pull round with each. */
+  replicas?: ReplicaControl;
+}
+
+export interface SnapshotControl {
+  save(): Promise<void>;
+  /** When the last snapshot was written (ms since the epoch). */
+  lastSaveAt(): number;
+}
+
+export interface ReplicaControl {
+  count(): number;
+  /** One push-pull round with every live peer; each settles when that peer has this node's writes (or failed). */
+  confirm(): Promise<void>[];
 }
 
 /** Per-connection state. */
@@ -41,6 +63,47 @@ export interface Connection {
   name: string | null;
   /** Set by QUIT: close once the replies are written. */
   quit: boolean;
+  /** RESP2 until HELLO 3. */
+  proto: Protocol;
+  /** The commands queued since MULTI, or null outside a transaction. */
+  multi: QueuedTransaction | null;
+  /** Keys under WATCH, and whether one of them changed since. */
+  readonly watch: WatchState;
+  readonly createdAt: number;
+  /** The client's and this node's ends of the connection, host:port. */
+  readonly addr: string;
+  readonly laddr: string;
+  /** When the last command arrived (ms), and its name (CLIENT LIST). */
+  lastActiveAt: number;
+  lastCommand: string;
+  /** CLIENT NO-EVICT / NO-TOUCH: remembered and reported; this node's eviction does not depend on connections. */
+  noEvict: boolean;
+  noTouch: boolean;
+}
+
+export interface QueuedTransaction {
+  readonly commands: Buffer[][];
+  /** A command was refused while queueing: EXEC answers EXECABORT. */
+  failed: boolean;
+}
+
+export interface WatchState {
+  readonly keys: Set<string>;
+  dirty: boolean;
+}
+
+export function newConnection(id: number, ip: string, authed: boolean, ends: { addr: string; laddr: string } = { addr: `${ip}:0`, laddr: '' }, now = Date.now()): Connection {
+  return {
+    id, ip, authed, ...ends, name: null, quit: false, proto: 2, multi: null, watch: { keys: new Set(), dirty: false },
+    createdAt: now, lastActiveAt: now, lastCommand: 'NULL', noEvict: false, noTouch: false,
+  };
+}
+
+/** The node's open Redis connections (CLIENT LIST, CLIENT KILL). */
+export interface ClientRegistry {
+  list(): Connection[];
+  /** Closes the connection once its pending replies are written; false if there is none with that id. */
+  kill(id: number): boolean;
 }
 
 /** Counters and facts shared by all connections (INFO). */

@@ -87,6 +87,20 @@ export class KeyIndex {
     return { next: b >= KeyIndex.BUCKETS ? 0 : b, keys };
   }
 
+  /** A live key chosen at random (RANDOMKEY), or null when there is none: the keys of a random bucket on. */
+  randomKey(): string | null {
+    const buckets = this.build();
+    const start = Math.floor(Math.random() * KeyIndex.BUCKETS);
+    for (let i = 0; i < KeyIndex.BUCKETS; i++) {
+      const b = (start + i) % KeyIndex.BUCKETS;
+      if (buckets[b] === undefined) continue;
+      const { keys } = this.scan(b, 1);
+      const live = keys.filter((k) => KeyIndex.bucketOf(k) === b);
+      if (live.length > 0) return live[Math.floor(Math.random() * live.length)]!;
+    }
+    return null;
+  }
+
   close(): void {
     this.unsubscribe?.();
     this.unsubscribe = null;

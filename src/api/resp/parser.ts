@@ -15,6 +15,16 @@
 
 export class RespProtocolError extends Error {}
 
+/**
+ * What `next()` returns for a command one of whose bulks was longer than
+ * `maxBulk` but within Redis's own bulk limit (512 MB): its bytes were read and
+ * dropped as they came, never held, so the connection can answer an error and
+ * go on (a client storing a too-big value is not a protocol failure).
+ */
+export const OVERSIZED_COMMAND: Buffer[] = Object.freeze([]) as unknown as Buffer[];
+/** Redis's proto-max-bulk-len: past it a bulk is garbage, not a big value. */
+const SKIPPABLE_BULK = 512 * 1024 * 1024;
+
 export interface RespParserLimits {
   /** Largest bulk argument, bytes. */
   maxBulk: number;
@@ -59,6 +69,10 @@ export class RespParser {
   private bulkParts: Buffer[] = [];
   private bulkLen = 0;
   private failed: RespProtocolError | null = null;
+  /** The bulk being read is dropped as it arrives (over maxBulk). */
+  private discarding = false;
+  /** The current command had a dropped bulk. */
+  private oversized = false;
 
   /** `authenticated` false: UNAUTHENTICATED_LIMITS hold until `authenticate()`. */
   constructor(
@@ -140,8 +154,16 @@ export class RespParser {
       }
       const len = this.readHeader(DOLLAR);
       if (len === null) return null;
-      if (len < 0 || len > this.limits.maxBulk) throw new RespProtocolError('Protocol error: invalid bulk length');
+      if (len < 0 || len > SKIPPABLE_BULK) throw new RespProtocolError('Protocol error: invalid bulk length');
       if (!this.authenticated && len > UNAUTHENTICATED_LIMITS.maxBulk) throw new RespProtocolError('Protocol error: unauthenticated bulk length');
+      if (len > this.limits.maxBulk) {
+        this.argsLeft -= 1;
+        this.oversized = true;
+        this.discarding = true;
+        this.bulkLen = 0;
+        this.bulkLeft = len + 2;
+        continue;
+      }
       this.commandBytes += len + ARG_OVERHEAD;
       if (this.commandBytes > this.limits.maxCommandBytes) throw new RespProtocolError('Protocol error: command too large');
       this.argsLeft -= 1;
@@ -163,12 +185,25 @@ export class RespParser {
     const args = this.args;
     this.args = [];
     this.commandBytes = 0;
+    if (this.oversized) {
+      this.oversized = false;
+      return OVERSIZED_COMMAND;
+    }
     return args;
   }
 
   /** Gathers a split bulk's payload; true once it is complete (and pushed to args). */
   private readBulkPayload(): boolean {
     const avail = this.buf.length - this.pos;
+    if (this.discarding) {
+      const used = Math.min(avail, this.bulkLeft);
+      this.pos += used;
+      this.bulkLeft -= used;
+      if (this.bulkLeft > 0) return false;
+      this.bulkLeft = -1;
+      this.discarding = false;
+      return true;
+    }
     if (avail < this.bulkLeft) {
       if (avail > 0) this.bulkParts.push(this.buf.subarray(this.pos));
       this.bulkLeft -= avail;

@@ -4,10 +4,12 @@ import { clientAddress } from '../client-address.js';
 import { SocketServer, closeSocket, type ConnectionCaps } from '../listener.js';
 import type { Commands } from '../commands.js';
 import { logger } from '../../log.js';
-import type { Connection, PasswordGuard, RespDeps, RespNodeInfo, ServerStats } from './context.js';
-import { dispatch, startsAuthed } from './dispatch.js';
+import { ClusterFlush } from '../../store/flush.js';
+import { newConnection, type ReplicaControl, type SnapshotControl, type ClientRegistry, type Connection, type PasswordGuard, type RespDeps, type RespNodeInfo, type ServerStats } from './context.js';
+import { dispatch, refuse, startsAuthed } from './dispatch.js';
 import { KeyIndex } from './key-index.js';
-import { RespParser, RespProtocolError, DEFAULT_LIMITS } from './parser.js';
+import { RespParser, RespProtocolError, DEFAULT_LIMITS, OVERSIZED_COMMAND } from './parser.js';
+import { WatchRegistry } from './watch.js';
 import { ReplyWriter } from './reply.js';
 
 const log = logger('resp');
@@ -34,6 +36,10 @@ export interface RespServerOptions {
   idleTimeoutMs?: number;
   /** MaxConnections / MaxConnectionsPerClient. */
   caps?: ConnectionCaps;
+  /** The node's flush item; default: one of this store alone, kept nowhere. */
+  flush?: ClusterFlush;
+  snapshots?: SnapshotControl;
+  replicas?: ReplicaControl;
 }
 
 /** The Redis protocol (RESP2) listener. */
@@ -41,9 +47,12 @@ export class RespServer extends SocketServer {
   private readonly deps: RespDeps;
   private readonly stats: ServerStats;
   private nextId = 1;
+  /** Open connections by id, with the function that closes each (CLIENT LIST / KILL). */
+  private readonly open = new Map<number, { conn: Connection; kill: () => void }>();
 
   constructor(private readonly opts: RespServerOptions) {
     super(opts, (err) => log.error('RESP server error: %s', err.message));
+    const flush = opts.flush ?? new ClusterFlush(opts.commands.store, null);
     this.deps = {
       commands: opts.commands,
       password: opts.password,
@@ -51,6 +60,11 @@ export class RespServer extends SocketServer {
       node: opts.node,
       keyIndex: new KeyIndex(opts.commands.store),
       maxMemory: opts.maxMemory,
+      watches: new WatchRegistry(opts.commands.store, flush),
+      clients: this.registry(),
+      flush,
+      ...(opts.snapshots ? { snapshots: opts.snapshots } : {}),
+      ...(opts.replicas ? { replicas: opts.replicas } : {}),
     };
     this.stats = {
       startedAt: Date.now(),
@@ -70,6 +84,19 @@ export class RespServer extends SocketServer {
 
   protected override closed(): void {
     this.deps.keyIndex.close();
+    this.deps.watches.close();
+  }
+
+  private registry(): ClientRegistry {
+    return {
+      list: () => [...this.open.values()].map((c) => c.conn),
+      kill: (id) => {
+        const c = this.open.get(id);
+        if (c === undefined) return false;
+        c.kill();
+        return true;
+      },
+    };
   }
 
   protected refusal(message: string): string {
@@ -93,13 +120,12 @@ export class RespServer extends SocketServer {
       });
     }
 
-    const conn: Connection = {
-      id: this.nextId++,
-      ip: clientAddress(socket),
-      authed: startsAuthed(deps),
-      name: null,
-      quit: false,
-    };
+    const ip = clientAddress(socket);
+    const host = (h: string) => (h.includes(':') ? `[${h}]` : h);
+    const conn = newConnection(this.nextId++, ip, startsAuthed(deps), {
+      addr: `${host(ip)}:${socket.remotePort ?? 0}`,
+      laddr: `${host(socket.localAddress ?? '')}:${socket.localPort ?? 0}`,
+    });
     const parser = new RespParser({
       ...DEFAULT_LIMITS,
       maxBulk: deps.commands.limits.maxValueSize + BULK_SLACK,
@@ -116,6 +142,11 @@ export class RespServer extends SocketServer {
       out.flush(socket);
       closeSocket(socket);
     };
+    this.open.set(conn.id, { conn, kill: () => (waiting ? closeSocket(socket) : finish()) });
+    socket.once('close', () => {
+      this.open.delete(conn.id);
+      deps.watches.unwatch(conn.watch);
+    });
 
     const work = (): void => {
       while (!done && !socket.writableEnded) {
@@ -140,7 +171,8 @@ export class RespServer extends SocketServer {
         if (args === null) break;
         let pending: unknown;
         try {
-          pending = dispatch(deps, conn, args, out, stats);
+          if (args === OVERSIZED_COMMAND) refuse(conn, out, `ERR value is larger than MaxValueSize (${deps.commands.limits.maxValueSize} bytes)`);
+          else pending = dispatch(deps, conn, args, out, stats);
         } catch (err) {
           log.error('RESP command failed: %s', (err as Error).stack ?? String(err));
           out.error('ERR internal error');

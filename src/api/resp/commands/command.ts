@@ -82,8 +82,7 @@ export function introspectionCommand(table: ReadonlyMap<string, CommandSpec>): C
           return typeof keys === 'string' ? out.error(keys) : out.array(keys);
         }
         case 'docs':
-          // Documentation (summaries, arguments) is not carried in the table; an empty answer tells clients there is none.
-          return out.constant(EMPTY_ARRAY);
+          return docs(table, args.slice(2), out);
         default:
           return out.error(unknownSubcommand('COMMAND', args[1]!));
       }
@@ -105,4 +104,28 @@ function list(table: ReadonlyMap<string, CommandSpec>, args: Buffer[], out: Repl
   }
   if (by === 'pattern') return out.array(names.filter(globMatcher(value.toLowerCase())));
   out.error(ERR_SYNTAX);
+}
+
+/** Redis's command group of a command, from its ACL categories. */
+function groupOf(spec: CommandSpec): string {
+  const c = spec.categories;
+  if (c.includes('@transaction')) return 'transactions';
+  if (c.includes('@connection')) return 'connection';
+  if (c.includes('@string')) return 'string';
+  if (c.includes('@keyspace')) return 'generic';
+  return 'server';
+}
+
+/**
+ * COMMAND DOCS [name …]: a map of each command to its documentation. The
+ * table carries no summaries or argument lists, so each entry holds Redis's
+ * `group` field only; unknown names are left out, as in Redis.
+ */
+function docs(table: ReadonlyMap<string, CommandSpec>, names: Buffer[], out: ReplyWriter): void {
+  const specs = names.length === 0 ? [...table.values()] : names.map((n) => table.get(lower(n))).filter((s): s is CommandSpec => s !== undefined);
+  out.mapHeader(specs.length);
+  for (const spec of specs) {
+    out.bulk(spec.name);
+    out.map([['group', groupOf(spec)]]);
+  }
 }

@@ -1,5 +1,8 @@
 import os from 'node:os';
-import { lower, wrongArity } from '../args.js';
+import { ERR_INT, ERR_SYNTAX, keyOf, lower, parseInteger, unknownSubcommand, wrongArity } from '../args.js';
+import { isLive } from '../../../store/entry.js';
+import { recordCost } from '../../../store/store.js';
+import { logger } from '../../../log.js';
 import { NO_KEYS, type CommandSpec, type Handler } from '../command-spec.js';
 import { REDIS_COMPAT_VERSION, type RespDeps, type ServerStats } from '../context.js';
 import { globMatcher } from '../glob.js';
@@ -7,13 +10,38 @@ import { OK } from '../reply.js';
 
 /** Server commands: what the node is and holds, from counters (INFO runs on every ioredis connect, so it walks nothing). */
 
+/**
+ * CONFIG GET answers the Redis parameters clients and tools read
+ * (redis-benchmark reads save and appendonly) from the node's settings. None
+ * of them can change while the node runs (OwlCache's settings live in
+ * owlcache.conf), so CONFIG SET answers each as Redis answers an immutable
+ * parameter, and any other name as Redis answers an unknown one.
+ */
 const config: Handler = ({ deps, args, out }) => {
   const sub = lower(args[1]!);
   if (sub === 'resetstat') return out.constant(OK);
-  if (sub !== 'get') return out.error(`ERR CONFIG ${args[1]!.toString('utf8').slice(0, 32)} is not supported by owlcache (only CONFIG GET)`);
+  if (sub === 'set') {
+    if (args.length < 4 || args.length % 2 !== 0) return out.error(wrongArity('config|set'));
+    const known = configParameters(deps);
+    for (let i = 2; i < args.length; i += 2) {
+      const name = args[i]!.toString('utf8');
+      if (!(name.toLowerCase() in known)) return out.error(`ERR Unknown option or number of arguments for CONFIG SET - '${name}'`);
+    }
+    return out.error(`ERR CONFIG SET failed (possibly related to argument '${args[2]!.toString('utf8')}') - can't set immutable config`);
+  }
+  if (sub !== 'get') return out.error(unknownSubcommand('CONFIG', args[1]!));
   if (args.length < 3) return out.error(wrongArity('config|get'));
-  // What tools ask for (redis-benchmark reads save and appendonly); OwlCache's own settings live in owlcache.conf.
-  const known: Record<string, string> = {
+  const known = configParameters(deps);
+  const pairs: [string, string][] = [];
+  for (const p of args.slice(2)) {
+    const match = globMatcher(p.toString('utf8').toLowerCase());
+    for (const [k, v] of Object.entries(known)) if (match(k) && !pairs.some(([seen]) => seen === k)) pairs.push([k, v]);
+  }
+  out.map(pairs);
+};
+
+function configParameters(deps: RespDeps): Record<string, string> {
+  return {
     save: '',
     appendonly: 'no',
     databases: '1',
@@ -21,13 +49,7 @@ const config: Handler = ({ deps, args, out }) => {
     'maxmemory-policy': 'allkeys-lru',
     'proto-max-bulk-len': String(deps.commands.limits.maxValueSize),
   };
-  const pairs: string[] = [];
-  for (const p of args.slice(2)) {
-    const match = globMatcher(p.toString('utf8').toLowerCase());
-    for (const [k, v] of Object.entries(known)) if (match(k) && !pairs.includes(k)) pairs.push(k, v);
-  }
-  out.array(pairs);
-};
+}
 
 const human = (n: number) => (n >= 1 << 30 ? `${(n / 2 ** 30).toFixed(2)}G` : n >= 1 << 20 ? `${(n / 2 ** 20).toFixed(2)}M` : `${(n / 1024).toFixed(2)}K`);
 
@@ -109,7 +131,7 @@ export function infoText(deps: RespDeps, stats: ServerStats, wanted: Set<string>
 }
 
 const info: Handler = ({ deps, args, out, stats }) => {
-  out.bulk(infoText(deps, stats, new Set(args.slice(1).map(lower))));
+  out.verbatim(infoText(deps, stats, new Set(args.slice(1).map(lower))));
 };
 
 const time: Handler = ({ out }) => {
@@ -121,9 +143,96 @@ const dbsize: Handler = ({ deps, out }) => {
   out.integer(deps.commands.store.stats().keys);
 };
 
+const log = logger('resp');
+
+/** FLUSHALL / FLUSHDB [ASYNC|SYNC]: one flush for the whole cluster (src/store/flush.ts); both are the same with one database. */
+const flush: Handler = ({ deps, args, out }) => {
+  if (args.length > 2) return out.error(ERR_SYNTAX);
+  if (args.length === 2 && !['async', 'sync'].includes(lower(args[1]!))) return out.error(ERR_SYNTAX);
+  deps.flush.flushAll();
+  out.constant(OK);
+};
+
+/** MEMORY USAGE key [SAMPLES n]: the bytes the entry counts against MaxMemory. */
+const memory: Handler = ({ deps, args, out }) => {
+  const sub = lower(args[1]!);
+  if (sub !== 'usage') return out.error(unknownSubcommand('MEMORY', args[1]!));
+  if (args.length < 3) return out.error(wrongArity('memory|usage'));
+  if (args.length === 5 && lower(args[3]!) === 'samples') {
+    const n = parseInteger(args[4]!);
+    if (n === null) return out.error(ERR_INT);
+    if (n < 0) return out.error(ERR_SYNTAX);
+  } else if (args.length !== 3) return out.error(ERR_SYNTAX);
+  const e = deps.commands.store.peek(keyOf(args[2]!));
+  if (e === undefined || !isLive(e, Date.now())) return out.nil();
+  out.integer(recordCost(e));
+};
+
+const save: Handler = async ({ deps, out }) => {
+  if (deps.snapshots === undefined) return out.error('ERR this node keeps no snapshot');
+  try {
+    await deps.snapshots.save();
+    out.constant(OK);
+  } catch (err) {
+    out.error(`ERR ${(err as Error).message}`);
+  }
+};
+
+const bgsave: Handler = ({ deps, args, out }) => {
+  if (args.length > 2 || (args.length === 2 && lower(args[1]!) !== 'schedule')) return out.error(ERR_SYNTAX);
+  if (deps.snapshots === undefined) return out.error('ERR this node keeps no snapshot');
+  deps.snapshots.save().catch((err: unknown) => log.warn('BGSAVE failed: %s', (err as Error).message));
+  out.simple('Background saving started');
+};
+
+const lastsave: Handler = ({ deps, stats, out }) => {
+  out.integer(Math.floor((deps.snapshots?.lastSaveAt() ?? stats.startedAt) / 1000));
+};
+
+/**
+ * WAIT numreplicas timeout: a push-pull round with every live peer (which
+ * leaves each with this node's writes); answers how many completed, as soon
+ * as `numreplicas` have, or when the time is up (timeout 0: when every round
+ * has ended, each bounded by the internal HTTP timeout).
+ */
+const wait: Handler = async ({ deps, args, out }) => {
+  const wanted = parseInteger(args[1]!);
+  const timeout = parseInteger(args[2]!);
+  if (wanted === null || timeout === null) return out.error(ERR_INT);
+  if (timeout < 0) return out.error('ERR timeout is negative');
+  const rounds = deps.replicas?.confirm() ?? [];
+  if (rounds.length === 0) return out.integer(0);
+  let acked = 0;
+  await new Promise<void>((resolve) => {
+    let settled = 0;
+    const timer = timeout > 0 ? setTimeout(resolve, timeout) : null;
+    const done = () => {
+      if (timer) clearTimeout(timer);
+      resolve();
+    };
+    for (const r of rounds) {
+      r.then(() => {
+        acked++;
+        if (acked >= wanted) done();
+      }, () => {}).finally(() => {
+        if (++settled === rounds.length) done();
+      });
+    }
+  });
+  out.integer(acked);
+};
+
 export const serverCommands: readonly CommandSpec[] = [
   { name: 'config', arity: -2, flags: ['admin', 'noscript', 'loading', 'stale'], keys: NO_KEYS, categories: [], run: config },
   { name: 'info', arity: -1, flags: ['loading', 'stale'], keys: NO_KEYS, categories: ['@dangerous'], run: info },
   { name: 'time', arity: 1, flags: ['loading', 'stale', 'fast'], keys: NO_KEYS, categories: [], run: time },
   { name: 'dbsize', arity: 1, flags: ['readonly', 'fast'], keys: NO_KEYS, categories: ['@keyspace'], run: dbsize },
+  { name: 'flushall', arity: -1, flags: ['write'], keys: NO_KEYS, categories: ['@keyspace', '@dangerous'], run: flush },
+  { name: 'flushdb', arity: -1, flags: ['write'], keys: NO_KEYS, categories: ['@keyspace', '@dangerous'], run: flush },
+  { name: 'memory', arity: -2, flags: ['readonly'], keys: NO_KEYS, categories: [], run: memory },
+  // SAVE waits for the snapshot: not inside EXEC (Redis refuses it there too).
+  { name: 'save', arity: 1, flags: ['admin', 'noscript', 'no_multi'], keys: NO_KEYS, categories: [], run: save },
+  { name: 'bgsave', arity: -1, flags: ['admin', 'noscript'], keys: NO_KEYS, categories: [], run: bgsave },
+  { name: 'lastsave', arity: 1, flags: ['loading', 'stale', 'fast'], keys: NO_KEYS, categories: ['@dangerous'], run: lastsave },
+  { name: 'wait', arity: 3, flags: ['noscript', 'no_multi'], keys: NO_KEYS, categories: ['@connection'], run: wait },
 ];
