@@ -362,6 +362,8 @@ export class Store {
 
   /** True when `remote` is older or the same in both registers, and is not the bytes of a write held hollow here. */
   private bringsNothing(s: number, remote: EntryRecord): boolean {
+    // A counter merges by its per-node totals (counter.ts): an older version may still bring increments.
+    if (remote.counter !== undefined) return false;
     const t = this.slots;
     const valueCmp = compareColumns(remote.vv, t.vt[s]!, t.vcOf(s), t.names.nameOf(t.vn[s]!));
     if (valueCmp > 0) return false;
