@@ -33,6 +33,10 @@ import { VERSION } from './version.js';
 import { envelope } from './api/envelope.js';
 import { TcpWriteProtection } from './api/tcp/protection.js';
 import { parseNetworks } from './config/values.js';
+import { healthRouter } from './api/http/health-route.js';
+import { metricsRouter } from './api/http/metrics-route.js';
+import { NodeReadiness } from './health.js';
+import { Metrics } from './metrics/metrics.js';
 
 const log = logger('node');
 
@@ -81,6 +85,8 @@ export class OwlNode {
   liveMembers: LiveMembers = { liveHttpAddresses: () => [] };
   /** Gossip mode: membership and replication. */
   cluster: GossipCluster | null = null;
+  /** GET /readyz. */
+  readiness: NodeReadiness | null = null;
   private readonly startedAt = Date.now();
 
   private constructor(
@@ -88,6 +94,8 @@ export class OwlNode {
     readonly dataDir: string,
     private readonly httpDeps: HttpDeps,
     private readonly generatedPassword: string | null,
+    /** This node's metrics (GET /metrics); every node has its own, also several in one process. */
+    readonly metrics: Metrics,
   ) {
     this.commands = httpDeps.commands;
     this.store = httpDeps.commands.store;
@@ -117,7 +125,9 @@ export class OwlNode {
    */
   private static async startLocked(config: Config, dataDir: string, lock: DataDirLock): Promise<{ node: OwlNode; info: NodeInfo }> {
     const auth = loadOrCreateAuthData(dataDir, config.Pass === '', config.Tonken_jwt_secret === '', false);
+    const metrics = new Metrics();
     const store = new Store({
+      metrics,
       nodeId: auth.data.nodeId,
       maxMemory: config.MaxMemory,
       tombstoneTtlMs: config.TombstoneTTL,
@@ -129,6 +139,7 @@ export class OwlNode {
       appendLog: config.AppendLog,
       fsync: config.AppendFsync,
       snapshotEveryMs: config.Task_DataBackup,
+      metrics,
     });
     const limits = { maxKeyLength: config.MaxKeyLength, maxValueSize: config.MaxValueSize };
     const commands = new Commands(store, limits);
@@ -136,13 +147,14 @@ export class OwlNode {
     const deps: HttpDeps = {
       commands,
       tokens: new TokenService(config.Tonken_jwt_secret || auth.data.jwtSecret!, config.Pass || auth.data.password!, config.Tonken_expire_time),
-      passGuard: new PassGuard({ baseDelayMs: config.PassFailDelay, checksPerSecond: config.PassChecksPerSecond }),
+      passGuard: new PassGuard({ baseDelayMs: config.PassFailDelay, checksPerSecond: config.PassChecksPerSecond, metrics }),
       password: config.Pass || auth.data.password!,
       responseHost: () => `${config.ResponseHost}:${httpPort}`,
       limits,
       cors: { enabled: config.Cors, origin: config.Access_Control_Allow_Origin },
+      metrics,
     };
-    const node = new OwlNode(config, dataDir, deps, auth.generatedPassword ? auth.data.password! : null);
+    const node = new OwlNode(config, dataDir, deps, auth.generatedPassword ? auth.data.password! : null, metrics);
     node.persistence = persistence;
     node.lock = lock;
     try {
@@ -186,7 +198,21 @@ export class OwlNode {
         members: () => node.cluster?.members() ?? { node: { name: config.NodeName || deps.responseHost(), http: deps.responseHost(), gossip: null }, members: [] },
         status: () => node.status(),
       };
-      const routers = [serverRouter(deps, lists), groupDataRouter(deps, groupData), clusterRouter(deps, clusterView)];
+      // Metrics and health: gauges and mirrored counters are read from the parts when scraped.
+      metrics.watch({
+        store: () => store.stats(),
+        members: () => node.cluster?.membership.members() ?? [],
+        datagrams: () => node.cluster?.transport.stats() ?? null,
+        deltas: () => node.cluster?.replication.disseminator.stats() ?? null,
+      });
+      node.readiness = new NodeReadiness({
+        gossip: config.GroupWorkMode === 'gossip',
+        seedsConfigured: () => (node.seeds?.fixed.length ?? 0) > 0 || lists.gossip.liveAddresses().length > 0,
+        members: () => node.cluster?.membership.members() ?? null,
+        keys: () => store.stats().keys,
+      });
+      const routers = [serverRouter(deps, lists), groupDataRouter(deps, groupData), clusterRouter(deps, clusterView),
+        metricsRouter(deps, metrics, config.MetricsAuth), healthRouter(node.readiness)];
       if (config.GroupWorkMode === 'gossip') {
         // Mounted before the port opens; the cluster itself needs the port, so it is looked up per call.
         const internal: InternalApi = {
@@ -229,6 +255,7 @@ export class OwlNode {
           responseHost: config.ResponseHost,
           protection,
           caps,
+          metrics,
         });
         tcpAddress = await node.tcp.listen();
       }
@@ -243,6 +270,7 @@ export class OwlNode {
           maxMemory: config.MaxMemory,
           idleTimeoutMs: config.RespIdleTimeout,
           caps,
+          metrics,
           node: () => ({
             version: VERSION,
             nodeId: store.nodeId,
@@ -259,6 +287,7 @@ export class OwlNode {
       // Every port is bound: from here on the data directory may be written.
       if (auth.unsaved) saveAuthData(dataDir, auth.data);
       persistence.begin();
+      node.readiness.loaded();
       await persistence.moveDamagedAside().catch(() => {
         // Logged by the snapshot; the damaged files stay in place for the next one.
       });
@@ -318,6 +347,7 @@ export class OwlNode {
       reapFaultyAfterMs: c.ReapFaultyAfter,
       maxDatagram: c.GossipMaxDatagram,
       membersFile: join(this.dataDir, GOSSIP_MEMBERS_FILE),
+      metrics: this.metrics,
       replication: {
         dataPort: c.DataGossipPort,
         fanout: c.GossipFanout,
@@ -394,6 +424,10 @@ export class OwlNode {
   /** Stops accepting, finishes requests in flight, stops the parts. Safe to call twice. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      // Draining: /readyz answers 503 while the ports still serve, for ShutdownDrain, then the stop proper.
+      const serving = this.readiness?.serving ?? false;
+      this.readiness?.drain();
+      if (serving && this.config.ShutdownDrain > 0) await new Promise((r) => setTimeout(r, this.config.ShutdownDrain));
       for (const t of this.timers) clearInterval(t);
       this.timers = [];
       // First tell the peers this node leaves (they record 'left', not 'faulty').

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { withPort } from '../host-port.js';
 import { logger } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { writeFileAtomic } from '../persistence/files.js';
 import type { Store } from '../store/store.js';
 import type { ListSync } from './antientropy/anti-entropy.js';
@@ -52,7 +53,9 @@ export interface GossipClusterOptions {
   maxDatagram: number;
   /** Where the live member list is kept between runs. */
   membersFile: string;
-  replication: Omit<ReplicationOptions, 'store' | 'peers' | 'authKey' | 'macWindowMs' | 'transport' | 'selfHttp' | 'lists'> & {
+  /** Counts what membership and replication do (absent = not counted). */
+  metrics?: Metrics;
+  replication: Omit<ReplicationOptions, 'store' | 'peers' | 'authKey' | 'macWindowMs' | 'transport' | 'selfHttp' | 'lists' | 'metrics'> & {
     /** the data-gossip UDP port (0 = any free port) */
     dataPort: number;
   };
@@ -117,6 +120,7 @@ export class GossipCluster implements PeerDirectory {
       maxDatagram: opts.maxDatagram,
       reapFaultyAfterMs: opts.reapFaultyAfterMs,
       macWindowMs: opts.macWindowMs,
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
     });
     this.replication = new Replication({
       ...replication,
@@ -127,6 +131,7 @@ export class GossipCluster implements PeerDirectory {
       transport: this.transport,
       selfHttp: opts.selfHttp,
       lists: listSync(opts.lists),
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
     });
   }
 

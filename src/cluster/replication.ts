@@ -1,5 +1,6 @@
 import { encodeRecord } from '../store/record-codec.js';
 import type { Store } from '../store/store.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { AntiEntropy, type ListSync } from './antientropy/anti-entropy.js';
 import { Disseminator } from './dissemination/disseminator.js';
 import { InternalClient } from './internal-client.js';
@@ -29,6 +30,8 @@ export interface ReplicationOptions {
   insecureSkipVerify: boolean;
   maxValueSize: number;
   lists?: ListSync;
+  /** Counts push-pull rounds (absent = not counted). */
+  metrics?: Metrics;
 }
 
 /**
@@ -76,6 +79,7 @@ export class Replication {
       intervalMs: opts.pushPullIntervalMs,
       maxMessageBytes: maxMessage,
       ...(opts.lists ? { lists: opts.lists } : {}),
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
     });
   }
 

@@ -1,3 +1,4 @@
+import type { Metrics } from '../metrics/metrics.js';
 import { LRUCache } from 'lru-cache';
 import { Digest } from './digest.js';
 import { deathTime, entrySize, mergeRecords, ownBytes, type EntryRecord } from './entry.js';
@@ -17,6 +18,8 @@ export interface StoreOptions {
   tombstoneTtlMs?: number;
   /** Wall clock in ms; injectable for tests. */
   now?: () => number;
+  /** Counts evictions and expirations (absent = not counted). */
+  metrics?: Metrics;
 }
 
 /** Where a change came from: a client here, a peer's push, a push-pull round, or the data directory at start. */
@@ -102,12 +105,14 @@ export class Store {
   private clockMs = 0;
   private evictions = 0;
   private stubsDropped = 0;
+  private readonly metrics: Metrics | undefined;
 
   constructor(opts: StoreOptions) {
     this.hlc = new HybridLogicalClock(opts.nodeId, opts.now);
     this.now = opts.now ?? Date.now;
     this.maxMemory = opts.maxMemory ?? 0;
     this.tombstoneTtlMs = opts.tombstoneTtlMs ?? DEFAULT_TOMBSTONE_TTL_MS;
+    this.metrics = opts.metrics;
     this.live = new LRUCache<string, EntryRecord>({
       maxSize: this.maxMemory > 0 ? this.maxMemory : Number.MAX_SAFE_INTEGER,
       sizeCalculation: entrySize,
@@ -116,6 +121,7 @@ export class Store {
         if (record.expireAt !== 0) this.expiring -= 1;
         if (reason !== 'evict') return;
         this.evictions += 1;
+        this.metrics?.evicted();
         this.hollow.set(record);
       },
     });
@@ -431,6 +437,7 @@ export class Store {
     this.tombstones.delete(key);
     this.guards.set(e);
     this.hashes.update(e, undefined);
+    this.metrics?.expired();
   }
 
   /**

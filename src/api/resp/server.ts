@@ -5,6 +5,8 @@ import type { Commands } from '../commands.js';
 import { logger } from '../../log.js';
 import type { Connection, PasswordGuard, RespDeps, RespNodeInfo, ServerStats } from './context.js';
 import { dispatch, startsAuthed } from './dispatch.js';
+import { countedDispatch } from './counted.js';
+import type { Metrics } from '../../metrics/metrics.js';
 import { KeyIndex } from './key-index.js';
 import { RespParser, RespProtocolError, DEFAULT_LIMITS } from './parser.js';
 import { ReplyWriter } from './reply.js';
@@ -33,6 +35,8 @@ export interface RespServerOptions {
   idleTimeoutMs?: number;
   /** MaxConnections / MaxConnectionsPerClient. */
   caps?: ConnectionCaps;
+  /** Counts commands (absent = not counted). */
+  metrics?: Metrics;
 }
 
 /** The Redis protocol (RESP2) listener. */
@@ -139,7 +143,7 @@ export class RespServer extends SocketServer {
         if (args === null) break;
         let pending: void | Promise<void> = undefined;
         try {
-          pending = dispatch(deps, conn, args, out, stats);
+          pending = this.opts.metrics ? countedDispatch(this.opts.metrics, deps, conn, args, out, stats) : dispatch(deps, conn, args, out, stats);
         } catch (err) {
           log.error('RESP command failed: %s', (err as Error).stack ?? String(err));
           out.error('ERR internal error');

@@ -1,4 +1,5 @@
 import { logger } from '../../log.js';
+import type { Metrics } from '../../metrics/metrics.js';
 import { recordFromArray, recordToArray, RecordFormatError } from '../../store/record-codec.js';
 import { GROUPS, LEAVES_PER_GROUP, leafOf } from '../../store/digest.js';
 import type { EntryRecord } from '../../store/entry.js';
@@ -41,6 +42,8 @@ export interface AntiEntropyOptions {
   maxMessageBytes?: number;
   /** Keys per leaf-chunk scan (bounds memory of a key exchange). */
   maxKeysPerChunk?: number;
+  /** Counts rounds, keys exchanged and durations (absent = not counted). */
+  metrics?: Metrics;
 }
 
 export interface AntiEntropyStats {
@@ -116,9 +119,11 @@ export class AntiEntropy {
     }
     const target = peer ?? pickRandom(this.opts.peers.livePeers(), 1)[0];
     if (target === undefined) return;
+    const started = Date.now();
     this.running = this.round(target)
       .catch((err: unknown) => {
         this.counters.roundsFailed++;
+        this.opts.metrics?.pushPullRound('failed', Date.now() - started, 0, 0);
         log.debug('push-pull with %s failed: %s', target.name, (err as Error).message);
       })
       .finally(() => {
@@ -192,6 +197,7 @@ export class AntiEntropy {
     c.lastRoundPulled = pulled;
     c.lastRoundPushed = pushed;
     c.lastRoundAt = Date.now();
+    this.opts.metrics?.pushPullRound(r1.equal === true && r1.lists === undefined ? 'in_sync' : 'synced', c.lastRoundMs, pulled, pushed);
     if (pulled + pushed > 0) log.info('push-pull with %s: pulled %d, pushed %d entries in %d ms', peer.name, pulled, pushed, c.lastRoundMs);
   }
 

@@ -1,5 +1,6 @@
 /** The membership layer's public types: all the rest of the project sees of it (no `swim` type leaks). */
 import type { UdpTransport } from '../transport/udp-transport.js';
+import type { Metrics } from '../../metrics/metrics.js';
 
 export type MemberState = 'alive' | 'suspect' | 'faulty' | 'left';
 
@@ -60,6 +61,8 @@ export interface MembershipOptions {
    * this instance's own, opened by start() and closed by stop()
    */
   transport?: UdpTransport;
+  /** Counts state changes (absent = not counted). */
+  metrics?: Metrics;
 }
 
 export interface MembershipStats {
