@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RequestOutcome, RequestPort } from './outcome.js';
+import { RequestSeries } from './request-series.js';
 
 /**
  * A node's metrics (GET /metrics, README "Metrics"): one instance per node,
@@ -79,29 +80,16 @@ function processMetrics(): Registry {
   return processRegistry;
 }
 
-interface RequestSeries {
-  count: Counter.Internal;
-  latency: Histogram.Internal<string>;
-}
-
 export class Metrics {
   readonly registry = new Registry();
   private sources: MetricSources = {};
-  private readonly requestSeries = new Map<string, RequestSeries>();
-
-  private readonly requests = new Counter({
-    name: 'owlcache_requests_total',
-    help: 'Client requests answered, by port (http, tcp, resp), command (from the port\'s command list, else "other") and outcome.',
-    labelNames: ['port', 'command', 'outcome'],
-    registers: [this.registry],
-  });
-  private readonly requestSeconds = new Histogram({
-    name: 'owlcache_request_duration_seconds',
-    help: 'Time from a request\'s parsed command to its answer, by port, command and outcome.',
-    labelNames: ['port', 'command', 'outcome'],
-    buckets: REQUEST_BUCKETS,
-    registers: [this.registry],
-  });
+  private readonly requests = new RequestSeries(
+    'owlcache_requests_total',
+    'Client requests answered, by port (http, tcp, resp), command (from the port\'s command list, else "other") and outcome.',
+    'owlcache_request_duration_seconds',
+    'Time from a request\'s parsed command to its answer, by port, command and outcome.',
+    REQUEST_BUCKETS,
+  );
   private readonly authFailures = new Counter({
     name: 'owlcache_auth_failures_total',
     help: 'Password checks that failed (cmd=pass, AUTH): reason "wrong" (checked, wrong) or "busy" (refused unchecked: too many waiting).',
@@ -178,6 +166,8 @@ export class Metrics {
 
   constructor() {
     const self = this;
+    // Registered by hand: the registry serialises any metric with a name, help, type and get().
+    for (const metric of this.requests.metrics()) this.registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
     new Gauge({
       name: 'owlcache_store_keys',
       help: 'Live keys in the store.',
@@ -271,15 +261,7 @@ export class Metrics {
 
   /** One answered request; `command` must come from the port's fixed command list (callers map anything else to "other"). */
   request(port: RequestPort, command: string, outcome: RequestOutcome, startedAt: number): void {
-    const id = `${port} ${command} ${outcome}`;
-    let s = this.requestSeries.get(id);
-    if (s === undefined) {
-      const labels = { port, command, outcome };
-      s = { count: this.requests.labels(labels), latency: this.requestSeconds.labels(labels) };
-      this.requestSeries.set(id, s);
-    }
-    s.count.inc();
-    s.latency.observe((performance.now() - startedAt) / 1000);
+    this.requests.observe(port, command, outcome, (performance.now() - startedAt) / 1000);
   }
 
   authFailed(reason: 'wrong' | 'busy'): void {
