@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { requestCommand } from '../../src/api/http/app.js';
 import { NodeReadiness } from '../../src/health.js';
 import { Metrics, type DatagramCounts } from '../../src/metrics/metrics.js';
 import { outcomeOfStatus } from '../../src/metrics/outcome.js';
+import { repoRoot } from '../helpers/repo.js';
 
 /** Lines of the exposition for one metric name, without comments. */
 async function lines(m: Metrics, name: string): Promise<string[]> {
@@ -113,5 +116,15 @@ describe('NodeReadiness', () => {
     const notStarted = make(true, false, false);
     notStarted.loaded();
     assert.equal(notStarted.notReady().length, 1, 'the cluster is not started yet');
+  });
+});
+
+describe('README "Metrics"', () => {
+  test('the table lists every owlcache_ metric a node exports, and no other', async () => {
+    const readme = readFileSync(join(repoRoot(), 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Metrics'), readme.indexOf('## Health checks'));
+    const documented = new Set([...section.matchAll(/^\| `(owlcache_[a-z_]+)` \|/gm)].map((m) => m[1]));
+    const exported = new Set([...(await new Metrics().text()).matchAll(/^# TYPE (owlcache_[a-z_]+) /gm)].map((m) => m[1]));
+    assert.deepEqual([...documented].sort(), [...exported].sort());
   });
 });
