@@ -228,7 +228,7 @@ describe('GET /metrics', { timeout: 120_000 }, () => {
     assert.equal((await request(node.httpPort, '/readyz')).status, 200);
   });
 
-  test('gossip mode: a datagram sealed with another key, sent to the gossip port, counts dropped{reason="mac"} +1', async () => {
+  test('gossip mode: a datagram sealed with another key, sent to the gossip port, counts dropped{reason="mac"} +1; a second member moves the membership, delta and push-pull counters', async () => {
     const node = await startGossipNode([]);
     const port = Number(node.gossip.split(':').pop());
     const before = await scrape(node);
@@ -251,5 +251,23 @@ describe('GET /metrics', { timeout: 120_000 }, () => {
     } finally {
       sock.close();
     }
+
+    // A second member: membership changes, push-pull rounds and deltas are counted too.
+    const other = await startGossipNode([node.gossip]);
+    const token = await getToken(node.httpPort);
+    await waitFor('the two to see each other', async () => valueOf(await scrape(node), 'owlcache_members', { state: 'alive' }) === 2, 20_000, 100);
+    assert.equal((await request(node.httpPort, `/data/?${qs({ cmd: 'set', key: 'replicated', valuedata: 'v', token })}`)).status, 200);
+    await waitFor('the delta to arrive', async () => (await request(other.httpPort, '/data/?cmd=get&key=replicated')).status === 200, 20_000, 100);
+    const a = await scrape(node);
+    const b = await waitFor('a push-pull round on the new member', async () => {
+      const e = await scrape(other);
+      return e.samples.some((x) => x.name === 'owlcache_pushpull_rounds_total' && x.value > 0) ? e : undefined;
+    }, 20_000, 200);
+    assert.ok(valueOf(a, 'owlcache_member_state_changes_total', { state: 'alive' }) >= 1);
+    assert.ok(valueOf(a, 'owlcache_deltas_total', { event: 'sent' }) >= 1);
+    assert.ok(valueOf(a, 'owlcache_datagrams_total', { purpose: 'data', direction: 'sent' }) >= 1);
+    // The key came by delta or, had the delta raced the join, by push-pull: either is counted.
+    assert.ok(valueOf(b!, 'owlcache_deltas_total', { event: 'applied' }) + valueOf(b!, 'owlcache_pushpull_keys_total', { direction: 'pulled' }) >= 1);
+    assert.ok(valueOf(b!, 'owlcache_pushpull_duration_seconds_count') >= 1);
   });
 });

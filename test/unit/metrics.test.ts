@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { requestCommand } from '../../src/api/http/app.js';
 import { NodeReadiness } from '../../src/health.js';
 import { Metrics, type DatagramCounts } from '../../src/metrics/metrics.js';
 import { outcomeOfStatus } from '../../src/metrics/outcome.js';
+import { Persistence } from '../../src/persistence/persistence.js';
+import { Store } from '../../src/store/store.js';
 import { repoRoot } from '../helpers/repo.js';
 
 /** Lines of the exposition for one metric name, without comments. */
@@ -126,5 +129,44 @@ describe('README "Metrics"', () => {
     const documented = new Set([...section.matchAll(/^\| `(owlcache_[a-z_]+)` \|/gm)].map((m) => m[1]));
     const exported = new Set([...(await new Metrics().text()).matchAll(/^# TYPE (owlcache_[a-z_]+) /gm)].map((m) => m[1]));
     assert.deepEqual([...documented].sort(), [...exported].sort());
+  });
+});
+
+describe('parts given a Metrics count where it happens', () => {
+  const value = async (m: Metrics, line: string) => {
+    const found = (await m.text()).split('\n').find((l) => l.startsWith(`${line} `));
+    return found === undefined ? undefined : Number(found.slice(line.length + 1));
+  };
+
+  test('the store counts evictions and expirations', async () => {
+    const metrics = new Metrics();
+    let now = 1_000_000;
+    const store = new Store({ nodeId: 'n', maxMemory: 3000, now: () => now, metrics });
+    for (let i = 0; i < 20; i++) store.set(`k${i}`, Buffer.alloc(200));
+    const evictions = store.stats().evictions;
+    assert.ok(evictions > 0);
+    assert.equal(await value(metrics, 'owlcache_store_evictions_total'), evictions);
+    store.set('short', Buffer.from('x'), 1000);
+    now += 2000;
+    assert.equal(store.get('short'), undefined);
+    assert.equal(await value(metrics, 'owlcache_store_expirations_total'), 1);
+  });
+
+  test('persistence counts append-log bytes, fsyncs and snapshots', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'owlcache-metrics-'));
+    try {
+      const metrics = new Metrics();
+      const store = new Store({ nodeId: 'n' });
+      const p = Persistence.open({ dataDir: dir, store, appendLog: true, fsync: 'always', snapshotEveryMs: 0, metrics });
+      store.set('a', Buffer.from('1'));
+      store.set('b', Buffer.from('2'));
+      assert.ok((await value(metrics, 'owlcache_appendlog_bytes_total'))! > 0);
+      assert.ok((await value(metrics, 'owlcache_appendlog_fsync_duration_seconds_count'))! >= 2, 'AppendFsync always: one fsync per write');
+      await p.snapshot();
+      assert.equal(await value(metrics, 'owlcache_snapshot_duration_seconds_count{outcome="ok"}'), 1);
+      await p.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
