@@ -40,7 +40,11 @@ export class NodeReadiness implements Readiness {
     const reasons: string[] = [];
     if (this.phase === 'draining') reasons.push('draining: the node is stopping');
     if (this.phase === 'loading') reasons.push('the data directory is not loaded yet');
-    if (this.inputs.gossip && !this.hasJoined()) reasons.push('gossip mode: no member joined yet, though seeds are configured');
+    if (this.inputs.gossip) {
+      const members = this.inputs.members();
+      if (members === null) reasons.push('gossip mode: membership is not started yet');
+      else if (!this.hasJoined(members)) reasons.push('gossip mode: no member joined yet, though seeds are configured');
+    }
     return reasons;
   }
 
@@ -53,10 +57,8 @@ export class NodeReadiness implements Readiness {
     };
   }
 
-  private hasJoined(): boolean {
+  private hasJoined(members: readonly { local: boolean; state: string }[]): boolean {
     if (this.joined) return true;
-    const members = this.inputs.members();
-    if (members === null) return false;
     this.joined = !this.inputs.seedsConfigured() || members.some((m) => !m.local && m.state === 'alive');
     return this.joined;
   }

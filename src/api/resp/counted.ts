@@ -19,19 +19,21 @@ export function countedDispatch(metrics: Metrics, deps: RespDeps, conn: Connecti
   const misses = stats.misses;
   const name = lower(args[0]!);
   const command = COMMAND_TABLE.has(name) ? name : 'other';
-  const count = (outcome?: RequestOutcome) => metrics.request('resp', command, outcome ?? outcomeOf(out, errors, stats, misses), started);
   let pending: void | Promise<void>;
   try {
     pending = dispatch(deps, conn, args, out, stats);
   } catch (err) {
-    count('error');
+    metrics.request('resp', command, 'error', started);
     throw err;
   }
-  if (!(pending instanceof Promise)) return count();
-  return pending.then(() => count(), (err: unknown) => {
-    count('error');
-    throw err;
-  });
+  if (!(pending instanceof Promise)) return metrics.request('resp', command, outcomeOf(out, errors, stats, misses), started);
+  return pending.then(
+    () => metrics.request('resp', command, outcomeOf(out, errors, stats, misses), started),
+    (err: unknown) => {
+      metrics.request('resp', command, 'error', started);
+      throw err;
+    },
+  );
 }
 
 function outcomeOf(out: ReplyWriter, errorsBefore: number, stats: ServerStats, missesBefore: number): RequestOutcome {

@@ -61,18 +61,17 @@ function unknownCommand(deps: TcpHandlerDeps, message: string): Reply {
  */
 export function handleLine(deps: TcpHandlerDeps, line: Buffer, writeRefusal: string | null = null): Answer {
   const metrics = deps.metrics;
-  if (metrics === undefined) return reply(deps, line, writeRefusal).answer;
+  const cmdEnd = wordEnd(line, 0);
+  const cmd = line.toString('utf8', 0, cmdEnd);
+  if (metrics === undefined) return reply(deps, line, writeRefusal, cmdEnd, cmd).answer;
   const started = performance.now();
-  const r = reply(deps, line, writeRefusal);
-  const cmd = line.toString('utf8', 0, wordEnd(line, 0));
+  const r = reply(deps, line, writeRefusal, cmdEnd, cmd);
   metrics.request('tcp', COMMANDS.has(cmd) ? cmd : 'other', outcomeOfStatus(r.status), started);
   return r.answer;
 }
 
-function reply(deps: TcpHandlerDeps, line: Buffer, writeRefusal: string | null): Reply {
+function reply(deps: TcpHandlerDeps, line: Buffer, writeRefusal: string | null, cmdEnd: number, cmd: string): Reply {
   const { commands } = deps;
-  const cmdEnd = wordEnd(line, 0);
-  const cmd = line.toString('utf8', 0, cmdEnd);
   const hasKey = cmdEnd < line.length;
   const keyEnd = hasKey ? wordEnd(line, cmdEnd + 1) : line.length;
   const key = hasKey ? trim(line.toString('utf8', cmdEnd + 1, keyEnd)) : '';
