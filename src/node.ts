@@ -3,6 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { Commands } from './api/commands.js';
 import { clusterRouter, type ClusterView } from './api/http/cluster-route.js';
 import { pageRouter } from './api/http/page-route.js';
+import { healthRouter } from './api/http/health-route.js';
+import { metricsRouter } from './api/http/metrics-route.js';
+import { NodeReadiness } from './health.js';
+import { Metrics } from './metrics/metrics.js';
 import { groupDataRouter } from './api/http/group-data-route.js';
 import { internalRouter } from './api/http/internal-route.js';
 import { serverRouter } from './api/http/server-route.js';
@@ -98,12 +102,14 @@ export class OwlNode {
   private static async assemble(config: Config, dataDir: string, stops: StopStack): Promise<{ node: OwlNode; info: NodeInfo }> {
     // 1. Load: the data directory is only read.
     const auth = loadOrCreateAuthData(dataDir, config.Pass === '', config.Tonken_jwt_secret === '', false);
-    const store = new Store(storeOptions(config, auth.data.nodeId));
+    // Every node has its own metrics, also several in one process (GET /metrics).
+    const metrics = new Metrics();
+    const store = new Store({ ...storeOptions(config, auth.data.nodeId), metrics });
     // The kept flush first, so the records it removed are refused while the data directory loads.
     const opened = ClusterFlush.open(store, dataDir);
     if (opened.problem !== null) log.warn('flush: %s', opened.problem);
     const flush = opened.flush;
-    const persistence = Persistence.load(persistenceOptions(config, dataDir, store));
+    const persistence = Persistence.load({ ...persistenceOptions(config, dataDir, store), metrics });
     const startedAt = Date.now();
     // Last, once nothing can change the store any more: the final snapshot.
     stops.push('persistence', () => persistence.close());
@@ -111,11 +117,11 @@ export class OwlNode {
     const commands = new Commands(store, limits);
     // Applied before any port opens; the cluster's own tasks when it starts.
     let switches: RuntimeSwitches | null = null;
-    const mode: ClusterMode = clusterMode(config, { dataDir, store, persistence, flush, tasks: { isOn: (task) => switches?.isOn(task) ?? true } });
+    const mode: ClusterMode = clusterMode(config, { dataDir, store, persistence, flush, metrics, tasks: { isOn: (task) => switches?.isOn(task) ?? true } });
     switches = runtimeSwitches(dataDir, { commands, persistence, mode });
     const bound: BoundAddresses = { tcp: null, resp: null };
     const self = new Late<NodeSelf>("this node's HTTP address");
-    const deps = httpDeps(config, { commands, limits, auth: auth.data, self });
+    const deps = httpDeps(config, { commands, limits, auth: auth.data, self, metrics });
     const client = groupClient(config);
     stops.push('the group_data client', () => client.close());
     const status = (): NodeStatus => nodeStatus({ store, persistence, mode, self: self.get(), startedAt });
@@ -124,7 +130,17 @@ export class OwlNode {
     const page = new ClusterPage({ status, reads: () => commands.reads, onChange: (l) => store.onChange(l) });
 
     // The HTTP routes, in one list: a new router is one more line here.
+    // Metrics and health: gauges and mirrored counters are read from the parts when scraped.
+    metrics.watch({ store: () => store.stats(), ...mode.observed });
+    const readiness = new NodeReadiness({
+      gossip: mode.name === 'gossip',
+      seedsConfigured: () => mode.seedsConfigured(),
+      members: () => mode.memberStates(),
+      keys: () => store.stats().keys,
+    });
     const routers = [
+      metricsRouter(deps, metrics, config.MetricsAuth),
+      healthRouter(readiness),
       serverRouter(deps, mode.lists),
       groupDataRouter(deps, groupData(config, { commands, nodes: mode.groupNodes, client, self })),
       clusterRouter(deps, view),
@@ -141,7 +157,7 @@ export class OwlNode {
     const httpAddress = await http.listen();
     self.set(nodeSelf(config, httpAddress.port));
     const protection = tcpProtection(config);
-    const tcp = tcpServer(config, commands, protection);
+    const tcp = tcpServer(config, commands, protection, metrics);
     if (tcp !== null) frontEnds.push(tcp);
     const tcpAddress = tcp === null ? null : await tcp.listen();
     bound.tcp = tcpAddress;
@@ -150,7 +166,7 @@ export class OwlNode {
       return { version: VERSION, nodeId: store.nodeId, nodeName: me.name, mode: mode.name, httpAddress: me.http, members: () => respMembers(mode.members(me)) };
     };
     const snapshots = { save: () => persistence.snapshot(), lastSaveAt: () => persistence.lastSnapshotAt() ?? startedAt };
-    const resp = respServer(config, deps, respInfo, { flush, snapshots, replicas: mode.replicas });
+    const resp = respServer(config, deps, respInfo, { flush, snapshots, replicas: mode.replicas, metrics });
     if (resp !== null) frontEnds.push(resp);
     const respAddress = resp === null ? null : await resp.listen();
     bound.resp = respAddress;
@@ -158,6 +174,7 @@ export class OwlNode {
     // 3. Every port is bound: from here on the data directory may be written.
     if (auth.unsaved) saveAuthData(dataDir, auth.data);
     persistence.begin();
+    readiness.loaded();
     await persistence.moveDamagedAside().catch(() => {
       // Logged by the snapshot; the damaged files stay in place for the next one.
     });
@@ -169,6 +186,12 @@ export class OwlNode {
     const membership = mode.membershipEvents();
     if (membership !== null) page.watch(membership);
     stops.push('the cluster page', () => page.close());
+    // Pushed last, so it runs first on stop: /readyz answers 503 while every port still serves, for ShutdownDrain.
+    stops.push('draining', async () => {
+      const serving = readiness.serving;
+      readiness.drain();
+      if (serving && config.ShutdownDrain > 0) await new Promise((r) => setTimeout(r, config.ShutdownDrain));
+    });
     stops.push('the periodic tasks', startHousekeeping(config, { store, lists: mode.lists, tasks: switches }));
 
     const udp = mode.udp();

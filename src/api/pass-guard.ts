@@ -1,3 +1,4 @@
+import type { Metrics } from '../metrics/metrics.js';
 import { isIPv4, isIPv6 } from 'node:net';
 import { LRUCache } from 'lru-cache';
 
@@ -35,6 +36,8 @@ export interface PassGuardOptions {
   maxAddresses?: number;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
+  /** Counts failures and slow-downs (absent = not counted). */
+  metrics?: Metrics;
 }
 
 interface Slowdown {
@@ -81,7 +84,10 @@ export class PassGuard {
   async check(ip: string, matches: () => boolean): Promise<PassCheckOutcome> {
     const key = guardKey(ip);
     let q = this.queues.get(key);
-    if (this.waiting >= this.maxWaiting || (q !== undefined && q.length >= this.maxWaitingPerAddress)) return 'busy';
+    if (this.waiting >= this.maxWaiting || (q !== undefined && q.length >= this.maxWaitingPerAddress)) {
+      this.opts.metrics?.authFailed('busy');
+      return 'busy';
+    }
     if (q === undefined) {
       q = { tail: Promise.resolve(), length: 0 };
       this.queues.set(key, q);
@@ -115,9 +121,11 @@ export class PassGuard {
     if (delay > 0) await this.sleep(delay);
     const budgetWait = this.reserveBudget();
     if (budgetWait > 0) await this.sleep(budgetWait);
+    if (delay + budgetWait > 0) this.opts.metrics?.authSlowedDown(delay + budgetWait);
     const ok = matches();
     if (ok) this.slowdowns.delete(key);
     else this.failed(key);
+    if (!ok) this.opts.metrics?.authFailed('wrong');
     return ok ? 'ok' : 'wrong';
   }
 

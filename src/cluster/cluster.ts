@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { withPort } from '../host-port.js';
 import { logger } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { writeFileAtomic } from '../persistence/files.js';
 import type { ClusterFlush } from '../store/flush.js';
 import { isVersion, type Version } from '../store/hlc.js';
@@ -55,6 +56,8 @@ export interface GossipClusterOptions {
   selfHttp: string;
   /** Where the live member list is kept between runs. */
   membersFile: string;
+  /** Counts what membership and replication do (absent = not counted). */
+  metrics?: Metrics;
   /** The node's datagram sockets: 'membership' on Gossipport, 'data' on DataGossipPort. */
   transport: UdpTransportOptions;
   membership: MembershipTuning;
@@ -139,6 +142,7 @@ export class GossipCluster implements PeerDirectory {
         else log.info('clock of member %s is back within MaxClockSkew (%d ms off)', name, offsetMs);
       },
       onRemoved: () => log.warn('this node was removed from the cluster (remove_node): it leaves and serves alone until it is restarted'),
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
     });
     this.replication = new Replication({
       store: opts.store,
@@ -148,6 +152,7 @@ export class GossipCluster implements PeerDirectory {
       selfHttp: opts.selfHttp,
       lists: opts.flush ? withFlush(listSync(opts.lists), opts.flush) : listSync(opts.lists),
       tuning: opts.replication,
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
     });
     // A flush made here goes to every live peer at once rather than waiting for the next rounds.
     opts.flush?.onFlush((_v, origin) => {

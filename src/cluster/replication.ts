@@ -1,5 +1,6 @@
 import { encodeRecord } from '../store/record-codec.js';
 import type { Store } from '../store/store.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { AntiEntropy, type AntiEntropyStats, type ListSync, type RoundReport } from './antientropy/anti-entropy.js';
 import { Disseminator, type DisseminationStats } from './dissemination/disseminator.js';
 import { InternalClient } from './internal-client.js';
@@ -23,6 +24,8 @@ export interface ReplicationOptions {
   selfHttp: string;
   lists?: ListSync;
   tuning: ReplicationTuning;
+  /** Counts push-pull rounds (absent = not counted). */
+  metrics?: Metrics;
 }
 
 /** Replication's settings, in its own units. */
@@ -106,6 +109,7 @@ export class Replication {
         this.rounds.set(peer.http, report);
       },
       ...(opts.lists ? { lists: opts.lists } : {}),
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
     });
   }
 

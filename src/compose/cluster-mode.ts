@@ -12,6 +12,7 @@ import type { Config } from '../config/settings.js';
 import type { OpsCluster } from '../ops/types.js';
 import type { ReplicaControl } from '../api/resp/context.js';
 import type { ClusterFlush } from '../store/flush.js';
+import type { Metrics, MetricSources } from '../metrics/metrics.js';
 import type { MembershipEventSource } from '../cluster-page/page-state.js';
 import { logger } from '../log.js';
 import { GOSSIP_MEMBERS_FILE } from '../persistence/layout.js';
@@ -59,6 +60,12 @@ export interface ClusterMode {
   membershipEvents(): MembershipEventSource | null;
   /** WAIT's view of the peers: how many are live, and a push-pull round with each. */
   readonly replicas: ReplicaControl;
+  /** What /metrics reads from the cluster when scraped (members, datagrams, deltas); empty in owlcache mode. */
+  readonly observed: MetricSources;
+  /** Gossip mode: whether any seed is configured (seed file or the gossip list), for /readyz. */
+  seedsConfigured(): boolean;
+  /** The members seen (/readyz); null in owlcache mode and before the start. */
+  memberStates(): readonly { local: boolean; state: string }[] | null;
 }
 
 /** What a mode is built from besides the settings: the loaded store and data directory. */
@@ -70,6 +77,8 @@ export interface ModeParts {
   tasks?: { isOn(task: ReplicationTask): boolean };
   /** The cluster-wide flush (FLUSHALL), replicated with the /server/ lists in gossip mode. */
   flush?: ClusterFlush;
+  /** The node's metrics (GET /metrics), handed to the cluster's parts. */
+  metrics?: Metrics;
 }
 
 /** The one decision: GroupWorkMode (or GroupDataSync 1, folded in by the conf loader) picks the mode. */
@@ -103,6 +112,9 @@ export function owlcacheMode(parts: Pick<ModeParts, 'dataDir' | 'store'>): Clust
     operations: () => null,
     membershipEvents: () => null,
     replicas: { count: () => 0, confirm: () => [] },
+    observed: {},
+    seedsConfigured: () => false,
+    memberStates: () => null,
   };
 }
 
@@ -196,7 +208,7 @@ export function gossipMode(config: GossipSettings, parts: ModeParts): ClusterMod
         store.clear();
         await persistence.snapshot();
       }
-      const c = new GossipCluster({ ...gossipClusterOptions(config, { store, lists, dataDir }, self), ...(parts.flush ? { flush: parts.flush } : {}) });
+      const c = new GossipCluster({ ...gossipClusterOptions(config, { store, lists, dataDir }, self), ...(parts.flush ? { flush: parts.flush } : {}), ...(parts.metrics ? { metrics: parts.metrics } : {}) });
       for (const task of ['anti_entropy', 'dissemination'] as const) c.setTask(task, parts.tasks?.isOn(task) ?? true);
       cluster.set(c);
       await c.start(seeds.fixed);
@@ -207,6 +219,13 @@ export function gossipMode(config: GossipSettings, parts: ModeParts): ClusterMod
     udp: () => (cluster.isSet ? { gossip: cluster.get().gossipAddress(), dataGossipPort: cluster.get().dataGossipPort() } : null),
     operations: () => (cluster.isSet ? cluster.get() : null),
     membershipEvents: () => (cluster.isSet ? cluster.get().membership : null),
+    observed: {
+      members: () => (cluster.isSet ? cluster.get().membership.members() : []),
+      datagrams: () => (cluster.isSet ? cluster.get().transport.stats() : null),
+      deltas: () => (cluster.isSet ? cluster.get().replication.disseminator.stats() : null),
+    },
+    seedsConfigured: () => seeds.fixed.length > 0 || lists.gossip.liveAddresses().length > 0,
+    memberStates: () => (cluster.isSet ? cluster.get().membership.members() : null),
     replicas: {
       count: () => (cluster.isSet ? cluster.get().livePeers().length : 0),
       confirm: () => (cluster.isSet ? cluster.get().livePeers().map((p) => cluster.get().replication.antiEntropy.round(p)) : []),

@@ -1,3 +1,4 @@
+import type { Metrics } from '../metrics/metrics.js';
 import type Router from '@koa/router';
 import type { Commands } from '../api/commands.js';
 import { envelope } from '../api/envelope.js';
@@ -47,6 +48,7 @@ export function tcpServer(
   c: Pick<Config, 'CloseTcp' | 'Host' | 'Tcpport' | 'TcpMaxLine' | 'TcpIdleTimeout' | 'ResponseHost' | 'MaxConnections' | 'MaxConnectionsPerClient'>,
   commands: Commands,
   protection: TcpWriteProtection,
+  metrics: Metrics,
 ): TcpServer | null {
   if (!c.CloseTcp) return null;
   return new TcpServer(commands, {
@@ -57,6 +59,7 @@ export function tcpServer(
     responseHost: c.ResponseHost,
     protection,
     caps: connectionCaps(c),
+    metrics,
   });
 }
 
@@ -65,7 +68,7 @@ export function respServer(
   c: Pick<Config, 'RespPort' | 'Host' | 'MaxMemory' | 'RespIdleTimeout' | 'MaxConnections' | 'MaxConnectionsPerClient'>,
   deps: Pick<HttpDeps, 'commands' | 'password' | 'passGuard'>,
   node: () => RespNodeInfo,
-  parts: Pick<RespServerOptions, 'flush' | 'snapshots' | 'replicas'>,
+  parts: Pick<RespServerOptions, 'flush' | 'snapshots' | 'replicas' | 'metrics'>,
 ): RespServer | null {
   if (c.RespPort <= 0) return null;
   return new RespServer({

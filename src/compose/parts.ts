@@ -4,6 +4,7 @@ import { PassGuard, TokenService } from '../api/http/tokens.js';
 import { GroupClient } from '../cluster/groups/group-client.js';
 import { GroupData, type GroupNodes } from '../cluster/groups/group-data.js';
 import type { Config } from '../config/settings.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { unbracketHost } from '../host-port.js';
 import type { AuthData } from '../persistence/auth-data.js';
 import type { PersistenceOptions } from '../persistence/persistence.js';
@@ -37,7 +38,7 @@ export function nodeSelf(c: Pick<Config, 'NodeName' | 'ResponseHost'>, httpPort:
 /** What every front end that takes a password shares: the password, its guard, the token service. */
 export function httpDeps(
   c: Pick<Config, 'Pass' | 'Tonken_jwt_secret' | 'Tonken_expire_time' | 'PassFailDelay' | 'PassChecksPerSecond' | 'Cors' | 'Access_Control_Allow_Origin'>,
-  parts: { commands: Commands; limits: Limits; auth: AuthData; self: Late<NodeSelf> },
+  parts: { commands: Commands; limits: Limits; auth: AuthData; self: Late<NodeSelf>; metrics: Metrics },
 ): HttpDeps {
   // Empty in the conf: the one auth.json holds, generated at the first start.
   const password = c.Pass || parts.auth.password!;
@@ -45,11 +46,12 @@ export function httpDeps(
   return {
     commands: parts.commands,
     tokens: new TokenService(c.Tonken_jwt_secret || parts.auth.jwtSecret!, password, c.Tonken_expire_time),
-    passGuard: new PassGuard({ baseDelayMs: c.PassFailDelay, checksPerSecond: c.PassChecksPerSecond }),
+    passGuard: new PassGuard({ baseDelayMs: c.PassFailDelay, checksPerSecond: c.PassChecksPerSecond, metrics: parts.metrics }),
     password,
     responseHost: () => self.get().http,
     limits: parts.limits,
     cors: { enabled: c.Cors, origin: c.Access_Control_Allow_Origin },
+    metrics: parts.metrics,
   };
 }
 

@@ -118,6 +118,8 @@ export const SETTINGS = {
   HttpsClient_InsecureSkipVerify: { section: 'HTTP', type: bool, default: '0', doc: '1 = do not verify peers\' certificates on node-to-node HTTPS.' },
   Cors: { section: 'HTTP', type: bool, default: '0', doc: '1 = answer cross-origin requests (CORS headers).' },
   Access_Control_Allow_Origin: { section: 'HTTP', type: str, default: '*', doc: 'Value of Access-Control-Allow-Origin when Cors is 1.' },
+  MetricsAuth: { section: 'HTTP', type: bool, default: '0', doc: '1 = GET /metrics needs a token from cmd=pass (?token= or Authorization: Bearer); 0 = open like reads (no key or value is ever in a metric).' },
+  ShutdownDrain: { section: 'HTTP', type: sec(SECOND, 10 * MINUTE, 'off'), default: '0', doc: 'Seconds a stopping node (SIGTERM) keeps serving with GET /readyz answering 503, so load balancers stop sending before the ports close; 0 = close at once.' },
 
   // [GroupData]
   GroupWorkMode: { section: 'GroupData', type: { kind: 'enum', values: ['owlcache', 'gossip'] }, default: 'owlcache', doc: 'Cluster mode: owlcache (explicit server list, no replication) or gossip (SWIM membership, replicated data).' },

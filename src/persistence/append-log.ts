@@ -1,5 +1,7 @@
 import { closeSync, fdatasync, fdatasyncSync, ftruncateSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Metrics } from '../metrics/metrics.js';
 import type { EntryRecord } from '../store/entry.js';
 import { fsyncDir, fsyncDirAsync } from './files.js';
 import { FILE_HEAD_BYTES, FRAME_HEAD_BYTES, KIND_HEADER, KIND_RECORDS, fileHead, frame, frameInPlace, readFramedFile, type SkippedRegion } from './frames.js';
@@ -73,6 +75,7 @@ export class AppendLogWriter {
     private readonly policy: FsyncPolicy,
     fd: number,
     private readonly onError: (err: Error) => void,
+    private readonly metrics: Metrics | undefined,
   ) {
     this.fd = fd;
   }
@@ -82,10 +85,12 @@ export class AppendLogWriter {
    * (generations are never reused). `onError` hears about failed writes made
    * at the end of a turn, after the changes were answered.
    */
-  static create(dir: string, generation: number, nodeId: string, policy: FsyncPolicy, onError: (err: Error) => void = () => {}): AppendLogWriter {
+  static create(
+    dir: string, generation: number, nodeId: string, policy: FsyncPolicy, onError: (err: Error) => void = () => {}, metrics?: Metrics,
+  ): AppendLogWriter {
     const path = join(dir, logFileName(generation));
     const fd = openSync(path, 'wx', 0o600);
-    const w = new AppendLogWriter(path, generation, policy, fd, onError);
+    const w = new AppendLogWriter(path, generation, policy, fd, onError, metrics);
     try {
       const head = Buffer.concat([
         fileHead(LOG_MAGIC, LOG_FORMAT),
@@ -195,7 +200,9 @@ export class AppendLogWriter {
   }
 
   private fdatasyncNow(): void {
+    const started = performance.now();
     fdatasyncSync(this.fd!);
+    this.metrics?.fsynced(performance.now() - started);
     this.unsynced = false;
   }
 
@@ -230,6 +237,7 @@ export class AppendLogWriter {
     }
     this.written += b.length;
     this.unsynced = true;
+    this.metrics?.appendLogWritten(b.length);
   }
 
   private cutBackTo(length: number): void {
@@ -256,7 +264,9 @@ export class AppendLogWriter {
     this.dirUnsynced = false;
     this.syncing = (async () => {
       try {
+        const started = performance.now();
         await fdatasyncAsync(fd);
+        this.metrics?.fsynced(performance.now() - started);
         if (dir) await fsyncDirAsync(this.path);
       } catch (err) {
         this.unsynced = true;

@@ -2,6 +2,7 @@ import { closeSync, rmSync, statfsSync, statSync, unlinkSync, utimesSync } from 
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { logger } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { type Store, StoreError, type WriteAheadHook } from '../store/store.js';
 import { AppendLogFormatError, AppendLogWriter, listLogs, readAppendLog, type FsyncPolicy } from './append-log.js';
 import { fsyncDirAsync, moveAside, openTempSync } from './files.js';
@@ -47,6 +48,8 @@ export interface PersistenceOptions {
   snapshotEveryMs: number;
   /** A log larger than this (and than the last snapshot) triggers a snapshot early. Default 64 MiB. */
   logSnapshotBytes?: number;
+  /** Counts append-log bytes, fsync and snapshot durations (absent = not counted). */
+  metrics?: Metrics;
 }
 
 export interface LoadReport {
@@ -473,7 +476,7 @@ export class Persistence {
         // A peer's changes, written at the end of the turn: they stay in memory (the recovery snapshot saves them).
         this.unsaved = true;
         this.writeFailed(w, err);
-      });
+      }, this.opts.metrics);
       return w;
     } catch (err) {
       throw new PersistenceError(
@@ -514,6 +517,7 @@ export class Persistence {
       }
       replayFrom = this.log.generation;
     }
+    const started = performance.now();
     // A consistent picture as of now, handed out in slices while the store goes on serving.
     const capture = store.capture();
     const capturedAt = Date.now();
@@ -547,7 +551,9 @@ export class Persistence {
       }
       if (removed > 0) await fsyncDirAsync(join(dataDir, SNAPSHOT_FILE));
       log.info('snapshot%s: %d records, %d bytes in %d ms', final ? ' (shutdown)' : '', res.records, res.bytes, res.ms);
+      this.opts.metrics?.snapshotWritten(true, performance.now() - started);
     } catch (err) {
+      this.opts.metrics?.snapshotWritten(false, performance.now() - started);
       this.dirty ||= wasDirty || capture.size > 0;
       this.unsaved ||= wasUnsaved;
       log.error('snapshot failed, the append logs are kept: %s', errText(err));

@@ -1,3 +1,4 @@
+import type { Metrics } from '../metrics/metrics.js';
 import { Digest, keyHash, LEAVES } from './digest.js';
 import { deathTime, mergeRecords, type EntryRecord } from './entry.js';
 import { ExpiryQueue } from './expiry-queue.js';
@@ -17,6 +18,8 @@ export interface StoreOptions {
   tombstoneTtlMs?: number;
   /** Wall clock in ms; injectable for tests. */
   now?: () => number;
+  /** Counts evictions and expirations (absent = not counted). */
+  metrics?: Metrics;
 }
 
 /** Where a change came from: a client here, a peer's push, a push-pull round, or the data directory at start. */
@@ -133,12 +136,14 @@ export class Store {
   private captures: SlotCapture[] = [];
   /** The latest flush (FLUSHALL): records that count from before it are gone and refused (src/store/flush.ts). */
   private flushFloor: Version | null = null;
+  private readonly metrics: Metrics | undefined;
 
   constructor(opts: StoreOptions) {
     this.hlc = new HybridLogicalClock(opts.nodeId, opts.now);
     this.now = opts.now ?? Date.now;
     this.maxMemory = opts.maxMemory ?? 0;
     this.tombstoneTtlMs = opts.tombstoneTtlMs ?? DEFAULT_TOMBSTONE_TTL_MS;
+    this.metrics = opts.metrics;
   }
 
   /** The digest of every record that has not expired (expired ones are taken out first). */
@@ -604,6 +609,7 @@ export class Store {
     this.beforeChange(s);
     this.toggleDigest(s, t.keyOf(s));
     t.changeState(s, GUARD);
+    this.metrics?.expired();
   }
 
   /**
@@ -630,6 +636,7 @@ export class Store {
       this.beforeChange(s);
       t.changeState(s, HOLLOW);
       this.evictions += 1;
+      this.metrics?.evicted();
     }
     if (freed) this.compactSoon(false);
   }

@@ -1,6 +1,8 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import { logger } from '../../log.js';
+import { performance } from 'node:perf_hooks';
+import { outcomeOfStatus } from '../../metrics/outcome.js';
 import { SERVER_HEADER, VERSION } from '../../version.js';
 import { sendEnvelope, type HttpDeps } from './context.js';
 import { dataRoute } from './data-route.js';
@@ -16,6 +18,19 @@ const WELCOME = `<!DOCTYPE html>
 </body></html>
 `;
 
+const DATA_COMMANDS = new Set(['get', 'set', 'expire', 'delete', 'exist', 'ping', 'pass']);
+const ROUTES: Record<string, string> = {
+  '': 'welcome', server: 'server', group_data: 'group_data', cluster: 'cluster', internal: 'internal',
+  metrics: 'metrics', healthz: 'healthz', readyz: 'readyz',
+};
+
+/** The `command` label of an HTTP request: the cmd of `/data/` (if it is one), else the route's first segment; anything else "other". */
+export function requestCommand(path: string, dataCommand: unknown): string {
+  const segment = path.split('/', 2)[1] ?? '';
+  if (segment === 'data') return typeof dataCommand === 'string' && DATA_COMMANDS.has(dataCommand) ? dataCommand : 'other';
+  return Object.hasOwn(ROUTES, segment) ? ROUTES[segment]! : 'other';
+}
+
 /**
  * The Koa application: a thin core of middleware (Server header, errors as
  * envelopes, CORS), `/` and `/data/`, plus whatever routers the cluster layer
@@ -25,6 +40,19 @@ export function createHttpApp(deps: HttpDeps, extraRouters: Router[] = []): Koa 
   const app = new Koa();
   app.proxy = false;
   app.silent = true;
+
+  const metrics = deps.metrics;
+  if (metrics !== undefined) {
+    // Outermost, so it sees the status the error handler below sets.
+    app.use(async (ctx, next) => {
+      const started = performance.now();
+      try {
+        await next();
+      } finally {
+        metrics.request('http', requestCommand(ctx.path, ctx.state.command), outcomeOfStatus(ctx.status), started);
+      }
+    });
+  }
 
   app.use(async (ctx, next) => {
     ctx.set('Server', SERVER_HEADER);

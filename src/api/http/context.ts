@@ -1,6 +1,7 @@
 import type Koa from 'koa';
 import { clientAddress } from '../client-address.js';
 import type { Commands, Limits } from '../commands.js';
+import type { Metrics } from '../../metrics/metrics.js';
 import { envelope, type Status } from '../envelope.js';
 import { DATA_JSON_TYPE } from './headers.js';
 import { BadBody, BodyNeedsToken, BodyTooLarge, Params, hasBody, parseQuery, readBody } from './params.js';
@@ -17,6 +18,8 @@ export interface HttpDeps {
   responseHost: () => string;
   limits: Limits;
   cors: { enabled: boolean; origin: string };
+  /** Counts requests (absent = not counted). */
+  metrics?: Metrics;
 }
 
 /** The client's address as every port keys it (client-address.ts), so tokens and the password guard see one address per client. */

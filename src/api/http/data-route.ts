@@ -27,6 +27,8 @@ export function dataRoute(deps: HttpDeps): Koa.Middleware {
     if (params === null) return;
     const cmd = params.str('cmd') ?? '';
     const key = params.str('key') ?? '';
+    // For the request counter (app.ts), which keeps only the names it knows.
+    ctx.state.command = cmd;
 
     switch (cmd) {
       case 'get': {

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { SERVER_HEADER } from '../../version.js';
 import { goTimeString } from '../../go-time.js';
 import type { EntryRecord } from '../../store/entry.js';
@@ -89,6 +90,7 @@ function plainGetKey(query: string): string | undefined {
  * returns false and goes through Koa.
  */
 export function tryFastGet(deps: HttpDeps, req: IncomingMessage, res: ServerResponse): boolean {
+  const started = performance.now();
   const url = req.url;
   if (url === undefined || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
   let q: number;
@@ -117,5 +119,6 @@ export function tryFastGet(deps: HttpDeps, req: IncomingMessage, res: ServerResp
   res.writeHead(answer.status, raw);
   if (req.method === 'HEAD') res.end();
   else res.end(answer.body);
+  deps.metrics?.request('http', 'get', answer.status === 200 ? 'ok' : 'not_found', started);
   return true;
 }

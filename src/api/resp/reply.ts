@@ -46,6 +46,9 @@ export class ReplyWriter {
   size = 0;
   /** The connection's protocol version (HELLO). */
   proto: Protocol = 2;
+  /** Error replies written so far, and the last one's code word (for the request counter). */
+  errors = 0;
+  lastErrorCode = '';
 
   private raw(s: string): void {
     this.parts.push(s);
@@ -58,6 +61,9 @@ export class ReplyWriter {
 
   /** `text` is the whole message including its code word, e.g. `ERR syntax error`. */
   error(text: string): void {
+    this.errors += 1;
+    const space = text.indexOf(' ');
+    this.lastErrorCode = space === -1 ? text : text.slice(0, space);
     this.raw(`-${ascii(oneLine(text))}${CRLF}`);
   }
 

@@ -7,6 +7,8 @@ import { logger } from '../../log.js';
 import { ClusterFlush } from '../../store/flush.js';
 import { newConnection, type ReplicaControl, type SnapshotControl, type ClientRegistry, type Connection, type PasswordGuard, type RespDeps, type RespNodeInfo, type ServerStats } from './context.js';
 import { dispatch, refuse, startsAuthed } from './dispatch.js';
+import { countedDispatch } from './counted.js';
+import type { Metrics } from '../../metrics/metrics.js';
 import { KeyIndex } from './key-index.js';
 import { RespParser, RespProtocolError, DEFAULT_LIMITS, OVERSIZED_COMMAND } from './parser.js';
 import { WatchRegistry } from './watch.js';
@@ -40,6 +42,8 @@ export interface RespServerOptions {
   flush?: ClusterFlush;
   snapshots?: SnapshotControl;
   replicas?: ReplicaControl;
+  /** Counts commands (absent = not counted). */
+  metrics?: Metrics;
 }
 
 /** The Redis protocol (RESP2) listener. */
@@ -172,7 +176,7 @@ export class RespServer extends SocketServer {
         let pending: unknown;
         try {
           if (args === OVERSIZED_COMMAND) refuse(conn, out, `ERR value is larger than MaxValueSize (${deps.commands.limits.maxValueSize} bytes)`);
-          else pending = dispatch(deps, conn, args, out, stats);
+          else pending = this.opts.metrics ? countedDispatch(this.opts.metrics, deps, conn, args, out, stats) : dispatch(deps, conn, args, out, stats);
         } catch (err) {
           log.error('RESP command failed: %s', (err as Error).stack ?? String(err));
           out.error('ERR internal error');

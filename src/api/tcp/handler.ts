@@ -1,5 +1,8 @@
+import { performance } from 'node:perf_hooks';
 import type { Commands, Outcome } from '../commands.js';
 import { envelope, type Status } from '../envelope.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import { outcomeOfStatus } from '../../metrics/outcome.js';
 
 /**
  * OwlCache's TCP text protocol (docs/protocol.md, "TCP text protocol"): one command
@@ -15,17 +18,27 @@ export interface TcpHandlerDeps {
   commands: Commands;
   /** `ResponseHost:Tcpport`. */
   responseHost: () => string;
+  /** Counts commands (absent = not counted). */
+  metrics?: Metrics;
 }
 
 /** The answer to one line, newline included, as the pieces to write. */
 export type Answer = Buffer[];
 
-function envelopeLine(deps: TcpHandlerDeps, cmd: string, status: Status, key: string, data: unknown, created = 0, message?: string): Answer {
-  const json = JSON.stringify(envelope(cmd, status, key, data, deps.responseHost(), created, message));
-  return [Buffer.from(`${json}\n`, 'utf8')];
+/** An answer and its envelope Status (a plain `get` answers 200 or, for a miss, 404). */
+interface Reply {
+  answer: Answer;
+  status: Status;
 }
 
-function outcomeLine(deps: TcpHandlerDeps, cmd: string, o: Outcome, data: unknown = null, created = 0): Answer {
+const COMMANDS = new Set(['get', 'set', 'expire', 'delete', 'exist', 'ping']);
+
+function envelopeLine(deps: TcpHandlerDeps, cmd: string, status: Status, key: string, data: unknown, created = 0, message?: string): Reply {
+  const json = JSON.stringify(envelope(cmd, status, key, data, deps.responseHost(), created, message));
+  return { answer: [Buffer.from(`${json}\n`, 'utf8')], status };
+}
+
+function outcomeLine(deps: TcpHandlerDeps, cmd: string, o: Outcome, data: unknown = null, created = 0): Reply {
   return envelopeLine(deps, cmd, o.status, o.key, data, created, o.message);
 }
 
@@ -38,7 +51,7 @@ function wordEnd(line: Buffer, from: number): number {
 /** Go's strings.TrimSpace, for the key word as the original applies it. */
 const trim = (s: string) => s.replace(/^[\s\u0085]+|[\s\u0085]+$/g, '');
 
-export function unknownCommand(deps: TcpHandlerDeps, message: string): Answer {
+function unknownCommand(deps: TcpHandlerDeps, message: string): Reply {
   return envelopeLine(deps, '', 501, '', null, 0, message);
 }
 
@@ -47,9 +60,18 @@ export function unknownCommand(deps: TcpHandlerDeps, message: string): Answer {
  * may write, else the message that set, expire and delete get (protected mode).
  */
 export function handleLine(deps: TcpHandlerDeps, line: Buffer, writeRefusal: string | null = null): Answer {
-  const { commands } = deps;
+  const metrics = deps.metrics;
   const cmdEnd = wordEnd(line, 0);
   const cmd = line.toString('utf8', 0, cmdEnd);
+  if (metrics === undefined) return reply(deps, line, writeRefusal, cmdEnd, cmd).answer;
+  const started = performance.now();
+  const r = reply(deps, line, writeRefusal, cmdEnd, cmd);
+  metrics.request('tcp', COMMANDS.has(cmd) ? cmd : 'other', outcomeOfStatus(r.status), started);
+  return r.answer;
+}
+
+function reply(deps: TcpHandlerDeps, line: Buffer, writeRefusal: string | null, cmdEnd: number, cmd: string): Reply {
+  const { commands } = deps;
   const hasKey = cmdEnd < line.length;
   const keyEnd = hasKey ? wordEnd(line, cmdEnd + 1) : line.length;
   const key = hasKey ? trim(line.toString('utf8', cmdEnd + 1, keyEnd)) : '';
@@ -63,7 +85,7 @@ export function handleLine(deps: TcpHandlerDeps, line: Buffer, writeRefusal: str
       if (key === '') return missing();
       const e = commands.get(key);
       const info = restAt !== -1 && trim(line.toString('utf8', restAt, wordEnd(line, restAt))) === 'info';
-      if (!info) return e?.value ? [e.value, NL] : [NL];
+      if (!info) return e?.value ? { answer: [e.value, NL], status: 200 } : { answer: [NL], status: 404 };
       if (e === undefined || e.value === null) return envelopeLine(deps, cmd, 404, key, null);
       return envelopeLine(deps, cmd, 200, key, e.value.toString('base64'), e.created);
     }
@@ -86,7 +108,7 @@ export function handleLine(deps: TcpHandlerDeps, line: Buffer, writeRefusal: str
       if (key === '') return missing();
       return outcomeLine(deps, cmd, commands.exist(key));
     case 'ping':
-      return hasKey && cmdEnd + 1 < line.length ? [line.subarray(cmdEnd + 1), NL] : [Buffer.from('PONG\n')];
+      return { answer: hasKey && cmdEnd + 1 < line.length ? [line.subarray(cmdEnd + 1), NL] : [Buffer.from('PONG\n')], status: 200 };
     default:
       return unknownCommand(deps, cmd === '' ? 'empty command line' : `unknown command ${JSON.stringify(cmd)}`);
   }

@@ -6,6 +6,7 @@ import type { Commands } from '../commands.js';
 import { envelope } from '../envelope.js';
 import { logger } from '../../log.js';
 import { handleLine, type Answer, type TcpHandlerDeps } from './handler.js';
+import type { Metrics } from '../../metrics/metrics.js';
 import { LineSplitter } from './lines.js';
 import { looksLikeHttp, type TcpWriteProtection } from './protection.js';
 
@@ -33,6 +34,8 @@ export interface TcpServerOptions {
   protection: TcpWriteProtection;
   /** MaxConnections / MaxConnectionsPerClient. */
   caps?: ConnectionCaps;
+  /** Counts commands (absent = not counted). */
+  metrics?: Metrics;
 }
 
 /**
@@ -96,7 +99,7 @@ export class TcpServer extends SocketServer {
     private readonly opts: TcpServerOptions,
   ) {
     super(opts, (err) => log.error('TCP server error: %s', err.message));
-    this.deps = { commands, responseHost: () => `${opts.responseHost}:${this.port}` };
+    this.deps = { commands, responseHost: () => `${opts.responseHost}:${this.port}`, ...(opts.metrics ? { metrics: opts.metrics } : {}) };
   }
 
   protected override listening(address: AddressInfo): void {

@@ -1,4 +1,5 @@
 import { logger } from '../../log.js';
+import type { Metrics } from '../../metrics/metrics.js';
 import { recordFromArray, recordToArray, RecordFormatError } from '../../store/record-codec.js';
 import { GROUPS, LEAVES_PER_GROUP } from '../../store/digest.js';
 import type { EntryRecord } from '../../store/entry.js';
@@ -41,6 +42,8 @@ export interface AntiEntropyOptions {
   maxMessageBytes?: number;
   /** Keys per leaf-chunk scan (bounds memory of a key exchange). */
   maxKeysPerChunk?: number;
+  /** Counts rounds, keys exchanged and durations (absent = not counted). */
+  metrics?: Metrics;
   /** Told after each round this node starts, whether it succeeded or not (per-peer status). */
   onRound?: (peer: Peer, report: RoundReport) => void;
 }
@@ -134,6 +137,7 @@ export class AntiEntropy {
     this.running = this.round(target)
       .catch((err: unknown) => {
         this.counters.roundsFailed++;
+        this.opts.metrics?.pushPullRound('failed', Date.now() - started, 0, 0);
         log.debug('push-pull with %s failed: %s', target.name, (err as Error).message);
         this.opts.onRound?.(target, { at: Date.now(), ms: Date.now() - started, ok: false, pulled: 0, pushed: 0, inSync: false, error: (err as Error).message });
       })
@@ -209,6 +213,7 @@ export class AntiEntropy {
     c.lastRoundPushed = pushed;
     c.lastRoundAt = Date.now();
     this.opts.onRound?.(peer, { at: c.lastRoundAt, ms: c.lastRoundMs, ok: true, pulled, pushed, inSync: r1.equal === true });
+    this.opts.metrics?.pushPullRound(r1.equal === true && r1.lists === undefined ? 'in_sync' : 'synced', c.lastRoundMs, pulled, pushed);
     if (pulled + pushed > 0) log.info('push-pull with %s: pulled %d, pushed %d entries in %d ms', peer.name, pulled, pushed, c.lastRoundMs);
   }
 

@@ -453,6 +453,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
       if (state === 'faulty' || state === 'left') return;
       const info: MemberInfo = { address: w.host, state, incarnation: w.incarnation, meta, since: now, local: false };
       this.table.set(w.host, info);
+      this.opts.metrics?.memberEntered(state);
       log.debug('%s: %s joined (%s)', this.address, w.host, state);
       this.emitInfo('join', info);
       if (state === 'suspect') this.emitInfo('suspect', info);
@@ -465,6 +466,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
       if (!sameMeta(prev.meta, meta)) this.emitInfo('update', info);
       return;
     }
+    this.opts.metrics?.memberEntered(state);
     log.debug('%s: %s %s -> %s (incarnation %d)', this.address, w.host, prev.state, state, w.incarnation);
     switch (state) {
       case 'alive':

@@ -1,5 +1,6 @@
 /** The membership layer's public types: all the rest of the project sees of it (no `swim` type leaks). */
 import type { UdpTransport } from '../transport/udp-transport.js';
+import type { Metrics } from '../../metrics/metrics.js';
 
 export type MemberState = 'alive' | 'suspect' | 'faulty' | 'left';
 
@@ -66,6 +67,8 @@ export interface MembershipOptions {
   onClockSkew?: (address: string, offsetMs: number, skewed: boolean) => void;
   /** another node removed this one from the cluster (remove_node): it has left, and stays out until restarted */
   onRemoved?: () => void;
+  /** Counts state changes (absent = not counted). */
+  metrics?: Metrics;
 }
 
 /** What SWIM's probes say about one member (probes.ts). */
