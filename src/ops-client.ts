@@ -1,10 +1,10 @@
-import http from 'node:http';
-import https from 'node:https';
+import type { OwlClient } from './client/index.js';
 
 /**
  * The cluster operations from a shell (docs/operations.md): each subcommand
- * is one operation, authenticated with HTTP Basic `admin:<password>`, printed
- * as a table (or the node's JSON with --json).
+ * is one operation sent through the cluster client (src/client/: the nodes of
+ * --endpoints and every node they name, the next one tried when one is down),
+ * printed as a table (or the node's JSON with --json).
  *
  *   owlcache routes [set [--server hub|leaf] HOST:PORT… | delete HOST:PORT…]
  *   owlcache join HOST:PORT [--timeout MS]
@@ -19,8 +19,7 @@ export const OPS_COMMANDS = ['routes', 'join', 'remove', 'network', 'stat', 'con
 export type OpsCommand = (typeof OPS_COMMANDS)[number];
 
 export interface OpsClientOptions {
-  base: string;
-  pass: string;
+  client: OwlClient;
   json: boolean;
   cluster: boolean;
   server: string | undefined;
@@ -30,40 +29,6 @@ export interface OpsClientOptions {
 type Doc = Record<string, unknown>;
 
 class UsageError extends Error {}
-
-function send(base: string, pass: string, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 70_000): Promise<{ status: number; doc: Doc }> {
-  const url = new URL(path, base);
-  const mod = url.protocol === 'https:' ? https : http;
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = mod.request(
-      url,
-      {
-        method,
-        headers: {
-          Authorization: `Basic ${Buffer.from(`admin:${pass}`).toString('base64')}`,
-          ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {}),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          try {
-            resolve({ status: res.statusCode ?? 0, doc: JSON.parse(text) as Doc });
-          } catch {
-            reject(new Error(`${url.host} answered ${res.statusCode} with something that is not JSON`));
-          }
-        });
-        res.on('error', reject);
-      },
-    );
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer from ${url.host} in ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
 
 export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
@@ -99,7 +64,7 @@ function printChange(out: (s: string) => void, doc: Doc, done: 'set' | 'deleted'
 
 /** Runs one operations subcommand; returns the exit code. */
 export async function runOpsCommand(command: OpsCommand, args: string[], o: OpsClientOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
-  const call = (method: 'GET' | 'POST', path: string, body?: unknown) => send(o.base, o.pass, method, path, body);
+  const call = (method: 'GET' | 'POST', path: string, body?: Doc) => o.client.raw(method, path, body);
   const op = (body: Doc) => call('POST', '/', body);
   let answer: { status: number; doc: Doc };
   let print: (doc: Doc) => void;
