@@ -25,7 +25,7 @@ export class OwlAuthError extends OwlError {
     readonly node: string,
     detail: string,
   ) {
-    super(`${node} refused the credentials: ${detail}`);
+    super(`${node}: ${detail}`);
   }
 }
 

@@ -5,8 +5,8 @@ import { NodeFailure, Transport, errorText, type Answer, type Exchange } from '.
 /**
  * A client for a whole owlcache cluster from one address (README, "Client
  * library"). It learns every node from `/info/shards`, sends each request to
- * one healthy node (a key's to the node it ranks first, others round-robin:
- * topology.ts says why), and on a connection error, timeout or 5xx
+ * one healthy node (a key's to the node it ranks first, the others to the
+ * first healthy endpoint: topology.ts says why), and on a connection error, timeout or 5xx
  * tries the next node with a short backoff, so a stopped node costs a retry,
  * not an error. It gets a token from each node it uses (`cmd=pass`) and asks
  * again when a node refuses it. The topology is refreshed periodically and
@@ -408,7 +408,7 @@ export class OwlClient {
       timeoutMs,
     });
     const doc = json(a);
-    if (a.status !== 200 || typeof doc.Data !== 'string') throw new OwlAuthError(this.topology.label(url), `the password was refused${errorText(a)}`);
+    if (a.status !== 200 || typeof doc.Data !== 'string') throw new OwlAuthError(this.topology.label(url), `refused the password (${a.status}${errorText(a)})`);
     this.tokens.set(url, doc.Data);
     return doc.Data;
   }
@@ -424,7 +424,7 @@ export class OwlClient {
       this.tokens.delete(url);
       a = await send();
     }
-    if (a.status === 401) throw new OwlAuthError(this.topology.label(url), errorText(a).replace(/^: /, '') || 'not authenticated');
+    if (a.status === 401) throw new OwlAuthError(this.topology.label(url), `refused the ${this.fixedToken !== undefined ? 'token' : 'fresh token'} (401${errorText(a)})`);
     return a;
   }
 

@@ -3,14 +3,16 @@ import { fnv1a32 } from '../fnv1a.js';
 /**
  * What the client knows of the cluster: every node learnt from `/info/shards`
  * (docs/operations.md) and the endpoints it was given, which of them failed
- * lately, and whose turn it is. A node that failed is left out of the
+ * lately, and where each request goes. A node that failed is left out of the
  * rotation until a later refresh finds it answering again.
  *
  * A key's requests go to the healthy node that key ranks first (rendezvous
  * hashing): the cluster is eventually consistent, so sending a key's get to
  * the node that took its set gives read-your-writes while the nodes stay up,
- * and the keys still spread over every node. Requests without a key go
- * round-robin.
+ * and the keys still spread over every node. Requests without a key (the
+ * cluster operations, most about the node that answers) go to the first
+ * healthy node, the endpoints given first, so they keep to one node while it
+ * answers.
  */
 
 /** murmur3's finaliser over FNV-1a: FNV alone mixes the last characters (the node's port) too little. */
@@ -52,7 +54,6 @@ export interface Shard {
 
 export class Topology {
   private readonly nodes = new Map<string, NodeView>();
-  private turn = 0;
 
   constructor(endpoints: readonly string[]) {
     for (const e of endpoints) this.add(baseUrl(e), null, 'alive');
@@ -113,21 +114,14 @@ export class Topology {
 
   /**
    * Every node in the order to try them: the healthy ones (alive, not down)
-   * as `key` ranks them, or round-robin from whose turn it is without a key,
-   * then the rest (a node the cluster thinks dead may still answer when
+   * as `key` ranks them, or without a key the given endpoints first, then the
+   * learnt nodes; then the rest (a node the cluster thinks dead may still answer when
    * nothing else does).
    */
   order(key?: string): string[] {
     const all = [...this.nodes.values()];
     const healthy = all.filter((n) => !n.down && n.state === 'alive');
-    let rotated: NodeView[];
-    if (key !== undefined) {
-      rotated = healthy.map((n) => ({ n, r: rank(key, n.url) })).sort((a, b) => b.r - a.r).map((x) => x.n);
-    } else {
-      const start = healthy.length === 0 ? 0 : this.turn % healthy.length;
-      this.turn = (this.turn + 1) % 1_000_000;
-      rotated = [...healthy.slice(start), ...healthy.slice(0, start)];
-    }
+    const rotated = key === undefined ? healthy : healthy.map((n) => ({ n, r: rank(key, n.url) })).sort((a, b) => b.r - a.r).map((x) => x.n);
     const rest = all.filter((n) => !healthy.includes(n)).sort((a, b) => Number(a.down) - Number(b.down));
     return [...rotated, ...rest].map((n) => n.url);
   }
