@@ -12,7 +12,8 @@ import { OPS_COMMANDS, runOpsCommand, table, type OpsCommand } from './ops-clien
  *   owlcache members | status
  *
  * and the cluster operations (ops-client.ts): routes, join, remove, network,
- * stat, config, topology, info; each takes --json for the node's JSON answer.
+ * stat, config, topology, info, backup, restore, job, jobs; each takes --json
+ * for the node's JSON answer.
  * Every one takes `--endpoints host:port,host:port,…` (or `-node host:port`;
  * default 127.0.0.1:7721), `-pass PASSWORD` and `-https`.
  *
@@ -86,6 +87,7 @@ export async function runClient(command: ClientCommand, argv: string[], out: (s:
       options: {
         node: { type: 'string' }, endpoints: { type: 'string' }, pass: { type: 'string' }, https: { type: 'boolean' },
         json: { type: 'boolean' }, cluster: { type: 'boolean' }, server: { type: 'string' }, timeout: { type: 'string' }, ttl: { type: 'string' },
+        file: { type: 'string' }, replace: { type: 'boolean' }, wait: { type: 'boolean' },
       },
       allowPositionals: isOps || isData,
       strict: true,
@@ -122,7 +124,10 @@ export async function runClient(command: ClientCommand, argv: string[], out: (s:
   }
   try {
     if (isOps) {
-      const o = { client, json: values.json === true, cluster: values.cluster === true, server: values.server, timeout: values.timeout };
+      const o = {
+        client, json: values.json === true, cluster: values.cluster === true, server: values.server, timeout: values.timeout,
+        file: values.file, replace: values.replace === true, wait: values.wait === true, tty: process.stderr.isTTY ? process.stderr : null,
+      };
       return await runOpsCommand(command as OpsCommand, positionals, o, out, err);
     }
     if (isData) return await runData(command as DataCommand, positionals, client, values.ttl, out);

@@ -70,10 +70,13 @@ export interface JobStatus {
   job_type: 'coldbackup' | 'coldrestore';
   status: 'queued' | 'running' | 'done' | 'failed';
   progress: { records: number; total: number };
+  queued: string;
   started: string | null;
   finished: string | null;
   file: string;
   error: string | null;
+  /** What the job did (counts), once done. */
+  result: Record<string, unknown> | null;
   /** The node running the job (base URL), added by the client. */
   node: string;
 }
