@@ -1,4 +1,5 @@
 import { mkdirSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { join } from 'node:path';
 import { OwlClient } from '../src/client/index.js';
@@ -8,7 +9,7 @@ import { writeSnapshot } from '../src/persistence/snapshot.js';
 import type { EntryRecord } from '../src/store/entry.js';
 import { HybridLogicalClock } from '../src/store/hlc.js';
 import { TEST_PASSWORD, stopAllNodes, startNode, tempDir } from '../test/helpers/node-process.js';
-import { fmt, load, loadAverage, machine } from './lib.js';
+import { fmt, httpLoadTool, loadAverage, machine } from './lib.js';
 
 /**
  * coldbackup and coldrestore of BENCH_ENTRIES (1 M) entries of 100 B on one
@@ -64,7 +65,9 @@ function probe(port: number): { stop: () => Promise<number> } {
 
 async function job(client: OwlClient, start: () => Promise<{ job_id?: string; node: string }>, port: number): Promise<{ ms: number; stall: number; file: string; result: Record<string, unknown> | null }> {
   const p = probe(port);
-  const bg = load(`http://127.0.0.1:${port}/data/?cmd=get&key=key:7`, { connections: 8, seconds: LOAD_SECONDS, warmupSeconds: 0 }).catch(() => null);
+  // wrk run asynchronously (lib.ts's load() waits for it synchronously, which would stop the probe too).
+  const bg = httpLoadTool() === 'wrk' ? spawn('wrk', ['-t1', '-c8', `-d${LOAD_SECONDS}s`, `http://127.0.0.1:${port}/data/?cmd=get&key=key:7`], { stdio: 'ignore' }) : null;
+  const bgDone = bg === null ? Promise.resolve() : new Promise<void>((r) => bg.on('exit', () => r()));
   await new Promise((r) => setTimeout(r, 500));
   const t0 = performance.now();
   const s = await start();
@@ -75,7 +78,8 @@ async function job(client: OwlClient, start: () => Promise<{ job_id?: string; no
   }
   const ms = performance.now() - t0;
   const stall = await p.stop();
-  await bg;
+  bg?.kill('SIGINT');
+  await bgDone;
   if (j.status !== 'done') throw new Error(`${j.job_type} failed: ${j.error}`);
   return { ms, stall, file: j.file, result: j.result };
 }
@@ -87,7 +91,7 @@ try {
   await writeSnapshot(join(dataDir, SNAPSHOT_FILE), join(dataDir, SNAPSHOT_TEMP_FILE), records(ENTRIES), { nodeId: 'bench', createdAt: Date.now(), replayFrom: 0 });
   const h = await startNode({ dataDir, readyTimeoutMs: 180_000, settings: { AppendLog: 1 } });
   const client = new OwlClient({ endpoints: [h.httpAddr], password: TEST_PASSWORD, timeoutMs: 60_000, refreshMs: 0 });
-  console.log(`# backup / restore of ${fmt(ENTRIES)} entries of 100 B (${machine()}; load average ${loadAverage()})`);
+  console.log(`# backup / restore of ${fmt(ENTRIES)} entries of 100 B (${machine()}; load average ${loadAverage()}; background get load: ${httpLoadTool() === 'wrk' ? 'wrk, 8 connections' : 'none (no wrk)'})`);
   const b = await job(client, () => client.backup({ file: 'bench.gz' }), h.httpPort);
   const size = statSync(join(dataDir, 'backups', b.file)).size;
   console.log(`coldbackup: ${(b.ms / 1000).toFixed(2)} s, file ${(size / 2 ** 20).toFixed(1)} MiB, longest probe wait ${b.stall.toFixed(0)} ms`);

@@ -36,6 +36,8 @@ export interface BackupStore {
   entries(): IterableIterator<EntryRecord>;
   peek(key: string): EntryRecord | undefined;
   set(key: string, value: Buffer, ttlMs?: number): EntryRecord;
+  /** Several writes, all or none (one append-log write). */
+  setMany(items: readonly { key: string; value: Buffer; ttlMs?: number }[]): EntryRecord[];
   delete(key: string): EntryRecord | undefined;
 }
 
@@ -160,6 +162,7 @@ export function coldRestore(deps: OpsDeps, a: RestoreArgs): Job {
     await readBackup(path, async (batch) => {
       for (let i = 0; i < batch.length; i += APPLY_SLICE) {
         const now = Date.now();
+        const writes: { key: string; value: Buffer; ttlMs: number }[] = [];
         for (const r of batch.slice(i, i + APPLY_SLICE)) {
           applied += 1;
           if (r.value === null) continue;
@@ -172,12 +175,20 @@ export function coldRestore(deps: OpsDeps, a: RestoreArgs): Job {
             kept += 1;
             continue;
           }
-          try {
-            store.set(r.key, r.value, r.expireAt === 0 ? 0 : r.expireAt - now);
-            restored += 1;
-          } catch {
-            // A value the store refuses now (larger than MaxMemory): counted, the rest goes on.
-            refused += 1;
+          writes.push({ key: r.key, value: r.value, ttlMs: r.expireAt === 0 ? 0 : r.expireAt - now });
+        }
+        // One append-log write for the slice; if the store refuses it (a value larger than MaxMemory), one by one.
+        try {
+          store.setMany(writes);
+          restored += writes.length;
+        } catch {
+          for (const w of writes) {
+            try {
+              store.set(w.key, w.value, w.ttlMs);
+              restored += 1;
+            } catch {
+              refused += 1;
+            }
           }
         }
         run.progress(applied);
