@@ -17,7 +17,7 @@ import { clusterMode, type ClusterMode, type NodeSelf } from './compose/cluster-
 import { httpServer, respMembers, respServer, tcpProtection, tcpServer } from './compose/front-ends.js';
 import { startHousekeeping } from './compose/housekeeping.js';
 import { Late } from './compose/late.js';
-import { operationsRouter, runtimeSwitches, type BoundAddresses } from './compose/operations.js';
+import { backupJobs, operationsRouter, runtimeSwitches, type BoundAddresses } from './compose/operations.js';
 import { commandLimits, groupClient, groupData, httpDeps, nodeSelf, persistenceOptions, storeOptions } from './compose/parts.js';
 import { StopStack } from './compose/stop-stack.js';
 import type { Config } from './config/settings.js';
@@ -144,7 +144,7 @@ export class OwlNode {
       serverRouter(deps, mode.lists),
       groupDataRouter(deps, groupData(config, { commands, nodes: mode.groupNodes, client, self })),
       clusterRouter(deps, view),
-      operationsRouter(config, { dataDir, store, deps, mode, switches, self, bound, startedAt }),
+      operationsRouter(config, { dataDir, store, deps, mode, switches, self, bound, startedAt, jobs: backupJobs(config.BackupDir, dataDir, store) }),
       pageRouter(deps, page),
       ...(mode.internal === null ? [] : [internalRouter(mode.internal)]),
     ];

@@ -1,10 +1,10 @@
-import http from 'node:http';
-import https from 'node:https';
+import type { OwlClient } from './client/index.js';
 
 /**
  * The cluster operations from a shell (docs/operations.md): each subcommand
- * is one operation, authenticated with HTTP Basic `admin:<password>`, printed
- * as a table (or the node's JSON with --json).
+ * is one operation sent through the cluster client (src/client/: the nodes of
+ * --endpoints and every node they name, the next one tried when one is down),
+ * printed as a table (or the node's JSON with --json).
  *
  *   owlcache routes [set [--server hub|leaf] HOST:PORT… | delete HOST:PORT…]
  *   owlcache join HOST:PORT [--timeout MS]
@@ -14,55 +14,61 @@ import https from 'node:https';
  *   owlcache config [get KEY | set KEY Enable|Disable [--cluster]]
  *   owlcache topology
  *   owlcache info
+ *   owlcache backup [--cluster] [--file NAME] [--wait]
+ *   owlcache restore FILE [--replace] [--wait]
+ *   owlcache job ID   |   owlcache jobs
+ *
+ * backup, restore and job follow the job with a progress bar on a terminal
+ * (or with --wait) until it ends.
  */
-export const OPS_COMMANDS = ['routes', 'join', 'remove', 'network', 'stat', 'config', 'topology', 'info'] as const;
+export const OPS_COMMANDS = ['routes', 'join', 'remove', 'network', 'stat', 'config', 'topology', 'info', 'backup', 'restore', 'job', 'jobs'] as const;
 export type OpsCommand = (typeof OPS_COMMANDS)[number];
 
 export interface OpsClientOptions {
-  base: string;
-  pass: string;
+  client: OwlClient;
   json: boolean;
   cluster: boolean;
   server: string | undefined;
   timeout: string | undefined;
+  file?: string | undefined;
+  replace?: boolean;
+  wait?: boolean;
+  /** Where the progress bar goes (a terminal's stderr), or null for none. */
+  tty?: NodeJS.WriteStream | null;
 }
 
 type Doc = Record<string, unknown>;
 
 class UsageError extends Error {}
 
-function send(base: string, pass: string, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 70_000): Promise<{ status: number; doc: Doc }> {
-  const url = new URL(path, base);
-  const mod = url.protocol === 'https:' ? https : http;
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = mod.request(
-      url,
-      {
-        method,
-        headers: {
-          Authorization: `Basic ${Buffer.from(`admin:${pass}`).toString('base64')}`,
-          ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {}),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          try {
-            resolve({ status: res.statusCode ?? 0, doc: JSON.parse(text) as Doc });
-          } catch {
-            reject(new Error(`${url.host} answered ${res.statusCode} with something that is not JSON`));
-          }
-        });
-        res.on('error', reject);
-      },
-    );
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer from ${url.host} in ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
+const BAR_WIDTH = 30;
+
+function bar(p: { records: number; total: number }, status: string): string {
+  const share = p.total > 0 ? Math.min(1, p.records / p.total) : status === 'done' ? 1 : 0;
+  const filled = Math.round(share * BAR_WIDTH);
+  return `[${'#'.repeat(filled)}${' '.repeat(BAR_WIDTH - filled)}] ${String(Math.round(share * 100)).padStart(3)}% ${p.records}/${p.total} ${status}`;
+}
+
+/** Polls a job until it ends (a progress bar on a terminal); exit code 0 when done, 1 when failed. */
+async function follow(o: OpsClientOptions, jobId: string, node: string | undefined, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  const deadline = Date.now() + 24 * 3600_000;
+  let j = await o.client.job(jobId, node);
+  while ((o.wait || o.tty) && (j.status === 'queued' || j.status === 'running') && Date.now() < deadline) {
+    o.tty?.write(`\r${bar(j.progress, j.status)}`);
+    await new Promise((r) => setTimeout(r, 250));
+    j = await o.client.job(jobId, j.node);
+  }
+  o.tty?.write(`\r${bar(j.progress, j.status)}\n`);
+  if (o.json) out(JSON.stringify(j, null, 2));
+  else {
+    out(`job ${j.job_id} (${j.job_type}) ${j.status}: ${j.progress.records}/${j.progress.total} records, file ${j.file}${j.finished ? `, finished ${j.finished}` : ''}`);
+    if (j.result) out(`  ${Object.entries(j.result).map(([k, v]) => `${k} ${cell(v)}`).join(', ')}`);
+  }
+  if (j.status === 'failed') {
+    err(`owlcache job: ${j.job_id} failed: ${j.error ?? '?'}`);
+    return 1;
+  }
+  return 0;
 }
 
 export function table(rows: string[][]): string {
@@ -99,9 +105,9 @@ function printChange(out: (s: string) => void, doc: Doc, done: 'set' | 'deleted'
 
 /** Runs one operations subcommand; returns the exit code. */
 export async function runOpsCommand(command: OpsCommand, args: string[], o: OpsClientOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
-  const call = (method: 'GET' | 'POST', path: string, body?: unknown) => send(o.base, o.pass, method, path, body);
+  const call = (method: 'GET' | 'POST', path: string, body?: Doc) => o.client.raw(method, path, body);
   const op = (body: Doc) => call('POST', '/', body);
-  let answer: { status: number; doc: Doc };
+  let answer: { status: number; doc: Doc; node?: string };
   let print: (doc: Doc) => void;
   try {
     switch (command) {
@@ -186,6 +192,40 @@ export async function runOpsCommand(command: OpsCommand, args: string[], o: OpsC
           const rows = [['NODE', 'STATE', 'HTTP', 'TCP', 'RESP', 'GOSSIP']];
           for (const s of Object.values(d.shards as Record<string, Doc>)) rows.push([cell(s.nodeId), cell(s.state), cell(s.httpAddr), cell(s.tcpAddr), cell(s.respAddr), cell(s.gossipAddr)]);
           out(table(rows));
+        };
+        break;
+      }
+      case 'backup':
+      case 'restore': {
+        if (command === 'backup' && args.length !== 0) throw new UsageError('backup takes no argument (--file NAME names the file)');
+        if (command === 'restore' && args.length !== 1) throw new UsageError('restore takes one FILE (a name inside the node\'s BackupDir)');
+        const body = command === 'backup'
+          ? { ver: '0.1', job_type: 'coldbackup', ...(o.file !== undefined ? { file: o.file } : {}), ...(o.cluster ? { scope: 'cluster' } : {}) }
+          : { ver: '0.1', job_type: 'coldrestore', file: args[0], ...(o.replace ? { mode: 'replace' } : {}) };
+        const started = await op(body);
+        if (started.status !== 200 || o.json) {
+          answer = started;
+          print = () => {};
+          break;
+        }
+        const jobs = (started.doc.jobs as Doc[] | undefined) ?? [{ node_name: started.node, ok: true, job_id: started.doc.job_id, file: started.doc.file }];
+        for (const j of jobs) out(j.ok ? `${cell(j.node_name)}: job ${cell(j.job_id)} (${cell(j.file)})` : `${cell(j.node_name)}: failed: ${cell(j.error)}`);
+        if (!(o.wait || o.tty) || jobs.length !== 1) return jobs.every((j) => j.ok) ? 0 : 1;
+        return await follow(o, String(started.doc.job_id), started.node, out, err);
+      }
+      case 'job': {
+        if (args.length !== 1) throw new UsageError('job takes one job ID');
+        return await follow(o, args[0]!, undefined, out, err);
+      }
+      case 'jobs': {
+        answer = await call('GET', '/jobs');
+        print = (d) => {
+          const rows = [['JOB', 'TYPE', 'STATUS', 'PROGRESS', 'FILE', 'FINISHED', 'ERROR']];
+          for (const j of (d.jobs as Doc[]) ?? []) {
+            const p = j.progress as { records: number; total: number };
+            rows.push([cell(j.job_id), cell(j.job_type), cell(j.status), `${p.records}/${p.total}`, cell(j.file), cell(j.finished), cell(j.error)]);
+          }
+          out(rows.length === 1 ? `no jobs (backups go to ${cell(d.backup_dir)})` : table(rows));
         };
         break;
       }

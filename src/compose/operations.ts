@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type Router from '@koa/router';
 import { passwordMatches } from '../api/auth.js';
 import type { Commands } from '../api/commands.js';
@@ -8,8 +8,9 @@ import { opsRouter } from '../api/http/ops-route.js';
 import { loadSeeds } from '../cluster/groups/seed-file.js';
 import type { Config } from '../config/settings.js';
 import { logger } from '../log.js';
-import { createOps, RuntimeSwitches } from '../ops/index.js';
-import { RUNTIME_SWITCHES_FILE } from '../persistence/layout.js';
+import { createOps, Jobs, RuntimeSwitches } from '../ops/index.js';
+import type { JobsDeps } from '../ops/backup-jobs.js';
+import { BACKUP_DIR, JOBS_FILE, RUNTIME_SWITCHES_FILE } from '../persistence/layout.js';
 import type { Persistence } from '../persistence/persistence.js';
 import type { Store } from '../store/store.js';
 import { VERSION } from '../version.js';
@@ -40,6 +41,13 @@ export function runtimeSwitches(dataDir: string, parts: { commands: Commands; pe
   return switches;
 }
 
+/** The backup and restore jobs: their record in the data directory, BackupDir (default: backups/ in it). */
+export function backupJobs(backupDir: string, dataDir: string, store: Store): JobsDeps {
+  const registry = new Jobs(join(dataDir, JOBS_FILE));
+  if (registry.problem !== null) log.warn('%s', registry.problem);
+  return { registry, backupDir: backupDir.trim() === '' ? join(dataDir, BACKUP_DIR) : resolve(backupDir), store };
+}
+
 /** The cluster operations' router (HarperDB, CubeFS, QED and Kunlun forms; src/ops/). */
 export function operationsRouter(
   c: Pick<Config, 'Open_Https' | 'ResponseHost' | 'MaxClockSkew'>,
@@ -52,6 +60,7 @@ export function operationsRouter(
     self: Late<NodeSelf>;
     bound: BoundAddresses;
     startedAt: number;
+    jobs: JobsDeps;
   },
 ): Router {
   const { dataDir, store, deps, mode, switches, self, bound } = parts;
@@ -82,6 +91,7 @@ export function operationsRouter(
         passwordMatches: (given) => passwordMatches(given, deps.password),
       },
       log,
+      jobs: parts.jobs,
     }),
   );
 }

@@ -86,6 +86,7 @@ export const SETTINGS = {
   ResponseHost: { section: 'Owlcache', type: str, default: '127.0.0.1', doc: 'Host shown in ResponseHost of every answer; set it to the address clients reach this node at.' },
   Logfile: { section: 'Owlcache', type: str, default: './log_file/', doc: 'Folder of the rotating log file (owlcache.log); empty = log to stderr only.' },
   DBfile: { section: 'Owlcache', type: str, default: './db_file/', doc: 'Data directory: snapshot, append log, auth data, server lists. With or without a trailing /; never / or a system folder (/etc, /usr, /var, ...).' },
+  BackupDir: { section: 'Owlcache', type: str, default: '', doc: 'Folder of the backup files written and read by the coldbackup and coldrestore jobs; empty = backups/ inside DBfile. A job names a file in it; a path that leaves it is refused.' },
   NodeName: { section: 'Owlcache', type: str, default: '', doc: 'This node\'s name in the cluster; empty = ResponseHost:Httpport.' },
   MaxMemory: { section: 'Owlcache', type: size(MB, 1024 * GB, 'off'), default: '0', doc: 'Byte budget of the cache (e.g. 256mb); least recently used entries are evicted past it; 0 = no bound.' },
   MaxKeyLength: { section: 'Owlcache', type: size(1, 64 * KB), default: '1kb', doc: 'Longest key accepted, in bytes.' },

@@ -1,4 +1,5 @@
 import type { AuthDeps } from './auth.js';
+import type { JobsDeps } from './backup-jobs.js';
 import type { RouteLists } from './routes.js';
 import type { RuntimeSwitches } from './switches.js';
 import type { OpsCluster, OpsNodeFacts, OpsStoreStats } from './types.js';
@@ -14,5 +15,7 @@ export interface OpsDeps {
   /** Re-reads the seed files (update_node). */
   reloadSeeds: () => { seeds: string[]; problems: string[] };
   auth: AuthDeps;
+  /** The backup and restore jobs. */
+  jobs: JobsDeps;
   log: { info(fmt: string, ...args: unknown[]): void; warn(fmt: string, ...args: unknown[]): void };
 }

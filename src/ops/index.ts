@@ -5,6 +5,7 @@ import { runBody, runRest, restPathList } from './dispatch.js';
 import { decodeInternal, encodeInternal } from './peers.js';
 import { localConnections } from './status.js';
 import { setLocal } from './config.js';
+import { startBackup } from './backup-jobs.js';
 import { SWITCH_KEYS, SWITCH_VALUES, type SwitchKey, type SwitchValue } from './switches.js';
 import type { OpsAnswer } from './types.js';
 
@@ -16,6 +17,7 @@ import type { OpsAnswer } from './types.js';
 
 export type { OpsDeps } from './context.js';
 export { RuntimeSwitches, SWITCH_KEYS, type SwitchKey } from './switches.js';
+export { Jobs } from './jobs.js';
 
 /** Largest operations body: routes and switches are small; anything bigger is refused unread. */
 export const OPS_MAX_BODY_BYTES = 256 * 1024;
@@ -53,6 +55,8 @@ async function handleInternal(deps: OpsDeps, body: Buffer): Promise<unknown> {
       deps.log.warn('removed from the cluster by %s: leaving it (restart the node to join again)', req.by);
       void c.leaveRemoved(`removed by ${req.by}`);
       return { ok: true };
+    case 'coldbackup':
+      return startBackup(deps, req.job_id, req.file);
   }
 }
 

@@ -11,7 +11,8 @@ export type InternalRequest =
   | { op: 'connections' }
   | { op: 'config_set'; key: string; value: string }
   | { op: 'forget'; gossip: string; incarnation: number; at: number }
-  | { op: 'leave'; by: string };
+  | { op: 'leave'; by: string }
+  | { op: 'coldbackup'; job_id?: string; file?: string };
 
 export const INTERNAL_OPS_PATH = '/internal/ops';
 
@@ -50,6 +51,9 @@ export function decodeInternal(body: Buffer): InternalRequest {
       return { op: 'forget', gossip: r.gossip, incarnation: r.incarnation as number, at: r.at as number };
     case 'leave':
       return { op: 'leave', by: typeof r.by === 'string' ? r.by.slice(0, 300) : '?' };
+    case 'coldbackup':
+      if ((r.job_id !== undefined && typeof r.job_id !== 'string') || (r.file !== undefined && typeof r.file !== 'string')) throw new OpsError(400, 'job_id and file must be strings');
+      return { op: 'coldbackup', ...(r.job_id !== undefined ? { job_id: r.job_id as string } : {}), ...(r.file !== undefined ? { file: r.file as string } : {}) };
     default:
       throw new OpsError(400, `unknown internal op ${JSON.stringify(r.op).slice(0, 60)}`);
   }

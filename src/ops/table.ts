@@ -6,6 +6,7 @@ import { getInfo } from './info.js';
 import { addNode, getNode, parseAddNode, removeNode, updateNode } from './members.js';
 import { configureCluster, deleteRoutes, getRoutes, parseServer, routesField, setRoutes } from './routes.js';
 import { infoShards, stat } from './stat.js';
+import { coldBackup, coldRestore, getStatus, listJobs, parseBackup, parseJobId, parseRestore } from './backup-jobs.js';
 import { DEFAULT_NETWORK_TIMEOUT_MS, clusterNetwork, clusterStatus } from './status.js';
 
 /**
@@ -84,6 +85,10 @@ export const OPERATIONS: readonly Operation[] = [
   op({ name: 'info_shards', seed: 'QED', summary: 'every node and its addresses, from one endpoint', rest: [{ method: 'GET', path: '/info/shards' }], parse: none, run: (deps) => infoShards(deps) }),
   op({ name: 'get_node', seed: 'Kunlun', summary: 'the members, filtered by node_type, node_ip0…, state, node_name', rest: [], parse: asIs, run: getNode }),
   op({ name: 'get_info', seed: 'Kunlun', summary: 'this machine and process', rest: [], parse: none, run: (deps) => getInfo(deps) }),
+  op({ name: 'coldbackup', seed: 'Kunlun', summary: 'a job backing up this node (scope "cluster": every live member) to a file under BackupDir', rest: [], parse: parseBackup, run: coldBackup }),
+  op({ name: 'coldrestore', seed: 'Kunlun', summary: 'a job restoring a backup file (newer values kept, deleted ones back; mode "replace": the store made equal to it)', rest: [], parse: parseRestore, run: coldRestore }),
+  op({ name: 'get_status', seed: 'Kunlun', summary: "a job's status and progress", rest: [{ method: 'GET', path: '/jobs/:job_id' }], parse: parseJobId, run: getStatus }),
+  op({ name: 'list_jobs', seed: 'Kunlun', summary: 'the jobs of this node (kept a day after they end)', rest: [{ method: 'GET', path: '/jobs' }], parse: none, run: (deps) => listJobs(deps) }),
 ];
 
 export const OPERATION_NAMES = OPERATIONS.map((o) => o.name);

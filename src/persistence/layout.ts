@@ -29,6 +29,11 @@ export const GOSSIP_MEMBERS_FILE = 'gossip_members.json';
 /** The run-time task switches set with /config/set (owned by src/ops/switches.ts). */
 export const RUNTIME_SWITCHES_FILE = 'runtime_switches.json';
 
+/** The coldbackup / coldrestore jobs and their status, kept a day after they end (owned by src/ops/jobs.ts). */
+export const JOBS_FILE = 'jobs.json';
+/** The default backup folder inside the data directory (the BackupDir setting names another). */
+export const BACKUP_DIR = 'backups';
+
 /** A list file's side file of versions and tombstones: `<name>.versions.json` beside `<name>.json`. */
 export function versionsFileOf(file: string): string {
   return file.endsWith('.json') ? `${file.slice(0, -5)}.versions.json` : `${file}.versions.json`;

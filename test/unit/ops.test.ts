@@ -7,6 +7,7 @@ import { ServerList } from '../../src/cluster/groups/server-list.js';
 import { authenticate, type AuthDeps } from '../../src/ops/auth.js';
 import type { OpsDeps } from '../../src/ops/context.js';
 import { runBody, runRest } from '../../src/ops/dispatch.js';
+import { Jobs } from '../../src/ops/jobs.js';
 import { RuntimeSwitches } from '../../src/ops/switches.js';
 import { OPERATIONS } from '../../src/ops/table.js';
 import { HybridLogicalClock } from '../../src/store/hlc.js';
@@ -34,6 +35,7 @@ function deps(dir = tempDir()): OpsDeps {
     reloadSeeds: () => ({ seeds: [], problems: [] }),
     auth: { verifyToken: async () => false, checkPassword: async (_ip, m) => (m() ? 'ok' : 'wrong'), passwordMatches: (g) => g === 'pw' },
     log: { info: () => {}, warn: () => {} },
+    jobs: { registry: new Jobs(join(dir, 'jobs.json')), backupDir: join(dir, 'backups'), store: new Store({ nodeId: 'n1' }) },
   };
 }
 

@@ -107,7 +107,7 @@ export function opsRouter(api: OpsHttpApi): Router {
   for (const path of api.restPaths) {
     router.all(path, async (ctx) => {
       if (!(await authed(ctx))) return;
-      let input = queryInput(ctx);
+      let input: Record<string, unknown> = { ...queryInput(ctx), ...ctx.params };
       if (ctx.method === 'POST') {
         const body = await jsonBody(ctx, api.maxBodyBytes);
         if (body === null) return;

@@ -1,0 +1,160 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, symlinkSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { runBody, runRest } from '../../src/ops/dispatch.js';
+import type { OpsDeps } from '../../src/ops/context.js';
+import { Jobs, type Job } from '../../src/ops/jobs.js';
+import { readBackup } from '../../src/persistence/backup.js';
+import { Store } from '../../src/store/store.js';
+
+/** coldbackup / coldrestore / get_status against an in-process store (src/ops/backup-jobs.ts, src/persistence/backup.ts). */
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function setup(store = new Store({ nodeId: 'n1' })): { deps: OpsDeps; store: Store; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'owlcache-jobs-'));
+  dirs.push(dir);
+  const deps = {
+    node: { name: () => 'n1' },
+    cluster: () => null,
+    jobs: { registry: new Jobs(join(dir, 'jobs.json')), backupDir: join(dir, 'backups'), store },
+  } as unknown as OpsDeps;
+  return { deps, store, dir };
+}
+
+async function job(deps: OpsDeps, body: Record<string, unknown>): Promise<{ status: number; body: Job & { error?: string } }> {
+  const a = await runBody(deps, { ver: '0.1', ...body });
+  return a as { status: number; body: Job & { error?: string } };
+}
+
+async function finished(deps: OpsDeps, id: string, seen: string[] = []): Promise<Job> {
+  for (let i = 0; i < 2000; i++) {
+    const r = await runRest(deps, 'GET', '/jobs/:job_id', { job_id: id });
+    const j = r!.body as Job;
+    if (seen.at(-1) !== j.status) seen.push(j.status);
+    if (j.status === 'done' || j.status === 'failed') return j;
+    await new Promise((res) => setTimeout(res, 5));
+  }
+  throw new Error(`job ${id} did not finish`);
+}
+
+const text = (s: Store, k: string) => s.get(k)?.value?.toString();
+
+describe('coldbackup and coldrestore', () => {
+  it('a backup moves queued → running → done with progress, in the snapshot format, gzip, with a header naming node, time and count', async () => {
+    const { deps, store } = setup();
+    for (let i = 0; i < 20_000; i++) store.set(`k${i}`, Buffer.from(`v${i}`));
+    store.delete('k0');
+    const start = await job(deps, { job_type: 'coldbackup', job_id: 'b1', file: 'one.gz' });
+    assert.equal(start.status, 200);
+    assert.equal(start.body.status, 'queued');
+    assert.equal(start.body.job_id, 'b1');
+    const seen = ['queued'];
+    const done = await finished(deps, 'b1', seen);
+    assert.deepEqual(seen.filter((s) => s !== 'queued').at(-1), 'done');
+    assert.ok(seen.includes('running'), seen.join());
+    assert.equal(done.progress.records, 20_000);
+    assert.equal(done.progress.total, 20_000);
+    const file = join(deps.jobs.backupDir, 'one.gz');
+    assert.equal(gunzipSync(readFileSync(file)).subarray(0, 8).toString('latin1'), 'OWLSNAP\n');
+    let n = 0;
+    const meta = await readBackup(file, (b) => void (n += b.length));
+    assert.equal(meta.node, 'n1');
+    assert.equal(meta.count, 20_000);
+    assert.equal(n, 20_000);
+    assert.ok(Math.abs(meta.createdAt - Date.now()) < 60_000);
+    const list = await runRest(deps, 'GET', '/jobs', {});
+    assert.equal((list!.body as { jobs: Job[] }).jobs.length, 1);
+    // The same file again is refused: a backup never overwrites another.
+    await job(deps, { job_type: 'coldbackup', job_id: 'b2', file: 'one.gz' });
+    const again = await finished(deps, 'b2');
+    assert.equal(again.status, 'failed');
+    assert.match(again.error!, /exists already/);
+  });
+
+  it('restore: newer values kept, deleted and absent keys back as new writes, expired skipped; replace deletes keys not in the backup', async () => {
+    const { deps, store } = setup();
+    store.set('kept', Buffer.from('old'));
+    store.set('deleted', Buffer.from('before'));
+    store.set('short', Buffer.from('x'), 1);
+    store.set('ttl', Buffer.from('t'), 3_600_000);
+    await job(deps, { job_type: 'coldbackup', job_id: 'b', file: 'b.gz' });
+    assert.equal((await finished(deps, 'b')).status, 'done');
+    await new Promise((r) => setTimeout(r, 20));
+    store.set('kept', Buffer.from('newer'));
+    const tomb = store.delete('deleted')!;
+    store.delete('ttl');
+    store.set('created-after', Buffer.from('new'));
+    const r = await job(deps, { job_type: 'coldrestore', job_id: 'r', file: 'b.gz' });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const done = await finished(deps, 'r');
+    assert.equal(done.status, 'done', done.error ?? '');
+    assert.equal(text(store, 'kept'), 'newer');
+    assert.equal(text(store, 'deleted'), 'before');
+    assert.ok(store.get('deleted')!.vv.t >= tomb.vv.t, 'the restored value is a new write, newer than the delete');
+    assert.equal(store.get('short'), undefined, 'expired in the backup: skipped');
+    assert.ok(store.get('ttl')!.expireAt > Date.now() + 3_000_000, 'the remaining time to live comes back');
+    assert.equal(text(store, 'created-after'), 'new');
+    assert.equal(done.result!.kept_newer, 1);
+
+    await job(deps, { job_type: 'coldrestore', job_id: 'r2', file: 'b.gz', mode: 'replace' });
+    const replaced = await finished(deps, 'r2');
+    assert.equal(replaced.status, 'done', replaced.error ?? '');
+    assert.equal(store.get('created-after'), undefined);
+    assert.equal(text(store, 'kept'), 'old', 'replace writes every backup value anew');
+    assert.equal(replaced.result!.deleted, 1);
+  });
+
+  it('a damaged backup fails the job with a clear error and changes nothing', async () => {
+    const { deps, store } = setup();
+    for (let i = 0; i < 5000; i++) store.set(`k${i}`, Buffer.from(`v${i}`));
+    await job(deps, { job_type: 'coldbackup', job_id: 'b', file: 'b.gz' });
+    await finished(deps, 'b');
+    const file = join(deps.jobs.backupDir, 'b.gz');
+    const raw = gunzipSync(readFileSync(file));
+    raw[raw.length - 40]! ^= 0xff;
+    writeFileSync(join(deps.jobs.backupDir, 'flipped.gz'), gzipSync(raw));
+    writeFileSync(join(deps.jobs.backupDir, 'cut.gz'), gzipSync(raw.subarray(0, raw.length - 30)));
+    writeFileSync(join(deps.jobs.backupDir, 'plain.txt'), 'not gzip at all');
+    for (let i = 0; i < 5000; i++) store.delete(`k${i}`);
+    for (const [name, why] of [['flipped.gz', /damaged .*checksum mismatch/], ['cut.gz', /cut short|damaged/], ['plain.txt', /not a readable gzip/]] as const) {
+      await job(deps, { job_type: 'coldrestore', job_id: `r-${name}`, file: name });
+      const j = await finished(deps, `r-${name}`);
+      assert.equal(j.status, 'failed');
+      assert.match(j.error!, why);
+      assert.equal(store.get('k1'), undefined, `${name}: nothing restored`);
+    }
+    // The failed job keeps its error in the jobs file, and a new registry (a restart) reads it back.
+    const again = new Jobs(join(deps.jobs.backupDir, '..', 'jobs.json'));
+    assert.match(again.get('r-flipped.gz')!.error!, /checksum/);
+  });
+
+  it('paths leaving BackupDir are refused; a second backup while one runs gets 409 with its id', async () => {
+    const { deps, store, dir } = setup();
+    mkdirSync(deps.jobs.backupDir, { recursive: true });
+    writeFileSync(join(dir, 'outside.gz'), gzipSync(Buffer.from('x')));
+    symlinkSync(join(dir, 'outside.gz'), join(deps.jobs.backupDir, 'link.gz'));
+    for (const file of ['../outside.gz', '../../etc/passwd', '/etc/passwd', 'a/../../outside.gz', 'link.gz']) {
+      const r = await job(deps, { job_type: 'coldrestore', file });
+      assert.equal(r.status, 400, `${file}: ${JSON.stringify(r.body)}`);
+      assert.match(r.body.error!, /leaves the backup folder|absolute path|not a regular file/);
+    }
+    assert.equal((await job(deps, { job_type: 'coldbackup', file: '../x.gz' })).status, 400);
+    assert.equal(existsSync(join(dir, 'x.gz')), false);
+    for (let i = 0; i < 30_000; i++) store.set(`k${i}`, Buffer.alloc(100, i));
+    const first = await job(deps, { job_type: 'coldbackup', job_id: 'long' });
+    const second = await job(deps, { job_type: 'coldbackup' });
+    assert.equal(second.status, 409);
+    assert.equal((second.body as unknown as { job_id: string }).job_id, 'long');
+    assert.equal((second.body as unknown as { result: string }).result, 'error');
+    assert.equal(first.body.status, 'queued');
+    assert.equal((await finished(deps, 'long')).status, 'done');
+    assert.equal((await runRest(deps, 'GET', '/jobs/:job_id', { job_id: 'nope' }))!.status, 404);
+  });
+});
