@@ -44,10 +44,12 @@ function probe(port: number): { stop: () => Promise<number> } {
     while (running) {
       const t0 = performance.now();
       await new Promise<void>((resolve) => {
-        http.get({ host: '127.0.0.1', port, path: '/data/?cmd=get&key=key:1', agent }, (res) => {
-          res.resume();
-          res.on('end', resolve);
-        }).on('error', () => resolve());
+        http
+          .get({ host: '127.0.0.1', port, path: '/data/?cmd=get&key=key:1', agent }, (res) => {
+            res.resume();
+            res.on('end', resolve);
+          })
+          .on('error', () => resolve());
       });
       longest = Math.max(longest, performance.now() - t0);
       await new Promise((r) => setTimeout(r, 10));
@@ -63,10 +65,17 @@ function probe(port: number): { stop: () => Promise<number> } {
   };
 }
 
-async function job(client: OwlClient, start: () => Promise<{ job_id?: string; node: string }>, port: number): Promise<{ ms: number; stall: number; file: string; result: Record<string, unknown> | null }> {
+async function job(
+  client: OwlClient,
+  start: () => Promise<{ job_id?: string; node: string }>,
+  port: number,
+): Promise<{ ms: number; stall: number; file: string; result: Record<string, unknown> | null }> {
   const p = probe(port);
   // wrk run asynchronously (lib.ts's load() waits for it synchronously, which would stop the probe too).
-  const bg = httpLoadTool() === 'wrk' ? spawn('wrk', ['-t1', '-c8', `-d${LOAD_SECONDS}s`, `http://127.0.0.1:${port}/data/?cmd=get&key=key:7`], { stdio: 'ignore' }) : null;
+  const bg =
+    httpLoadTool() === 'wrk'
+      ? spawn('wrk', ['-t1', '-c8', `-d${LOAD_SECONDS}s`, `http://127.0.0.1:${port}/data/?cmd=get&key=key:7`], { stdio: 'ignore' })
+      : null;
   const bgDone = bg === null ? Promise.resolve() : new Promise<void>((r) => bg.on('exit', () => r()));
   await new Promise((r) => setTimeout(r, 500));
   const t0 = performance.now();
@@ -88,16 +97,24 @@ setQuiet(true);
 const dataDir = join(tempDir(), 'db');
 try {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  await writeSnapshot(join(dataDir, SNAPSHOT_FILE), join(dataDir, SNAPSHOT_TEMP_FILE), records(ENTRIES), { nodeId: 'bench', createdAt: Date.now(), replayFrom: 0 });
+  await writeSnapshot(join(dataDir, SNAPSHOT_FILE), join(dataDir, SNAPSHOT_TEMP_FILE), records(ENTRIES), {
+    nodeId: 'bench',
+    createdAt: Date.now(),
+    replayFrom: 0,
+  });
   const h = await startNode({ dataDir, readyTimeoutMs: 180_000, settings: { AppendLog: 1 } });
   const client = new OwlClient({ endpoints: [h.httpAddr], password: TEST_PASSWORD, timeoutMs: 60_000, refreshMs: 0 });
-  console.log(`# backup / restore of ${fmt(ENTRIES)} entries of 100 B (${machine()}; load average ${loadAverage()}; background get load: ${httpLoadTool() === 'wrk' ? 'wrk, 8 connections' : 'none (no wrk)'})`);
+  console.log(
+    `# backup / restore of ${fmt(ENTRIES)} entries of 100 B (${machine()}; load average ${loadAverage()}; background get load: ${httpLoadTool() === 'wrk' ? 'wrk, 8 connections' : 'none (no wrk)'})`,
+  );
   const b = await job(client, () => client.backup({ file: 'bench.gz' }), h.httpPort);
   const size = statSync(join(dataDir, 'backups', b.file)).size;
   console.log(`coldbackup: ${(b.ms / 1000).toFixed(2)} s, file ${(size / 2 ** 20).toFixed(1)} MiB, longest probe wait ${b.stall.toFixed(0)} ms`);
   const r = await job(client, () => client.restore('bench.gz', { replace: true }), h.httpPort);
   console.log(`coldrestore (replace): ${(r.ms / 1000).toFixed(2)} s, longest probe wait ${r.stall.toFixed(0)} ms; ${JSON.stringify(r.result)}`);
-  console.log(`targets: backup <= 5 s ${b.ms <= 5000 ? 'met' : 'MISSED'}, restore <= 10 s ${r.ms <= 10_000 ? 'met' : 'MISSED'}, stall <= 50 ms ${Math.max(b.stall, r.stall) <= 50 ? 'met' : 'MISSED'}`);
+  console.log(
+    `targets: backup <= 5 s ${b.ms <= 5000 ? 'met' : 'MISSED'}, restore <= 10 s ${r.ms <= 10_000 ? 'met' : 'MISSED'}, stall <= 50 ms ${Math.max(b.stall, r.stall) <= 50 ? 'met' : 'MISSED'}`,
+  );
   client.close();
 } finally {
   await stopAllNodes();

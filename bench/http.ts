@@ -10,7 +10,9 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 async function main(): Promise<void> {
-  console.log(`# http: ${new Date().toISOString()} on ${machine()}, ${httpLoadTool()}, ${ROUNDS} alternating rounds of ${SECONDS} s after a 3 s warm-up, 50 connections, 100-byte values${pinning() ? ', servers pinned to core 1 and the load generator to core 0' : ''}`);
+  console.log(
+    `# http: ${new Date().toISOString()} on ${machine()}, ${httpLoadTool()}, ${ROUNDS} alternating rounds of ${SECONDS} s after a 3 s warm-up, 50 connections, 100-byte values${pinning() ? ', servers pinned to core 1 and the load generator to core 0' : ''}`,
+  );
   const barePort = await freePort();
   const bare = await startBareServer(barePort);
   const node = await startNode({ settings: { AppendLog: 1 } });
@@ -27,17 +29,31 @@ async function main(): Promise<void> {
       runs.bare.push(await load(`http://127.0.0.1:${barePort}/`, { seconds: SECONDS }));
       runs.get.push(await load(`http://127.0.0.1:${node.httpPort}/data/?cmd=get&key=bench`, { seconds: SECONDS }));
       runs.set.push(await load(setUrl, { seconds: SECONDS }));
-      console.log(`round ${r + 1}: bare ${fmt(runs.bare[r]!.requestsPerSec)}  get ${fmt(runs.get[r]!.requestsPerSec)}  set ${fmt(runs.set[r]!.requestsPerSec)} req/s`);
+      console.log(
+        `round ${r + 1}: bare ${fmt(runs.bare[r]!.requestsPerSec)}  get ${fmt(runs.get[r]!.requestsPerSec)}  set ${fmt(runs.set[r]!.requestsPerSec)} req/s`,
+      );
     }
     const med = (xs: LoadResult[], f: (x: LoadResult) => number) => median(xs.map(f));
     const line = (name: string, xs: LoadResult[]) =>
-      console.log(`${name.padEnd(18)} ${fmt(med(xs, (x) => x.requestsPerSec))} req/s  p50 ${med(xs, (x) => x.latencyP50)} ms  p99 ${med(xs, (x) => x.latencyP99)} ms  (median of ${xs.length})`);
+      console.log(
+        `${name.padEnd(18)} ${fmt(med(xs, (x) => x.requestsPerSec))} req/s  p50 ${med(xs, (x) => x.latencyP50)} ms  p99 ${med(xs, (x) => x.latencyP99)} ms  (median of ${xs.length})`,
+      );
     line('bare node:http', runs.bare);
     line('owlcache get', runs.get);
     line('owlcache set', runs.set);
     const bareRps = med(runs.bare, (x) => x.requestsPerSec);
-    console.log(`ratio get/bare     ${ratio(med(runs.get, (x) => x.requestsPerSec), bareRps)}   (target >= 0.80x)`);
-    console.log(`ratio set/bare     ${ratio(med(runs.set, (x) => x.requestsPerSec), bareRps)}`);
+    console.log(
+      `ratio get/bare     ${ratio(
+        med(runs.get, (x) => x.requestsPerSec),
+        bareRps,
+      )}   (target >= 0.80x)`,
+    );
+    console.log(
+      `ratio set/bare     ${ratio(
+        med(runs.set, (x) => x.requestsPerSec),
+        bareRps,
+      )}`,
+    );
   } finally {
     bare.kill();
     await stopAllNodes();

@@ -48,7 +48,10 @@ function wrkCounterScript(url: string): { file: string; cleanup: () => void } {
   const salt = Math.random().toString(36).slice(2, 8);
   const dir = mkdtempSync(join(os.tmpdir(), 'owlcache-wrk-'));
   const file = join(dir, 'counter.lua');
-  writeFileSync(file, `local n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format(nil, ${JSON.stringify(before)} .. "${salt}-" .. n .. ${JSON.stringify(after)})\nend\n`);
+  writeFileSync(
+    file,
+    `local n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format(nil, ${JSON.stringify(before)} .. "${salt}-" .. n .. ${JSON.stringify(after)})\nend\n`,
+  );
   return { file, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -185,7 +188,10 @@ export function msSince(t0: number): number {
 
 /** The machine's 1-minute load average, to print next to figures (other work on the box skews them). */
 export function loadAverage(): string {
-  return os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 }
 
 /**
@@ -210,7 +216,9 @@ export async function startClusterTogether(n: number, settings: Record<string, s
   const first = `127.0.0.1:${firstPort}`;
   return Promise.all(
     Array.from({ length: n }, (_, i) =>
-      i === 0 ? startGossipNode([], { ...settings, Gossipport: firstPort }, { readyTimeoutMs: 60_000 }) : startGossipNode([first], settings, { readyTimeoutMs: 60_000 }),
+      i === 0
+        ? startGossipNode([], { ...settings, Gossipport: firstPort }, { readyTimeoutMs: 60_000 })
+        : startGossipNode([first], settings, { readyTimeoutMs: 60_000 }),
     ),
   );
 }

@@ -106,7 +106,9 @@ async function detection(): Promise<Detection[]> {
       );
       const allFaultyMs = msSince(t0);
       out.push({ firstSuspectMs, allFaultyMs });
-      console.log(`  trial ${trial + 1}: killed node ${idx}, first suspect ${(firstSuspectMs / 1000).toFixed(2)} s, faulty on all ${survivors.length} survivors ${(allFaultyMs / 1000).toFixed(2)} s`);
+      console.log(
+        `  trial ${trial + 1}: killed node ${idx}, first suspect ${(firstSuspectMs / 1000).toFixed(2)} s, faulty on all ${survivors.length} survivors ${(allFaultyMs / 1000).toFixed(2)} s`,
+      );
       await gone;
       nodes[idx] = await restartGossipNode(victim);
       await waitFor('the restarted node to be alive everywhere', () => allSeeAllAlive(nodes), 60_000, 100);
@@ -126,7 +128,9 @@ async function main(): Promise<void> {
     for (const n of SIZES) {
       const r = await convergenceAndRest(n);
       sizes.push(r);
-      console.log(`  ${String(n).padStart(2)} nodes: all ready ${(r.readyMs / 1000).toFixed(2)} s, all alive everywhere ${(r.aliveMs / 1000).toFixed(2)} s after the first spawn`);
+      console.log(
+        `  ${String(n).padStart(2)} nodes: all ready ${(r.readyMs / 1000).toFixed(2)} s, all alive everywhere ${(r.aliveMs / 1000).toFixed(2)} s after the first spawn`,
+      );
     }
     const base = sizes[0]!;
     console.log('');
@@ -139,7 +143,9 @@ async function main(): Promise<void> {
     }
     console.log('');
     console.log(`UDP at rest, membership (SWIM) per node over ${WINDOW_S} s, once the join's updates are disseminated; baseline ${base.n} nodes`);
-    console.log(`(quiet after ${sizes.map((r) => `${r.n}: ${(r.quietMs / 1000).toFixed(0)} s`).join(', ')}; the membership push-pull, every 30 s, may or may not fall in the window)`);
+    console.log(
+      `(quiet after ${sizes.map((r) => `${r.n}: ${(r.quietMs / 1000).toFixed(0)} s`).join(', ')}; the membership push-pull, every 30 s, may or may not fall in the window)`,
+    );
     console.log('nodes  datagrams out/s   bytes out/s   ratio (datagrams)   data-gossip datagrams/s');
     for (const r of sizes) {
       console.log(
@@ -156,7 +162,9 @@ async function main(): Promise<void> {
     const med = median(det.map((d) => d.allFaultyMs));
     const medSuspect = median(det.map((d) => d.firstSuspectMs));
     console.log(`first suspect (median)            ${(medSuspect / 1000).toFixed(2)} s`);
-    console.log(`faulty on every survivor (median) ${(med / 1000).toFixed(2)} s   (min ${(Math.min(...det.map((d) => d.allFaultyMs)) / 1000).toFixed(2)} s, max ${(Math.max(...det.map((d) => d.allFaultyMs)) / 1000).toFixed(2)} s)`);
+    console.log(
+      `faulty on every survivor (median) ${(med / 1000).toFixed(2)} s   (min ${(Math.min(...det.map((d) => d.allFaultyMs)) / 1000).toFixed(2)} s, max ${(Math.max(...det.map((d) => d.allFaultyMs)) / 1000).toFixed(2)} s)`,
+    );
     console.log(`bound: probe ${PROBE_MS} + ping ${PING_MS} + indirect ping ${pingReqMs} + suspicion ${suspicionMs} ms = ${(bound / 1000).toFixed(2)} s`);
     console.log(`ratio median/bound                ${ratio(med, bound)}`);
     console.log(`# load average at the end ${loadAverage()}`);

@@ -31,7 +31,15 @@ const REDIS_SERVER = '/usr/bin/redis-server';
 const key = (i: number) => `key:${String(i).padStart(8, '0')}`;
 
 async function client(port: number, password?: string): Promise<Redis> {
-  const r = new Redis({ host: '127.0.0.1', port, ...(password ? { password } : {}), lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, commandTimeout: 120_000 });
+  const r = new Redis({
+    host: '127.0.0.1',
+    port,
+    ...(password ? { password } : {}),
+    lazyConnect: true,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    commandTimeout: 120_000,
+  });
   r.on('error', () => {});
   await r.connect();
   return r;
@@ -75,10 +83,17 @@ async function startRedis(): Promise<{ proc: ChildProcess; port: number } | null
   return null;
 }
 
-interface Growth { perEntry: number; rate: number }
+interface Growth {
+  perEntry: number;
+  rate: number;
+}
 
 async function owlGrowth(n: number, value: string, dataDir?: string): Promise<Growth & { node: NodeHandle }> {
-  const node = await startNode({ settings: { RespPort: await freePort(), AppendLog: 0, Task_DataBackup: 0 }, ...(dataDir ? { dataDir } : {}), readyTimeoutMs: 120_000 });
+  const node = await startNode({
+    settings: { RespPort: await freePort(), AppendLog: 0, Task_DataBackup: 0 },
+    ...(dataDir ? { dataDir } : {}),
+    readyTimeoutMs: 120_000,
+  });
   const r = await client(node.respPort, TEST_PASSWORD);
   await sleep(500);
   const before = await owlRss(node);
@@ -119,10 +134,12 @@ async function bounded(maxMb: number): Promise<string> {
     const s = (await status(node)) as unknown as { node: { rssBytes: number }; store: { bytes: number; heldBytes: number; keys: number; stubs: number } };
     r.disconnect();
     const over = s.node.rssBytes - warm;
-    return `MaxMemory ${maxMb}mb, ${writes} distinct 1 KiB writes: RSS ${(s.node.rssBytes / MB).toFixed(1)} MB, ` +
+    return (
+      `MaxMemory ${maxMb}mb, ${writes} distinct 1 KiB writes: RSS ${(s.node.rssBytes / MB).toFixed(1)} MB, ` +
       `${(over / MB).toFixed(1)} MB above the node after as many writes to one key (${(over / (maxMb * MB)).toFixed(2)}× MaxMemory); ` +
       `store used ${(s.store.bytes / MB).toFixed(1)} MB (${(s.store.bytes / (maxMb * MB)).toFixed(2)}×), allocated ${(s.store.heldBytes / MB).toFixed(1)} MB ` +
-      `(${(s.store.heldBytes / (maxMb * MB)).toFixed(2)}×); ${s.store.keys} keys, ${s.store.stubs} stubs`;
+      `(${(s.store.heldBytes / (maxMb * MB)).toFixed(2)}×); ${s.store.keys} keys, ${s.store.stubs} stubs`
+    );
   } finally {
     await node.stop();
   }
@@ -146,9 +163,11 @@ async function inProcess(n: number): Promise<void> {
     const m1 = mem();
     const s = store.stats();
     if (gc === undefined) console.log('(run with node --expose-gc for exact in-process bytes)');
-    console.log(`in process, ${n} entries of 100 B: heap ${((m1.heapUsed - m0.heapUsed) / n).toFixed(1)} B/entry, array buffers ` +
-      `${((m1.arrayBuffers - m0.arrayBuffers) / n).toFixed(1)} B/entry, RSS ${((m1.rss - m0.rss) / n).toFixed(1)} B/entry; ` +
-      `store used ${(s.bytes / n).toFixed(1)} B/entry, allocated ${(s.heldBytes / n).toFixed(1)} B/entry, dataset ${(s.datasetBytes / n).toFixed(1)} B/entry`);
+    console.log(
+      `in process, ${n} entries of 100 B: heap ${((m1.heapUsed - m0.heapUsed) / n).toFixed(1)} B/entry, array buffers ` +
+        `${((m1.arrayBuffers - m0.arrayBuffers) / n).toFixed(1)} B/entry, RSS ${((m1.rss - m0.rss) / n).toFixed(1)} B/entry; ` +
+        `store used ${(s.bytes / n).toFixed(1)} B/entry, allocated ${(s.heldBytes / n).toFixed(1)} B/entry, dataset ${(s.datasetBytes / n).toFixed(1)} B/entry`,
+    );
     const p = Persistence.open({ dataDir: dir, store, appendLog: false, fsync: 'no', snapshotEveryMs: 0 });
     const h = monitorEventLoopDelay({ resolution: 1 });
     let longest = 0;
@@ -164,8 +183,10 @@ async function inProcess(n: number): Promise<void> {
     const took = performance.now() - t0;
     h.disable();
     clearInterval(timer);
-    console.log(`snapshot of ${n} keys in process: ${took.toFixed(0)} ms, longest event-loop stall ${longest.toFixed(1)} ms ` +
-      `(event-loop delay p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms, max ${(h.max / 1e6).toFixed(1)} ms)`);
+    console.log(
+      `snapshot of ${n} keys in process: ${took.toFixed(0)} ms, longest event-loop stall ${longest.toFixed(1)} ms ` +
+        `(event-loop delay p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms, max ${(h.max / 1e6).toFixed(1)} ms)`,
+    );
     await p.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -181,8 +202,12 @@ async function main(): Promise<void> {
     // The final snapshot (SIGTERM) holds the KEYS entries for the start-up figure.
     await owl.node.stop();
     const redis = await redisGrowth(KEYS, v100);
-    console.log(`${KEYS} × 100 B over RESP: owlcache ${owl.perEntry.toFixed(0)} B/entry at ${owl.rate.toFixed(0)} SET/s; ` +
-      (redis ? `redis-server ${redis.perEntry.toFixed(0)} B/entry at ${redis.rate.toFixed(0)} SET/s; memory ${ratio(owl.perEntry, redis.perEntry)}, load rate ${ratio(owl.rate, redis.rate)}` : 'redis-server not installed'));
+    console.log(
+      `${KEYS} × 100 B over RESP: owlcache ${owl.perEntry.toFixed(0)} B/entry at ${owl.rate.toFixed(0)} SET/s; ` +
+        (redis
+          ? `redis-server ${redis.perEntry.toFixed(0)} B/entry at ${redis.rate.toFixed(0)} SET/s; memory ${ratio(owl.perEntry, redis.perEntry)}, load rate ${ratio(owl.rate, redis.rate)}`
+          : 'redis-server not installed'),
+    );
 
     const t0 = performance.now();
     const restarted = await startNode({ settings: { RespPort: await freePort(), AppendLog: 0, Task_DataBackup: 0 }, dataDir, readyTimeoutMs: 120_000 });
@@ -195,8 +220,12 @@ async function main(): Promise<void> {
     const owlKiB = await owlGrowth(KIB_KEYS, vKiB);
     await owlKiB.node.stop();
     const redisKiB = await redisGrowth(KIB_KEYS, vKiB);
-    console.log(`${KIB_KEYS} × 1 KiB over RESP: owlcache ${owlKiB.perEntry.toFixed(0)} B/entry at ${owlKiB.rate.toFixed(0)} SET/s; ` +
-      (redisKiB ? `redis-server ${redisKiB.perEntry.toFixed(0)} B/entry at ${redisKiB.rate.toFixed(0)} SET/s; memory ${ratio(owlKiB.perEntry, redisKiB.perEntry)}, load rate ${ratio(owlKiB.rate, redisKiB.rate)}` : 'redis-server not installed'));
+    console.log(
+      `${KIB_KEYS} × 1 KiB over RESP: owlcache ${owlKiB.perEntry.toFixed(0)} B/entry at ${owlKiB.rate.toFixed(0)} SET/s; ` +
+        (redisKiB
+          ? `redis-server ${redisKiB.perEntry.toFixed(0)} B/entry at ${redisKiB.rate.toFixed(0)} SET/s; memory ${ratio(owlKiB.perEntry, redisKiB.perEntry)}, load rate ${ratio(owlKiB.rate, redisKiB.rate)}`
+          : 'redis-server not installed'),
+    );
 
     for (const mb of [32, 256]) console.log(await bounded(mb));
     await inProcess(KEYS);

@@ -15,7 +15,9 @@ async function main(): Promise<void> {
     console.log('# metrics-overhead: set BENCH_BASE_ENTRY to the dist/src/cli.js of a build without metrics; skipped');
     return;
   }
-  console.log(`# metrics-overhead: ${new Date().toISOString()} on ${machine()}, load average ${loadAverage()}, ${httpLoadTool()}, ${ROUNDS} alternating rounds of ${SECONDS} s, 50 connections, GET of a 100-byte value`);
+  console.log(
+    `# metrics-overhead: ${new Date().toISOString()} on ${machine()}, load average ${loadAverage()}, ${httpLoadTool()}, ${ROUNDS} alternating rounds of ${SECONDS} s, 50 connections, GET of a 100-byte value`,
+  );
   const withMetrics = await startNode();
   const without = await startNode({ entry: BASE });
   pinToCore(withMetrics.proc.pid, 1);

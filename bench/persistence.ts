@@ -38,7 +38,10 @@ async function setThroughput(): Promise<void> {
   const off = await startNode({ settings: { AppendLog: 0 } });
   const value = 'v'.repeat(100);
   const urls = new Map<string, string>();
-  for (const [name, h] of [['on', on], ['off', off]] as const) {
+  for (const [name, h] of [
+    ['on', on],
+    ['off', off],
+  ] as const) {
     const token = await getToken(h.httpPort);
     const path = `/data/?${qs({ cmd: 'set', key: 'bench', valuedata: value, token })}`;
     const r = await request(h.httpPort, path);
@@ -61,7 +64,9 @@ async function setThroughput(): Promise<void> {
       sums[name] += r.requestsPerSec;
       cpu[name] += used;
       reqs[name] += r.requestsPerSec * SECONDS;
-      console.log(`round ${round + 1} append log ${name.padEnd(3)} ${fmt(r.requestsPerSec)} req/s  p50 ${r.latencyP50} ms  p99 ${r.latencyP99} ms  server CPU ${(1000 * used / (r.requestsPerSec * SECONDS)).toFixed(1)} us/req`);
+      console.log(
+        `round ${round + 1} append log ${name.padEnd(3)} ${fmt(r.requestsPerSec)} req/s  p50 ${r.latencyP50} ms  p99 ${r.latencyP99} ms  server CPU ${((1000 * used) / (r.requestsPerSec * SECONDS)).toFixed(1)} us/req`,
+      );
     }
   }
   const onAvg = sums.on / ROUNDS;
@@ -79,7 +84,9 @@ async function setThroughput(): Promise<void> {
 
 /** CPU time (user + system, all threads) a process has used, from /proc (Linux). */
 function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    .replace(/^.*\) /s, '')
+    .split(' ');
   // After the command: state is field 3, utime and stime are fields 14 and 15 (1-based in proc(5)).
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
 }
@@ -102,7 +109,9 @@ async function startupTime(): Promise<void> {
   try {
     mkdirSync(dataDir, { recursive: true });
     const written = await writeSnapshot(join(dataDir, SNAPSHOT_FILE), join(dataDir, SNAPSHOT_TEMP_FILE), records(ENTRIES), {
-      nodeId: 'bench-node-0001', createdAt: Date.now(), replayFrom: 1,
+      nodeId: 'bench-node-0001',
+      createdAt: Date.now(),
+      replayFrom: 1,
     });
     const t0 = performance.now();
     const h = await startNode({ dataDir, readyTimeoutMs: 120_000, settings: { AppendLog: 1 } });
@@ -166,34 +175,40 @@ async function respSetRate(port: number, password: string, seconds: number, conn
   let counting = false;
   let stop = false;
   const sockets: net.Socket[] = [];
-  await Promise.all(Array.from({ length: connections }, (_, c) => new Promise<void>((resolve, reject) => {
-    let n = 0;
-    const batch = () => {
-      let b = '';
-      for (let i = 0; i < depth; i++) b += cmd('SET', `k-${c}-${(n++) % 10_000}`, value);
-      return b;
-    };
-    let pending = depth;
-    const s = net.connect(port, '127.0.0.1', () => s.write(cmd('AUTH', password) + batch()));
-    sockets.push(s);
-    let authed = false;
-    s.on('data', (d: Buffer) => {
-      for (const x of d) {
-        if (x !== 0x0a) continue;
-        if (!authed) {
-          authed = true;
-          resolve();
-          continue;
-        }
-        if (counting) done += 1;
-        if (--pending === 0 && !stop) {
-          pending = depth;
-          s.write(batch());
-        }
-      }
-    });
-    s.on('error', reject);
-  })));
+  await Promise.all(
+    Array.from(
+      { length: connections },
+      (_, c) =>
+        new Promise<void>((resolve, reject) => {
+          let n = 0;
+          const batch = () => {
+            let b = '';
+            for (let i = 0; i < depth; i++) b += cmd('SET', `k-${c}-${n++ % 10_000}`, value);
+            return b;
+          };
+          let pending = depth;
+          const s = net.connect(port, '127.0.0.1', () => s.write(cmd('AUTH', password) + batch()));
+          sockets.push(s);
+          let authed = false;
+          s.on('data', (d: Buffer) => {
+            for (const x of d) {
+              if (x !== 0x0a) continue;
+              if (!authed) {
+                authed = true;
+                resolve();
+                continue;
+              }
+              if (counting) done += 1;
+              if (--pending === 0 && !stop) {
+                pending = depth;
+                s.write(batch());
+              }
+            }
+          });
+          s.on('error', reject);
+        }),
+    ),
+  );
   await new Promise((r) => setTimeout(r, 1000));
   counting = true;
   const t0 = performance.now();
@@ -230,11 +245,15 @@ async function againstBaseline(): Promise<void> {
       cpu[name]!.push((1000 * (cpuMs(h.proc.pid!) - cpu0)) / (r.requestsPerSec * SECONDS));
       http[name]!.push(r.requestsPerSec);
       resp[name]!.push(await respSetRate(h.respPort, String(h.settings.Pass), SECONDS));
-      console.log(`round ${round + 1} ${name.padEnd(4)} HTTP set ${fmt(r.requestsPerSec)} req/s (${cpu[name]!.at(-1)!.toFixed(1)} us CPU/req)  RESP SET -P 16 ${fmt(resp[name]!.at(-1)!)} /s`);
+      console.log(
+        `round ${round + 1} ${name.padEnd(4)} HTTP set ${fmt(r.requestsPerSec)} req/s (${cpu[name]!.at(-1)!.toFixed(1)} us CPU/req)  RESP SET -P 16 ${fmt(resp[name]!.at(-1)!)} /s`,
+      );
     }
   }
   console.log(`append log on (AppendFsync ${FSYNC}), ${ROUNDS} rounds alternated, medians:`);
-  console.log(`  HTTP set   baseline ${fmt(median(http.base!))}  this ${fmt(median(http.this!))}  ratio ${ratio(median(http.this!), median(http.base!))}  CPU/req ${median(cpu.base!).toFixed(1)} vs ${median(cpu.this!).toFixed(1)} us`);
+  console.log(
+    `  HTTP set   baseline ${fmt(median(http.base!))}  this ${fmt(median(http.this!))}  ratio ${ratio(median(http.this!), median(http.base!))}  CPU/req ${median(cpu.base!).toFixed(1)} vs ${median(cpu.this!).toFixed(1)} us`,
+  );
   console.log(`  RESP -P 16 baseline ${fmt(median(resp.base!))}  this ${fmt(median(resp.this!))}  ratio ${ratio(median(resp.this!), median(resp.base!))}`);
   console.log(`  load average ${loadAverage()}`);
   for (const h of Object.values(nodes)) {
@@ -244,7 +263,9 @@ async function againstBaseline(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  console.log(`# persistence: ${new Date().toISOString()} on ${machine()}, ${httpLoadTool()}, ${ROUNDS} x ${SECONDS} s per setting, 50 connections, 100-byte values`);
+  console.log(
+    `# persistence: ${new Date().toISOString()} on ${machine()}, ${httpLoadTool()}, ${ROUNDS} x ${SECONDS} s per setting, 50 connections, 100-byte values`,
+  );
   try {
     // BENCH_ONLY=throughput|startup|snapshot runs one part (when tuning); all three by default.
     if (ONLY === '' || ONLY === 'throughput') await setThroughput();

@@ -38,9 +38,32 @@ export function ensureRedis(): boolean {
  * connections and `size`-byte values; requests per second by test, keyed by
  * the test's name as redis-benchmark prints it (SET, GET, INCR, "MSET (10 keys)").
  */
-export function redisBenchmark(opts: { port: number; tests: string[]; pipeline: number; requests: number; clients: number; size?: number; password?: string }): Record<string, number> {
-  const args = ['-h', '127.0.0.1', '-p', String(opts.port), '-t', opts.tests.join(','), '-n', String(opts.requests), '-c', String(opts.clients),
-    '-P', String(opts.pipeline), '-d', String(opts.size ?? 3), '--csv'];
+export function redisBenchmark(opts: {
+  port: number;
+  tests: string[];
+  pipeline: number;
+  requests: number;
+  clients: number;
+  size?: number;
+  password?: string;
+}): Record<string, number> {
+  const args = [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(opts.port),
+    '-t',
+    opts.tests.join(','),
+    '-n',
+    String(opts.requests),
+    '-c',
+    String(opts.clients),
+    '-P',
+    String(opts.pipeline),
+    '-d',
+    String(opts.size ?? 3),
+    '--csv',
+  ];
   if (opts.password !== undefined) args.push('-a', opts.password);
   const r = spawnSync('redis-benchmark', args, { encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) throw new Error(`redis-benchmark failed (${r.status ?? r.signal}): ${r.stderr}`);
@@ -56,13 +79,22 @@ export function figure(run: Record<string, number>, test: string): number {
   return run[name]!;
 }
 
-export async function startRedis(port: number, dir: string, persistence: string[] = ['--appendonly', 'yes', '--appendfsync', 'everysec']): Promise<ChildProcess> {
-  const proc = spawn('redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
-    '--save', '', ...persistence,
-    '--daemonize', 'no', '--logfile', '',
-  ], { stdio: ['ignore', 'ignore', 'inherit'] });
-  await waitFor('redis-server to answer', () => spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.includes('PONG'), 15_000, 100);
+export async function startRedis(
+  port: number,
+  dir: string,
+  persistence: string[] = ['--appendonly', 'yes', '--appendfsync', 'everysec'],
+): Promise<ChildProcess> {
+  const proc = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', ...persistence, '--daemonize', 'no', '--logfile', ''],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  await waitFor(
+    'redis-server to answer',
+    () => spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.includes('PONG'),
+    15_000,
+    100,
+  );
   return proc;
 }
 
@@ -74,4 +106,3 @@ export async function stopRedis(proc: ChildProcess): Promise<void> {
   await exited;
   clearTimeout(timer);
 }
-

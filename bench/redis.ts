@@ -23,9 +23,13 @@ const TESTS = ['set', 'get', 'incr', 'mset'];
 const PIPELINES = [1, 16];
 
 async function main(): Promise<void> {
-  console.log(`# redis: ${new Date().toISOString()} on ${machine()}; redis-benchmark -t ${TESTS.join(',')} -n ${REQUESTS} -c ${CLIENTS} -d ${SIZE} -P ${PIPELINES.join('|')} (after a ${WARMUP_REQUESTS}-request warm-up)`);
+  console.log(
+    `# redis: ${new Date().toISOString()} on ${machine()}; redis-benchmark -t ${TESTS.join(',')} -n ${REQUESTS} -c ${CLIENTS} -d ${SIZE} -P ${PIPELINES.join('|')} (after a ${WARMUP_REQUESTS}-request warm-up)`,
+  );
   if (!ensureRedis()) {
-    console.log('# redis: skipped: redis-server / redis-benchmark are not installed and cannot be installed here (need root and apt-get: apt-get install -y redis-server redis-tools)');
+    console.log(
+      '# redis: skipped: redis-server / redis-benchmark are not installed and cannot be installed here (need root and apt-get: apt-get install -y redis-server redis-tools)',
+    );
     return;
   }
   console.log(`# ${spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim()}`);
@@ -42,7 +46,8 @@ async function main(): Promise<void> {
     for (const p of PIPELINES) {
       const owl = run(node.respPort, p, REQUESTS, TEST_PASSWORD);
       const real = run(redisPort, p, REQUESTS);
-      const row = (label: string, f: (t: string) => string) => console.log(`-P ${String(p).padEnd(2)} ${label.padEnd(15)} ${TESTS.map((t) => `${t} ${f(t)}`).join('   ')}`);
+      const row = (label: string, f: (t: string) => string) =>
+        console.log(`-P ${String(p).padEnd(2)} ${label.padEnd(15)} ${TESTS.map((t) => `${t} ${f(t)}`).join('   ')}`);
       row('redis-server', (t) => `${fmt(figure(real, t))} req/s`);
       row('owlcache RESP', (t) => `${fmt(figure(owl, t))} req/s`);
       row('ratio', (t) => ratio(figure(owl, t), figure(real, t)).padStart(8));

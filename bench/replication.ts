@@ -5,7 +5,19 @@ import { performance } from 'node:perf_hooks';
 import { restartGossipNode, status, tokenOf, waitConverged, type StatusDoc } from '../test/helpers/cluster.js';
 import { getToken, qs, request, sleep, startNode, stopAllNodes, waitFor, type NodeHandle } from '../test/helpers/node-process.js';
 import {
-  COUNTER, DEFAULT_GOSSIP, allSeeAllAlive, fmt, httpLoadTool, load, loadAverage, machine, percentile, ratio, startClusterTogether, waitSwimQuiet, type GossipNode,
+  COUNTER,
+  DEFAULT_GOSSIP,
+  allSeeAllAlive,
+  fmt,
+  httpLoadTool,
+  load,
+  loadAverage,
+  machine,
+  percentile,
+  ratio,
+  startClusterTogether,
+  waitSwimQuiet,
+  type GossipNode,
 } from './lib.js';
 
 /**
@@ -115,10 +127,12 @@ async function latency(): Promise<void> {
       }
       late++;
       pending.push(
-        Promise.all(others.map((o, j) => (Number.isNaN(first[j]!) ? pollUntilReadable(o, key, lateAgents.get(o)!, t0, 0, LIMIT) : first[j]!))).then((times) => ({
-          last: times.some(Number.isNaN) ? Infinity : Math.max(...times),
-          ack,
-        })),
+        Promise.all(others.map((o, j) => (Number.isNaN(first[j]!) ? pollUntilReadable(o, key, lateAgents.get(o)!, t0, 0, LIMIT) : first[j]!))).then(
+          (times) => ({
+            last: times.some(Number.isNaN) ? Infinity : Math.max(...times),
+            ack,
+          }),
+        ),
       );
     }
     const writeRate = LATENCY_WRITES / ((performance.now() - tRun) / 1000);
@@ -128,16 +142,24 @@ async function latency(): Promise<void> {
     const lost = all.filter((t) => t === Infinity).length;
     for (const a of [...agents.values(), ...lateAgents.values()]) a.destroy();
     const p = (xs: number[], q: number) => percentile(xs, q).toFixed(1).padStart(7);
-    console.log(`latency over ${LATENCY_WRITES} writes of 100 B on one node of 5, one after another (${writeRate.toFixed(0)} writes/s); ms from issuing the write`);
+    console.log(
+      `latency over ${LATENCY_WRITES} writes of 100 B on one node of 5, one after another (${writeRate.toFixed(0)} writes/s); ms from issuing the write`,
+    );
     console.log(`                                   p50      p90      p99      max`);
     console.log(`local set+get (baseline)       ${p(local, 50)}  ${p(local, 90)}  ${p(local, 99)}  ${p(local, 100)}`);
     console.log(`readable on all 4 others       ${p(all, 50)}  ${p(all, 90)}  ${p(all, 99)}  ${p(all, 100)}`);
     console.log(`  same, counted from the ack   ${p(fromAck, 50)}  ${p(fromAck, 90)}  ${p(fromAck, 99)}  ${p(fromAck, 100)}`);
     const lateTimes = all.filter((t, i) => t !== Infinity && results[i] !== undefined && t > TIGHT);
-    console.log(`missed by the first wave of pushes (not everywhere within ${TIGHT} ms): ${late} of ${LATENCY_WRITES}` +
-      (late > 0 ? `; they arrived after ${lateTimes.length > 0 ? `${(Math.min(...lateTimes) / 1000).toFixed(2)}..${(Math.max(...lateTimes) / 1000).toFixed(2)} s` : '-'}, never (in ${LIMIT / 1000} s): ${lost}` : ''));
+    console.log(
+      `missed by the first wave of pushes (not everywhere within ${TIGHT} ms): ${late} of ${LATENCY_WRITES}` +
+        (late > 0
+          ? `; they arrived after ${lateTimes.length > 0 ? `${(Math.min(...lateTimes) / 1000).toFixed(2)}..${(Math.max(...lateTimes) / 1000).toFixed(2)} s` : '-'}, never (in ${LIMIT / 1000} s): ${lost}`
+          : ''),
+    );
     console.log(`ratio p50 replicated/local     ${ratio(percentile(all, 50), percentile(local, 50))}`);
-    console.log(`p99 against the 50 ms target   ${ratio(percentile(all, 99), 50)}   (target <= 1.00x; Go OwlCache: median ~60 ms, max ~115 ms, some writes lost)`);
+    console.log(
+      `p99 against the 50 ms target   ${ratio(percentile(all, 99), 50)}   (target <= 1.00x; Go OwlCache: median ~60 ms, max ~115 ms, some writes lost)`,
+    );
   } finally {
     await stopAllNodes();
   }
@@ -208,8 +230,12 @@ async function catchUp(): Promise<void> {
     console.log(`catch-up: one node of 3 down (SIGTERM) during ${CATCHUP_WRITES} writes of 100 B through the other two`);
     console.log(`  writes: ${fmt(rate).trim()} sets/s (keep-alive, 16 in flight per node); the two live nodes agreed ${s2(abMs)} after the last write`);
     console.log(`                                  ready      in sync (digest equal), from the spawn   keys`);
-    console.log(`restart, missed nothing (baseline) ${s2(base.readyMs).padStart(8)}   ${s2(base.syncMs).padStart(10)}                              ${base.keys}`);
-    console.log(`restart, missed ${String(CATCHUP_WRITES).padEnd(6)} writes     ${s2(behind.readyMs).padStart(8)}   ${s2(behind.syncMs).padStart(10)}                              ${behind.keys}`);
+    console.log(
+      `restart, missed nothing (baseline) ${s2(base.readyMs).padStart(8)}   ${s2(base.syncMs).padStart(10)}                              ${base.keys}`,
+    );
+    console.log(
+      `restart, missed ${String(CATCHUP_WRITES).padEnd(6)} writes     ${s2(behind.readyMs).padStart(8)}   ${s2(behind.syncMs).padStart(10)}                              ${behind.keys}`,
+    );
     console.log(`ratio behind/baseline              ${ratio(behind.syncMs, base.syncMs)}`);
     console.log(`catch-up against the 10 s target   ${ratio(behind.syncMs, 10_000)}   (target <= 1.00x; Go OwlCache: never catches up)`);
   } finally {
@@ -297,7 +323,9 @@ async function cost(): Promise<void> {
   for (const n of COST_SIZES) {
     const r = await costAt(n);
     results.push(r);
-    console.log(`  ${String(n).padStart(2)} nodes: ${r.writeRate.toFixed(0)} writes/s done; push queues empty ${s2(r.drainMs)} after the last write; deltas dropped from full queues: ${r.queueDropped}`);
+    console.log(
+      `  ${String(n).padStart(2)} nodes: ${r.writeRate.toFixed(0)} writes/s done; push queues empty ${s2(r.drainMs)} after the last write; deltas dropped from full queues: ${r.queueDropped}`,
+    );
   }
   const base = results[0]!;
   const valueAndKey = VALUE.length + `cost-${RUN}-1000`.length;
@@ -319,7 +347,10 @@ async function throughput(): Promise<void> {
   try {
     await waitAlive(nodes);
     const urls = new Map<string, string>();
-    for (const [name, h] of [['lone', lone], ['cluster', nodes[0]!]] as const) {
+    for (const [name, h] of [
+      ['lone', lone],
+      ['cluster', nodes[0]!],
+    ] as const) {
       const token = name === 'lone' ? await getToken(h.httpPort) : await tokenOf(h);
       urls.set(name, `http://127.0.0.1:${h.httpPort}/data/?cmd=set&key=tp-${COUNTER}&${qs({ valuedata: VALUE, token })}`);
     }

@@ -26,9 +26,13 @@ const CLIENTS = 50;
 const PIPELINES = [1, 16];
 
 async function main(): Promise<void> {
-  console.log(`# resp: ${new Date().toISOString()} on ${machine()}; redis-benchmark -t get,set -n ${REQUESTS} -c ${CLIENTS} -P ${PIPELINES.join('|')} (after a ${WARMUP_REQUESTS}-request warm-up), 3-byte values`);
+  console.log(
+    `# resp: ${new Date().toISOString()} on ${machine()}; redis-benchmark -t get,set -n ${REQUESTS} -c ${CLIENTS} -P ${PIPELINES.join('|')} (after a ${WARMUP_REQUESTS}-request warm-up), 3-byte values`,
+  );
   if (!ensureRedis()) {
-    console.log('# resp: skipped: redis-server / redis-benchmark are not installed and cannot be installed here (need root and apt-get: apt-get install -y redis-server redis-tools)');
+    console.log(
+      '# resp: skipped: redis-server / redis-benchmark are not installed and cannot be installed here (need root and apt-get: apt-get install -y redis-server redis-tools)',
+    );
     return;
   }
   const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim();
@@ -49,7 +53,9 @@ async function main(): Promise<void> {
       const real = benchmark(redisPort, p, REQUESTS);
       console.log(`-P ${String(p).padEnd(2)} redis-server    set ${fmt(real.set)} req/s   get ${fmt(real.get)} req/s`);
       console.log(`-P ${String(p).padEnd(2)} owlcache RESP   set ${fmt(owl.set)} req/s   get ${fmt(owl.get)} req/s`);
-      console.log(`-P ${String(p).padEnd(2)} ratio           set ${ratio(owl.set, real.set).padStart(8)}         get ${ratio(owl.get, real.get).padStart(8)}${p === 1 ? '   (target get >= 0.50x)' : ''}`);
+      console.log(
+        `-P ${String(p).padEnd(2)} ratio           set ${ratio(owl.set, real.set).padStart(8)}         get ${ratio(owl.get, real.get).padStart(8)}${p === 1 ? '   (target get >= 0.50x)' : ''}`,
+      );
     }
   } finally {
     if (redis !== null) await stopRedis(redis);

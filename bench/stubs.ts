@@ -20,7 +20,15 @@ const VALUE = 'v'.repeat(100);
 const MB = 1024 * 1024;
 
 async function connect(node: NodeHandle): Promise<Redis> {
-  const r = new Redis({ host: '127.0.0.1', port: node.respPort, password: TEST_PASSWORD, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, commandTimeout: 60_000 });
+  const r = new Redis({
+    host: '127.0.0.1',
+    port: node.respPort,
+    password: TEST_PASSWORD,
+    lazyConnect: true,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    commandTimeout: 60_000,
+  });
   r.on('error', () => {});
   await r.connect();
   return r;
@@ -62,7 +70,9 @@ function inProcess(): void {
   const base = heap();
   let bounded: Store | null = new Store({ nodeId: 'bench', maxMemory: 64 * MB });
   for (let j = 0; j < DISTINCT; j++) bounded.set(key(j), Buffer.from(value));
-  console.log(`in-process store, MaxMemory 64mb, ${DISTINCT} distinct keys: heap ${heap()} (empty: ${base}) ${JSON.stringify({ keys: bounded.stats().keys, stubs: bounded.stats().stubs })}`);
+  console.log(
+    `in-process store, MaxMemory 64mb, ${DISTINCT} distinct keys: heap ${heap()} (empty: ${base}) ${JSON.stringify({ keys: bounded.stats().keys, stubs: bounded.stats().stubs })}`,
+  );
   bounded = null;
   let now = Date.now();
   const expiring = new Store({ nodeId: 'bench', now: () => now });

@@ -14,7 +14,12 @@ import { VERSION } from './version.js';
  */
 async function main(argv: string[]): Promise<number> {
   if (isClientCommand(argv[0])) {
-    return runClient(argv[0], argv.slice(1), (l) => process.stdout.write(`${l}\n`), (l) => process.stderr.write(`${l}\n`));
+    return runClient(
+      argv[0],
+      argv.slice(1),
+      (l) => process.stdout.write(`${l}\n`),
+      (l) => process.stderr.write(`${l}\n`),
+    );
   }
   let loaded;
   try {
@@ -57,17 +62,22 @@ async function main(argv: string[]): Promise<number> {
   out(`config file: ${config.configFile ?? '(none, defaults and flags)'}`);
   out(`data directory: ${info.dataDir}`);
   const l = info.loaded;
-  out(`loaded ${l.keys} keys (${l.stubs} tombstones/stubs) in ${l.ms} ms from the data directory` +
-    (l.movedAside.length > 0 ? `; damaged files moved aside: ${l.movedAside.join(', ')}` : '') +
-    (l.lostRecords > 0 ? `; ${l.lostRecords} record(s) lost to damage` : '') +
-    (l.tornLogs > 0 ? `; dropped ${l.tornLogs} torn append-log tail(s)` : ''));
+  out(
+    `loaded ${l.keys} keys (${l.stubs} tombstones/stubs) in ${l.ms} ms from the data directory` +
+      (l.movedAside.length > 0 ? `; damaged files moved aside: ${l.movedAside.join(', ')}` : '') +
+      (l.lostRecords > 0 ? `; ${l.lostRecords} record(s) lost to damage` : '') +
+      (l.tornLogs > 0 ? `; dropped ${l.tornLogs} torn append-log tail(s)` : ''),
+  );
   out(`mode: ${config.GroupWorkMode}`);
   out(`HTTP${config.Open_Https ? 'S' : ''} listening on ${info.http.address}:${info.http.port} (ResponseHost ${config.ResponseHost}:${info.http.port})`);
   if (info.tcp !== null) {
-    out(`TCP listening on ${info.tcp.address}:${info.tcp.port} (ResponseHost ${config.ResponseHost}:${info.tcp.port}; no authentication, CloseTcp 0 turns it off)`);
+    out(
+      `TCP listening on ${info.tcp.address}:${info.tcp.port} (ResponseHost ${config.ResponseHost}:${info.tcp.port}; no authentication, CloseTcp 0 turns it off)`,
+    );
     out(`TCP accepts reads from any address and ${info.tcpWrites}`);
   }
-  if (info.gossip !== null) out(`local member ${info.gossip} (gossip address for other nodes' server_group_config.json; data deltas on UDP ${info.dataGossipPort})`);
+  if (info.gossip !== null)
+    out(`local member ${info.gossip} (gossip address for other nodes' server_group_config.json; data deltas on UDP ${info.dataGossipPort})`);
   if (info.resp !== null) out(`RESP listening on ${info.resp.address}:${info.resp.port} (Redis protocol; AUTH with the node's password)`);
   if (info.generatedPassword !== null) {
     out(`generated password (shown once; kept in ${info.dataDir}/auth.json): ${info.generatedPassword}`);

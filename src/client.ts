@@ -85,9 +85,18 @@ export async function runClient(command: ClientCommand, argv: string[], out: (s:
     ({ values, positionals } = parseArgs({
       args: argv.map((a) => (/^-[A-Za-z]{2,}/.test(a) ? `-${a}` : a)),
       options: {
-        node: { type: 'string' }, endpoints: { type: 'string' }, pass: { type: 'string' }, https: { type: 'boolean' },
-        json: { type: 'boolean' }, cluster: { type: 'boolean' }, server: { type: 'string' }, timeout: { type: 'string' }, ttl: { type: 'string' },
-        file: { type: 'string' }, replace: { type: 'boolean' }, wait: { type: 'boolean' },
+        node: { type: 'string' },
+        endpoints: { type: 'string' },
+        pass: { type: 'string' },
+        https: { type: 'boolean' },
+        json: { type: 'boolean' },
+        cluster: { type: 'boolean' },
+        server: { type: 'string' },
+        timeout: { type: 'string' },
+        ttl: { type: 'string' },
+        file: { type: 'string' },
+        replace: { type: 'boolean' },
+        wait: { type: 'boolean' },
       },
       allowPositionals: isOps || isData,
       strict: true,
@@ -105,7 +114,10 @@ export async function runClient(command: ClientCommand, argv: string[], out: (s:
     err(`owlcache ${command}: give the node's password with -pass or OWLCACHE_PASS`);
     return 2;
   }
-  const endpoints = (values.endpoints ?? values.node ?? '127.0.0.1:7721').split(',').map((e) => e.trim()).filter((e) => e !== '');
+  const endpoints = (values.endpoints ?? values.node ?? '127.0.0.1:7721')
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
   const scheme = values.https ? 'https' : 'http';
   // An operation may wait for the cluster (network, join take --timeout): the client waits a little longer.
   const opMs = values.timeout !== undefined && /^\d{1,6}$/.test(values.timeout) ? Number(values.timeout) + 5000 : 70_000;
@@ -125,8 +137,15 @@ export async function runClient(command: ClientCommand, argv: string[], out: (s:
   try {
     if (isOps) {
       const o = {
-        client, json: values.json === true, cluster: values.cluster === true, server: values.server, timeout: values.timeout,
-        file: values.file, replace: values.replace === true, wait: values.wait === true, tty: process.stderr.isTTY ? process.stderr : null,
+        client,
+        json: values.json === true,
+        cluster: values.cluster === true,
+        server: values.server,
+        timeout: values.timeout,
+        file: values.file,
+        replace: values.replace === true,
+        wait: values.wait === true,
+        tty: process.stderr.isTTY ? process.stderr : null,
       };
       return await runOpsCommand(command as OpsCommand, positionals, o, out, err);
     }

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { ConfigError, buildConfig, type SettingText } from './config/load.js';
-import { SETTINGS, isSettingName, type SettingName, type SettingType } from './config/settings.js';
+import { type SETTINGS, isSettingName, type SettingName, type SettingType } from './config/settings.js';
 import { parseHostPort } from './host-port.js';
 import { closeLogFile, logger, openLogFile } from './log.js';
 import { OwlNode, type NodeInfo } from './node.js';
@@ -221,9 +221,7 @@ export class EmbeddedNode extends EventEmitter<{ change: [NodeChange] }> {
     const status = this.node.status() as unknown as StatusMembers;
     const rows = status.cluster?.members ?? [];
     if (rows.length === 0) return [{ name: status.node.name, state: 'alive', gossip: null, http: status.node.http, local: true }];
-    return rows
-      .map(({ name, state, gossip, http, local }) => ({ name, state, gossip, http, local }))
-      .sort((a, b) => Number(b.local) - Number(a.local));
+    return rows.map(({ name, state, gossip, http, local }) => ({ name, state, gossip, http, local })).sort((a, b) => Number(b.local) - Number(a.local));
   }
 
   /** Leaves the cluster (peers record `left`), closes the ports, writes the final snapshot. Safe to call twice. */

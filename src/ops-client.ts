@@ -61,8 +61,15 @@ async function follow(o: OpsClientOptions, jobId: string, node: string | undefin
   o.tty?.write(`\r${bar(j.progress, j.status)}\n`);
   if (o.json) out(JSON.stringify(j, null, 2));
   else {
-    out(`job ${j.job_id} (${j.job_type}) ${j.status}: ${j.progress.records}/${j.progress.total} records, file ${j.file}${j.finished ? `, finished ${j.finished}` : ''}`);
-    if (j.result) out(`  ${Object.entries(j.result).map(([k, v]) => `${k} ${cell(v)}`).join(', ')}`);
+    out(
+      `job ${j.job_id} (${j.job_type}) ${j.status}: ${j.progress.records}/${j.progress.total} records, file ${j.file}${j.finished ? `, finished ${j.finished}` : ''}`,
+    );
+    if (j.result)
+      out(
+        `  ${Object.entries(j.result)
+          .map(([k, v]) => `${k} ${cell(v)}`)
+          .join(', ')}`,
+      );
   }
   if (j.status === 'failed') {
     err(`owlcache job: ${j.job_id} failed: ${j.error ?? '?'}`);
@@ -73,7 +80,14 @@ async function follow(o: OpsClientOptions, jobId: string, node: string | undefin
 
 export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 const cell = (v: unknown): string => (v === null || v === undefined ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v));
@@ -93,7 +107,8 @@ function timeoutOf(o: OpsClientOptions): number | undefined {
 
 function printRoutes(out: (s: string) => void, doc: Doc): void {
   const rows = [['SERVER', 'HOST', 'PORT']];
-  for (const server of ['hub', 'leaf'] as const) for (const r of (doc[server] as { host: string; port: number }[] | undefined) ?? []) rows.push([server, r.host, String(r.port)]);
+  for (const server of ['hub', 'leaf'] as const)
+    for (const r of (doc[server] as { host: string; port: number }[] | undefined) ?? []) rows.push([server, r.host, String(r.port)]);
   out(rows.length === 1 ? 'no routes' : table(rows));
 }
 
@@ -104,7 +119,13 @@ function printChange(out: (s: string) => void, doc: Doc, done: 'set' | 'deleted'
 }
 
 /** Runs one operations subcommand; returns the exit code. */
-export async function runOpsCommand(command: OpsCommand, args: string[], o: OpsClientOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+export async function runOpsCommand(
+  command: OpsCommand,
+  args: string[],
+  o: OpsClientOptions,
+  out: (s: string) => void,
+  err: (s: string) => void,
+): Promise<number> {
   const call = (method: 'GET' | 'POST', path: string, body?: Doc) => o.client.raw(method, path, body);
   const op = (body: Doc) => call('POST', '/', body);
   let answer: { status: number; doc: Doc; node?: string };
@@ -119,7 +140,10 @@ export async function runOpsCommand(command: OpsCommand, args: string[], o: OpsC
         } else if (sub === 'set' || sub === 'delete') {
           if (rest.length === 0) throw new UsageError(`routes ${sub} needs at least one HOST:PORT`);
           const routes = rest.map(route);
-          answer = sub === 'set' ? await op({ operation: 'cluster_set_routes', server: o.server ?? 'hub', routes }) : await op({ operation: 'cluster_delete_routes', routes });
+          answer =
+            sub === 'set'
+              ? await op({ operation: 'cluster_set_routes', server: o.server ?? 'hub', routes })
+              : await op({ operation: 'cluster_delete_routes', routes });
           print = (d) => printChange(out, d, sub === 'set' ? 'set' : 'deleted');
         } else {
           throw new UsageError('routes takes no argument, "set HOST:PORT…" or "delete HOST:PORT…"');
@@ -148,7 +172,13 @@ export async function runOpsCommand(command: OpsCommand, args: string[], o: OpsC
         print = (d) => {
           const rows = [['NAME', 'ANSWERED', 'MS', 'CONNECTED TO', 'ROUTES']];
           for (const n of d.nodes as Doc[]) {
-            rows.push([cell(n.name), n.responding ? 'yes' : `no (${cell(n.error)})`, cell(n.response_time), ((n.connected_nodes as string[]) ?? []).join(',') || '-', ((n.routes as { host: string; port: number }[]) ?? []).map((r) => `${r.host}:${r.port}`).join(',') || '-']);
+            rows.push([
+              cell(n.name),
+              n.responding ? 'yes' : `no (${cell(n.error)})`,
+              cell(n.response_time),
+              ((n.connected_nodes as string[]) ?? []).join(',') || '-',
+              ((n.routes as { host: string; port: number }[]) ?? []).map((r) => `${r.host}:${r.port}`).join(',') || '-',
+            ]);
           }
           out(table(rows));
         };
@@ -158,13 +188,18 @@ export async function runOpsCommand(command: OpsCommand, args: string[], o: OpsC
         answer = await call('GET', '/stat');
         print = (d) => {
           const rows = [['NAME', 'STATE', 'HTTP', 'GOSSIP', 'INCARNATION']];
-          for (const m of d.members as Doc[]) rows.push([`${cell(m.name)}${m.local ? ' (this node)' : ''}`, cell(m.state), cell(m.host), cell(m.gossip), cell(m.incarnation)]);
+          for (const m of d.members as Doc[])
+            rows.push([`${cell(m.name)}${m.local ? ' (this node)' : ''}`, cell(m.state), cell(m.host), cell(m.gossip), cell(m.incarnation)]);
           out(table(rows));
           const s = d.space_stat as Doc;
           const y = d.sync_stat as Doc;
-          out(`memory: ${cell(s.used_memory)} bytes used of ${s.max_memory === 0 ? 'no bound' : cell(s.max_memory)}; ${cell(s.keys)} keys, ${cell(s.stubs)} stubs, ${cell(s.evictions)} evictions`);
+          out(
+            `memory: ${cell(s.used_memory)} bytes used of ${s.max_memory === 0 ? 'no bound' : cell(s.max_memory)}; ${cell(s.keys)} keys, ${cell(s.stubs)} stubs, ${cell(s.evictions)} evictions`,
+          );
           out(`data directory: ${cell(s.data_dir_bytes)} bytes, ${cell(s.data_dir_free)} free`);
-          out(`sync: digest ${cell(y.digest_root)}, ${cell(y.peers_in_sync)} of ${cell(y.peers)} peers in sync, last push-pull ${cell(y.last_push_pull)}, deltas sent ${cell(y.deltas_sent)}, received ${cell(y.deltas_received)}`);
+          out(
+            `sync: digest ${cell(y.digest_root)}, ${cell(y.peers_in_sync)} of ${cell(y.peers)} peers in sync, last push-pull ${cell(y.last_push_pull)}, deltas sent ${cell(y.deltas_sent)}, received ${cell(y.deltas_received)}`,
+          );
         };
         break;
       }
@@ -180,8 +215,15 @@ export async function runOpsCommand(command: OpsCommand, args: string[], o: OpsC
           throw new UsageError('config takes no argument, "get KEY" or "set KEY Enable|Disable [--cluster]"');
         }
         print = (d) => {
-          if (Array.isArray(d.switches)) out(table([['KEY', 'VALUE', 'WHAT'], ...(d.switches as Doc[]).map((s) => [cell(s.key), cell(s.value), cell(s.description)])]));
-          else if (Array.isArray(d.results)) out(table([['NODE', 'RESULT'], ...(d.results as Doc[]).map((r) => [cell(r.node_name), r.ok ? `${String(d.key)} ${cell(r.value)}` : `failed: ${cell(r.error)}`])]));
+          if (Array.isArray(d.switches))
+            out(table([['KEY', 'VALUE', 'WHAT'], ...(d.switches as Doc[]).map((s) => [cell(s.key), cell(s.value), cell(s.description)])]));
+          else if (Array.isArray(d.results))
+            out(
+              table([
+                ['NODE', 'RESULT'],
+                ...(d.results as Doc[]).map((r) => [cell(r.node_name), r.ok ? `${String(d.key)} ${cell(r.value)}` : `failed: ${cell(r.error)}`]),
+              ]),
+            );
           else out(`${cell(d.key)} ${cell(d.value)}`);
         };
         break;
@@ -190,7 +232,8 @@ export async function runOpsCommand(command: OpsCommand, args: string[], o: OpsC
         answer = await call('GET', '/info/shards');
         print = (d) => {
           const rows = [['NODE', 'STATE', 'HTTP', 'TCP', 'RESP', 'GOSSIP']];
-          for (const s of Object.values(d.shards as Record<string, Doc>)) rows.push([cell(s.nodeId), cell(s.state), cell(s.httpAddr), cell(s.tcpAddr), cell(s.respAddr), cell(s.gossipAddr)]);
+          for (const s of Object.values(d.shards as Record<string, Doc>))
+            rows.push([cell(s.nodeId), cell(s.state), cell(s.httpAddr), cell(s.tcpAddr), cell(s.respAddr), cell(s.gossipAddr)]);
           out(table(rows));
         };
         break;
@@ -198,10 +241,11 @@ export async function runOpsCommand(command: OpsCommand, args: string[], o: OpsC
       case 'backup':
       case 'restore': {
         if (command === 'backup' && args.length !== 0) throw new UsageError('backup takes no argument (--file NAME names the file)');
-        if (command === 'restore' && args.length !== 1) throw new UsageError('restore takes one FILE (a name inside the node\'s BackupDir)');
-        const body = command === 'backup'
-          ? { ver: '0.1', job_type: 'coldbackup', ...(o.file !== undefined ? { file: o.file } : {}), ...(o.cluster ? { scope: 'cluster' } : {}) }
-          : { ver: '0.1', job_type: 'coldrestore', file: args[0], ...(o.replace ? { mode: 'replace' } : {}) };
+        if (command === 'restore' && args.length !== 1) throw new UsageError("restore takes one FILE (a name inside the node's BackupDir)");
+        const body =
+          command === 'backup'
+            ? { ver: '0.1', job_type: 'coldbackup', ...(o.file !== undefined ? { file: o.file } : {}), ...(o.cluster ? { scope: 'cluster' } : {}) }
+            : { ver: '0.1', job_type: 'coldrestore', file: args[0], ...(o.replace ? { mode: 'replace' } : {}) };
         const started = await op(body);
         if (started.status !== 200 || o.json) {
           answer = started;

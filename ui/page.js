@@ -204,4 +204,4 @@ $('login').addEventListener('submit', async (event) => {
 $('sign-out').addEventListener('click', () => showLogin());
 
 if (token === null) showLogin();
-else poll();
+else void poll();

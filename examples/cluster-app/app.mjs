@@ -114,17 +114,18 @@ if (cluster.isPrimary) {
   });
   server.listen(APP_PORT, '127.0.0.1', () => process.send({ type: 'owlcache-ready', gossip: node.info.gossip }));
 
-  let stopping = null;
-  const shutdown = () => {
-    stopping ??= (async () => {
-      server.close();
-      server.closeAllConnections();
-      await node.stop();
-      if (process.connected) process.disconnect();
-    })();
+  // Once: the primary's message and its disconnect may both come.
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    server.close();
+    server.closeAllConnections();
+    await node.stop();
+    if (process.connected) process.disconnect();
   };
   process.on('message', (m) => {
-    if (m?.type === 'shutdown') shutdown();
+    if (m?.type === 'shutdown') void shutdown();
   });
   // The primary is gone (it crashed or was killed): no worker stays behind.
   process.on('disconnect', shutdown);

@@ -156,7 +156,10 @@ export class Commands {
     const { store } = this;
     try {
       return this.write(key, () =>
-        store.update(key, (current, live, version, micros) => incremented(key, current, live, store.nodeId, delta, version, micros, store.floor ?? FIRST_EPOCH)));
+        store.update(key, (current, live, version, micros) =>
+          incremented(key, current, live, store.nodeId, delta, version, micros, store.floor ?? FIRST_EPOCH),
+        ),
+      );
     } catch (err) {
       if (err instanceof CounterError) return { status: 500, key, message: err.message };
       throw err;

@@ -29,15 +29,7 @@ export interface Envelope {
   Message?: string;
 }
 
-export function envelope(
-  cmd: string,
-  status: Status,
-  key: string,
-  data: unknown,
-  responseHost: string,
-  createdMicros = 0,
-  message?: string,
-): Envelope {
+export function envelope(cmd: string, status: Status, key: string, data: unknown, responseHost: string, createdMicros = 0, message?: string): Envelope {
   const e: Envelope = {
     Cmd: cmd,
     Status: status,

@@ -170,7 +170,12 @@ export function guardKey(ip: string): string {
   if (mapped && isIPv4(mapped[1]!)) return mapped[1]!;
   if (!isIPv6(ip)) return ip;
   const groups = ipv6Groups(ip);
-  return groups === null ? ip : `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
+  return groups === null
+    ? ip
+    : `${groups
+        .slice(0, 4)
+        .map((g) => g.toString(16))
+        .join(':')}::/64`;
 }
 
 /** The eight 16-bit groups of an IPv6 address (zone index ignored), or null if it is not one. */

@@ -236,7 +236,13 @@ export class OwlClient {
 
   /** Starts a backup job on one node (or, with cluster, on every live member); the answer carries the job id(s). */
   async backup(opts: BackupOptions = {}): Promise<Doc & { job_id?: string; node: string }> {
-    const body = { ver: '0.1', job_type: 'coldbackup', ...(opts.jobId ? { job_id: opts.jobId } : {}), ...(opts.file ? { file: opts.file } : {}), ...(opts.cluster ? { scope: 'cluster' } : {}) };
+    const body = {
+      ver: '0.1',
+      job_type: 'coldbackup',
+      ...(opts.jobId ? { job_id: opts.jobId } : {}),
+      ...(opts.file ? { file: opts.file } : {}),
+      ...(opts.cluster ? { scope: 'cluster' } : {}),
+    };
     const { doc, node } = await this.opsAt('POST', '/', body);
     return { ...doc, node };
   }
@@ -290,7 +296,10 @@ export class OwlClient {
    */
   async raw(method: 'GET' | 'POST', path: string, body?: Doc, node?: string): Promise<{ status: number; doc: Doc; node: string }> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const r = await this.call((url, timeoutMs) => this.authed(url, timeoutMs, { method, path, ...(payload ? { body: payload, headers: { 'Content-Type': 'application/json' } } : {}) }), node === undefined ? undefined : baseUrl(node));
+    const r = await this.call(
+      (url, timeoutMs) => this.authed(url, timeoutMs, { method, path, ...(payload ? { body: payload, headers: { 'Content-Type': 'application/json' } } : {}) }),
+      node === undefined ? undefined : baseUrl(node),
+    );
     return { status: r.answer.status, doc: json(r.answer), node: r.url };
   }
 
@@ -368,7 +377,11 @@ export class OwlClient {
    * Runs one exchange against the nodes in turn until one answers (a
    * connection error, timeout or 5xx moves on to the next node).
    */
-  private async call(run: (url: string, timeoutMs: number) => Promise<Answer>, only?: string, key?: string): Promise<{ answer: Answer; node: string; url: string }> {
+  private async call(
+    run: (url: string, timeoutMs: number) => Promise<Answer>,
+    only?: string,
+    key?: string,
+  ): Promise<{ answer: Answer; node: string; url: string }> {
     await this.ready();
     const deadline = Date.now() + this.timeoutMs;
     const order = only !== undefined ? [only] : this.topology.order(key);
@@ -427,16 +440,29 @@ export class OwlClient {
       this.tokens.delete(url);
       a = await send();
     }
-    if (a.status === 401) throw new OwlAuthError(this.topology.label(url), `refused the ${this.fixedToken !== undefined ? 'token' : 'fresh token'} (401${errorText(a)})`);
+    if (a.status === 401)
+      throw new OwlAuthError(this.topology.label(url), `refused the ${this.fixedToken !== undefined ? 'token' : 'fresh token'} (401${errorText(a)})`);
     return a;
   }
 
   private exchange(method: 'GET' | 'POST', path: string, withToken: boolean, key: string, body?: Buffer) {
     const headers: Record<string, string> = body !== undefined ? { 'Content-Type': 'application/octet-stream' } : {};
-    return this.call((url, timeoutMs) => (withToken ? this.authed(url, timeoutMs, { method, path, headers, ...(body ? { body } : {}) }) : this.transport.send(url, { method, path, headers, timeoutMs, ...(body ? { body } : {}) })), undefined, key);
+    return this.call(
+      (url, timeoutMs) =>
+        withToken
+          ? this.authed(url, timeoutMs, { method, path, headers, ...(body ? { body } : {}) })
+          : this.transport.send(url, { method, path, headers, timeoutMs, ...(body ? { body } : {}) }),
+      undefined,
+      key,
+    );
   }
 
-  private async data(method: 'GET' | 'POST', params: Record<string, string | number> & { key: string }, withToken: boolean, body?: Buffer): Promise<{ answer: Answer; node: string }> {
+  private async data(
+    method: 'GET' | 'POST',
+    params: Record<string, string | number> & { key: string },
+    withToken: boolean,
+    body?: Buffer,
+  ): Promise<{ answer: Answer; node: string }> {
     const r = await this.exchange(method, `/data/?${query(params)}`, withToken, params.key, body);
     if (r.answer.status !== 404) this.refuse(r.answer, r.node);
     return r;
@@ -449,7 +475,13 @@ export class OwlClient {
 
   private async opsAt(method: 'GET' | 'POST', path: string, body?: Doc, only?: string): Promise<{ doc: Doc; node: string }> {
     const { status, doc, node } = await this.raw(method, path, body, only);
-    if (status !== 200) throw new OwlRequestError(status, this.topology.label(node), typeof doc.error === 'string' ? doc.error : typeof doc.Message === 'string' ? doc.Message : `status ${status}`, doc);
+    if (status !== 200)
+      throw new OwlRequestError(
+        status,
+        this.topology.label(node),
+        typeof doc.error === 'string' ? doc.error : typeof doc.Message === 'string' ? doc.Message : `status ${status}`,
+        doc,
+      );
     return { doc, node };
   }
 

@@ -121,7 +121,13 @@ export class Topology {
   order(key?: string): string[] {
     const all = [...this.nodes.values()];
     const healthy = all.filter((n) => !n.down && n.state === 'alive');
-    const rotated = key === undefined ? healthy : healthy.map((n) => ({ n, r: rank(key, n.url) })).sort((a, b) => b.r - a.r).map((x) => x.n);
+    const rotated =
+      key === undefined
+        ? healthy
+        : healthy
+            .map((n) => ({ n, r: rank(key, n.url) }))
+            .sort((a, b) => b.r - a.r)
+            .map((x) => x.n);
     const rest = all.filter((n) => !healthy.includes(n)).sort((a, b) => Number(a.down) - Number(b.down));
     return [...rotated, ...rest].map((n) => n.url);
   }

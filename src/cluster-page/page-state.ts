@@ -103,7 +103,15 @@ export const PAGE_EVENTS_KEPT = 50;
 const EVENT_KINDS: readonly PageEventKind[] = ['join', 'alive', 'suspect', 'faulty', 'leave'];
 
 const NO_FACTS: MemberFacts = {
-  rttMs: null, clockOffsetMs: null, inSync: null, uptimeSeconds: null, keys: null, bytes: null, maxMemory: null, opsPerSecond: null, replicationLagMs: null,
+  rttMs: null,
+  clockOffsetMs: null,
+  inSync: null,
+  uptimeSeconds: null,
+  keys: null,
+  bytes: null,
+  maxMemory: null,
+  opsPerSecond: null,
+  replicationLagMs: null,
 };
 
 /**
@@ -171,16 +179,18 @@ export class ClusterPage {
     };
     const others = rows
       .filter((m) => !m.local)
-      .map((m): PageMember => ({
-        name: m.name,
-        gossip: m.gossip,
-        http: m.http,
-        state: m.state,
-        local: false,
-        since: m.since,
-        ...NO_FACTS,
-        ...definedOnly(this.source.peerFacts?.(m)),
-      }))
+      .map(
+        (m): PageMember => ({
+          name: m.name,
+          gossip: m.gossip,
+          http: m.http,
+          state: m.state,
+          local: false,
+          since: m.since,
+          ...NO_FACTS,
+          ...definedOnly(this.source.peerFacts?.(m)),
+        }),
+      )
       .sort((a, b) => (a.name ?? a.gossip ?? '').localeCompare(b.name ?? b.gossip ?? ''));
     const { name, id, version, mode, http } = s.node;
     return {

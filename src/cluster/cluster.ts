@@ -138,7 +138,13 @@ export class GossipCluster implements PeerDirectory {
       onClockSkew: (address, offsetMs, skewed) => {
         const name = this.membership.members().find((m) => m.address === address)?.meta?.name ?? address;
         const max = opts.membership.maxClockSkewMs ?? 500;
-        if (skewed) log.warn('clock of member %s is %d ms off this node\'s, beyond MaxClockSkew (%d ms): last-writer-wins needs clocks within bounds', name, offsetMs, max);
+        if (skewed)
+          log.warn(
+            "clock of member %s is %d ms off this node's, beyond MaxClockSkew (%d ms): last-writer-wins needs clocks within bounds",
+            name,
+            offsetMs,
+            max,
+          );
         else log.info('clock of member %s is back within MaxClockSkew (%d ms off)', name, offsetMs);
       },
       onRemoved: () => log.warn('this node was removed from the cluster (remove_node): it leaves and serves alone until it is restarted'),
@@ -204,7 +210,10 @@ export class GossipCluster implements PeerDirectory {
     if (this.saveTimer !== null) return;
     this.saveTimer = setTimeout(() => {
       this.saveTimer = null;
-      const live = this.membership.members().filter((m) => !m.local && m.state === 'alive').map((m) => m.address);
+      const live = this.membership
+        .members()
+        .filter((m) => !m.local && m.state === 'alive')
+        .map((m) => m.address);
       if (live.length === 0) return; // keep the last known list rather than forget every way back
       try {
         writeFileAtomic(this.opts.membersFile, `${JSON.stringify({ format: 1, members: live.sort() }, null, 2)}\n`);
@@ -267,7 +276,15 @@ export class GossipCluster implements PeerDirectory {
   readonly authHeader = AUTH_HEADER;
 
   memberList(): { name: string | null; state: MemberState; incarnation: number; gossip: string; http: string | null; local: boolean; since: number }[] {
-    return this.membership.members().map((m) => ({ name: m.meta?.name ?? null, state: m.state, incarnation: m.incarnation, gossip: m.address, http: m.meta?.http ?? null, local: m.local, since: m.since }));
+    return this.membership.members().map((m) => ({
+      name: m.meta?.name ?? null,
+      state: m.state,
+      incarnation: m.incarnation,
+      gossip: m.address,
+      http: m.meta?.http ?? null,
+      local: m.local,
+      since: m.since,
+    }));
   }
 
   private memberAt(address: string): ReturnType<GossipCluster['memberList']>[number] | null {

@@ -57,7 +57,9 @@ export class InternalClient {
     } catch (err) {
       if (!(err instanceof HttpCallError)) throw err;
       throw new InternalCallError(
-        err.failure === 'too-large' ? `answer from ${hostPort}${path} larger than ${this.opts.maxResponseBytes} bytes` : `${hostPort}${path} timed out after ${this.opts.timeoutMs} ms`,
+        err.failure === 'too-large'
+          ? `answer from ${hostPort}${path} larger than ${this.opts.maxResponseBytes} bytes`
+          : `${hostPort}${path} timed out after ${this.opts.timeoutMs} ms`,
         null,
       );
     }

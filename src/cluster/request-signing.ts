@@ -28,7 +28,10 @@ export interface SigningStats {
 
 /** One spelling of a node's HTTP host:port for the MAC: lower case, IPv6 without brackets. */
 export function receiverId(hostPort: string): string {
-  return hostPort.trim().toLowerCase().replace(/^\[([^\]]*)\]:/, '$1:');
+  return hostPort
+    .trim()
+    .toLowerCase()
+    .replace(/^\[([^\]]*)\]:/, '$1:');
 }
 
 export interface RequestSignerOptions {

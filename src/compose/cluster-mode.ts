@@ -121,11 +121,29 @@ export function owlcacheMode(parts: Pick<ModeParts, 'dataDir' | 'store'>): Clust
 /** The settings gossip mode reads: its slice of Config. */
 export type GossipSettings = Pick<
   Config,
-  | 'Host' | 'ResponseHost' | 'Gossipport' | 'DataGossipPort' | 'GossipAdvertiseAddr' | 'GossipDataSyncAuthKey' | 'GossipEncrypt'
-  | 'GossipMemberSyncInterval' | 'MaxClockSkew'
-  | 'GossipMacWindow' | 'GossipMaxDatagram' | 'GossipProbeInterval' | 'GossipPingTimeout' | 'GossipSuspicionMult' | 'ReapFaultyAfter'
-  | 'GossipFanout' | 'RetransmitMult' | 'PushPullInterval' | 'GossipHttpClientRequestTimeout' | 'Open_Https'
-  | 'HttpsClient_InsecureSkipVerify' | 'MaxValueSize' | 'TombstoneTTL'
+  | 'Host'
+  | 'ResponseHost'
+  | 'Gossipport'
+  | 'DataGossipPort'
+  | 'GossipAdvertiseAddr'
+  | 'GossipDataSyncAuthKey'
+  | 'GossipEncrypt'
+  | 'GossipMemberSyncInterval'
+  | 'MaxClockSkew'
+  | 'GossipMacWindow'
+  | 'GossipMaxDatagram'
+  | 'GossipProbeInterval'
+  | 'GossipPingTimeout'
+  | 'GossipSuspicionMult'
+  | 'ReapFaultyAfter'
+  | 'GossipFanout'
+  | 'RetransmitMult'
+  | 'PushPullInterval'
+  | 'GossipHttpClientRequestTimeout'
+  | 'Open_Https'
+  | 'HttpsClient_InsecureSkipVerify'
+  | 'MaxValueSize'
+  | 'TombstoneTTL'
 >;
 
 /** The HTTP host:port the other members call: GossipAdvertiseAddr's host (else ResponseHost) with the bound HTTP port. */
@@ -208,7 +226,11 @@ export function gossipMode(config: GossipSettings, parts: ModeParts): ClusterMod
         store.clear();
         await persistence.snapshot();
       }
-      const c = new GossipCluster({ ...gossipClusterOptions(config, { store, lists, dataDir }, self), ...(parts.flush ? { flush: parts.flush } : {}), ...(parts.metrics ? { metrics: parts.metrics } : {}) });
+      const c = new GossipCluster({
+        ...gossipClusterOptions(config, { store, lists, dataDir }, self),
+        ...(parts.flush ? { flush: parts.flush } : {}),
+        ...(parts.metrics ? { metrics: parts.metrics } : {}),
+      });
       for (const task of ['anti_entropy', 'dissemination'] as const) c.setTask(task, parts.tasks?.isOn(task) ?? true);
       cluster.set(c);
       await c.start(seeds.fixed);
@@ -228,7 +250,13 @@ export function gossipMode(config: GossipSettings, parts: ModeParts): ClusterMod
     memberStates: () => (cluster.isSet ? cluster.get().membership.members() : null),
     replicas: {
       count: () => (cluster.isSet ? cluster.get().livePeers().length : 0),
-      confirm: () => (cluster.isSet ? cluster.get().livePeers().map((p) => cluster.get().replication.antiEntropy.round(p)) : []),
+      confirm: () =>
+        cluster.isSet
+          ? cluster
+              .get()
+              .livePeers()
+              .map((p) => cluster.get().replication.antiEntropy.round(p))
+          : [],
     },
   };
 }

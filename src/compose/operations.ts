@@ -33,7 +33,9 @@ export interface BoundAddresses {
 export function runtimeSwitches(dataDir: string, parts: { commands: Commands; persistence: Persistence; mode: ClusterMode }): RuntimeSwitches {
   const switches = new RuntimeSwitches(join(dataDir, RUNTIME_SWITCHES_FILE));
   if (switches.problem !== null) log.warn('%s', switches.problem);
-  switches.onApply('accept_writes', (on) => parts.commands.refuseWrites(on ? null : 'writes are disabled on this node (read-only mode; /config/set accept_writes Enable)'));
+  switches.onApply('accept_writes', (on) =>
+    parts.commands.refuseWrites(on ? null : 'writes are disabled on this node (read-only mode; /config/set accept_writes Enable)'),
+  );
   switches.onApply('snapshot', (on) => {
     parts.persistence.periodicSnapshots = on;
   });

@@ -125,12 +125,16 @@ function validate(c: Config, originOf: (name: SettingName) => Origin, cwd: strin
   const weak = c.Pass === '' ? null : weakPasswordReason(c.Pass);
   if (weak !== null) throw new ConfigError(`${originOf('Pass')}: ${weak}`);
   if (c.GroupWorkMode === 'gossip' && c.GossipDataSyncAuthKey.length < 10) {
-    throw new ConfigError(`${originOf('GossipDataSyncAuthKey')}: gossip mode needs a shared GossipDataSyncAuthKey of at least 10 characters, the same on every node`);
+    throw new ConfigError(
+      `${originOf('GossipDataSyncAuthKey')}: gossip mode needs a shared GossipDataSyncAuthKey of at least 10 characters, the same on every node`,
+    );
   }
   if (c.DBfile.trim() === '') throw new ConfigError(`${originOf('DBfile')}: the data directory must not be empty`);
   const dbProblem = systemFolderProblem(c.DBfile, cwd);
   if (dbProblem !== null) {
-    throw new ConfigError(`${originOf('DBfile')}: ${JSON.stringify(c.DBfile)} cannot be the data directory (${dbProblem}); give the node a folder of its own, e.g. ./db_file/`);
+    throw new ConfigError(
+      `${originOf('DBfile')}: ${JSON.stringify(c.DBfile)} cannot be the data directory (${dbProblem}); give the node a folder of its own, e.g. ./db_file/`,
+    );
   }
 }
 

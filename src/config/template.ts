@@ -14,7 +14,7 @@ export const SHIPPED_VALUES: Partial<Record<SettingName, string>> = {
  */
 export function renderConf(values: Partial<Record<SettingName, string>> = SHIPPED_VALUES): string {
   const out: string[] = [
-    '# owlcache configuration file (compatible with Go OwlCache\'s owlcache.conf)',
+    "# owlcache configuration file (compatible with Go OwlCache's owlcache.conf)",
     '# Rules: a line starting with # is a comment; [Section] lines group settings;',
     '# a setting is "Name value" (name, one space, value). Flags given at start override',
     '# this file: owlcache -config owlcache.conf --Httpport=7731',

@@ -27,7 +27,10 @@ export function convertValue(type: SettingType, text: string): { ok: true; value
     case 'duration': {
       const n = parseDuration(text, type.unit);
       if (n === null) {
-        return { ok: false, error: `must be a duration: a number of ${unitName(type.unit)}, or with a unit (500ms, 10s, 5m, 24h, 1d), ${rangeText(type, formatDuration)}` };
+        return {
+          ok: false,
+          error: `must be a duration: a number of ${unitName(type.unit)}, or with a unit (500ms, 10s, 5m, 24h, 1d), ${rangeText(type, formatDuration)}`,
+        };
       }
       return inRange(type, n) ? { ok: true, value: n } : { ok: false, error: `is out of range: it must be ${rangeText(type, formatDuration)}` };
     }
@@ -44,7 +47,8 @@ export function convertValue(type: SettingType, text: string): { ok: true; value
       if (t === 'always' || t === 'no') return { ok: true, value: t };
       if (t === 'everysec') return { ok: true, value: 1000 };
       const n = parseDuration(text, 's');
-      if (n === null || !inRange(type, n)) return { ok: false, error: `must be always, no, or a number of seconds (e.g. 1) ${rangeText(type, formatDuration)}` };
+      if (n === null || !inRange(type, n))
+        return { ok: false, error: `must be always, no, or a number of seconds (e.g. 1) ${rangeText(type, formatDuration)}` };
       return { ok: true, value: n };
     }
   }
@@ -67,7 +71,11 @@ export function rangeText(r: Range, fmt: (n: number) => string): string {
 
 /** Bytes in the largest unit that divides them: 1400, 64kb, 512mb. */
 export function formatSize(bytes: number): string {
-  for (const [suffix, mult] of [['gb', 1024 ** 3], ['mb', 1024 ** 2], ['kb', 1024]] as const) {
+  for (const [suffix, mult] of [
+    ['gb', 1024 ** 3],
+    ['mb', 1024 ** 2],
+    ['kb', 1024],
+  ] as const) {
     if (bytes >= mult && bytes % mult === 0) return `${bytes / mult}${suffix}`;
   }
   return String(bytes);
@@ -128,7 +136,8 @@ export function parseNetworks(text: string): Network[] | string {
     if (item === '') continue;
     const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(item);
     const version = m === null ? 0 : isIP(m[1]!);
-    if (m === null || version === 0) return `must be networks in CIDR form separated by commas (e.g. 127.0.0.1/32,10.0.0.0/8,::1/128); ${JSON.stringify(item)} is not one`;
+    if (m === null || version === 0)
+      return `must be networks in CIDR form separated by commas (e.g. 127.0.0.1/32,10.0.0.0/8,::1/128); ${JSON.stringify(item)} is not one`;
     const max = version === 4 ? 32 : 128;
     const prefix = m[2] === undefined ? max : Number(m[2]);
     if (prefix > max) return `${JSON.stringify(item)}: the prefix length of an IPv${version} network is at most ${max}`;

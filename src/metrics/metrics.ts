@@ -87,7 +87,7 @@ export class Metrics {
     'owlcache_requests_total',
     'Client requests answered, by port (http, tcp, resp), command (from the port\'s command list, else "other") and outcome.',
     'owlcache_request_duration_seconds',
-    'Time from a request\'s parsed command to its answer, by port, command and outcome.',
+    "Time from a request's parsed command to its answer, by port, command and outcome.",
     REQUEST_BUCKETS,
   );
   private readonly authFailures = new Counter({
@@ -98,7 +98,7 @@ export class Metrics {
   });
   private readonly authSlowdowns = new Counter({
     name: 'owlcache_auth_slowdowns_total',
-    help: 'Password checks made to wait (an address\'s delay after wrong passwords, or the global checks-per-second budget).',
+    help: "Password checks made to wait (an address's delay after wrong passwords, or the global checks-per-second budget).",
     registers: [this.registry],
   });
   private readonly authSlowdownSeconds = new Counter({
@@ -152,7 +152,7 @@ export class Metrics {
   });
   private readonly fsyncSeconds = new Histogram({
     name: 'owlcache_appendlog_fsync_duration_seconds',
-    help: 'Duration of the append log\'s fsyncs (AppendFsync).',
+    help: "Duration of the append log's fsyncs (AppendFsync).",
     buckets: FSYNC_BUCKETS,
     registers: [this.registry],
   });
@@ -225,14 +225,31 @@ export class Metrics {
           for (const [purpose, c] of Object.entries(all)) for (const [value, n] of pick(c)) this.inc({ purpose, [label]: value }, n);
         },
       });
-    datagrams('owlcache_datagrams_total', 'UDP datagrams by purpose (membership, data) and direction (sent, received; received counts every datagram that arrived, dropped ones too).',
-      (c) => [['sent', c.datagramsOut], ['received', c.datagramsIn]], 'direction');
-    datagrams('owlcache_datagram_bytes_total', 'UDP bytes by purpose and direction (sealed sizes).',
-      (c) => [['sent', c.bytesOut], ['received', c.bytesIn]], 'direction');
-    datagrams('owlcache_datagrams_dropped_total',
+    datagrams(
+      'owlcache_datagrams_total',
+      'UDP datagrams by purpose (membership, data) and direction (sent, received; received counts every datagram that arrived, dropped ones too).',
+      (c) => [
+        ['sent', c.datagramsOut],
+        ['received', c.datagramsIn],
+      ],
+      'direction',
+    );
+    datagrams(
+      'owlcache_datagram_bytes_total',
+      'UDP bytes by purpose and direction (sealed sizes).',
+      (c) => [
+        ['sent', c.bytesOut],
+        ['received', c.bytesIn],
+      ],
+      'direction',
+    );
+    datagrams(
+      'owlcache_datagrams_dropped_total',
       'UDP datagrams dropped, by purpose and reason: mac (wrong key, tampered), stale (outside GossipMacWindow), replay, malformed; ' +
         'outgoing: oversize (over GossipMaxDatagram sealed), address (not host:port), send_error.',
-      (c) => [...DROP_REASONS.map((r): [string, number] => [r, c.dropped[r] ?? 0]), ['send_error', c.sendErrors]], 'reason');
+      (c) => [...DROP_REASONS.map((r): [string, number] => [r, c.dropped[r] ?? 0]), ['send_error', c.sendErrors]],
+      'reason',
+    );
     new Counter({
       name: 'owlcache_deltas_total',
       help: 'Replication deltas (one changed record each), by event: sent (to one peer), received, applied, stale (older than what is held), malformed, queue_dropped (sending queue full).',
@@ -242,8 +259,14 @@ export class Metrics {
         this.reset();
         const d = self.sources.deltas?.();
         if (d === null || d === undefined) return;
-        const rows: [string, number][] = [['sent', d.deltasSent], ['received', d.deltasReceived], ['applied', d.deltasApplied],
-          ['stale', d.deltasDroppedOld], ['malformed', d.deltasMalformed], ['queue_dropped', d.queueDropped]];
+        const rows: [string, number][] = [
+          ['sent', d.deltasSent],
+          ['received', d.deltasReceived],
+          ['applied', d.deltasApplied],
+          ['stale', d.deltasDroppedOld],
+          ['malformed', d.deltasMalformed],
+          ['queue_dropped', d.queueDropped],
+        ];
         for (const [event, n] of rows) this.inc({ event }, n);
       },
     });

@@ -40,9 +40,15 @@ export class RequestSeries {
   /** One request, `seconds` long. */
   observe(port: string, command: string, outcome: string, seconds: number): void {
     let byCommand = this.index.get(port);
-    if (byCommand === undefined) this.index.set(port, (byCommand = new Map()));
+    if (byCommand === undefined) {
+      byCommand = new Map();
+      this.index.set(port, byCommand);
+    }
     let byOutcome = byCommand.get(command);
-    if (byOutcome === undefined) byCommand.set(command, (byOutcome = new Map()));
+    if (byOutcome === undefined) {
+      byOutcome = new Map();
+      byCommand.set(command, byOutcome);
+    }
     let s = byOutcome.get(outcome);
     if (s === undefined) {
       s = { labels: { port, command, outcome }, count: 0, sum: 0, buckets: new Float64Array(this.bounds.length + 1) };
@@ -57,13 +63,21 @@ export class RequestSeries {
   }
 
   /** The two metrics as the registry takes them (name, help, type, get()). */
-  metrics(): { name: string; help: string; type: string; get(): Promise<{ name: string; help: string; type: string; values: MetricValue[]; aggregator: string }> }[] {
+  metrics(): {
+    name: string;
+    help: string;
+    type: string;
+    get(): Promise<{ name: string; help: string; type: string; values: MetricValue[]; aggregator: string }>;
+  }[] {
     const counter = {
       name: this.counterName,
       help: this.counterHelp,
       type: 'counter',
       get: async () => ({
-        name: this.counterName, help: this.counterHelp, type: 'counter', aggregator: 'sum',
+        name: this.counterName,
+        help: this.counterHelp,
+        type: 'counter',
+        aggregator: 'sum',
         values: this.series.map((s) => ({ value: s.count, labels: s.labels })),
       }),
     };
@@ -77,7 +91,11 @@ export class RequestSeries {
           let cumulative = 0;
           for (let i = 0; i <= this.bounds.length; i++) {
             cumulative += s.buckets[i]!;
-            values.push({ metricName: `${this.histogramName}_bucket`, labels: { le: i < this.bounds.length ? this.bounds[i]! : '+Inf', ...s.labels }, value: cumulative });
+            values.push({
+              metricName: `${this.histogramName}_bucket`,
+              labels: { le: i < this.bounds.length ? this.bounds[i]! : '+Inf', ...s.labels },
+              value: cumulative,
+            });
           }
           values.push({ metricName: `${this.histogramName}_sum`, labels: s.labels, value: s.sum });
           values.push({ metricName: `${this.histogramName}_count`, labels: s.labels, value: s.count });

@@ -36,7 +36,8 @@ export async function authenticate(deps: AuthDeps, c: Credentials): Promise<Auth
   const auth = (c.authorization ?? '').trim();
   const bearer = /^Bearer\s+(\S+)$/i.exec(auth);
   const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(auth);
-  if (auth !== '' && bearer === null && basic === null) return { ok: false, message: 'Authorization must be "Bearer <token>" or "Basic <base64 of admin:password>"' };
+  if (auth !== '' && bearer === null && basic === null)
+    return { ok: false, message: 'Authorization must be "Bearer <token>" or "Basic <base64 of admin:password>"' };
   if (basic !== null) {
     const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
     const i = decoded.indexOf(':');

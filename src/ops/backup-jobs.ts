@@ -115,14 +115,23 @@ export async function coldBackup(deps: OpsDeps, a: BackupArgs): Promise<unknown>
   if (!a.cluster) return local;
   const c = deps.cluster();
   const others = c === null ? [] : c.memberList().filter((m) => !m.local && m.state === 'alive' && m.http !== null);
-  const answers = await settleAll(others, (m) => askPeer<Job>(c!, m.http!, { op: 'coldbackup', ...(a.jobId !== undefined ? { job_id: a.jobId } : {}), ...(a.file !== undefined ? { file: a.file } : {}) }, CLUSTER_TIMEOUT_MS));
+  const answers = await settleAll(others, (m) =>
+    askPeer<Job>(
+      c!,
+      m.http!,
+      { op: 'coldbackup', ...(a.jobId !== undefined ? { job_id: a.jobId } : {}), ...(a.file !== undefined ? { file: a.file } : {}) },
+      CLUSTER_TIMEOUT_MS,
+    ),
+  );
   return {
     ...local,
     jobs: [
       { node_name: deps.node.name(), ok: true, job_id: local.job_id, file: local.file },
       ...others.map((m, i) => {
         const x = answers[i]!;
-        return x.ok ? { node_name: m.name ?? m.gossip, ok: true, job_id: x.value.job_id, file: x.value.file } : { node_name: m.name ?? m.gossip, ok: false, error: x.error };
+        return x.ok
+          ? { node_name: m.name ?? m.gossip, ok: true, job_id: x.value.job_id, file: x.value.file }
+          : { node_name: m.name ?? m.gossip, ok: false, error: x.error };
       }),
     ],
   };
@@ -204,7 +213,17 @@ export function coldRestore(deps: OpsDeps, a: RestoreArgs): Job {
         await yieldTurn();
       }
     }
-    return { backup_node: meta.node, backup_created_at: new Date(meta.createdAt).toISOString(), records: meta.count, restored, kept_newer: kept, skipped_expired: expired, refused, deleted, mode: a.replace ? 'replace' : 'merge' };
+    return {
+      backup_node: meta.node,
+      backup_created_at: new Date(meta.createdAt).toISOString(),
+      records: meta.count,
+      restored,
+      kept_newer: kept,
+      skipped_expired: expired,
+      refused,
+      deleted,
+      mode: a.replace ? 'replace' : 'merge',
+    };
   });
 }
 
@@ -214,7 +233,8 @@ export function parseJobId(input: Input): string {
 
 export function getStatus(deps: OpsDeps, id: string): Job {
   const j = deps.jobs.registry.get(id);
-  if (j === undefined) throw new OpsError(404, `job_id: no job ${JSON.stringify(id.slice(0, 64))} on this node (jobs are kept a day after they end)`, { field: 'job_id' });
+  if (j === undefined)
+    throw new OpsError(404, `job_id: no job ${JSON.stringify(id.slice(0, 64))} on this node (jobs are kept a day after they end)`, { field: 'job_id' });
   return j;
 }
 
@@ -227,4 +247,3 @@ export function internalBackup(deps: OpsDeps, req: Input): Job {
   if (!isObject(req)) throw new OpsError(400, 'bad request');
   return startBackup(deps, optString(req, 'job_id'), optString(req, 'file'));
 }
-

@@ -14,7 +14,11 @@ function keyField(input: Input, required: boolean): SwitchKey | undefined {
     if (required) throw fieldError('key', `is required (one of ${SWITCH_KEYS.join(', ')})`);
     return undefined;
   }
-  if (!(SWITCH_KEYS as string[]).includes(k)) throw new OpsError(404, `key: no task switch is called ${JSON.stringify(k)}; the switches are ${SWITCH_KEYS.join(', ')}`, { field: 'key', accepted: SWITCH_KEYS });
+  if (!(SWITCH_KEYS as string[]).includes(k))
+    throw new OpsError(404, `key: no task switch is called ${JSON.stringify(k)}; the switches are ${SWITCH_KEYS.join(', ')}`, {
+      field: 'key',
+      accepted: SWITCH_KEYS,
+    });
   return k as SwitchKey;
 }
 
@@ -50,7 +54,9 @@ export async function configSet(deps: OpsDeps, args: ConfigSetArgs): Promise<Rec
   if (args.scope === 'node') return { key: args.key, value: here.value, scope: 'node', node_name: here.node_name };
   const c = deps.cluster();
   const others = c === null ? [] : c.memberList().filter((m) => !m.local && m.state === 'alive' && m.http !== null);
-  const answers = await settleAll(others, (m) => askPeer<{ value: SwitchValue }>(c!, m.http!, { op: 'config_set', key: args.key, value: args.value }, PEER_TIMEOUT_MS));
+  const answers = await settleAll(others, (m) =>
+    askPeer<{ value: SwitchValue }>(c!, m.http!, { op: 'config_set', key: args.key, value: args.value }, PEER_TIMEOUT_MS),
+  );
   const results: Record<string, unknown>[] = [here];
   others.forEach((m, i) => {
     const a = answers[i]!;

@@ -26,7 +26,10 @@ async function run(deps: OpsDeps, o: Operation, input: Input): Promise<OpsAnswer
 /** A JSON body on POST /. */
 export async function runBody(deps: OpsDeps, body: unknown): Promise<OpsAnswer> {
   if (!isObject(body)) {
-    return { status: 400, body: { error: 'the body must be a JSON object: {"operation": "…", …} or {"ver": "0.1", "job_type": "…", …}', operations: OPERATION_NAMES } };
+    return {
+      status: 400,
+      body: { error: 'the body must be a JSON object: {"operation": "…", …} or {"ver": "0.1", "job_type": "…", …}', operations: OPERATION_NAMES },
+    };
   }
   const kunlun = body.operation === undefined && body.job_type !== undefined;
   const field = kunlun ? 'job_type' : 'operation';
@@ -35,7 +38,10 @@ export async function runBody(deps: OpsDeps, body: unknown): Promise<OpsAnswer> 
     return { status: 400, body: { error: `${field}: is required (a string)`, field, operations: OPERATION_NAMES } };
   }
   if (/_cmd$/.test(name)) {
-    return { status: 403, body: { error: `${field}: ${JSON.stringify(name.slice(0, 60))} is refused: this node never runs commands sent over the network`, field } };
+    return {
+      status: 403,
+      body: { error: `${field}: ${JSON.stringify(name.slice(0, 60))} is refused: this node never runs commands sent over the network`, field },
+    };
   }
   const o = operation(name);
   if (o === undefined) {

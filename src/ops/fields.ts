@@ -45,7 +45,8 @@ export function optBool(input: Input, field: string): boolean | undefined {
 export function optEnum<T extends string>(input: Input, field: string, values: readonly T[]): T | undefined {
   const v = optString(input, field);
   if (v === undefined) return undefined;
-  if (!(values as readonly string[]).includes(v)) throw fieldError(field, `must be one of ${values.map((x) => JSON.stringify(x)).join(', ')}, not ${JSON.stringify(v)}`);
+  if (!(values as readonly string[]).includes(v))
+    throw fieldError(field, `must be one of ${values.map((x) => JSON.stringify(x)).join(', ')}, not ${JSON.stringify(v)}`);
   return v as T;
 }
 

@@ -42,7 +42,8 @@ async function handleInternal(deps: OpsDeps, body: Buffer): Promise<unknown> {
     case 'connections':
       return localConnections(deps);
     case 'config_set': {
-      if (!(SWITCH_KEYS as string[]).includes(req.key) || !(SWITCH_VALUES as readonly string[]).includes(req.value)) throw new OpsError(400, `no switch ${req.key}=${req.value}`);
+      if (!(SWITCH_KEYS as string[]).includes(req.key) || !(SWITCH_VALUES as readonly string[]).includes(req.value))
+        throw new OpsError(400, `no switch ${req.key}=${req.value}`);
       setLocal(deps, req.key as SwitchKey, req.value as SwitchValue);
       return { value: deps.switches.value(req.key as SwitchKey) };
     }

@@ -97,8 +97,16 @@ export class Jobs {
     const jobId = id ?? `${type}-${new Date(this.now()).toISOString().replace(/[-:.]/g, '')}-${randomBytes(3).toString('hex')}`;
     if (this.jobs.has(jobId)) throw new OpsError(409, `job_id: ${jobId} is taken by another job`, { field: 'job_id', job_id: jobId });
     const job: Job = {
-      job_id: jobId, job_type: type, status: 'queued', progress: { records: 0, total: 0 },
-      queued: new Date(this.now()).toISOString(), started: null, finished: null, file, error: null, result: null,
+      job_id: jobId,
+      job_type: type,
+      status: 'queued',
+      progress: { records: 0, total: 0 },
+      queued: new Date(this.now()).toISOString(),
+      started: null,
+      finished: null,
+      file,
+      error: null,
+      result: null,
     };
     this.jobs.set(jobId, job);
     this.save(true);

@@ -15,12 +15,24 @@ export const DEFAULT_JOIN_TIMEOUT_MS = 5000;
 
 function gossipCluster(deps: OpsDeps): OpsCluster {
   const c = deps.cluster();
-  if (c === null) throw new OpsError(409, 'membership operations need gossip mode (GroupWorkMode gossip); in owlcache mode edit the leaf routes (cluster_set_routes) or /server/');
+  if (c === null)
+    throw new OpsError(
+      409,
+      'membership operations need gossip mode (GroupWorkMode gossip); in owlcache mode edit the leaf routes (cluster_set_routes) or /server/',
+    );
   return c;
 }
 
 export function memberView(m: OpsMember): Record<string, unknown> {
-  return { node_name: m.name ?? m.gossip, state: m.state, incarnation: m.incarnation, gossip: m.gossip, http: m.http, local: m.local, since: new Date(m.since).toISOString() };
+  return {
+    node_name: m.name ?? m.gossip,
+    state: m.state,
+    incarnation: m.incarnation,
+    gossip: m.gossip,
+    http: m.http,
+    local: m.local,
+    since: new Date(m.since).toISOString(),
+  };
 }
 
 /** The member named by `node_name`/`name` (its name, gossip or HTTP address) or `host`. */
@@ -28,7 +40,7 @@ function findMember(c: OpsCluster, input: Input): { wanted: string; member: OpsM
   const wanted = optString(input, 'node_name') ?? optString(input, 'name') ?? optString(input, 'host');
   if (wanted === undefined || wanted.trim() === '') {
     if (input.peer_id !== undefined) throw fieldError('peer_id', 'members have no numeric ids here: give node_name (or host, the gossip host:port)');
-    throw fieldError('node_name', 'is required (a member\'s name, gossip host:port or HTTP host:port)');
+    throw fieldError('node_name', "is required (a member's name, gossip host:port or HTTP host:port)");
   }
   const w = wanted.trim();
   const members = c.memberList();
@@ -54,7 +66,10 @@ export function parseAddNode(input: Input, deps: OpsDeps): AddNodeArgs {
     address = port === undefined ? h : `${h.includes(':') && !h.startsWith('[') ? `[${h}]` : h}:${port}`;
   } else if (name !== undefined && name.trim() !== '') {
     field = 'node_name';
-    const known = deps.cluster()?.memberList().find((m) => m.name === name.trim());
+    const known = deps
+      .cluster()
+      ?.memberList()
+      .find((m) => m.name === name.trim());
     address = known?.gossip ?? name.trim();
   } else {
     throw fieldError('host', 'is required: the gossip host:port of the node to join (or node_name of a member known here)');
@@ -101,7 +116,10 @@ export async function removeNode(deps: OpsDeps, input: Input): Promise<Record<st
   const c = gossipCluster(deps);
   const { wanted, member } = findMember(c, input);
   if (member === undefined) throw new OpsError(404, `no member is named ${JSON.stringify(wanted)}`, { field: 'node_name' });
-  if (member.local) throw new OpsError(400, 'node_name: this is the node answering; stop it (SIGTERM), which leaves gracefully, or remove it from another node', { field: 'node_name' });
+  if (member.local)
+    throw new OpsError(400, 'node_name: this is the node answering; stop it (SIGTERM), which leaves gracefully, or remove it from another node', {
+      field: 'node_name',
+    });
   const at = Date.now();
   const left = c.forceLeave(member.gossip, { at });
   if (left === null) throw new OpsError(404, `no member is named ${JSON.stringify(wanted)}`, { field: 'node_name' });
@@ -110,13 +128,23 @@ export async function removeNode(deps: OpsDeps, input: Input): Promise<Record<st
   // The member itself is told to leave, the others to refuse it from the same floor.
   const told: Record<string, string> = {};
   const others = c.memberList().filter((m) => !m.local && m.gossip !== member.gossip && m.state === 'alive' && m.http !== null);
-  const targets = [...(member.http !== null ? [{ m: member, req: { op: 'leave' as const, by: deps.node.name() } }] : []), ...others.map((m) => ({ m, req: { op: 'forget' as const, gossip: member.gossip, incarnation: left.incarnation, at } }))];
+  const targets = [
+    ...(member.http !== null ? [{ m: member, req: { op: 'leave' as const, by: deps.node.name() } }] : []),
+    ...others.map((m) => ({ m, req: { op: 'forget' as const, gossip: member.gossip, incarnation: left.incarnation, at } })),
+  ];
   const results = await settleAll(targets, (t) => askPeer(c, t.m.http!, t.req, PEER_TIMEOUT_MS));
   targets.forEach((t, i) => {
     const r = results[i]!;
     told[t.m.name ?? t.m.gossip] = r.ok ? (t.req.op === 'leave' ? 'left' : 'ok') : `not told: ${r.error}`;
   });
-  return { message: `Successfully removed '${name}' from the cluster`, node_name: name, gossip: member.gossip, state: left.state, incarnation: left.incarnation, told };
+  return {
+    message: `Successfully removed '${name}' from the cluster`,
+    node_name: name,
+    gossip: member.gossip,
+    state: left.state,
+    incarnation: left.incarnation,
+    told,
+  };
 }
 
 /** Kunlun's get_node: every member is a cache node; filters by node_type, node_ip0…, state, name. */
@@ -130,9 +158,16 @@ export function getNode(deps: OpsDeps, input: Input): Record<string, unknown> {
     if (ip !== undefined) ips.push(ip.trim().toLowerCase());
   }
   const c = deps.cluster();
-  const members: OpsMember[] =
-    c?.memberList() ?? [{ name: deps.node.name(), state: 'alive', incarnation: 0, gossip: '', http: deps.node.httpAddress(), local: true, since: deps.node.startedAt }];
-  const hostOf = (a: string | null) => (a === null || a === '' ? '' : a.slice(0, a.lastIndexOf(':')).replace(/^\[|\]$/g, '').toLowerCase());
+  const members: OpsMember[] = c?.memberList() ?? [
+    { name: deps.node.name(), state: 'alive', incarnation: 0, gossip: '', http: deps.node.httpAddress(), local: true, since: deps.node.startedAt },
+  ];
+  const hostOf = (a: string | null) =>
+    a === null || a === ''
+      ? ''
+      : a
+          .slice(0, a.lastIndexOf(':'))
+          .replace(/^\[|\]$/g, '')
+          .toLowerCase();
   const nodes = members
     .filter((_m) => nodeType === undefined || nodeType === 'cache_node')
     .filter((m) => state === undefined || m.state === state)

@@ -47,13 +47,19 @@ export function decodeInternal(body: Buffer): InternalRequest {
       if (typeof r.key !== 'string' || typeof r.value !== 'string') throw new OpsError(400, 'key and value are required');
       return { op: 'config_set', key: r.key, value: r.value };
     case 'forget':
-      if (typeof r.gossip !== 'string' || !Number.isSafeInteger(r.incarnation) || !Number.isSafeInteger(r.at)) throw new OpsError(400, 'gossip, incarnation and at are required');
+      if (typeof r.gossip !== 'string' || !Number.isSafeInteger(r.incarnation) || !Number.isSafeInteger(r.at))
+        throw new OpsError(400, 'gossip, incarnation and at are required');
       return { op: 'forget', gossip: r.gossip, incarnation: r.incarnation as number, at: r.at as number };
     case 'leave':
       return { op: 'leave', by: typeof r.by === 'string' ? r.by.slice(0, 300) : '?' };
     case 'coldbackup':
-      if ((r.job_id !== undefined && typeof r.job_id !== 'string') || (r.file !== undefined && typeof r.file !== 'string')) throw new OpsError(400, 'job_id and file must be strings');
-      return { op: 'coldbackup', ...(r.job_id !== undefined ? { job_id: r.job_id as string } : {}), ...(r.file !== undefined ? { file: r.file as string } : {}) };
+      if ((r.job_id !== undefined && typeof r.job_id !== 'string') || (r.file !== undefined && typeof r.file !== 'string'))
+        throw new OpsError(400, 'job_id and file must be strings');
+      return {
+        op: 'coldbackup',
+        ...(r.job_id !== undefined ? { job_id: r.job_id as string } : {}),
+        ...(r.file !== undefined ? { file: r.file as string } : {}),
+      };
     default:
       throw new OpsError(400, `unknown internal op ${JSON.stringify(r.op).slice(0, 60)}`);
   }

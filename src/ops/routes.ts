@@ -50,7 +50,8 @@ function addressOf(route: unknown, server: RouteServer): { address: string } | {
   if (!isObject(route)) return { reason: `a route must be an object {host, port}, not ${describe(route)}` };
   const { host, port, scheme } = route;
   if (typeof host !== 'string' || host.trim() === '') return { reason: 'host must be a non-empty string' };
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) return { reason: `port must be an integer from 1 to 65535, not ${describe(port)}` };
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535)
+    return { reason: `port must be an integer from 1 to 65535, not ${describe(port)}` };
   if (scheme !== undefined && (server === 'hub' || (scheme !== 'http' && scheme !== 'https'))) {
     return { reason: server === 'hub' ? 'a hub (gossip) route has no scheme' : 'scheme must be "http" or "https"' };
   }
@@ -110,7 +111,10 @@ export function deleteRoutes(lists: RouteLists, routes: unknown[]): { message: s
   const deleted: Route[] = [];
   const skipped: Skipped[] = [];
   for (const route of routes) {
-    const servers: RouteServer[] = isObject(route) && typeof route.server === 'string' && (ROUTE_SERVERS as readonly string[]).includes(route.server) ? [route.server as RouteServer] : ['hub', 'leaf'];
+    const servers: RouteServer[] =
+      isObject(route) && typeof route.server === 'string' && (ROUTE_SERVERS as readonly string[]).includes(route.server)
+        ? [route.server as RouteServer]
+        : ['hub', 'leaf'];
     let done = false;
     let reason = '';
     for (const server of servers) {

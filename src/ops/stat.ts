@@ -26,7 +26,15 @@ export async function stat(deps: OpsDeps): Promise<Record<string, unknown>> {
     members:
       c === null
         ? [{ name: deps.node.name(), host: deps.node.httpAddress(), gossip: null, state: 'alive', incarnation: 0, active: true, local: true }]
-        : members.map((m) => ({ name: m.name ?? m.gossip, host: m.http, gossip: m.gossip, state: m.state, incarnation: m.incarnation, active: m.state === 'alive', local: m.local })),
+        : members.map((m) => ({
+            name: m.name ?? m.gossip,
+            host: m.http,
+            gossip: m.gossip,
+            state: m.state,
+            incarnation: m.incarnation,
+            active: m.state === 'alive',
+            local: m.local,
+          })),
     space_stat: {
       max_memory: s.maxMemory,
       used_memory: s.bytes,

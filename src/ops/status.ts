@@ -115,7 +115,13 @@ export interface ConnectionsAnswer {
 
 export function localConnections(deps: OpsDeps): ConnectionsAnswer {
   const c = deps.cluster();
-  const connected = c === null ? [] : c.memberList().filter((m) => !m.local && m.state === 'alive').map((m) => m.name ?? m.gossip);
+  const connected =
+    c === null
+      ? []
+      : c
+          .memberList()
+          .filter((m) => !m.local && m.state === 'alive')
+          .map((m) => m.name ?? m.gossip);
   return {
     name: deps.node.name(),
     http: deps.node.httpAddress(),
@@ -134,7 +140,10 @@ export const DEFAULT_NETWORK_TIMEOUT_MS = 2000;
  * at once, each within `timeoutMs`. HarperDB's `connected_nodes: true` and
  * `routes: true` leave those fields out.
  */
-export async function clusterNetwork(deps: OpsDeps, args: { timeoutMs: number; omitConnected: boolean; omitRoutes: boolean }): Promise<{ nodes: Record<string, unknown>[] }> {
+export async function clusterNetwork(
+  deps: OpsDeps,
+  args: { timeoutMs: number; omitConnected: boolean; omitRoutes: boolean },
+): Promise<{ nodes: Record<string, unknown>[] }> {
   const shape = (a: ConnectionsAnswer, ms: number): Record<string, unknown> => ({
     name: a.name,
     response_time: ms,

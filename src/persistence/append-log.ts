@@ -86,16 +86,18 @@ export class AppendLogWriter {
    * at the end of a turn, after the changes were answered.
    */
   static create(
-    dir: string, generation: number, nodeId: string, policy: FsyncPolicy, onError: (err: Error) => void = () => {}, metrics?: Metrics,
+    dir: string,
+    generation: number,
+    nodeId: string,
+    policy: FsyncPolicy,
+    onError: (err: Error) => void = () => {},
+    metrics?: Metrics,
   ): AppendLogWriter {
     const path = join(dir, logFileName(generation));
     const fd = openSync(path, 'wx', 0o600);
     const w = new AppendLogWriter(path, generation, policy, fd, onError, metrics);
     try {
-      const head = Buffer.concat([
-        fileHead(LOG_MAGIC, LOG_FORMAT),
-        frame(KIND_HEADER, encodeMap({ generation, nodeId, createdAt: Date.now() })),
-      ]);
+      const head = Buffer.concat([fileHead(LOG_MAGIC, LOG_FORMAT), frame(KIND_HEADER, encodeMap({ generation, nodeId, createdAt: Date.now() }))]);
       writeAllAt(fd, head, 0);
       w.written = head.length;
       w.size = head.length;
@@ -364,9 +366,10 @@ export function readAppendLog(path: string, generation: number, onRecord: (r: En
       result.end = { kind: res.end.kind };
       break;
     case 'damaged':
-      result.end = sawHeader || res.frames > 0 || damaged.length > 0
-        ? { kind: 'torn', offset: res.end.offset, dropped: res.end.dropped, reason: res.end.reason }
-        : { kind: 'empty' };
+      result.end =
+        sawHeader || res.frames > 0 || damaged.length > 0
+          ? { kind: 'torn', offset: res.end.offset, dropped: res.end.dropped, reason: res.end.reason }
+          : { kind: 'empty' };
       break;
     case 'complete':
       if (res.frames === 0) result.end = { kind: 'empty' };

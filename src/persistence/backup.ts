@@ -67,7 +67,12 @@ export async function writeBackup(
     if (!gzip.write(b)) await Promise.race([once(gzip, 'drain'), drained]);
   };
   try {
-    await put(Buffer.concat([fileHead(SNAPSHOT_MAGIC, SNAPSHOT_FORMAT), frame(KIND_HEADER, encodeMap({ ...meta, count: records.length, replayFrom: 0, backup: true }))]));
+    await put(
+      Buffer.concat([
+        fileHead(SNAPSHOT_MAGIC, SNAPSHOT_FORMAT),
+        frame(KIND_HEADER, encodeMap({ ...meta, count: records.length, replayFrom: 0, backup: true })),
+      ]),
+    );
     let i = 0;
     while (i < records.length) {
       const start = i;
@@ -153,7 +158,8 @@ export async function readBackup(file: string, onRecords: (records: EntryRecord[
             await onRecords(batch, meta);
           } else if (kind === KIND_END) {
             const n = decodeMap(payload).count;
-            if (n !== records || n !== meta.count) throw damaged(`the end frame counts ${String(n)} records, the header ${meta.count}, the file holds ${records}`);
+            if (n !== records || n !== meta.count)
+              throw damaged(`the end frame counts ${String(n)} records, the header ${meta.count}, the file holds ${records}`);
             ended = true;
           } else {
             throw damaged(`unknown frame kind 0x${kind.toString(16)}`);
@@ -170,7 +176,8 @@ export async function readBackup(file: string, onRecords: (records: EntryRecord[
     source.destroy();
     if (err instanceof BackupFileError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? '';
-    if (code.startsWith('Z_') || /header check|unexpected end|invalid/i.test((err as Error).message)) throw new BackupFileError(`${file} is not a readable gzip file: ${(err as Error).message}`);
+    if (code.startsWith('Z_') || /header check|unexpected end|invalid/i.test((err as Error).message))
+      throw new BackupFileError(`${file} is not a readable gzip file: ${(err as Error).message}`);
     throw err;
   }
   if (meta === null) throw new BackupFileError(`${file} is empty or cut short before its header`);
@@ -180,6 +187,7 @@ export async function readBackup(file: string, onRecords: (records: EntryRecord[
 
 function parseMeta(m: Record<string, unknown>): BackupMeta {
   const { nodeId, node, createdAt, count } = m;
-  if (typeof nodeId !== 'string' || typeof createdAt !== 'number' || !Number.isSafeInteger(count)) throw new RecordFormatError('the header lacks nodeId, createdAt or count');
+  if (typeof nodeId !== 'string' || typeof createdAt !== 'number' || !Number.isSafeInteger(count))
+    throw new RecordFormatError('the header lacks nodeId, createdAt or count');
   return { nodeId, node: typeof node === 'string' ? node : nodeId, createdAt, count: count as number };
 }

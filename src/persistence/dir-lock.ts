@@ -47,7 +47,8 @@ export class DataDirLock {
         fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0), 0o600);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'EEXIST') throw new Error(`cannot create the lock file ${path} (${code ?? (err as Error).message}): check DBfile and the folder's permissions`);
+        if (code !== 'EEXIST')
+          throw new Error(`cannot create the lock file ${path} (${code ?? (err as Error).message}): check DBfile and the folder's permissions`);
         const holder = readHolder(path);
         if (holder === null) continue; // released meanwhile
         if (holder.pid !== null && holder.pid !== process.pid && isAlive(holder.pid)) {

@@ -1,6 +1,4 @@
-import {
-  accessSync, closeSync, constants, copyFileSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync,
-} from 'node:fs';
+import { accessSync, closeSync, constants, copyFileSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { atomicTempFileOf } from './layout.js';

@@ -66,7 +66,10 @@ export function logGeneration(name: string): number | null {
 
 /** Name a damaged file is moved aside to: `<file>.corrupt-<UTC time>`. */
 export function corruptName(file: string, when = new Date()): string {
-  return `${file}.corrupt-${when.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+  return `${file}.corrupt-${when
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}`;
 }
 
 export function inDir(dir: string, name: string): string {

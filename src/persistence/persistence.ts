@@ -276,9 +276,14 @@ export class Persistence {
   }
 
   stats(): {
-    logGeneration: number | null; logBytes: number; writeErrors: number; snapshotBytes: number;
+    logGeneration: number | null;
+    logBytes: number;
+    writeErrors: number;
+    snapshotBytes: number;
     /** Since when (ms since the epoch) the log cannot be written, and why; null when it can. */
-    unwritableSince: number | null; unwritableReason: string | null; refusedWrites: number;
+    unwritableSince: number | null;
+    unwritableReason: string | null;
+    refusedWrites: number;
   } {
     return {
       logGeneration: this.log?.generation ?? null,
@@ -359,8 +364,10 @@ export class Persistence {
   /** What a client whose write was refused is told. */
   private refusal(): string {
     const u = this.unwritable!;
-    return `write refused, nothing was changed: the data directory ${this.opts.dataDir} cannot be written since ` +
-      `${new Date(u.since).toISOString()} (${u.reason}); reads still work, and writes resume by themselves once it can be written again`;
+    return (
+      `write refused, nothing was changed: the data directory ${this.opts.dataDir} cannot be written since ` +
+      `${new Date(u.since).toISOString()} (${u.reason}); reads still work, and writes resume by themselves once it can be written again`
+    );
   }
 
   /**
@@ -376,12 +383,23 @@ export class Persistence {
     const u = this.unwritable;
     if (u === null) {
       this.unwritable = { since: now, reason: errDetail(err), lastLogged: now, refusedSinceLog: 0, refused: 0 };
-      log.error('cannot write to the append log %s (%s): client writes are refused until it can be written again; reads go on; ' +
-        'this is logged again once a minute while it lasts', w.path, errDetail(err));
+      log.error(
+        'cannot write to the append log %s (%s): client writes are refused until it can be written again; reads go on; ' +
+          'this is logged again once a minute while it lasts',
+        w.path,
+        errDetail(err),
+      );
       this.startRecovery();
     } else if (now - u.lastLogged >= UNWRITABLE_LOG_EVERY_MS) {
-      log.error('still cannot write to the append log %s since %s (%s): %d client writes refused in the last %d s, %d in all',
-        w.path, new Date(u.since).toISOString(), errDetail(err), u.refusedSinceLog, Math.round((now - u.lastLogged) / 1000), u.refused);
+      log.error(
+        'still cannot write to the append log %s since %s (%s): %d client writes refused in the last %d s, %d in all',
+        w.path,
+        new Date(u.since).toISOString(),
+        errDetail(err),
+        u.refusedSinceLog,
+        Math.round((now - u.lastLogged) / 1000),
+        u.refused,
+      );
       u.lastLogged = now;
       u.refusedSinceLog = 0;
     }
@@ -392,8 +410,12 @@ export class Persistence {
     const u = this.unwritable;
     if (u === null) return;
     this.unwritable = null;
-    log.warn('the append log can be written again after %d s; %d client writes were refused meanwhile%s',
-      Math.round((Date.now() - u.since) / 1000), u.refused, this.unsaved || this.logNeedsReplacing() ? '; a snapshot saves what peers sent meanwhile' : '');
+    log.warn(
+      'the append log can be written again after %d s; %d client writes were refused meanwhile%s',
+      Math.round((Date.now() - u.since) / 1000),
+      u.refused,
+      this.unsaved || this.logNeedsReplacing() ? '; a snapshot saves what peers sent meanwhile' : '',
+    );
     if (this.unsaved || this.logNeedsReplacing()) {
       this.snapshotSoon();
     } else {
@@ -472,11 +494,18 @@ export class Persistence {
     const generation = this.nextGeneration++;
     try {
       const dir = this.opts.dataDir;
-      const w = AppendLogWriter.create(dir, generation, this.opts.store.nodeId, this.opts.fsync, (err) => {
-        // A peer's changes, written at the end of the turn: they stay in memory (the recovery snapshot saves them).
-        this.unsaved = true;
-        this.writeFailed(w, err);
-      }, this.opts.metrics);
+      const w = AppendLogWriter.create(
+        dir,
+        generation,
+        this.opts.store.nodeId,
+        this.opts.fsync,
+        (err) => {
+          // A peer's changes, written at the end of the turn: they stay in memory (the recovery snapshot saves them).
+          this.unsaved = true;
+          this.writeFailed(w, err);
+        },
+        this.opts.metrics,
+      );
       return w;
     } catch (err) {
       throw new PersistenceError(
@@ -529,11 +558,17 @@ export class Persistence {
       // The capture holds everything the old log does: a failure to close it must not stop the snapshot.
       await old?.close().catch((err: unknown) => log.warn('closing the append log %s failed (%s); the snapshot covers it', old.path, errText(err)));
       const replacingDamaged = this.damaged.has(this.snapshotPath);
-      const res = await writeSnapshot(this.snapshotPath, join(dataDir, SNAPSHOT_TEMP_FILE), capture, {
-        nodeId: store.nodeId,
-        createdAt: capturedAt,
-        replayFrom,
-      }, replacingDamaged ? corruptName(this.snapshotPath) : undefined);
+      const res = await writeSnapshot(
+        this.snapshotPath,
+        join(dataDir, SNAPSHOT_TEMP_FILE),
+        capture,
+        {
+          nodeId: store.nodeId,
+          createdAt: capturedAt,
+          replayFrom,
+        },
+        replacingDamaged ? corruptName(this.snapshotPath) : undefined,
+      );
       if (res.keptOldAs !== null || replacingDamaged) this.damaged.delete(this.snapshotPath);
       if (res.keptOldAs !== null) this.movedAsideNow(this.snapshotPath, res.keptOldAs);
       this.lastSnapshotBytes = res.bytes;
@@ -567,8 +602,18 @@ export class Persistence {
     const { dataDir, store } = this.opts;
     const started = performance.now();
     const report: LoadReport = {
-      keys: 0, stubs: 0, snapshotRecords: 0, logRecords: 0, logFiles: 0, swept: 0, ms: 0,
-      movedAside: [], damagedFiles: [], lostRecords: 0, tornLogs: 0, savedAt: 0,
+      keys: 0,
+      stubs: 0,
+      snapshotRecords: 0,
+      logRecords: 0,
+      logFiles: 0,
+      swept: 0,
+      ms: 0,
+      movedAside: [],
+      damagedFiles: [],
+      lostRecords: 0,
+      tornLogs: 0,
+      savedAt: 0,
     };
     const merge = (r: Parameters<Store['merge']>[0]) => {
       store.merge(r, 'load');
@@ -597,8 +642,13 @@ export class Persistence {
       report.lostRecords += snap.lost ?? 0;
       foundDamaged(this.snapshotPath);
       this.dirty = true;
-      log.warn('snapshot %s is damaged (%s): loaded the %d records of its valid chunks, lost %s; it is moved aside by the next snapshot',
-        this.snapshotPath, snap.reason, snap.records, snap.lost === null ? 'an unknown number (its end frame is lost too)' : `${snap.lost}`);
+      log.warn(
+        'snapshot %s is damaged (%s): loaded the %d records of its valid chunks, lost %s; it is moved aside by the next snapshot',
+        this.snapshotPath,
+        snap.reason,
+        snap.records,
+        snap.lost === null ? 'an unknown number (its end frame is lost too)' : `${snap.lost}`,
+      );
     }
 
     let lastGeneration = 0;
@@ -639,13 +689,24 @@ export class Persistence {
       } else if (res.damaged.length > 0) {
         foundDamaged(l.path);
         report.lostRecords += res.lostRecords;
-        log.warn('append log %s is damaged in the middle (%s): skipped %d damaged record(s), replayed the %d valid ones; it is moved aside by the next snapshot',
-          l.path, res.damaged.map((d) => `${d.reason} at byte ${d.offset}, ${d.bytes} bytes`).join('; '), res.lostRecords, res.records);
+        log.warn(
+          'append log %s is damaged in the middle (%s): skipped %d damaged record(s), replayed the %d valid ones; it is moved aside by the next snapshot',
+          l.path,
+          res.damaged.map((d) => `${d.reason} at byte ${d.offset}, ${d.bytes} bytes`).join('; '),
+          res.lostRecords,
+          res.records,
+        );
       }
       if (res.end.kind === 'torn') {
         report.tornLogs += 1;
-        log.warn('append log %s: dropped a torn record (%s) at byte %d, %d bytes; kept the %d records before it',
-          l.path, res.end.reason, res.end.offset, res.end.dropped, res.records);
+        log.warn(
+          'append log %s: dropped a torn record (%s) at byte %d, %d bytes; kept the %d records before it',
+          l.path,
+          res.end.reason,
+          res.end.offset,
+          res.end.dropped,
+          res.records,
+        );
       }
       if (res.records > 0) report.savedAt = Math.max(report.savedAt, this.mtime(l.path));
     }
@@ -659,8 +720,16 @@ export class Persistence {
     report.keys = s.keys;
     report.stubs = s.stubs;
     report.ms = Math.round(performance.now() - started);
-    log.info('loaded %d keys (%d stubs) in %d ms: %d snapshot records, %d append-log records from %d files, %d expired or collected',
-      report.keys, report.stubs, report.ms, report.snapshotRecords, report.logRecords, report.logFiles, report.swept);
+    log.info(
+      'loaded %d keys (%d stubs) in %d ms: %d snapshot records, %d append-log records from %d files, %d expired or collected',
+      report.keys,
+      report.stubs,
+      report.ms,
+      report.snapshotRecords,
+      report.logRecords,
+      report.logFiles,
+      report.swept,
+    );
     return report;
   }
 

@@ -1,7 +1,18 @@
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import type { EntryRecord } from '../store/entry.js';
 import { fsyncDirAsync, keepCopyAs, openTemp } from './files.js';
-import { FILE_HEAD_BYTES, FRAME_HEAD_BYTES, KIND_END, KIND_HEADER, KIND_RECORDS, fileHead, frame, frameInPlace, readFramedFile, type FramedReadEnd } from './frames.js';
+import {
+  FILE_HEAD_BYTES,
+  FRAME_HEAD_BYTES,
+  KIND_END,
+  KIND_HEADER,
+  KIND_RECORDS,
+  fileHead,
+  frame,
+  frameInPlace,
+  readFramedFile,
+  type FramedReadEnd,
+} from './frames.js';
 import { decodeMap, decodeRecords, encodeMap, encodeRecords, RecordFormatError } from '../store/record-codec.js';
 
 /**

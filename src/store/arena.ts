@@ -247,10 +247,16 @@ export class Arena {
     const blocks = Math.min(BLOCKS_SHIFT, Math.floor(bytes / size));
     const id = this.freePageIds.pop() ?? this.pages.length;
     const page: Page = {
-      id, cls, size, blocks,
+      id,
+      cls,
+      size,
+      blocks,
       buf: Buffer.allocUnsafeSlow(blocks * size),
       owners: new Uint32Array(blocks).fill(NO_OWNER),
-      bump: 0, freeHead: -1, live: 0, roomAt: -1,
+      bump: 0,
+      freeHead: -1,
+      live: 0,
+      roomAt: -1,
     };
     this.pages[id] = page;
     this.held += page.buf.length + page.owners.byteLength;

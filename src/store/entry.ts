@@ -82,12 +82,17 @@ export function mergeRecords(local: EntryRecord, remote: EntryRecord, stamp: (ne
 export function isEntryRecord(r: unknown): r is EntryRecord {
   if (typeof r !== 'object' || r === null) return false;
   const o = r as Record<string, unknown>;
-  return typeof o.key === 'string' &&
+  return (
+    typeof o.key === 'string' &&
     (o.value === null || o.value instanceof Uint8Array) &&
-    Number.isSafeInteger(o.created) && (o.created as number) >= 0 &&
-    isVersion(o.vv) && isVersion(o.ev) &&
-    Number.isSafeInteger(o.expireAt) && (o.expireAt as number) >= 0 &&
+    Number.isSafeInteger(o.created) &&
+    (o.created as number) >= 0 &&
+    isVersion(o.vv) &&
+    isVersion(o.ev) &&
+    Number.isSafeInteger(o.expireAt) &&
+    (o.expireAt as number) >= 0 &&
     (o.hollow === undefined || o.hollow === true) &&
     !(o.hollow === true && o.value !== null) &&
-    (o.counter === undefined || isCounterState(o.counter));
+    (o.counter === undefined || isCounterState(o.counter))
+  );
 }

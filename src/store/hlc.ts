@@ -26,9 +26,15 @@ export function compareVersions(a: Version, b: Version): number {
 export function isVersion(v: unknown): v is Version {
   if (typeof v !== 'object' || v === null) return false;
   const o = v as Record<string, unknown>;
-  return Number.isSafeInteger(o.t) && (o.t as number) >= 0 &&
-    Number.isSafeInteger(o.c) && (o.c as number) >= 0 &&
-    typeof o.n === 'string' && o.n.length > 0 && o.n.length <= 64;
+  return (
+    Number.isSafeInteger(o.t) &&
+    (o.t as number) >= 0 &&
+    Number.isSafeInteger(o.c) &&
+    (o.c as number) >= 0 &&
+    typeof o.n === 'string' &&
+    o.n.length > 0 &&
+    o.n.length <= 64
+  );
 }
 
 export class HybridLogicalClock {

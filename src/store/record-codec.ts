@@ -44,7 +44,10 @@ function counterFromArray(a: unknown): CounterState {
 const packedCounters = new WeakMap<CounterState, Buffer>();
 function packedCounter(c: CounterState): Buffer {
   let b = packedCounters.get(c);
-  if (b === undefined) packedCounters.set(c, (b = packr.pack(counterToArray(c))));
+  if (b === undefined) {
+    b = packr.pack(counterToArray(c));
+    packedCounters.set(c, b);
+  }
   return b;
 }
 
@@ -71,7 +74,7 @@ export function recordFromArray(a: unknown, names?: Map<string, string>, valueIs
   if (!Array.isArray(a) || (a.length !== 8 && a.length !== 11 && a.length !== 12)) throw new RecordFormatError('record is not an 8-, 11- or 12-element array');
   const flags = a[7];
   if (typeof flags !== 'number' || (flags & ~(FLAG_HOLLOW | FLAG_COUNTER)) !== 0) throw new RecordFormatError('record has unknown flags');
-  if (((flags & FLAG_COUNTER) !== 0) !== (a.length === 12)) throw new RecordFormatError('record\'s counter flag does not match its length');
+  if (((flags & FLAG_COUNTER) !== 0) !== (a.length === 12)) throw new RecordFormatError("record's counter flag does not match its length");
   const intern = (n: unknown): string => {
     if (typeof n !== 'string' || names === undefined) return n as string;
     const known = names.get(n);
@@ -255,24 +258,42 @@ class Cursor {
     if (t >= 0xe0) return t - 0x100;
     if (t >= 0xa0 && t <= 0xbf) return this.str(t & 0x1f);
     switch (t) {
-      case 0xc0: return null;
-      case 0xcc: return b[this.take(1)]!;
-      case 0xcd: return b.readUInt16BE(this.take(2));
-      case 0xce: return b.readUInt32BE(this.take(4));
-      case 0xcf: return Number(b.readBigUInt64BE(this.take(8)));
-      case 0xd0: return b.readInt8(this.take(1));
-      case 0xd1: return b.readInt16BE(this.take(2));
-      case 0xd2: return b.readInt32BE(this.take(4));
-      case 0xd3: return Number(b.readBigInt64BE(this.take(8)));
-      case 0xca: return b.readFloatBE(this.take(4));
-      case 0xcb: return b.readDoubleBE(this.take(8));
-      case 0xd9: return this.str(b[this.take(1)]!);
-      case 0xda: return this.str(b.readUInt16BE(this.take(2)));
-      case 0xdb: return this.str(b.readUInt32BE(this.take(4)));
-      case 0xc4: return this.bin(b[this.take(1)]!);
-      case 0xc5: return this.bin(b.readUInt16BE(this.take(2)));
-      case 0xc6: return this.bin(b.readUInt32BE(this.take(4)));
-      default: throw UNSUPPORTED;
+      case 0xc0:
+        return null;
+      case 0xcc:
+        return b[this.take(1)]!;
+      case 0xcd:
+        return b.readUInt16BE(this.take(2));
+      case 0xce:
+        return b.readUInt32BE(this.take(4));
+      case 0xcf:
+        return Number(b.readBigUInt64BE(this.take(8)));
+      case 0xd0:
+        return b.readInt8(this.take(1));
+      case 0xd1:
+        return b.readInt16BE(this.take(2));
+      case 0xd2:
+        return b.readInt32BE(this.take(4));
+      case 0xd3:
+        return Number(b.readBigInt64BE(this.take(8)));
+      case 0xca:
+        return b.readFloatBE(this.take(4));
+      case 0xcb:
+        return b.readDoubleBE(this.take(8));
+      case 0xd9:
+        return this.str(b[this.take(1)]!);
+      case 0xda:
+        return this.str(b.readUInt16BE(this.take(2)));
+      case 0xdb:
+        return this.str(b.readUInt32BE(this.take(4)));
+      case 0xc4:
+        return this.bin(b[this.take(1)]!);
+      case 0xc5:
+        return this.bin(b.readUInt16BE(this.take(2)));
+      case 0xc6:
+        return this.bin(b.readUInt32BE(this.take(4)));
+      default:
+        throw UNSUPPORTED;
     }
   }
 }
@@ -301,8 +322,7 @@ function numSize(x: number): number {
 }
 
 function recordSize(r: EntryRecord): number {
-  let size = 1 + strSize(r.key) + binSize(r.value) + numSize(r.created) +
-    numSize(r.vv.t) + numSize(r.vv.c) + strSize(r.vv.n) + numSize(r.expireAt) + 1;
+  let size = 1 + strSize(r.key) + binSize(r.value) + numSize(r.created) + numSize(r.vv.t) + numSize(r.vv.c) + strSize(r.vv.n) + numSize(r.expireAt) + 1;
   if (!sameVersion(r.vv, r.ev) || r.counter !== undefined) size += numSize(r.ev.t) + numSize(r.ev.c) + strSize(r.ev.n);
   if (r.counter !== undefined) size += packedCounter(r.counter).length;
   return size;

@@ -99,7 +99,7 @@ function sameVersions(a: EntryRecord, b: EntryRecord): boolean {
 
 /** Wall-clock microseconds: ms from Date.now, sub-ms digits from the monotonic clock. */
 function wallMicros(nowMs: number): number {
-  return nowMs * 1000 + Number(process.hrtime.bigint() / 1000n % 1000n);
+  return nowMs * 1000 + Number((process.hrtime.bigint() / 1000n) % 1000n);
 }
 
 /**
@@ -443,7 +443,7 @@ export class Store {
     let touched = before - (t.counts[LIVE]! + t.counts[HOLLOW]! + t.counts[TOMBSTONE]!);
     if (what.tombstones === false) return touched;
     const ttl = this.tombstoneTtlMs;
-    for (let s = t.oldest(TOMBSTONE); s >= 0;) {
+    for (let s = t.oldest(TOMBSTONE); s >= 0; ) {
       const next = t.next[s]!;
       if (t.vt[s]! + ttl <= now) {
         const key = t.keyOf(s);
@@ -454,7 +454,7 @@ export class Store {
       }
       s = next;
     }
-    for (let s = t.oldest(GUARD); s >= 0;) {
+    for (let s = t.oldest(GUARD); s >= 0; ) {
       const next = t.next[s]!;
       const e = t.record(s);
       if (deathTime(e, now) + ttl <= now) {
@@ -491,9 +491,20 @@ export class Store {
   }
 
   stats(): {
-    keys: number; expires: number; stubs: number; hollow: number; tombstones: number; guards: number;
-    bytes: number; stubBytes: number; datasetBytes: number; heldBytes: number; maxMemory: number;
-    evictions: number; stubsDropped: number; digest: string;
+    keys: number;
+    expires: number;
+    stubs: number;
+    hollow: number;
+    tombstones: number;
+    guards: number;
+    bytes: number;
+    stubBytes: number;
+    datasetBytes: number;
+    heldBytes: number;
+    maxMemory: number;
+    evictions: number;
+    stubsDropped: number;
+    digest: string;
   } {
     this.tick();
     const t = this.slots;
@@ -533,8 +544,12 @@ export class Store {
         this.listenerErrors += 1;
         // A listener failing on every change must not flood the log.
         if (this.listenerErrors === 1 || this.listenerErrors % 1000 === 0) {
-          log.error('a change listener failed on key %j (%d failures so far; the change is made and the other listeners ran): %s',
-            record.key, this.listenerErrors, (err as Error).stack ?? String(err));
+          log.error(
+            'a change listener failed on key %j (%d failures so far; the change is made and the other listeners ran): %s',
+            record.key,
+            this.listenerErrors,
+            (err as Error).stack ?? String(err),
+          );
         }
       }
     }
@@ -682,7 +697,10 @@ class SlotCapture implements StoreCapture {
   private pending: EntryRecord[] = [];
   private closed = false;
 
-  constructor(private readonly slots: SlotTable, private readonly onClose: (c: SlotCapture) => void) {
+  constructor(
+    private readonly slots: SlotTable,
+    private readonly onClose: (c: SlotCapture) => void,
+  ) {
     this.top = slots.top;
     this.size = slots.size;
     this.done = new Uint8Array(this.top);

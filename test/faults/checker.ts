@@ -129,7 +129,8 @@ export interface Violation {
 export function judgeKey(exp: KeyExpectation, reads: Map<string, string | null | Error>): Violation[] {
   const out: Violation[] = [];
   const seen = new Set<string | null>();
-  const show = (h: string | null) => (h === null ? 'nothing' : exp.written.has(h) ? `write #${exp.written.get(h)} (${h.slice(0, 12)})` : `unknown bytes ${h.slice(0, 12)}`);
+  const show = (h: string | null) =>
+    h === null ? 'nothing' : exp.written.has(h) ? `write #${exp.written.get(h)} (${h.slice(0, 12)})` : `unknown bytes ${h.slice(0, 12)}`;
   const want = [...exp.allowed].map(show).join(' or ');
   for (const [node, got] of reads) {
     if (got instanceof Error) {
@@ -142,10 +143,19 @@ export function judgeKey(exp: KeyExpectation, reads: Map<string, string | null |
     if (got !== null && !exp.written.has(got)) kind = 'foreign-value';
     else if (got !== null && !exp.allowed.has(got) && [...exp.allowed].every((a) => a === null)) kind = 'resurrected';
     else kind = 'lost-write';
-    out.push({ kind, key: exp.key, node, detail: `holds ${show(got)}, expected ${want} (last acknowledged write #${exp.lastApplied?.id ?? '-'}${exp.unknown ? `, unknown write #${exp.unknown.id}` : ''})` });
+    out.push({
+      kind,
+      key: exp.key,
+      node,
+      detail: `holds ${show(got)}, expected ${want} (last acknowledged write #${exp.lastApplied?.id ?? '-'}${exp.unknown ? `, unknown write #${exp.unknown.id}` : ''})`,
+    });
   }
   if (seen.size > 1 && out.length === 0) {
-    out.push({ kind: 'diverged', key: exp.key, detail: `nodes disagree: ${[...reads].map(([n, g]) => `${n}=${g instanceof Error ? 'error' : show(g)}`).join(', ')}` });
+    out.push({
+      kind: 'diverged',
+      key: exp.key,
+      detail: `nodes disagree: ${[...reads].map(([n, g]) => `${n}=${g instanceof Error ? 'error' : show(g)}`).join(', ')}`,
+    });
   }
   return out;
 }

@@ -40,7 +40,16 @@ describe('fault run: the checker', () => {
 
   it('classifies what a node holds against what it should', () => {
     const e = expectations([w(1, 'k', 'set', 'applied', { hash: 'h1', ttl: 'none' }), w(2, 'k', 'set', 'applied', { hash: 'h2', ttl: 'none' })]).get('k')!;
-    assert.deepEqual(judgeKey(e, new Map([['n1', 'h2'], ['n2', 'h2']])), []);
+    assert.deepEqual(
+      judgeKey(
+        e,
+        new Map([
+          ['n1', 'h2'],
+          ['n2', 'h2'],
+        ]),
+      ),
+      [],
+    );
     assert.equal(judgeKey(e, new Map([['n1', 'h1']]))[0]!.kind, 'lost-write');
     assert.equal(judgeKey(e, new Map([['n1', null]]))[0]!.kind, 'lost-write');
     assert.equal(judgeKey(e, new Map([['n1', 'zz']]))[0]!.kind, 'foreign-value');

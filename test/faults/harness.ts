@@ -135,9 +135,11 @@ class Cluster {
 
 async function parallel<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 /**
@@ -181,9 +183,21 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunSummary> {
   process.on('exit', hardCleanup);
 
   const summary: FaultRunSummary = {
-    seed, network: '', faultsByKind: {}, faultsSkipped: 0,
+    seed,
+    network: '',
+    faultsByKind: {},
+    faultsSkipped: 0,
     writes: { sent: 0, applied: 0, noop: 0, unknown: 0, failed: 0, rejected: 0, bigValues: 0, retiredKeys: 0, lastDoneAt: 0 },
-    keysChecked: 0, keysWithValue: 0, converged: false, convergeMs: -1, convergeAfterWritesMs: -1, digest: '', violations: [], errors: [], runDir: null, durationMs: 0,
+    keysChecked: 0,
+    keysWithValue: 0,
+    converged: false,
+    convergeMs: -1,
+    convergeAfterWritesMs: -1,
+    digest: '',
+    violations: [],
+    errors: [],
+    runDir: null,
+    durationMs: 0,
   };
   let workload: Workload | null = null;
   try {
@@ -264,7 +278,11 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunSummary> {
     summary.writes = ws;
     if (summary.converged) {
       const again = await cluster.waitConverged(5000);
-      if (again.root !== summary.digest) summary.violations.push({ kind: 'diverged', detail: `digest moved after convergence with no writes: ${summary.digest} → ${again.root ?? again.last.join(',')}` });
+      if (again.root !== summary.digest)
+        summary.violations.push({
+          kind: 'diverged',
+          detail: `digest moved after convergence with no writes: ${summary.digest} → ${again.root ?? again.last.join(',')}`,
+        });
     }
   } catch (err) {
     summary.errors.push(`run failed: ${(err as Error).message}`);
@@ -291,7 +309,10 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunSummary> {
 
 /** The summary as printed at the end of a run. */
 export function formatSummary(s: FaultRunSummary): string {
-  const kinds = Object.entries(s.faultsByKind).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+  const kinds =
+    Object.entries(s.faultsByKind)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ') || 'none';
   const total = Object.values(s.faultsByKind).reduce((a, b) => a + b, 0);
   const w = s.writes;
   const lines = [
@@ -300,7 +321,9 @@ export function formatSummary(s: FaultRunSummary): string {
     `${s.network}`,
     `faults injected: ${total} (${kinds})${s.faultsSkipped > 0 ? `; ${s.faultsSkipped} skipped (target not up)` : ''}`,
     `writes: ${w.sent} sent, ${w.applied + w.noop} acknowledged (${w.applied} written, ${w.noop} answered 404), ${w.unknown} unknown, ${w.failed} refused (node down), ${w.rejected} rejected; ${w.bigValues} values > 1400 bytes; ${s.keysChecked} keys checked on every node (${s.keysWithValue} holding a value)`,
-    s.converged ? `converged: ${(s.convergeMs / 1000).toFixed(1)} s after the last fault healed, ${(s.convergeAfterWritesMs / 1000).toFixed(1)} s after the last write (digest ${s.digest})` : 'converged: NO',
+    s.converged
+      ? `converged: ${(s.convergeMs / 1000).toFixed(1)} s after the last fault healed, ${(s.convergeAfterWritesMs / 1000).toFixed(1)} s after the last write (digest ${s.digest})`
+      : 'converged: NO',
     `violations: ${s.violations.length}`,
   ];
   const byKind = new Map<string, number>();

@@ -53,8 +53,7 @@ export function planFaults(rng: Rng, count: number, phaseMs: number, n: number):
     const end = at + durationMs + RESTART_ALLOWANCE_MS;
     const busyNodes = new Set(plan.filter((f) => (f.kind === 'kill' || f.kind === 'pause') && overlaps(f, at, end)).flatMap((f) => f.nodes));
     const free = Array.from({ length: n }, (_, i) => i).filter((i) => !busyNodes.has(i));
-    const feasible = (kd: FaultKind) =>
-      kd === 'kill' || kd === 'pause' ? free.length > 0 : !plan.some((f) => f.kind === kd && overlaps(f, at, end));
+    const feasible = (kd: FaultKind) => (kd === 'kill' || kd === 'pause' ? free.length > 0 : !plan.some((f) => f.kind === kd && overlaps(f, at, end)));
     if (!feasible(kind)) {
       const alt = rng.sample(FAULT_KINDS, FAULT_KINDS.length).find(feasible);
       if (alt === undefined) continue;
@@ -64,9 +63,20 @@ export function planFaults(rng: Rng, count: number, phaseMs: number, n: number):
     }
     const f: PlannedFault = { id: plan.length + 1, kind, at, durationMs, nodes: [] };
     if (kind === 'kill' || kind === 'pause') f.nodes = [rng.pick(free)];
-    else if (kind === 'partition') f.nodes = rng.sample(Array.from({ length: n }, (_, i) => i), rng.int(1, Math.floor(n / 2))).sort();
+    else if (kind === 'partition')
+      f.nodes = rng
+        .sample(
+          Array.from({ length: n }, (_, i) => i),
+          rng.int(1, Math.floor(n / 2)),
+        )
+        .sort();
     else {
-      f.nodes = rng.sample(Array.from({ length: n }, (_, i) => i), rng.int(1, n)).sort();
+      f.nodes = rng
+        .sample(
+          Array.from({ length: n }, (_, i) => i),
+          rng.int(1, n),
+        )
+        .sort();
       f.lossFraction = rng.pick([0.0625, 0.125, 0.25, 0.5]);
     }
     plan.push(f);

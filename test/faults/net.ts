@@ -85,7 +85,10 @@ interface SlotLine {
 
 function readSlot(slot: number): SlotLine[] {
   try {
-    return readFileSync(slotFile(slot), 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as SlotLine);
+    return readFileSync(slotFile(slot), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as SlotLine);
   } catch {
     return [];
   }
@@ -94,13 +97,19 @@ function readSlot(slot: number): SlotLine[] {
 function listNamespaces(): string[] {
   const r = run('ip', ['netns', 'list']);
   if (!r.ok) return [];
-  return r.out.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter((n) => n !== '');
+  return r.out
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .filter((n) => n !== '');
 }
 
 function listLinks(): string[] {
   const r = run('ip', ['-o', 'link', 'show']);
   if (!r.ok) return [];
-  return r.out.split('\n').map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1] ?? '').filter((n) => n !== '');
+  return r.out
+    .split('\n')
+    .map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1] ?? '')
+    .filter((n) => n !== '');
 }
 
 function slotOfName(name: string): number | null {
@@ -312,7 +321,11 @@ export class FaultNet {
       must('ip', ['link', 'set', this.veth(i), 'up']);
       const ns = this.ns(i);
       const dev = this.peer(i);
-      for (const args of [['link', 'set', 'lo', 'up'], ['addr', 'add', `${this.nsAddress(i)}/24`, 'dev', dev], ['link', 'set', dev, 'up']]) {
+      for (const args of [
+        ['link', 'set', 'lo', 'up'],
+        ['addr', 'add', `${this.nsAddress(i)}/24`, 'dev', dev],
+        ['link', 'set', dev, 'up'],
+      ]) {
         const r = inNs(ns, 'ip', args);
         if (!r.ok) throw new Error(`ip ${args.join(' ')} in ${ns}: ${r.err.trim()}`);
       }
@@ -333,7 +346,25 @@ export class FaultNet {
         }
         if (tc && i === 0) {
           // The filter kind the faults need, tried once on a harmless match.
-          const r = inNs(ns, 'tc', ['filter', 'add', 'dev', dev, 'parent', '1:', 'protocol', 'ip', 'prio', '99', 'u32', 'match', 'ip', 'dst', '0.0.0.1/32', 'flowid', '1:2']);
+          const r = inNs(ns, 'tc', [
+            'filter',
+            'add',
+            'dev',
+            dev,
+            'parent',
+            '1:',
+            'protocol',
+            'ip',
+            'prio',
+            '99',
+            'u32',
+            'match',
+            'ip',
+            'dst',
+            '0.0.0.1/32',
+            'flowid',
+            '1:2',
+          ]);
           if (!r.ok) {
             tc = false;
             tcWhy = `tc filter u32: ${r.err.trim().split('\n').pop()}`;
@@ -352,7 +383,8 @@ export class FaultNet {
     this.netem = tc && netem;
     const where = `nodes in network namespaces ${this.ns(0)}..${this.ns(this.n - 1)} (10.231.${this.slot}.1-${this.n}, bridge ${this.bridge()})`;
     if (this.mode === 'netns-tc') {
-      this.description = `network faults: ${where}; partitions by tc u32 drop filters; datagram loss by ` +
+      this.description =
+        `network faults: ${where}; partitions by tc u32 drop filters; datagram loss by ` +
         (this.netem ? 'tc netem' : 'tc u32 drops on a random nonce byte (tc netem is not available in this kernel)');
     } else {
       this.description = `network faults: ${where}; tc drop filters unavailable (${tcWhy}): partitions by blackhole routes, datagram loss simulated by short pauses (SIGSTOP)`;
@@ -372,11 +404,32 @@ export class FaultNet {
     if (!this.canPartition) throw new Error('no partitions in loopback mode');
     this.healPartition();
     this.partitioned = [a, b];
-    for (const [from, to] of [[a, b], [b, a]] as const) {
+    for (const [from, to] of [
+      [a, b],
+      [b, a],
+    ] as const) {
       for (const i of from) {
         for (const j of to) {
           if (this.mode === 'netns-tc') {
-            const r = inNs(this.ns(i), 'tc', ['filter', 'add', 'dev', this.peer(i), 'parent', '1:', 'protocol', 'ip', 'prio', String(10 + j), 'u32', 'match', 'ip', 'dst', `${this.hostOf(j)}/32`, 'flowid', '1:2']);
+            const r = inNs(this.ns(i), 'tc', [
+              'filter',
+              'add',
+              'dev',
+              this.peer(i),
+              'parent',
+              '1:',
+              'protocol',
+              'ip',
+              'prio',
+              String(10 + j),
+              'u32',
+              'match',
+              'ip',
+              'dst',
+              `${this.hostOf(j)}/32`,
+              'flowid',
+              '1:2',
+            ]);
             if (!r.ok) throw new Error(`partition filter ${i}→${j}: ${r.err.trim()}`);
           } else {
             const r = inNs(this.ns(i), 'ip', ['route', 'add', 'blackhole', `${this.hostOf(j)}/32`]);
@@ -391,7 +444,10 @@ export class FaultNet {
     const p = this.partitioned;
     if (p === null) return;
     this.partitioned = null;
-    for (const [from, to] of [[p[0], p[1]], [p[1], p[0]]] as const) {
+    for (const [from, to] of [
+      [p[0], p[1]],
+      [p[1], p[0]],
+    ] as const) {
       for (const i of from) {
         for (const j of to) {
           if (this.mode === 'netns-tc') inNs(this.ns(i), 'tc', ['filter', 'del', 'dev', this.peer(i), 'parent', '1:', 'prio', String(10 + j)]);
@@ -416,14 +472,58 @@ export class FaultNet {
       if (this.netem) {
         const pct = (fraction * 100).toFixed(2);
         r = inNs(this.ns(i), 'tc', ['qdisc', 'change', 'dev', dev, 'parent', '1:3', 'handle', '30:', 'netem', 'loss', `${pct}%`]);
-        if (r.ok) r = inNs(this.ns(i), 'tc', ['filter', 'add', 'dev', dev, 'parent', '1:', 'protocol', 'ip', 'prio', '5', 'u32', 'match', 'ip', 'protocol', '17', '0xff', 'flowid', '1:3']);
+        if (r.ok)
+          r = inNs(this.ns(i), 'tc', [
+            'filter',
+            'add',
+            'dev',
+            dev,
+            'parent',
+            '1:',
+            'protocol',
+            'ip',
+            'prio',
+            '5',
+            'u32',
+            'match',
+            'ip',
+            'protocol',
+            '17',
+            '0xff',
+            'flowid',
+            '1:3',
+          ]);
       } else {
         const bits = Math.min(8, Math.max(1, Math.round(-Math.log2(fraction))));
         used = 1 / 2 ** bits;
         const mask = `0x${((1 << bits) - 1).toString(16).padStart(2, '0')}`;
         // IPv4 header (20) + UDP header (8) + sealed header: version, flags, time (8) = byte 38 starts the nonce.
-        r = inNs(this.ns(i), 'tc', ['filter', 'add', 'dev', dev, 'parent', '1:', 'protocol', 'ip', 'prio', '5', 'u32',
-          'match', 'ip', 'protocol', '17', '0xff', 'match', 'u8', '0x00', mask, 'at', '40', 'flowid', '1:2']);
+        r = inNs(this.ns(i), 'tc', [
+          'filter',
+          'add',
+          'dev',
+          dev,
+          'parent',
+          '1:',
+          'protocol',
+          'ip',
+          'prio',
+          '5',
+          'u32',
+          'match',
+          'ip',
+          'protocol',
+          '17',
+          '0xff',
+          'match',
+          'u8',
+          '0x00',
+          mask,
+          'at',
+          '40',
+          'flowid',
+          '1:2',
+        ]);
       }
       if (!r.ok) throw new Error(`loss filter on node ${i}: ${r.err.trim()}`);
     }

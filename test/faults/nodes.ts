@@ -212,8 +212,16 @@ export async function prepareNodes(net: FaultNet, n: number, runDir: string, opt
       NodeName: `n${s.index + 1}`,
       ...opts.settings,
     };
-    writeFileSync(s.confFile, `${Object.entries(settings).map(([k, v]) => `${k} ${v}`).join('\n')}\n`);
-    writeSeeds(s.dataDir, specs.filter((o) => o !== s).map((o) => `${o.host}:${o.gossipPort}`));
+    writeFileSync(
+      s.confFile,
+      `${Object.entries(settings)
+        .map(([k, v]) => `${k} ${v}`)
+        .join('\n')}\n`,
+    );
+    writeSeeds(
+      s.dataDir,
+      specs.filter((o) => o !== s).map((o) => `${o.host}:${o.gossipPort}`),
+    );
   }
   return specs.map((s) => new FaultNode(s, net));
 }

@@ -115,7 +115,17 @@ export class Workload {
   }
 
   stats(): WorkloadStats {
-    const s: WorkloadStats = { sent: 0, applied: 0, noop: 0, unknown: 0, failed: 0, rejected: 0, bigValues: this.big, retiredKeys: this.retired, lastDoneAt: this.lastDoneAt };
+    const s: WorkloadStats = {
+      sent: 0,
+      applied: 0,
+      noop: 0,
+      unknown: 0,
+      failed: 0,
+      rejected: 0,
+      bigValues: this.big,
+      retiredKeys: this.retired,
+      lastDoneAt: this.lastDoneAt,
+    };
     for (const w of this.history) {
       s.sent++;
       s[w.outcome]++;
@@ -208,7 +218,12 @@ export class Workload {
     }
     params.token = token;
     try {
-      const res = await call(n.host, n.port, `/data/?${qs(params)}`, body ? { method: 'POST', body, timeoutMs: this.o.timeoutMs } : { timeoutMs: this.o.timeoutMs });
+      const res = await call(
+        n.host,
+        n.port,
+        `/data/?${qs(params)}`,
+        body ? { method: 'POST', body, timeoutMs: this.o.timeoutMs } : { timeoutMs: this.o.timeoutMs },
+      );
       rec.status = res.status;
       let envStatus = 0;
       try {

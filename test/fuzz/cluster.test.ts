@@ -57,7 +57,8 @@ async function stats(): Promise<{ digest: string; r: Stats }> {
 
 const rejected = (o: Record<string, number>) => (o.rejectedBadMac ?? 0) + (o.rejectedStale ?? 0) + (o.rejectedReplay ?? 0) + (o.rejectedMalformed ?? 0);
 
-const sealer = (purpose: string, skewMs = 0) => new DatagramSealer(TEST_AUTH_KEY, purpose, { encrypt: false, windowMs: 30_000, now: () => Date.now() + skewMs });
+const sealer = (purpose: string, skewMs = 0) =>
+  new DatagramSealer(TEST_AUTH_KEY, purpose, { encrypt: false, windowMs: 30_000, now: () => Date.now() + skewMs });
 
 /** Datagrams that must not authenticate: random bytes, other keys or purposes, stale, tampered or truncated seals. */
 function unauthenticatedArb(purpose: string): fc.Arbitrary<{ kind: string; bytes: Buffer }> {
@@ -65,7 +66,10 @@ function unauthenticatedArb(purpose: string): fc.Arbitrary<{ kind: string; bytes
   return fc.oneof(
     bytesArb(300).map((bytes) => ({ kind: 'random', bytes })),
     bytesArb(200).map((p) => ({ kind: 'other purpose', bytes: sealer(other).seal(p) })),
-    bytesArb(200).map((p) => ({ kind: 'other key', bytes: new DatagramSealer('not-the-cluster-key-0123', purpose, { encrypt: false, windowMs: 30_000 }).seal(p) })),
+    bytesArb(200).map((p) => ({
+      kind: 'other key',
+      bytes: new DatagramSealer('not-the-cluster-key-0123', purpose, { encrypt: false, windowMs: 30_000 }).seal(p),
+    })),
     bytesArb(200).map((p) => ({ kind: 'stale', bytes: sealer(purpose, -120_000).seal(p) })),
     fc.tuple(bytesArb(200), fc.nat(10_000)).map(([p, i]) => {
       const d = Buffer.from(sealer(purpose).seal(p));
@@ -90,12 +94,18 @@ async function sendAll(port: number, list: Buffer[], field: 'membership' | 'push
   // UDP may drop some under load (not the node's fault): wait until all are counted or the count stops moving.
   let last = -1;
   let still = 0;
-  const received = await waitFor(`${field} datagrams to be received`, async () => {
-    const n = ((await stats()).r[field][inField] ?? 0) - before;
-    still = n === last ? still + 1 : 0;
-    last = n;
-    return n >= list.length || still >= 10 ? n + 1 : 0;
-  }, 20_000, 100) - 1;
+  const received =
+    (await waitFor(
+      `${field} datagrams to be received`,
+      async () => {
+        const n = ((await stats()).r[field][inField] ?? 0) - before;
+        still = n === last ? still + 1 : 0;
+        last = n;
+        return n >= list.length || still >= 10 ? n + 1 : 0;
+      },
+      20_000,
+      100,
+    )) - 1;
   assert.ok(received >= list.length * 0.5, `${field}: only ${received} of ${list.length} datagrams arrived`);
   return received;
 }
@@ -109,7 +119,11 @@ describe('cluster datagram fuzz', () => {
       const s0 = await stats();
       const cases = fc.sample(unauthenticatedArb(purpose), runs(450));
       counter.add(`${name} datagrams (unauthenticated)`, cases.length);
-      const received = await sendAll(port(), cases.map((c) => c.bytes), field);
+      const received = await sendAll(
+        port(),
+        cases.map((c) => c.bytes),
+        field,
+      );
       const s1 = await stats();
       const refused = rejected(s1.r[field]) - rejected(s0.r[field]);
       assert.equal(refused, received, `${name}: ${received} bad datagrams arrived, ${refused} counted as rejected`);
@@ -137,23 +151,36 @@ describe('cluster datagram fuzz', () => {
         fc.string({ maxLength: 8 }),
         bytesArb(8),
         fc.array(tie('v'), { maxLength: 11 }),
-        fc.dictionary(fc.constantFrom('toString', 'valueOf', '__proto__', 'seq', 'host', 'state', 'incarnation', 'meta', 'destination', 'v', 'h'), tie('v'), { maxKeys: 4 }),
+        fc.dictionary(fc.constantFrom('toString', 'valueOf', '__proto__', 'seq', 'host', 'state', 'incarnation', 'meta', 'destination', 'v', 'h'), tie('v'), {
+          maxKeys: 4,
+        }),
       ),
     })).v;
     const swimPayload = fc.oneof(
       fc.tuple(fc.constantFrom(0, 10, 11, 12, 13, 14, 3, 255), junk).map(([t, v]) => Buffer.concat([Buffer.from([t]), pack(v)])),
-      fc.tuple(fc.constantFrom(12, 14), fc.record({ host: fc.constantFrom('127.0.0.1:1', '', 'x'), state: fc.integer({ min: -1, max: 4 }), incarnation: fc.oneof(fc.nat(), fc.double()), meta: junk }, { requiredKeys: [] })).map(([t, v]) => Buffer.concat([Buffer.from([t]), pack(v)])),
+      fc
+        .tuple(
+          fc.constantFrom(12, 14),
+          fc.record(
+            { host: fc.constantFrom('127.0.0.1:1', '', 'x'), state: fc.integer({ min: -1, max: 4 }), incarnation: fc.oneof(fc.nat(), fc.double()), meta: junk },
+            { requiredKeys: [] },
+          ),
+        )
+        .map(([t, v]) => Buffer.concat([Buffer.from([t]), pack(v)])),
       bytesArb(200),
     );
     const rec = (k: unknown, flags: unknown = 0) => [k, Buffer.from('v'), Date.now() * 1000, Date.now(), 0, 'fuzz-node', 0, flags];
     const dataPayload = fc.oneof(
       fc.tuple(junk, fc.array(junk, { maxLength: 3 })).map(([h, rs]) => Buffer.concat([pack(h), ...rs.map((r) => pack(r))])),
       fc.tuple(fc.array(fc.tuple(junk, fc.nat(7), junk), { minLength: 1, maxLength: 3 })).map(([rs]) =>
-        Buffer.concat([pack({ v: 1, h: '127.0.0.1:1' }), ...rs.map(([k, i, j]) => {
-          const r = rec(`fuzz-${String(typeof k)}`);
-          r[i] = j;
-          return pack(r);
-        })]),
+        Buffer.concat([
+          pack({ v: 1, h: '127.0.0.1:1' }),
+          ...rs.map(([k, i, j]) => {
+            const r = rec(`fuzz-${String(typeof k)}`);
+            r[i] = j;
+            return pack(r);
+          }),
+        ]),
       ),
       // The regression: a record whose key is a map with a `toString` field crashed the node (record-codec's error message).
       fc.constant(Buffer.concat([pack({ v: 1, h: '127.0.0.1:1' }), pack(rec({ toString: 1 }, 0))])),
@@ -198,16 +225,37 @@ describe('internal HTTP fuzz', () => {
         const body = c.route === 'entry' ? Buffer.alloc(0) : c.body;
         let header: string | undefined;
         switch (c.auth) {
-          case 'none': header = undefined; break;
-          case 'garbage': header = c.garbage.replace(/[^\x20-\x7e]/g, '?'); break;
-          case 'stale': header = stale.sign(method, to, path, body); break;
-          case 'other key': header = other.sign(method, to, path, body); break;
-          case 'other node': header = signer.sign(method, '127.0.0.1:1', path, body); break;
-          case 'tampered': header = signer.sign(method, to, path, Buffer.concat([body, Buffer.from('x')])); break;
-          case 'wrong path': header = signer.sign(method, to, `${path}x`, body); break;
-          default: header = signer.sign(method, to, path, body);
+          case 'none':
+            header = undefined;
+            break;
+          case 'garbage':
+            header = c.garbage.replace(/[^\x20-\x7e]/g, '?');
+            break;
+          case 'stale':
+            header = stale.sign(method, to, path, body);
+            break;
+          case 'other key':
+            header = other.sign(method, to, path, body);
+            break;
+          case 'other node':
+            header = signer.sign(method, '127.0.0.1:1', path, body);
+            break;
+          case 'tampered':
+            header = signer.sign(method, to, path, Buffer.concat([body, Buffer.from('x')]));
+            break;
+          case 'wrong path':
+            header = signer.sign(method, to, `${path}x`, body);
+            break;
+          default:
+            header = signer.sign(method, to, path, body);
         }
-        const send = () => request(node.httpPort, path, { method, headers: header === undefined ? {} : { [AUTH_HEADER]: header, 'Content-Type': 'application/msgpack' }, ...(method === 'POST' ? { body } : {}), timeoutMs: 8000 });
+        const send = () =>
+          request(node.httpPort, path, {
+            method,
+            headers: header === undefined ? {} : { [AUTH_HEADER]: header, 'Content-Type': 'application/msgpack' },
+            ...(method === 'POST' ? { body } : {}),
+            timeoutMs: 8000,
+          });
         let r = await send();
         if (c.auth === 'replayed') r = await send();
         if (c.auth === 'valid') {

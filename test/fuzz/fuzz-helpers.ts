@@ -55,7 +55,9 @@ export class CaseCounter {
 
   report(): void {
     const rows = [...this.counts].map(([s, n]) => `#   ${s.padEnd(34)} ${String(n).padStart(7)}`);
-    console.log(`# fuzz ${this.suite}: ${this.total()} cases in ${((Date.now() - this.started) / 1000).toFixed(1)} s (FUZZ_RUNS multiplier ${multiplier()})\n${rows.join('\n')}`);
+    console.log(
+      `# fuzz ${this.suite}: ${this.total()} cases in ${((Date.now() - this.started) / 1000).toFixed(1)} s (FUZZ_RUNS multiplier ${multiplier()})\n${rows.join('\n')}`,
+    );
   }
 }
 
@@ -121,7 +123,10 @@ export const STACK_ON_WIRE = /\n\s+at \S+|\bat (?:async )?[\w.<>]+ \(\/|node:int
 /** Bytes with the interesting values over-represented (NUL, CR, LF, %, &, =, +, high bytes, invalid UTF-8). */
 export const byteArb = fc.oneof(
   { weight: 3, arbitrary: fc.integer({ min: 0, max: 255 }) },
-  { weight: 2, arbitrary: fc.constantFrom(0x00, 0x0a, 0x0d, 0x20, 0x25, 0x26, 0x3d, 0x2b, 0x3b, 0x23, 0x3f, 0x22, 0x5c, 0x7f, 0x80, 0xc0, 0xc3, 0xef, 0xfe, 0xff) },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(0x00, 0x0a, 0x0d, 0x20, 0x25, 0x26, 0x3d, 0x2b, 0x3b, 0x23, 0x3f, 0x22, 0x5c, 0x7f, 0x80, 0xc0, 0xc3, 0xef, 0xfe, 0xff),
+  },
   { weight: 3, arbitrary: fc.integer({ min: 0x61, max: 0x7a }) },
 );
 
@@ -134,7 +139,10 @@ export const textArb: fc.Arbitrary<string> = fc.oneof(
   { weight: 4, arbitrary: fc.string({ maxLength: 24 }) },
   { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 24 }) },
   { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 8 }) },
-  { weight: 2, arbitrary: fc.constantFrom('', ' ', '0', '-1', '1e309', 'NaN', 'null', '%', '%%', '%zz', '%e9', '\u0000', 'info', '__proto__', 'constructor', '..', '/') },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom('', ' ', '0', '-1', '1e309', 'NaN', 'null', '%', '%%', '%zz', '%e9', '\u0000', 'info', '__proto__', 'constructor', '..', '/'),
+  },
   { weight: 1, arbitrary: fc.integer({ min: 1000, max: 70_000 }).map((n) => 'x'.repeat(n)) },
 );
 
@@ -156,12 +164,24 @@ export const PARAM_NAMES = ['cmd', 'key', 'valuedata', 'exptime', 'token', 'owl_
 export const DATA_CMDS = ['get', 'set', 'expire', 'delete', 'exist', 'ping', 'pass', '', 'GET', 'Set', 'getall', 'add', 'info', 'set\u0000', 'x'] as const;
 
 /** A parameter name: a known one (so commands are reached) or anything. */
-export const paramNameArb = fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...PARAM_NAMES) }, { weight: 1, arbitrary: bytesArb(8).map((b) => b.toString('latin1')) });
+export const paramNameArb = fc.oneof(
+  { weight: 5, arbitrary: fc.constantFrom(...PARAM_NAMES) },
+  { weight: 1, arbitrary: bytesArb(8).map((b) => b.toString('latin1')) },
+);
 
 /** A query string of name=value pairs with duplicates, odd encodings, empty names and stray separators. */
 export const rawQueryArb: fc.Arbitrary<string> = fc
   .array(
-    fc.tuple(paramNameArb, fc.oneof(fc.constantFrom(...DATA_CMDS).map((s) => Buffer.from(s)), bytesArb(40), textArb.map((s) => Buffer.from(s, 'utf8'))), fc.nat(5), fc.constantFrom('=', '', '==', '=&')),
+    fc.tuple(
+      paramNameArb,
+      fc.oneof(
+        fc.constantFrom(...DATA_CMDS).map((s) => Buffer.from(s)),
+        bytesArb(40),
+        textArb.map((s) => Buffer.from(s, 'utf8')),
+      ),
+      fc.nat(5),
+      fc.constantFrom('=', '', '==', '=&'),
+    ),
     { maxLength: 8 },
   )
   .map((pairs) => pairs.map(([n, v, style, eq]) => `${encodeParamBytes(Buffer.from(n, 'latin1'), 1)}${eq}${encodeParamBytes(v, style)}`).join('&'));
@@ -201,7 +221,10 @@ export const CONTENT_TYPES = [
 /** A multipart body for boundary XYZ, often broken: missing end, wrong boundary, bad part headers, truncated. */
 export const multipartArb: fc.Arbitrary<Buffer> = fc
   .tuple(
-    fc.array(fc.tuple(paramNameArb, bytesArb(60), fc.boolean(), fc.constantFrom('', 'Content-Type: text/plain\r\n', 'Content-Disposition: nonsense\r\n', 'X: y\r\n')), { maxLength: 5 }),
+    fc.array(
+      fc.tuple(paramNameArb, bytesArb(60), fc.boolean(), fc.constantFrom('', 'Content-Type: text/plain\r\n', 'Content-Disposition: nonsense\r\n', 'X: y\r\n')),
+      { maxLength: 5 },
+    ),
     fc.constantFrom('XYZ', 'XY', 'XYZ ', 'ABC', ''),
     fc.constantFrom('--\r\n', '', '--', '\r\n', '-'),
     fc.nat(300),
@@ -245,7 +268,11 @@ export function exchange(port: number, pieces: Buffer[], timeoutMs = 5000, endAf
     const socket = net.connect({ host: '127.0.0.1', port });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`connection to ${port} neither answered nor closed within ${timeoutMs} ms (hang); got ${JSON.stringify(Buffer.concat(chunks).toString('latin1').slice(-300))}`));
+      reject(
+        new Error(
+          `connection to ${port} neither answered nor closed within ${timeoutMs} ms (hang); got ${JSON.stringify(Buffer.concat(chunks).toString('latin1').slice(-300))}`,
+        ),
+      );
     }, timeoutMs);
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.on('error', (err: NodeJS.ErrnoException) => {

@@ -5,8 +5,24 @@ import fc from 'fast-check';
 import { unauthenticatedBodyLimit } from '../../src/api/http/context.js';
 import { TEST_PASSWORD, freePort, getToken, qs, request, startNode, stopAllNodes, type HttpResult, type NodeHandle } from '../helpers/node-process.js';
 import {
-  CONTENT_TYPES, CaseCounter, DATA_CMDS, STACK_ON_WIRE, assertCanary, assertHealthy, badTokenArb, bytesArb, digestOf, exchange, fcParams, keepAliveAgent,
-  multipartArb, plantCanary, rawQueryArb, runs, textArb, type Canary,
+  CONTENT_TYPES,
+  CaseCounter,
+  DATA_CMDS,
+  STACK_ON_WIRE,
+  assertCanary,
+  assertHealthy,
+  badTokenArb,
+  bytesArb,
+  digestOf,
+  exchange,
+  fcParams,
+  keepAliveAgent,
+  multipartArb,
+  plantCanary,
+  rawQueryArb,
+  runs,
+  textArb,
+  type Canary,
 } from './fuzz-helpers.js';
 
 /**
@@ -49,7 +65,9 @@ async function send(path: string, opts: { method?: string; body?: Buffer | strin
     try {
       r = await request(node.httpPort, path, { ...opts, timeoutMs: 8000 });
     } catch (again) {
-      throw new Error(`${String(again)} on ${opts.method ?? 'GET'} ${path.slice(0, 300)} (${opts.body?.length ?? 0} body bytes; node exit ${node.proc.exitCode}):\n${node.stderr().slice(-3000)}`);
+      throw new Error(
+        `${String(again)} on ${opts.method ?? 'GET'} ${path.slice(0, 300)} (${opts.body?.length ?? 0} body bytes; node exit ${node.proc.exitCode}):\n${node.stderr().slice(-3000)}`,
+      );
     }
   }
   answers.push(`${JSON.stringify(r.headers)}\n${r.body.toString('latin1')}`);
@@ -104,7 +122,12 @@ describe('HTTP fuzz', () => {
     const caseArb = fc.record({
       cmd: fc.oneof(fc.constantFrom(...DATA_CMDS), textArb),
       key: fc.option(textArb),
-      valuedata: fc.option(fc.oneof(bytesArb(64), textArb.map((s) => Buffer.from(s)))),
+      valuedata: fc.option(
+        fc.oneof(
+          bytesArb(64),
+          textArb.map((s) => Buffer.from(s)),
+        ),
+      ),
       exptime: fc.option(fc.oneof(fc.constantFrom('-1', '0', '10', '99999999999', 'abc', '1.5'), textArb)),
       token: fc.option(badTokenArb(token)),
       tokenName: fc.constantFrom('token', 'owl_token'),
@@ -173,7 +196,13 @@ describe('HTTP fuzz', () => {
       query: rawQueryArb,
       method: fc.constantFrom('GET', 'GET', 'POST', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'),
       type: fc.constantFrom(...CONTENT_TYPES),
-      body: fc.oneof(fc.constant(undefined), bytesArb(200), rawQueryArb.map((s) => Buffer.from(s, 'latin1')), multipartArb, fc.constant(Buffer.alloc(70 * 1024, 0x61))),
+      body: fc.oneof(
+        fc.constant(undefined),
+        bytesArb(200),
+        rawQueryArb.map((s) => Buffer.from(s, 'latin1')),
+        multipartArb,
+        fc.constant(Buffer.alloc(70 * 1024, 0x61)),
+      ),
     });
     await fc.assert(
       fc.asyncProperty(caseArb, async (c) => {
@@ -192,7 +221,10 @@ describe('HTTP fuzz', () => {
           throw err;
         }
         if (c.method === 'HEAD' || !isJson(r)) {
-          assert.ok([200, 204, 400, 401, 404, 405, 413, 431, 500, 501].includes(r.status), `${c.method} ${c.path}?${c.query.slice(0, 100)}: ${r.status} ${r.text.slice(0, 200)}`);
+          assert.ok(
+            [200, 204, 400, 401, 404, 405, 413, 431, 500, 501].includes(r.status),
+            `${c.method} ${c.path}?${c.query.slice(0, 100)}: ${r.status} ${r.text.slice(0, 200)}`,
+          );
           // A /data/ miss has an empty body; a path no route knows gets Koa's plain "Not Found".
           if (r.status === 404) assert.ok(r.body.length === 0 || r.text === 'Not Found', `404 with ${JSON.stringify(r.text.slice(0, 100))}`);
           return;
@@ -238,7 +270,21 @@ describe('HTTP fuzz', () => {
   test('/server/ with a valid token and hostile addresses: HTTP 200, a known Status, passwords never sent back', async () => {
     const port = await freePort();
     const addressArb = fc.oneof(
-      fc.constantFrom(`127.0.0.1:${port}`, `http://127.0.0.1:${port}`, `http://127.0.0.1:${port}/`, `HTTP://127.0.0.1:${port}`, '127.0.0.1:0', '127.0.0.1:65536', '[::1]:99999', '', ' ', 'a b:1', '127.0.0.1:1/x', 'ftp://127.0.0.1:1', '127.0.0.1'),
+      fc.constantFrom(
+        `127.0.0.1:${port}`,
+        `http://127.0.0.1:${port}`,
+        `http://127.0.0.1:${port}/`,
+        `HTTP://127.0.0.1:${port}`,
+        '127.0.0.1:0',
+        '127.0.0.1:65536',
+        '[::1]:99999',
+        '',
+        ' ',
+        'a b:1',
+        '127.0.0.1:1/x',
+        'ftp://127.0.0.1:1',
+        '127.0.0.1',
+      ),
       // Only strings that cannot name a reachable host: spaces, paths or user names make checkAddress refuse them.
       textArb.map((s) => `bad address ${s}`),
       textArb.map((s) => `127.0.0.1:1/${s}`),
@@ -246,7 +292,10 @@ describe('HTTP fuzz', () => {
     const caseArb = fc.record({
       cmd: fc.constantFrom('getall', 'get', 'add', 'add', 'delete', 'x', ''),
       address: addressArb,
-      pass: fc.oneof(fc.string({ minLength: 12, maxLength: 24 }).map((s) => `pw-${s}-${Math.random().toString(36).slice(2, 10)}`), fc.constant('')),
+      pass: fc.oneof(
+        fc.string({ minLength: 12, maxLength: 24 }).map((s) => `pw-${s}-${Math.random().toString(36).slice(2, 10)}`),
+        fc.constant(''),
+      ),
       group: fc.constantFrom('', 'owlcache', 'gossip', 'other'),
       post: fc.boolean(),
     });
@@ -255,7 +304,9 @@ describe('HTTP fuzz', () => {
         counter.add('HTTP /server/ (valid token)');
         if (c.cmd === 'add' && c.pass.length >= 8) serverPasses.add(c.pass);
         const q = sqs({ cmd: c.cmd, address: c.address, pass: c.pass, group_type: c.group, token });
-        const r = c.post ? await send('/server/', { method: 'POST', body: q, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } }) : await send(`/server/?${q}`);
+        const r = c.post
+          ? await send('/server/', { method: 'POST', body: q, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } })
+          : await send(`/server/?${q}`);
         if (r.status === 431) return;
         assert.equal(r.status, 200);
         const b = r.json<{ Cmd: string; Status: number; Data: unknown }>();
@@ -276,7 +327,9 @@ describe('HTTP fuzz', () => {
       cmd: fc.constantFrom('get', 'get', 'set', '', 'x'),
       key: textArb,
       info: fc.boolean(),
-      target: fc.option(fc.oneof(textArb, fc.constantFrom(node.httpAddr, '127.0.0.1:1', 'http://127.0.0.1:1', 'evil.example:80', '[::1]:1')), { nil: undefined }),
+      target: fc.option(fc.oneof(textArb, fc.constantFrom(node.httpAddr, '127.0.0.1:1', 'http://127.0.0.1:1', 'evil.example:80', '[::1]:1')), {
+        nil: undefined,
+      }),
       post: fc.boolean(),
       type: fc.constantFrom(...CONTENT_TYPES),
       body: fc.oneof(bytesArb(100), multipartArb),
@@ -285,7 +338,9 @@ describe('HTTP fuzz', () => {
       fc.asyncProperty(caseArb, async (c) => {
         counter.add('HTTP /group_data/');
         const q = `${sqs({ cmd: c.cmd, key: c.key, valuedata: c.info ? 'info' : undefined, target: c.target })}&${c.query}`;
-        const r = c.post ? await send(`/group_data/?${q}`, { method: 'POST', body: c.body, headers: { 'Content-Type': c.type } }) : await send(`/group_data/?${q}`);
+        const r = c.post
+          ? await send(`/group_data/?${q}`, { method: 'POST', body: c.body, headers: { 'Content-Type': c.type } })
+          : await send(`/group_data/?${q}`);
         if (r.status === 431) return;
         if (isJson(r) && r.status !== 200) {
           checkEnvelope(r, 'group_data body error');
@@ -301,7 +356,22 @@ describe('HTTP fuzz', () => {
 
   test('/cluster/, /internal/ (owlcache mode) and unknown paths: refused without a valid token, never a crash', async () => {
     const caseArb = fc.record({
-      path: fc.oneof(fc.constantFrom('/cluster/status', '/cluster/members', '/cluster/', '/internal/entry', '/internal/sync', '/', '/favicon.ico', '/%', '/%00', '/data/../server/', '//data/'), textArb.map((s) => `/${encodeURIComponent(s)}`)),
+      path: fc.oneof(
+        fc.constantFrom(
+          '/cluster/status',
+          '/cluster/members',
+          '/cluster/',
+          '/internal/entry',
+          '/internal/sync',
+          '/',
+          '/favicon.ico',
+          '/%',
+          '/%00',
+          '/data/../server/',
+          '//data/',
+        ),
+        textArb.map((s) => `/${encodeURIComponent(s)}`),
+      ),
       query: rawQueryArb,
       token: fc.option(badTokenArb(token)),
       method: fc.constantFrom('GET', 'POST', 'HEAD', 'PUT'),
@@ -321,14 +391,46 @@ describe('HTTP fuzz', () => {
 
   test('raw bytes that are barely HTTP: an error answer or a clean close, in time', async () => {
     const lineArb = fc.oneof(
-      fc.constantFrom('GET /data/?cmd=ping HTTP/1.1', 'POST /data/ HTTP/1.1', 'GET / HTTP/9.9', 'GET  HTTP/1.1', 'get /data/ http/1.1', '\u0000\u0001', 'GET /data/?cmd=ping HTTP/1.0', 'POST /server/ HTTP/1.1', 'PRI * HTTP/2.0'),
+      fc.constantFrom(
+        'GET /data/?cmd=ping HTTP/1.1',
+        'POST /data/ HTTP/1.1',
+        'GET / HTTP/9.9',
+        'GET  HTTP/1.1',
+        'get /data/ http/1.1',
+        '\u0000\u0001',
+        'GET /data/?cmd=ping HTTP/1.0',
+        'POST /server/ HTTP/1.1',
+        'PRI * HTTP/2.0',
+      ),
       bytesArb(60).map((b) => b.toString('latin1')),
     );
     const headerArb = fc.oneof(
-      fc.constantFrom('Host: 127.0.0.1', 'Content-Length: 5', 'Content-Length: -1', 'Content-Length: 99999999999999999999', 'Content-Length: 10', 'Transfer-Encoding: chunked', 'Transfer-Encoding: gzip, chunked', 'Content-Type: multipart/form-data; boundary=XYZ', 'Content-Type: application/x-www-form-urlencoded', 'Expect: 100-continue', 'Connection: close', ': empty', 'X-Bad\u0000: y'),
+      fc.constantFrom(
+        'Host: 127.0.0.1',
+        'Content-Length: 5',
+        'Content-Length: -1',
+        'Content-Length: 99999999999999999999',
+        'Content-Length: 10',
+        'Transfer-Encoding: chunked',
+        'Transfer-Encoding: gzip, chunked',
+        'Content-Type: multipart/form-data; boundary=XYZ',
+        'Content-Type: application/x-www-form-urlencoded',
+        'Expect: 100-continue',
+        'Connection: close',
+        ': empty',
+        'X-Bad\u0000: y',
+      ),
       bytesArb(40).map((b) => b.toString('latin1')),
     );
-    const reqArb = fc.tuple(lineArb, fc.array(headerArb, { maxLength: 5 }), fc.oneof(bytesArb(80), fc.constantFrom('5\r\nhello\r\n0\r\n\r\n', 'zz\r\n', '--XYZ\r\n', 'cmd=set&key=a&valuedata=b').map((s) => Buffer.from(s))), fc.boolean());
+    const reqArb = fc.tuple(
+      lineArb,
+      fc.array(headerArb, { maxLength: 5 }),
+      fc.oneof(
+        bytesArb(80),
+        fc.constantFrom('5\r\nhello\r\n0\r\n\r\n', 'zz\r\n', '--XYZ\r\n', 'cmd=set&key=a&valuedata=b').map((s) => Buffer.from(s)),
+      ),
+      fc.boolean(),
+    );
     await fc.assert(
       fc.asyncProperty(reqArb, async ([line, headers, body, crlf]) => {
         counter.add('HTTP raw request bytes');
@@ -364,10 +466,22 @@ describe('HTTP fuzz', () => {
         else if (c.how === 'form') {
           const body = sqs({ ...base, valuedata: c.value });
           r = await send(tokenIn(body), { method: 'POST', body, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
-        } else if (c.how === 'raw') r = await send(`/data/?${sqs(base)}`, { method: 'POST', body: c.value, headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(c.value.length) } });
+        } else if (c.how === 'raw')
+          r = await send(`/data/?${sqs(base)}`, {
+            method: 'POST',
+            body: c.value,
+            headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(c.value.length) },
+          });
         else {
-          const fields = Object.entries(base).filter(([, v]) => v !== undefined).map(([k, v]) => `--B0UND\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`);
-          const body = Buffer.concat([Buffer.from(fields.join('')), Buffer.from('--B0UND\r\nContent-Disposition: form-data; name="valuedata"; filename="v"\r\n\r\n'), c.value, Buffer.from('\r\n--B0UND--\r\n')]);
+          const fields = Object.entries(base)
+            .filter(([, v]) => v !== undefined)
+            .map(([k, v]) => `--B0UND\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`);
+          const body = Buffer.concat([
+            Buffer.from(fields.join('')),
+            Buffer.from('--B0UND\r\nContent-Disposition: form-data; name="valuedata"; filename="v"\r\n\r\n'),
+            c.value,
+            Buffer.from('\r\n--B0UND--\r\n'),
+          ]);
           r = await send(tokenIn(body), { method: 'POST', body, headers: { 'Content-Type': 'multipart/form-data; boundary=B0UND' } });
         }
         if (r.status === 431) return;

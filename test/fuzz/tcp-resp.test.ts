@@ -38,9 +38,28 @@ const KNOWN = new Set(['get', 'set', 'expire', 'delete', 'exist', 'ping']);
 
 const tcpLineArb: fc.Arbitrary<Buffer> = fc
   .oneof(
-    { weight: 4, arbitrary: fc.tuple(fc.constantFrom('get', 'set', 'expire', 'delete', 'exist', 'ping', 'GET', 'quit', ''), fc.constantFrom(' ', '  ', '\t', ''), bytesArb(24), fc.constantFrom(' ', ''), fc.oneof(bytesArb(60), fc.constantFrom('info', '10', '-1', '0', 'abc', '99999999999').map((s) => Buffer.from(s)))).map(([c, sp, k, sp2, rest]) => Buffer.concat([Buffer.from(c + sp), k, Buffer.from(sp2), rest])) },
+    {
+      weight: 4,
+      arbitrary: fc
+        .tuple(
+          fc.constantFrom('get', 'set', 'expire', 'delete', 'exist', 'ping', 'GET', 'quit', ''),
+          fc.constantFrom(' ', '  ', '\t', ''),
+          bytesArb(24),
+          fc.constantFrom(' ', ''),
+          fc.oneof(
+            bytesArb(60),
+            fc.constantFrom('info', '10', '-1', '0', 'abc', '99999999999').map((s) => Buffer.from(s)),
+          ),
+        )
+        .map(([c, sp, k, sp2, rest]) => Buffer.concat([Buffer.from(c + sp), k, Buffer.from(sp2), rest])),
+    },
     { weight: 2, arbitrary: bytesArb(80) },
-    { weight: 1, arbitrary: fc.integer({ min: MAX_LINE - 2, max: MAX_LINE + 3 }).map((n) => Buffer.concat([Buffer.from('set big '), Buffer.alloc(Math.max(0, n - 8), 0x61)])) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .integer({ min: MAX_LINE - 2, max: MAX_LINE + 3 })
+        .map((n) => Buffer.concat([Buffer.from('set big '), Buffer.alloc(Math.max(0, n - 8), 0x61)])),
+    },
   )
   .map((b) => Buffer.from(b.toString('latin1').replace(/\n/g, ' ').replace(/\r$/, ' '), 'latin1'));
 
@@ -62,7 +81,11 @@ describe('TCP text protocol fuzz', () => {
         // A line that starts like HTTP (`GET …`) closes the connection unanswered (cross-protocol protection).
         const http = lines.findIndex((l) => l.length <= MAX_LINE && looksLikeHttp(l));
         const expected = http !== -1 && (overlong === -1 || http < overlong) ? http : overlong === -1 ? lines.length : overlong + 1;
-        assert.equal(answers.length, expected, `${lines.length} lines (first over-long: ${overlong}) got ${answers.length} answers: ${JSON.stringify(answers.map((a) => a.slice(0, 80)))}`);
+        assert.equal(
+          answers.length,
+          expected,
+          `${lines.length} lines (first over-long: ${overlong}) got ${answers.length} answers: ${JSON.stringify(answers.map((a) => a.slice(0, 80)))}`,
+        );
         for (let i = 0; i < answers.length; i++) {
           const line = lines[i]!;
           const a = answers[i]!;
@@ -138,19 +161,84 @@ function parseReplies(buf: Buffer): { errors: string[]; count: number } {
   return { errors, count };
 }
 
-const respArgArb = fc.oneof(fc.constantFrom('canary', 'k', '', '0', '-1', 'EX', 'PX', 'NX', 'XX', '10', '99999999999999999999', '*', 'GETNAME', 'SETNAME').map((s) => Buffer.from(s)), bytesArb(16));
-const RESP_FUZZ_COMMANDS = ['GET', 'SET', 'DEL', 'EXISTS', 'EXPIRE', 'PEXPIRE', 'TTL', 'PTTL', 'PERSIST', 'MGET', 'MSET', 'DBSIZE', 'SCAN', 'INFO', 'PING', 'ECHO', 'AUTH', 'HELLO', 'SELECT', 'CLIENT', 'COMMAND', 'FLUSHALL', 'KEYS', 'get', 'NOSUCH',
-  'MULTI', 'EXEC', 'DISCARD', 'WATCH', 'INCR', 'INCRBY', 'APPEND', 'SETRANGE', 'GETEX', 'RENAME', 'COPY', 'OBJECT', 'CONFIG', 'WAIT'];
-const encodeCmd = (args: Buffer[]) => Buffer.concat([Buffer.from(`*${args.length}\r\n`), ...args.flatMap((a) => [Buffer.from(`$${a.length}\r\n`), a, Buffer.from('\r\n')])]);
+const respArgArb = fc.oneof(
+  fc.constantFrom('canary', 'k', '', '0', '-1', 'EX', 'PX', 'NX', 'XX', '10', '99999999999999999999', '*', 'GETNAME', 'SETNAME').map((s) => Buffer.from(s)),
+  bytesArb(16),
+);
+const RESP_FUZZ_COMMANDS = [
+  'GET',
+  'SET',
+  'DEL',
+  'EXISTS',
+  'EXPIRE',
+  'PEXPIRE',
+  'TTL',
+  'PTTL',
+  'PERSIST',
+  'MGET',
+  'MSET',
+  'DBSIZE',
+  'SCAN',
+  'INFO',
+  'PING',
+  'ECHO',
+  'AUTH',
+  'HELLO',
+  'SELECT',
+  'CLIENT',
+  'COMMAND',
+  'FLUSHALL',
+  'KEYS',
+  'get',
+  'NOSUCH',
+  'MULTI',
+  'EXEC',
+  'DISCARD',
+  'WATCH',
+  'INCR',
+  'INCRBY',
+  'APPEND',
+  'SETRANGE',
+  'GETEX',
+  'RENAME',
+  'COPY',
+  'OBJECT',
+  'CONFIG',
+  'WAIT',
+];
+const encodeCmd = (args: Buffer[]) =>
+  Buffer.concat([Buffer.from(`*${args.length}\r\n`), ...args.flatMap((a) => [Buffer.from(`$${a.length}\r\n`), a, Buffer.from('\r\n')])]);
 const respInputArbOf = (commands: string[]) => {
   const respCmdArb = fc.tuple(fc.constantFrom(...commands), fc.array(respArgArb, { maxLength: 5 }));
   const respInputArb = fc.oneof(
-    { weight: 4, arbitrary: fc.array(respCmdArb, { minLength: 1, maxLength: 5 }).map((cmds) => Buffer.concat(cmds.map(([c, a]) => encodeCmd([Buffer.from(c), ...a])))) },
-    { weight: 2, arbitrary: fc.tuple(respCmdArb, fc.nat(200)).map(([[c, a], cut]) => {
-      const b = encodeCmd([Buffer.from(c), ...a]);
-      return b.subarray(0, cut % (b.length + 1));
-    }) },
-    { weight: 1, arbitrary: fc.constantFrom('*1\r\n$-1\r\n', '*999999999999\r\n', '*2\r\n$3\r\nGET\r\n:1\r\n', '"unbalanced\r\n', 'SET "a" b"\r\n', '*1\r\n$4\r\nPING\r\r\n', '*x\r\n', '$5\r\nhello\r\n', 'PING\r\nPING\r\n', '*1\r\n$99999999999\r\n').map((s) => Buffer.from(s)) },
+    {
+      weight: 4,
+      arbitrary: fc.array(respCmdArb, { minLength: 1, maxLength: 5 }).map((cmds) => Buffer.concat(cmds.map(([c, a]) => encodeCmd([Buffer.from(c), ...a])))),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.tuple(respCmdArb, fc.nat(200)).map(([[c, a], cut]) => {
+        const b = encodeCmd([Buffer.from(c), ...a]);
+        return b.subarray(0, cut % (b.length + 1));
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .constantFrom(
+          '*1\r\n$-1\r\n',
+          '*999999999999\r\n',
+          '*2\r\n$3\r\nGET\r\n:1\r\n',
+          '"unbalanced\r\n',
+          'SET "a" b"\r\n',
+          '*1\r\n$4\r\nPING\r\r\n',
+          '*x\r\n',
+          '$5\r\nhello\r\n',
+          'PING\r\nPING\r\n',
+          '*1\r\n$99999999999\r\n',
+        )
+        .map((s) => Buffer.from(s)),
+    },
     { weight: 2, arbitrary: bytesArb(100) },
   );
   return respInputArb;

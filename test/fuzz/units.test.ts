@@ -57,19 +57,67 @@ function check<T>(surface: string, base: number, arb: fc.Arbitrary<T>, body: (v:
 // ------------------------------------------------------------------- owlcache.conf
 
 const confValueArb = fc.oneof(
-  fc.constantFrom('', '0', '1', '-1', '7721', '65536', '99999999999999999999', '1.5', '64kb', '1gb', '1tb', '10s', '500ms', '5m', '1d', '-5s', 'always', 'no', 'everysec', 'gossip', 'owlcache', 'true', 'yes', '0x10', '1e3', '  spaced  value ', '#notacomment'),
+  fc.constantFrom(
+    '',
+    '0',
+    '1',
+    '-1',
+    '7721',
+    '65536',
+    '99999999999999999999',
+    '1.5',
+    '64kb',
+    '1gb',
+    '1tb',
+    '10s',
+    '500ms',
+    '5m',
+    '1d',
+    '-5s',
+    'always',
+    'no',
+    'everysec',
+    'gossip',
+    'owlcache',
+    'true',
+    'yes',
+    '0x10',
+    '1e3',
+    '  spaced  value ',
+    '#notacomment',
+  ),
   textArb,
   bytesArb(20).map((b) => b.toString('latin1')),
 );
 const confLineArb = fc.oneof(
   { weight: 6, arbitrary: fc.tuple(fc.constantFrom(...SETTING_NAMES), fc.constantFrom(' ', '\t', '  '), confValueArb).map(([n, sp, v]) => `${n}${sp}${v}`) },
-  { weight: 1, arbitrary: fc.constantFrom('[Owlcache]', '[TCP]', '[ bad', '[]', '[[x]]', '# comment', '#', '', '   ', 'Unknown_Setting 1', '1Name x', 'Pass', '=', '\uFEFFHttpport 1') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      '[Owlcache]',
+      '[TCP]',
+      '[ bad',
+      '[]',
+      '[[x]]',
+      '# comment',
+      '#',
+      '',
+      '   ',
+      'Unknown_Setting 1',
+      '1Name x',
+      'Pass',
+      '=',
+      '\uFEFFHttpport 1',
+    ),
+  },
   { weight: 1, arbitrary: textArb },
 );
-const confFileArb = fc.tuple(fc.array(confLineArb, { maxLength: 14 }), fc.constantFrom('\n', '\r\n', '\r'), fc.boolean(), bytesArb(6)).map(([lines, eol, badTail, tail]) => {
-  const text = Buffer.from(lines.join(eol), 'utf8');
-  return badTail ? Buffer.concat([text, tail]) : text;
-});
+const confFileArb = fc
+  .tuple(fc.array(confLineArb, { maxLength: 14 }), fc.constantFrom('\n', '\r\n', '\r'), fc.boolean(), bytesArb(6))
+  .map(([lines, eol, badTail, tail]) => {
+    const text = Buffer.from(lines.join(eol), 'utf8');
+    return badTail ? Buffer.concat([text, tail]) : text;
+  });
 
 describe('owlcache.conf', () => {
   test('loadConfig returns or throws ConfigError, never anything else', () => {
@@ -83,7 +131,8 @@ describe('owlcache.conf', () => {
         const r = loadConfig(['-config', file], dir);
         if ('config' in r) loaded += 1;
       } catch (err) {
-        if (!(err instanceof ConfigError)) throw new Error(`loadConfig threw ${(err as Error)?.name}: ${(err as Error)?.stack}\nfile: ${JSON.stringify(bytes.toString('latin1'))}`);
+        if (!(err instanceof ConfigError))
+          throw new Error(`loadConfig threw ${(err as Error)?.name}: ${(err as Error)?.stack}\nfile: ${JSON.stringify(bytes.toString('latin1'))}`);
         assert.ok((err as Error).message.length > 0);
       }
     });
@@ -95,7 +144,24 @@ describe('owlcache.conf', () => {
     const dir = join(scratch, 'flags');
     mkdirSync(dir, { recursive: true });
     const argArb = fc.oneof(
-      fc.constantFrom('-config', '--config', '-c', '-help', '-version', '-host', '-pass', '--', '-', '---x', '--Httpport=', '--httpport=1', '--Pass=short', '--GroupWorkMode=gossip', '--MaxValueSize=0', '-log'),
+      fc.constantFrom(
+        '-config',
+        '--config',
+        '-c',
+        '-help',
+        '-version',
+        '-host',
+        '-pass',
+        '--',
+        '-',
+        '---x',
+        '--Httpport=',
+        '--httpport=1',
+        '--Pass=short',
+        '--GroupWorkMode=gossip',
+        '--MaxValueSize=0',
+        '-log',
+      ),
       fc.tuple(fc.constantFrom(...SETTING_NAMES), confValueArb).map(([n, v]) => `--${n}=${v}`),
       textArb,
     );
@@ -172,7 +238,13 @@ function referenceLines(data: Buffer, maxLine: number): (string | 'overflow')[] 
 
 describe('TCP', () => {
   test('LineSplitter cuts any chunking of any bytes exactly like a reference splitter', () => {
-    const dataArb = fc.array(fc.oneof({ weight: 4, arbitrary: bytesArb(30) }, { weight: 1, arbitrary: fc.constantFrom(Buffer.from('\n'), Buffer.from('\r\n'), Buffer.from('\r'), Buffer.alloc(70, 0x61)) }), { maxLength: 12 });
+    const dataArb = fc.array(
+      fc.oneof(
+        { weight: 4, arbitrary: bytesArb(30) },
+        { weight: 1, arbitrary: fc.constantFrom(Buffer.from('\n'), Buffer.from('\r\n'), Buffer.from('\r'), Buffer.alloc(70, 0x61)) },
+      ),
+      { maxLength: 12 },
+    );
     check('TCP line splitter', 800, fc.tuple(dataArb, fc.integer({ min: 1, max: 64 })), ([chunks, maxLine]) => {
       const s = new LineSplitter(maxLine);
       const got: (string | 'overflow')[] = [];
@@ -193,12 +265,20 @@ describe('TCP', () => {
   test('handleLine answers every line with one newline-terminated answer, never throwing', () => {
     const commands = new Commands(new Store({ nodeId: 'fuzz-tcp' }), { maxKeyLength: 64, maxValueSize: 256 });
     const deps = { commands, responseHost: () => '127.0.0.1:7720' };
-    const lineArb = fc.oneof(
-      fc.tuple(fc.constantFrom('get', 'set', 'expire', 'delete', 'exist', 'ping', 'GET', 'info', ''), fc.constantFrom(' ', '  ', '\t', ''), bytesArb(20), fc.constantFrom(' ', ''), bytesArb(300)).map(([c, sp, k, sp2, rest]) =>
-        Buffer.concat([Buffer.from(c + sp), k, Buffer.from(sp2), rest]),
-      ),
-      bytesArb(100),
-    ).map((b) => Buffer.from(b.toString('latin1').replace(/\n/g, ' '), 'latin1'));
+    const lineArb = fc
+      .oneof(
+        fc
+          .tuple(
+            fc.constantFrom('get', 'set', 'expire', 'delete', 'exist', 'ping', 'GET', 'info', ''),
+            fc.constantFrom(' ', '  ', '\t', ''),
+            bytesArb(20),
+            fc.constantFrom(' ', ''),
+            bytesArb(300),
+          )
+          .map(([c, sp, k, sp2, rest]) => Buffer.concat([Buffer.from(c + sp), k, Buffer.from(sp2), rest])),
+        bytesArb(100),
+      )
+      .map((b) => Buffer.from(b.toString('latin1').replace(/\n/g, ' '), 'latin1'));
     check('TCP line handler', 800, lineArb, (line) => {
       const answer = Buffer.concat(handleLine(deps, line));
       assert.equal(answer[answer.length - 1], 0x0a);
@@ -248,8 +328,28 @@ export const respFrameArb: fc.Arbitrary<Buffer> = fc.oneof(
       const all = Buffer.concat(bufs);
       return mangle && cut % 3 === 0 ? all.subarray(0, cut % (all.length + 1)) : all;
     }),
-  fc.constantFrom('*1\r\n$-1\r\n', '*-1\r\n', '*0\r\n', '*999999999999\r\n', '$5\r\nhello\r\n', '*1\r\n$99999999999999999999\r\n', '*2\r\n$3\r\nGET\r\n:1\r\n', '"unbalanced\r\n', "'x\r\n", 'SET "a\\x4" b\r\n', '\r\n\r\n', '*1\r\n$4\r\nPING\r\r\n', '*x\r\n', '*\r\n', '*-\r\n').map((s) => Buffer.from(s)),
-  fc.tuple(fc.constantFrom('PING', 'GET', 'SET', 'AUTH', 'ECHO', 'QUIT', 'DEL', 'MSET', 'SCAN'), bytesArb(40)).map(([c, rest]) => Buffer.concat([Buffer.from(`${c} `), rest, Buffer.from('\r\n')])),
+  fc
+    .constantFrom(
+      '*1\r\n$-1\r\n',
+      '*-1\r\n',
+      '*0\r\n',
+      '*999999999999\r\n',
+      '$5\r\nhello\r\n',
+      '*1\r\n$99999999999999999999\r\n',
+      '*2\r\n$3\r\nGET\r\n:1\r\n',
+      '"unbalanced\r\n',
+      "'x\r\n",
+      'SET "a\\x4" b\r\n',
+      '\r\n\r\n',
+      '*1\r\n$4\r\nPING\r\r\n',
+      '*x\r\n',
+      '*\r\n',
+      '*-\r\n',
+    )
+    .map((s) => Buffer.from(s)),
+  fc
+    .tuple(fc.constantFrom('PING', 'GET', 'SET', 'AUTH', 'ECHO', 'QUIT', 'DEL', 'MSET', 'SCAN'), bytesArb(40))
+    .map(([c, rest]) => Buffer.concat([Buffer.from(`${c} `), rest, Buffer.from('\r\n')])),
   bytesArb(120),
 );
 
@@ -288,7 +388,16 @@ describe('RESP', () => {
 
 const versionArb = fc.tuple(fc.nat({ max: 2 ** 48 }), fc.nat({ max: 1000 }), fc.string({ minLength: 1, maxLength: 16 })).map(([t, c, n]) => ({ t, c, n }));
 const recordArb: fc.Arbitrary<EntryRecord> = fc
-  .tuple(fc.string({ maxLength: 30 }), fc.option(bytesArb(50)), fc.nat({ max: 2 ** 52 }), versionArb, versionArb, fc.nat({ max: 2 ** 50 }), fc.boolean(), fc.boolean())
+  .tuple(
+    fc.string({ maxLength: 30 }),
+    fc.option(bytesArb(50)),
+    fc.nat({ max: 2 ** 52 }),
+    versionArb,
+    versionArb,
+    fc.nat({ max: 2 ** 50 }),
+    fc.boolean(),
+    fc.boolean(),
+  )
   .map(([key, value, created, vv, ev, expireAt, sameEv, hollow]) => {
     const r: EntryRecord = { key, value: hollow ? null : value, created, vv, ev: sameEv ? vv : ev, expireAt };
     if (hollow) r.hollow = true;
@@ -317,19 +426,29 @@ describe('record codec', () => {
       assert.deepEqual(back.ev, r.ev);
       assert.deepEqual(back.value === null ? null : Buffer.from(back.value), r.value === null ? null : Buffer.from(r.value));
     });
-    check('record codec (bytes)', 600, fc.oneof(bytesArb(80), recordArb.chain((r) => fc.tuple(fc.constant(encodeRecord(r)), fc.nat(200), byteArbInt()).map(([b, i, x]) => {
-      const c = Buffer.from(b);
-      if (c.length > 0) c[i % c.length] = x;
-      return i % 2 === 0 ? c : c.subarray(0, i % (c.length + 1));
-    }))), (b) => {
-      for (const decode of [() => decodeRecord(b), () => decodeRecords(b, () => {})]) {
-        try {
-          decode();
-        } catch (err) {
-          if (!(err instanceof RecordFormatError)) throw new Error(`codec threw ${(err as Error)?.stack} for ${b.toString('hex')}`);
+    check(
+      'record codec (bytes)',
+      600,
+      fc.oneof(
+        bytesArb(80),
+        recordArb.chain((r) =>
+          fc.tuple(fc.constant(encodeRecord(r)), fc.nat(200), byteArbInt()).map(([b, i, x]) => {
+            const c = Buffer.from(b);
+            if (c.length > 0) c[i % c.length] = x;
+            return i % 2 === 0 ? c : c.subarray(0, i % (c.length + 1));
+          }),
+        ),
+      ),
+      (b) => {
+        for (const decode of [() => decodeRecord(b), () => decodeRecords(b, () => {})]) {
+          try {
+            decode();
+          } catch (err) {
+            if (!(err instanceof RecordFormatError)) throw new Error(`codec threw ${(err as Error)?.stack} for ${b.toString('hex')}`);
+          }
         }
-      }
-    });
+      },
+    );
   });
 
   test('recordFromArray: any decoded value is a record or RecordFormatError', () => {
@@ -368,22 +487,35 @@ describe('cluster datagrams', () => {
   // The decoder swim uses (package.json's overrides map swim's msgpack to msgpackr).
   const decode = (b: Buffer): unknown => msgpackrUnpack(b);
   test("SWIM's wire reader returns messages or throws, whatever the bytes", () => {
-    const memberArb = fc.record({ host: fc.oneof(fc.constant('127.0.0.1:1'), fc.string()), state: fc.integer({ min: -1, max: 5 }), incarnation: fc.oneof(fc.nat(), fc.double()), meta: fc.oneof(fc.constant(undefined), junkValueArb) }, { requiredKeys: [] });
-    const msgArb = fc.tuple(fc.constantFrom(0, 10, 11, 12, 13, 14, 99), fc.oneof(memberArb, fc.record({ seq: fc.oneof(fc.nat(), fc.double()), destination: fc.string() }, { requiredKeys: [] }), junkValueArb)).map(([t, body]) =>
-      Buffer.concat([Buffer.from([t]), pack(body)]),
+    const memberArb = fc.record(
+      {
+        host: fc.oneof(fc.constant('127.0.0.1:1'), fc.string()),
+        state: fc.integer({ min: -1, max: 5 }),
+        incarnation: fc.oneof(fc.nat(), fc.double()),
+        meta: fc.oneof(fc.constant(undefined), junkValueArb),
+      },
+      { requiredKeys: [] },
     );
+    const msgArb = fc
+      .tuple(
+        fc.constantFrom(0, 10, 11, 12, 13, 14, 99),
+        fc.oneof(memberArb, fc.record({ seq: fc.oneof(fc.nat(), fc.double()), destination: fc.string() }, { requiredKeys: [] }), junkValueArb),
+      )
+      .map(([t, body]) => Buffer.concat([Buffer.from([t]), pack(body)]));
     const datagramArb = fc.oneof(
       msgArb,
-      fc.array(msgArb, { maxLength: 4 }).chain((ms) => fc.integer({ min: -1, max: 2 }).map((d) => {
-        const parts: Buffer[] = [Buffer.from([0, 0, 0])];
-        parts[0]!.writeUInt16LE(Math.max(0, ms.length + d), 1);
-        for (const m of ms) {
-          const len = Buffer.alloc(2);
-          len.writeUInt16LE(m.length);
-          parts.push(len, m);
-        }
-        return Buffer.concat(parts);
-      })),
+      fc.array(msgArb, { maxLength: 4 }).chain((ms) =>
+        fc.integer({ min: -1, max: 2 }).map((d) => {
+          const parts: Buffer[] = [Buffer.from([0, 0, 0])];
+          parts[0]!.writeUInt16LE(Math.max(0, ms.length + d), 1);
+          for (const m of ms) {
+            const len = Buffer.alloc(2);
+            len.writeUInt16LE(m.length);
+            parts.push(len, m);
+          }
+          return Buffer.concat(parts);
+        }),
+      ),
       bytesArb(100),
     );
     check('SWIM wire reader', 800, datagramArb, (b) => {
@@ -438,7 +570,6 @@ describe('cluster datagrams', () => {
   });
 });
 
-
 // ------------------------------------------------------------------- tokens
 
 describe('tokens', () => {
@@ -451,19 +582,29 @@ describe('tokens', () => {
     const jwt = Buffer.from(good, 'base64').toString('utf8');
     const n = runs(400);
     await fc.assert(
-      fc.asyncProperty(fc.oneof(textArb, fc.nat(jwt.length * 8).map((i) => {
-        const b = Buffer.from(jwt);
-        b[Math.floor(i / 8) % b.length]! ^= 1 << (i % 8);
-        return b.toString('latin1');
-      })), async (tok) => {
-        counter.add('tokens');
-        if (tok === good || tok === jwt) return;
-        if (await svc.verify(tok, '127.0.0.1')) {
-          // Base64url's last character carries spare bits: a token that decodes to the very same signed bytes is the same token.
-          const parts = (s: string) => s.split('.').map((p) => Buffer.from(p, 'base64url').toString('hex')).join('.');
-          assert.equal(parts(tok), parts(jwt), `accepted a token that is not the one issued: ${JSON.stringify(tok)}`);
-        }
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          textArb,
+          fc.nat(jwt.length * 8).map((i) => {
+            const b = Buffer.from(jwt);
+            b[Math.floor(i / 8) % b.length]! ^= 1 << (i % 8);
+            return b.toString('latin1');
+          }),
+        ),
+        async (tok) => {
+          counter.add('tokens');
+          if (tok === good || tok === jwt) return;
+          if (await svc.verify(tok, '127.0.0.1')) {
+            // Base64url's last character carries spare bits: a token that decodes to the very same signed bytes is the same token.
+            const parts = (s: string) =>
+              s
+                .split('.')
+                .map((p) => Buffer.from(p, 'base64url').toString('hex'))
+                .join('.');
+            assert.equal(parts(tok), parts(jwt), `accepted a token that is not the one issued: ${JSON.stringify(tok)}`);
+          }
+        },
+      ),
       fcParams(n),
     );
     assert.equal(await svc.verify(good, '127.0.0.1'), true);
@@ -478,7 +619,18 @@ describe('tokens', () => {
 // ------------------------------------------------------------------- server lists
 
 const listEntryArb = fc.oneof(
-  fc.record({ Cmd: fc.constant(''), Address: fc.oneof(fc.constantFrom('127.0.0.1:7721', 'http://127.0.0.1:7721/', '[::1]:1', 'host_a:80', 'https://X.example:443', '1.2.3:4', '127.0.0.1:0', ':80', 'a:b:c'), fc.string({ maxLength: 20 })), Pass: fc.oneof(fc.string(), fc.nat()), Token: fc.string() }, { requiredKeys: [] }),
+  fc.record(
+    {
+      Cmd: fc.constant(''),
+      Address: fc.oneof(
+        fc.constantFrom('127.0.0.1:7721', 'http://127.0.0.1:7721/', '[::1]:1', 'host_a:80', 'https://X.example:443', '1.2.3:4', '127.0.0.1:0', ':80', 'a:b:c'),
+        fc.string({ maxLength: 20 }),
+      ),
+      Pass: fc.oneof(fc.string(), fc.nat()),
+      Token: fc.string(),
+    },
+    { requiredKeys: [] },
+  ),
   junkValueArb,
 );
 const listTextArb = fc.oneof(
@@ -488,7 +640,20 @@ const listTextArb = fc.oneof(
   bytesArb(60).map((b) => b.toString('latin1')),
 );
 const versionsTextArb = fc.oneof(
-  fc.array(fc.record({ Address: fc.oneof(fc.constant('127.0.0.1:7721'), fc.string()), Version: fc.oneof(versionArb, junkValueArb), Deleted: fc.oneof(fc.boolean(), junkValueArb), PassDigest: fc.string() }, { requiredKeys: [] }), { maxLength: 4 }).map((entries) => JSON.stringify({ format: 1, entries })),
+  fc
+    .array(
+      fc.record(
+        {
+          Address: fc.oneof(fc.constant('127.0.0.1:7721'), fc.string()),
+          Version: fc.oneof(versionArb, junkValueArb),
+          Deleted: fc.oneof(fc.boolean(), junkValueArb),
+          PassDigest: fc.string(),
+        },
+        { requiredKeys: [] },
+      ),
+      { maxLength: 4 },
+    )
+    .map((entries) => JSON.stringify({ format: 1, entries })),
   junkValueArb.map((v) => JSON.stringify(v) ?? ''),
   fc.constant(''),
 );
@@ -496,23 +661,28 @@ const versionsTextArb = fc.oneof(
 describe('server_group_config.json', () => {
   test('loadSeeds, ServerList.open and list edits report problems, never throw', () => {
     let i = 0;
-    check('server list files', 500, fc.tuple(listTextArb, listTextArb, versionsTextArb, fc.boolean(), fc.array(fc.tuple(fc.boolean(), fc.string({ maxLength: 30 })), { maxLength: 3 })), ([main, gossip, versions, gossipMode, edits]) => {
-      const dir = join(scratch, `lists-${i++}`);
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'server_group_config.json'), main);
-      writeFileSync(join(dir, 'server_group_gossip_config.json'), gossip);
-      writeFileSync(join(dir, 'server_group_config.versions.json'), versions);
-      const seeds = loadSeeds(dir);
-      assert.ok(Array.isArray(seeds.seeds) && Array.isArray(seeds.problems));
-      for (const s of seeds.seeds) assert.equal(checkAddress(s, 'gossip').ok, true);
-      const list = ServerList.open(join(dir, 'server_group_config.json'), gossipMode ? 'gossip' : 'owlcache', new HybridLogicalClock('fuzz'));
-      for (const [add, addr] of edits) {
-        const r = add ? list.add(addr, 'pw-0123456789') : list.remove(addr);
-        if (!r.ok) assert.ok([404, 500].includes(r.status));
-      }
-      list.live();
-      rmSync(dir, { recursive: true, force: true });
-    });
+    check(
+      'server list files',
+      500,
+      fc.tuple(listTextArb, listTextArb, versionsTextArb, fc.boolean(), fc.array(fc.tuple(fc.boolean(), fc.string({ maxLength: 30 })), { maxLength: 3 })),
+      ([main, gossip, versions, gossipMode, edits]) => {
+        const dir = join(scratch, `lists-${i++}`);
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, 'server_group_config.json'), main);
+        writeFileSync(join(dir, 'server_group_gossip_config.json'), gossip);
+        writeFileSync(join(dir, 'server_group_config.versions.json'), versions);
+        const seeds = loadSeeds(dir);
+        assert.ok(Array.isArray(seeds.seeds) && Array.isArray(seeds.problems));
+        for (const s of seeds.seeds) assert.equal(checkAddress(s, 'gossip').ok, true);
+        const list = ServerList.open(join(dir, 'server_group_config.json'), gossipMode ? 'gossip' : 'owlcache', new HybridLogicalClock('fuzz'));
+        for (const [add, addr] of edits) {
+          const r = add ? list.add(addr, 'pw-0123456789') : list.remove(addr);
+          if (!r.ok) assert.ok([404, 500].includes(r.status));
+        }
+        list.live();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    );
   });
 
   test('parseListText and checkAddress never throw', () => {
@@ -520,11 +690,21 @@ describe('server_group_config.json', () => {
       const r = parseListText(text, 'f.json', 'owlcache');
       assert.ok(['ok', 'invalid'].includes(r.state));
     });
-    check('list addresses', 500, fc.oneof(textArb, fc.tuple(fc.constantFrom('', 'http://', 'https://', 'ftp://', '['), fc.string({ maxLength: 20 }), fc.constantFrom('', ':', ':80', ']:1', '/')).map((p) => p.join(''))), (a) => {
-      for (const kind of ['owlcache', 'gossip'] as const) {
-        const c = checkAddress(a, kind);
-        if (c.ok) assert.equal(checkAddress(c.address, kind).ok, true, `normalised ${c.address} is not accepted again`);
-      }
-    });
+    check(
+      'list addresses',
+      500,
+      fc.oneof(
+        textArb,
+        fc
+          .tuple(fc.constantFrom('', 'http://', 'https://', 'ftp://', '['), fc.string({ maxLength: 20 }), fc.constantFrom('', ':', ':80', ']:1', '/'))
+          .map((p) => p.join('')),
+      ),
+      (a) => {
+        for (const kind of ['owlcache', 'gossip'] as const) {
+          const c = checkAddress(a, kind);
+          if (c.ok) assert.equal(checkAddress(c.address, kind).ok, true, `normalised ${c.address} is not accepted again`);
+        }
+      },
+    );
   });
 });

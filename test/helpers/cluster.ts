@@ -2,7 +2,17 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterMember, ClusterMembers, ClusterStats, NodeStatus } from '../../src/cluster/view.js';
 import {
-  TEST_AUTH_KEY, freeUdpPort, getToken, qs, request, restartNode, startNode, tempDir, waitFor, type NodeHandle, type StartOptions,
+  TEST_AUTH_KEY,
+  freeUdpPort,
+  getToken,
+  qs,
+  request,
+  restartNode,
+  startNode,
+  tempDir,
+  waitFor,
+  type NodeHandle,
+  type StartOptions,
 } from './node-process.js';
 
 /** Gossip-mode clusters of real node processes on 127.0.0.1, with timings short enough for tests. */
@@ -21,11 +31,22 @@ const tokens = new WeakMap<NodeHandle, string>();
 /** Writes a seed file (server_group_config.json) into a data directory. */
 export function writeSeeds(dataDir: string, seeds: string[]): void {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  writeFileSync(join(dataDir, 'server_group_config.json'), JSON.stringify(seeds.map((Address) => ({ Cmd: '', Address, Pass: '', Token: '' })), null, 2));
+  writeFileSync(
+    join(dataDir, 'server_group_config.json'),
+    JSON.stringify(
+      seeds.map((Address) => ({ Cmd: '', Address, Pass: '', Token: '' })),
+      null,
+      2,
+    ),
+  );
 }
 
 /** Starts a gossip node on a fixed gossip port (so restarts keep it) with the given seeds. */
-export async function startGossipNode(seeds: string[], settings: Record<string, string | number> = {}, opts: StartOptions = {}): Promise<NodeHandle & { gossip: string }> {
+export async function startGossipNode(
+  seeds: string[],
+  settings: Record<string, string | number> = {},
+  opts: StartOptions = {},
+): Promise<NodeHandle & { gossip: string }> {
   const gossipPort = Number(settings.Gossipport ?? (await freeUdpPort()));
   const dataDir = opts.dataDir ?? join(tempDir(), 'db');
   writeSeeds(dataDir, seeds);
@@ -94,8 +115,16 @@ export async function waitConverged(nodes: NodeHandle[], timeoutMs = 30_000): Pr
 }
 
 /** HTTP data commands against one node. */
-export async function dataCmd(node: NodeHandle, params: Record<string, string | number | Buffer | undefined>, body?: Buffer): Promise<{ status: number; body: Buffer; json: <T>() => T }> {
+export async function dataCmd(
+  node: NodeHandle,
+  params: Record<string, string | number | Buffer | undefined>,
+  body?: Buffer,
+): Promise<{ status: number; body: Buffer; json: <T>() => T }> {
   const needsToken = ['set', 'expire', 'delete'].includes(String(params.cmd));
   const full = needsToken ? { ...params, token: await tokenOf(node) } : params;
-  return request(node.httpPort, `/data/?${qs(full)}`, body ? { method: 'POST', body, headers: { 'Content-Type': 'application/octet-stream' }, timeoutMs: 20_000 } : {});
+  return request(
+    node.httpPort,
+    `/data/?${qs(full)}`,
+    body ? { method: 'POST', body, headers: { 'Content-Type': 'application/octet-stream' }, timeoutMs: 20_000 } : {},
+  );
 }

@@ -112,7 +112,12 @@ export async function startNode(opts: StartOptions = {}): Promise<NodeHandle> {
     ...opts.settings,
   };
   const confFile = join(dir, 'owlcache.conf');
-  writeFileSync(confFile, `${Object.entries(settings).map(([k, v]) => `${k} ${v}`).join('\n')}\n`);
+  writeFileSync(
+    confFile,
+    `${Object.entries(settings)
+      .map(([k, v]) => `${k} ${v}`)
+      .join('\n')}\n`,
+  );
   return launch({ dir, dataDir, confFile, httpPort, tcpPort, respPort, settings }, opts);
 }
 
@@ -185,7 +190,12 @@ export function removeTempDirs(): void {
 }
 
 /** Runs a command line to completion (bounded) and returns its output, e.g. a node that should refuse to start. */
-export async function runToExit(args: string[], cwd: string, timeoutMs = 20_000, env: Record<string, string> = {}): Promise<{ code: number | string; stdout: string; stderr: string }> {
+export async function runToExit(
+  args: string[],
+  cwd: string,
+  timeoutMs = 20_000,
+  env: Record<string, string> = {},
+): Promise<{ code: number | string; stdout: string; stderr: string }> {
   const proc = spawn(process.execPath, [CLI_ENTRY, ...args], { cwd, env: { ...process.env, DEBUG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';

@@ -62,13 +62,28 @@ export function respHarness(opts: { password?: string; store?: Store; maxValueSi
     },
     ...opts.deps,
   };
-  const stats: ServerStats = { startedAt: Date.now(), port: 7722, connectedClients: 1, totalConnections: 1, totalCommands: 0, hits: 0, misses: 0, rejectedConnections: 0 };
+  const stats: ServerStats = {
+    startedAt: Date.now(),
+    port: 7722,
+    connectedClients: 1,
+    totalConnections: 1,
+    totalCommands: 0,
+    hits: 0,
+    misses: 0,
+    rejectedConnections: 0,
+  };
   const connect = () => {
     const conn = newConnection(conns.length + 1, '127.0.0.1', startsAuthed(deps));
     conns.push(conn);
     const out = new ReplyWriter();
     const run = async (...words: (string | Buffer)[]): Promise<string> => {
-      await dispatch(deps, conn, words.map((w) => (Buffer.isBuffer(w) ? w : Buffer.from(w))), out, stats);
+      await dispatch(
+        deps,
+        conn,
+        words.map((w) => (Buffer.isBuffer(w) ? w : Buffer.from(w))),
+        out,
+        stats,
+      );
       return wire(out);
     };
     return { conn, run };

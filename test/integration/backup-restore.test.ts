@@ -28,11 +28,16 @@ async function mset(redis: Redis, from: number, to: number, value: (i: number) =
 }
 
 async function waitJob(client: OwlClient, id: string, node: string, seen: string[] = []): Promise<JobStatus> {
-  const j = await waitFor(`job ${id} to end`, async () => {
-    const s = await client.job(id, node);
-    if (seen.at(-1) !== s.status) seen.push(s.status);
-    return s.status === 'done' || s.status === 'failed' ? s : undefined;
-  }, 120_000, 50);
+  const j = await waitFor(
+    `job ${id} to end`,
+    async () => {
+      const s = await client.job(id, node);
+      if (seen.at(-1) !== s.status) seen.push(s.status);
+      return s.status === 'done' || s.status === 'failed' ? s : undefined;
+    },
+    120_000,
+    50,
+  );
   return j!;
 }
 
@@ -57,7 +62,10 @@ describe('backup and restore jobs', { timeout: 600_000 }, () => {
       for (const n of nodes) assert.equal(await keysOn(n), KEYS);
 
       // One backup at a time: of two started together, one is refused with the other's id.
-      const [first, second] = await Promise.allSettled([client.backup({ jobId: 'backup-1', file: 'b1.gz' }), client.backup({ jobId: 'backup-2', file: 'b2.gz' })]);
+      const [first, second] = await Promise.allSettled([
+        client.backup({ jobId: 'backup-1', file: 'b1.gz' }),
+        client.backup({ jobId: 'backup-2', file: 'b2.gz' }),
+      ]);
       const started = [first, second].find((x) => x.status === 'fulfilled') as PromiseFulfilledResult<Awaited<ReturnType<OwlClient['backup']>>>;
       const refused = [first, second].find((x) => x.status === 'rejected') as PromiseRejectedResult | undefined;
       assert.ok(started, 'one backup started');
@@ -81,7 +89,10 @@ describe('backup and restore jobs', { timeout: 600_000 }, () => {
       for (const n of nodes) assert.equal(await keysOn(n), KEYS - 10_000 + 1000);
 
       // A restore path leaving BackupDir is refused; a damaged file fails its job and changes nothing.
-      await assert.rejects(client.restore('../auth.json'), (e) => e instanceof OwlRequestError && e.status === 400 && /leaves the backup folder/.test(e.message));
+      await assert.rejects(
+        client.restore('../auth.json'),
+        (e) => e instanceof OwlRequestError && e.status === 400 && /leaves the backup folder/.test(e.message),
+      );
       writeFileSync(join(a.dataDir, 'backups', 'damaged.gz'), Buffer.from('1f8b0800000000000003', 'hex'));
       const bad = await client.restore('damaged.gz', { jobId: 'restore-bad' });
       const badJob = await waitJob(client, String(bad.job_id), bad.node);
@@ -91,7 +102,11 @@ describe('backup and restore jobs', { timeout: 600_000 }, () => {
 
       // Restore through the CLI: deleted keys come back everywhere, newer values stay.
       const env = { ...process.env, OWLCACHE_PASS: TEST_PASSWORD, DEBUG: '' };
-      const cli = spawnSync(process.execPath, [BIN_OWLCACHE, 'restore', file, '--wait', '--endpoints', a.httpAddr], { env, encoding: 'utf8', timeout: 180_000 });
+      const cli = spawnSync(process.execPath, [BIN_OWLCACHE, 'restore', file, '--wait', '--endpoints', a.httpAddr], {
+        env,
+        encoding: 'utf8',
+        timeout: 180_000,
+      });
       assert.equal(cli.status, 0, cli.stderr);
       assert.match(cli.stdout, /coldrestore\) done: 50000\/50000/);
       await waitConverged(nodes, 120_000);
@@ -118,9 +133,15 @@ describe('backup and restore jobs', { timeout: 600_000 }, () => {
       const all = await client.backup({ cluster: true });
       const jobs = all.jobs as { node_name: string; ok: boolean; job_id: string }[];
       assert.equal(jobs.length, 3);
-      assert.ok(jobs.every((j) => j.ok), JSON.stringify(jobs));
+      assert.ok(
+        jobs.every((j) => j.ok),
+        JSON.stringify(jobs),
+      );
       const listed = await client.jobs();
-      assert.ok((listed.jobs as { job_id: string }[]).some((j) => j.job_id === 'restore-bad'), 'a failed job stays listed');
+      assert.ok(
+        (listed.jobs as { job_id: string }[]).some((j) => j.job_id === 'restore-bad'),
+        'a failed job stays listed',
+      );
       for (const j of jobs) assert.equal((await waitJob(client, j.job_id, (await client.job(j.job_id)).node)).status, 'done', j.node_name);
     } finally {
       redis.disconnect();

@@ -29,11 +29,20 @@ describe('OwlClient', () => {
     const nodes = await startGossipCluster(3);
     await waitFor('three alive members', async () => ((await aliveShards(nodes[0]!)) === 3 ? true : undefined), 20_000, 200);
     const retriesThisCall: string[] = [];
-    const client = new OwlClient({ endpoints: [`http://${nodes[0]!.httpAddr}`], password: TEST_PASSWORD, timeoutMs: 4000, refreshMs: 1000, onRetry: (f) => retriesThisCall.push(f.node) });
+    const client = new OwlClient({
+      endpoints: [`http://${nodes[0]!.httpAddr}`],
+      password: TEST_PASSWORD,
+      timeoutMs: 4000,
+      refreshMs: 1000,
+      onRetry: (f) => retriesThisCall.push(f.node),
+    });
     try {
       await client.set('greeting', 'hello', { ttlSeconds: 600 });
       assert.equal(await client.getText('greeting'), 'hello');
-      const urls = client.nodes().map((n) => n.url).sort();
+      const urls = client
+        .nodes()
+        .map((n) => n.url)
+        .sort();
       assert.deepEqual(urls, nodes.map((n) => `http://${n.httpAddr}`).sort(), 'every node learnt from the first one');
       await assert.rejects(client.get('never-set'), (e) => e instanceof OwlNotFound && e.key === 'never-set');
       assert.equal(await client.exists('greeting'), true);
@@ -82,7 +91,8 @@ describe('OwlClient', () => {
     await waitFor('two alive members', async () => ((await aliveShards(nodes[0]!)) === 2 ? true : undefined), 20_000, 200);
     const endpoints = nodes.map((n) => n.httpAddr).join(',');
     const env = { ...process.env, OWLCACHE_PASS: TEST_PASSWORD, DEBUG: '' };
-    const cli = (...args: string[]) => spawnSync(process.execPath, [BIN_OWLCACHE, ...args, '--endpoints', endpoints], { env, encoding: 'utf8', timeout: 20_000 });
+    const cli = (...args: string[]) =>
+      spawnSync(process.execPath, [BIN_OWLCACHE, ...args, '--endpoints', endpoints], { env, encoding: 'utf8', timeout: 20_000 });
     let r = cli('set', 'cli-key', 'cli-value', '--ttl', '600');
     assert.equal(r.status, 0, r.stderr);
     await nodes[0]!.stop('SIGKILL');
@@ -110,7 +120,13 @@ describe('OwlClient', () => {
     symlinkSync(root, join(dir, 'node_modules', 'owlcache'), 'dir');
     symlinkSync(join(root, 'node_modules', '@types'), join(dir, 'node_modules', '@types'), 'dir');
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
-    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, types: ['node'] }, include: ['app.ts'] }));
+    writeFileSync(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, types: ['node'] },
+        include: ['app.ts'],
+      }),
+    );
     writeFileSync(
       join(dir, 'app.ts'),
       [
@@ -123,16 +139,21 @@ describe('OwlClient', () => {
         "  const job: JobStatus = await client.job('j1');",
         "  const s: 'queued' | 'running' | 'done' | 'failed' = job.status;",
         '  // @ts-expect-error: a key is a string',
-        "  await client.get(42);",
+        '  await client.get(42);',
         '  // @ts-expect-error: ttlSeconds is a number',
         "  await client.set('k', 'v', { ttlSeconds: '60' });",
         "  try { await client.get('x'); } catch (e) { if (e instanceof OwlNotFound) return e.key; if (e instanceof OwlUnavailable) return e.nodes.join(); }",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the line is TypeScript source for the compiled file, template included
         '  return `${v.length} ${ok} ${s}`;',
         '}',
         '',
       ].join('\n'),
     );
-    const r = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(dir, 'tsconfig.json')], { encoding: 'utf8', timeout: 120_000, cwd: dir });
+    const r = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(dir, 'tsconfig.json')], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      cwd: dir,
+    });
     assert.equal(r.status, 0, `tsc: ${r.stdout}${r.stderr}`);
   });
 });

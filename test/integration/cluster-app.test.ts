@@ -31,10 +31,15 @@ describe('examples/cluster-app', () => {
     await waitFor('the app ready', () => out.includes('cluster-app ready'), 30_000, 50);
 
     const members = async () => (await request(port, '/members')).json<{ state: string }[]>();
-    await waitFor(`${WORKERS} alive members as a worker sees them`, async () => {
-      const m = await members();
-      return m.length === WORKERS && m.every((x) => x.state === 'alive');
-    }, 20_000, 200);
+    await waitFor(
+      `${WORKERS} alive members as a worker sees them`,
+      async () => {
+        const m = await members();
+        return m.length === WORKERS && m.every((x) => x.state === 'alive');
+      },
+      20_000,
+      200,
+    );
 
     const put = await request(port, '/cache/greeting', { method: 'PUT', body: 'hello from one worker' });
     assert.equal(put.status, 204);
@@ -42,11 +47,16 @@ describe('examples/cluster-app', () => {
     assert.ok(writer !== undefined);
     // Each request is a new connection; the primary hands connections to the workers in turn.
     const seen = new Set<string>();
-    await waitFor('every worker answers with the value', async () => {
-      const r = await request(port, '/cache/greeting');
-      if (r.status === 200 && r.text === 'hello from one worker') seen.add(String(r.headers['x-worker']));
-      return seen.size === WORKERS;
-    }, 10_000, 20);
+    await waitFor(
+      'every worker answers with the value',
+      async () => {
+        const r = await request(port, '/cache/greeting');
+        if (r.status === 200 && r.text === 'hello from one worker') seen.add(String(r.headers['x-worker']));
+        return seen.size === WORKERS;
+      },
+      10_000,
+      20,
+    );
     assert.ok(seen.has(String(writer)));
 
     // kill -9 a worker: the primary starts it again, with its data directory and the live nodes as seeds.
@@ -56,20 +66,25 @@ describe('examples/cluster-app', () => {
     const during = await request(port, '/cache/after', { method: 'PUT', body: 'written while one was down' });
     assert.equal(during.status, 204);
     const again = new Set<string>();
-    await waitFor('every worker, the restarted one too, answers both values', async () => {
-      // Both on one connection, so one worker answers both.
-      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-      try {
-        const r = await request(port, '/cache/greeting', { agent });
-        const s = await request(port, '/cache/after', { agent });
-        if (r.text === 'hello from one worker' && s.text === 'written while one was down' && r.headers['x-worker-pid'] === s.headers['x-worker-pid']) {
-          again.add(String(r.headers['x-worker-pid']));
+    await waitFor(
+      'every worker, the restarted one too, answers both values',
+      async () => {
+        // Both on one connection, so one worker answers both.
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        try {
+          const r = await request(port, '/cache/greeting', { agent });
+          const s = await request(port, '/cache/after', { agent });
+          if (r.text === 'hello from one worker' && s.text === 'written while one was down' && r.headers['x-worker-pid'] === s.headers['x-worker-pid']) {
+            again.add(String(r.headers['x-worker-pid']));
+          }
+        } finally {
+          agent.destroy();
         }
-      } finally {
-        agent.destroy();
-      }
-      return again.size === WORKERS && !again.has(String(victim['x-worker-pid']));
-    }, 30_000, 50).catch((err: Error) => {
+        return again.size === WORKERS && !again.has(String(victim['x-worker-pid']));
+      },
+      30_000,
+      50,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}; answered by ${[...again].join(', ')}; victim ${String(victim['x-worker-pid'])}\n${out}`);
     });
 

@@ -5,7 +5,20 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { dataCmd, restartGossipNode, startGossipCluster, startGossipNode, tokenOf, waitConverged } from '../helpers/cluster.js';
-import { freePort, getToken, qs, request, restartNode, runToExit, sleep, startNode, stopAllNodes, TEST_PASSWORD, waitFor, type NodeHandle } from '../helpers/node-process.js';
+import {
+  freePort,
+  getToken,
+  qs,
+  request,
+  restartNode,
+  runToExit,
+  sleep,
+  startNode,
+  stopAllNodes,
+  TEST_PASSWORD,
+  waitFor,
+  type NodeHandle,
+} from '../helpers/node-process.js';
 
 /**
  * The cluster operations (docs/operations.md) against real node processes on
@@ -19,12 +32,22 @@ const BASIC = `Basic ${Buffer.from(`admin:${TEST_PASSWORD}`).toString('base64')}
 type Doc = Record<string, unknown>;
 
 async function op(node: NodeHandle, body: unknown, timeoutMs = 15_000): Promise<{ status: number; doc: Doc }> {
-  const r = await request(node.httpPort, '/', { method: 'POST', body: JSON.stringify(body), headers: { Authorization: BASIC, 'Content-Type': 'application/json' }, timeoutMs });
+  const r = await request(node.httpPort, '/', {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { Authorization: BASIC, 'Content-Type': 'application/json' },
+    timeoutMs,
+  });
   return { status: r.status, doc: r.json() };
 }
 
 async function rest(node: NodeHandle, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; doc: Doc }> {
-  const r = await request(node.httpPort, path, { method, headers: { Authorization: BASIC }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}), timeoutMs: 15_000 });
+  const r = await request(node.httpPort, path, {
+    method,
+    headers: { Authorization: BASIC },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    timeoutMs: 15_000,
+  });
   return { status: r.status, doc: r.json() };
 }
 
@@ -86,12 +109,19 @@ describe('three gossip nodes: cluster_status and cluster_network', { timeout: 12
     for (let i = 0; i < 6; i++) assert.equal((await dataCmd(nodes[i % 3]!, { cmd: 'set', key: `k${i}`, valuedata: `v${i}` })).status, 200);
     await waitConverged(nodes);
     for (const n of nodes) {
-      const rows = (await waitFor(`cluster_status on ${n.httpAddr} with two in-sync connections`, async () => {
-        const { status, doc } = await op(n, { operation: 'cluster_status' });
-        assert.equal(status, 200);
-        const conns = doc.connections as Connection[];
-        return conns.length === 2 && conns.every((c) => c.state === 'alive' && c.latency !== null && c.uptime !== null && c.in_sync === true) ? conns : undefined;
-      }, 20_000, 250))!;
+      const rows = (await waitFor(
+        `cluster_status on ${n.httpAddr} with two in-sync connections`,
+        async () => {
+          const { status, doc } = await op(n, { operation: 'cluster_status' });
+          assert.equal(status, 200);
+          const conns = doc.connections as Connection[];
+          return conns.length === 2 && conns.every((c) => c.state === 'alive' && c.latency !== null && c.uptime !== null && c.in_sync === true)
+            ? conns
+            : undefined;
+        },
+        20_000,
+        250,
+      ))!;
       for (const c of rows) {
         assert.ok(c.latency!.samples > 0 && c.latency!.p99_ms >= c.latency!.p50_ms, JSON.stringify(c.latency));
         assert.match(c.uptime!, /^\d+d \d+h \d+m \d+s$/);
@@ -100,7 +130,13 @@ describe('three gossip nodes: cluster_status and cluster_network', { timeout: 12
         assert.equal(c.clock_skew_exceeded, false);
       }
       const names = rows.map((c) => c.node_name).sort();
-      assert.deepEqual(names, nodes.filter((x) => x !== n).map((x) => x.httpAddr).sort());
+      assert.deepEqual(
+        names,
+        nodes
+          .filter((x) => x !== n)
+          .map((x) => x.httpAddr)
+          .sort(),
+      );
     }
 
     const net1 = await op(nodes[0]!, { operation: 'cluster_network', timeout: 2000 });
@@ -148,7 +184,10 @@ describe('routes', { timeout: 60_000 }, () => {
     });
     assert.equal(set.status, 200);
     assert.equal(set.doc.message, 'cluster routes successfully set');
-    assert.deepEqual(set.doc.set, [{ host: '127.0.0.1', port: p1 }, { host: '127.0.0.1', port: p2 }]);
+    assert.deepEqual(set.doc.set, [
+      { host: '127.0.0.1', port: p1 },
+      { host: '127.0.0.1', port: p2 },
+    ]);
     const skipped = set.doc.skipped as { route: unknown; reason: string }[];
     assert.equal(skipped.length, 3);
     assert.deepEqual(skipped[0]!.route, { host: '127.0.0.1', port: p1 });
@@ -164,9 +203,21 @@ describe('routes', { timeout: 60_000 }, () => {
     assert.match((again.doc.skipped as { reason: string }[])[0]!.reason, /already a leaf route/);
 
     const got = await op(node, { operation: 'cluster_get_routes' });
-    assert.deepEqual(got.doc, { hub: [{ host: '127.0.0.1', port: p1 }, { host: '127.0.0.1', port: p2 }], leaf: [{ host: '127.0.0.1', port: p3 }] });
+    assert.deepEqual(got.doc, {
+      hub: [
+        { host: '127.0.0.1', port: p1 },
+        { host: '127.0.0.1', port: p2 },
+      ],
+      leaf: [{ host: '127.0.0.1', port: p3 }],
+    });
 
-    const del = await op(node, { operation: 'cluster_delete_routes', routes: [{ host: '127.0.0.1', port: p2 }, { host: '127.0.0.1', port: 9 }] });
+    const del = await op(node, {
+      operation: 'cluster_delete_routes',
+      routes: [
+        { host: '127.0.0.1', port: p2 },
+        { host: '127.0.0.1', port: 9 },
+      ],
+    });
     assert.equal(del.status, 200);
     assert.equal(del.doc.message, 'cluster routes successfully deleted');
     assert.deepEqual(del.doc.deleted, [{ host: '127.0.0.1', port: p2 }]);
@@ -178,13 +229,28 @@ describe('routes', { timeout: 60_000 }, () => {
     assert.deepEqual(after.doc, { hub: [{ host: '127.0.0.1', port: p1 }], leaf: [{ host: '127.0.0.1', port: p3 }] });
 
     // configure_cluster: one bad entry and nothing changes; a good set replaces both lists.
-    const bad = await op(again2, { operation: 'configure_cluster', connections: [{ host: '127.0.0.1', port: p2 }, { host: '127.0.0.1', port: 'x' }] });
+    const bad = await op(again2, {
+      operation: 'configure_cluster',
+      connections: [
+        { host: '127.0.0.1', port: p2 },
+        { host: '127.0.0.1', port: 'x' },
+      ],
+    });
     assert.equal(bad.status, 400);
     assert.match(String(bad.doc.error), /^connections\[1\]: port must be an integer/);
     assert.deepEqual((await op(again2, { operation: 'cluster_get_routes' })).doc, after.doc);
-    const good = await op(again2, { operation: 'configure_cluster', connections: [{ host: '127.0.0.1', port: p2 }, { server: 'leaf', host: '127.0.0.1', port: p1 }] });
+    const good = await op(again2, {
+      operation: 'configure_cluster',
+      connections: [
+        { host: '127.0.0.1', port: p2 },
+        { server: 'leaf', host: '127.0.0.1', port: p1 },
+      ],
+    });
     assert.equal(good.status, 200);
-    assert.deepEqual((await op(again2, { operation: 'cluster_get_routes' })).doc, { hub: [{ host: '127.0.0.1', port: p2 }], leaf: [{ host: '127.0.0.1', port: p1 }] });
+    assert.deepEqual((await op(again2, { operation: 'cluster_get_routes' })).doc, {
+      hub: [{ host: '127.0.0.1', port: p2 }],
+      leaf: [{ host: '127.0.0.1', port: p1 }],
+    });
   });
 });
 
@@ -198,17 +264,23 @@ describe('add_node and remove_node', { timeout: 180_000 }, () => {
     assert.equal(joined.status, 200, JSON.stringify(joined.doc));
     assert.equal(joined.doc.state, 'alive');
     for (const n of [...nodes, fourth]) {
-      await waitFor(`${n.httpAddr} to see all four alive`, async () => {
-        const { doc } = await rest(n, 'GET', '/stat');
-        const m = doc.members as { state: string }[];
-        return m.length === 4 && m.every((x) => x.state === 'alive');
-      }, 20_000, 200);
+      await waitFor(
+        `${n.httpAddr} to see all four alive`,
+        async () => {
+          const { doc } = await rest(n, 'GET', '/stat');
+          const m = doc.members as { state: string }[];
+          return m.length === 4 && m.every((x) => x.state === 'alive');
+        },
+        20_000,
+        200,
+      );
     }
 
     const removed = await op(nodes[0]!, { operation: 'remove_node', node_name: fourth.httpAddr });
     assert.equal(removed.status, 200, JSON.stringify(removed.doc));
     assert.equal(removed.doc.message, `Successfully removed '${fourth.httpAddr}' from the cluster`);
-    for (const n of nodes) await waitFor(`${n.httpAddr} to see the fourth node left`, async () => (await statesSeenBy(n, fourth.gossip)) === 'left', 10_000, 100);
+    for (const n of nodes)
+      await waitFor(`${n.httpAddr} to see the fourth node left`, async () => (await statesSeenBy(n, fourth.gossip)) === 'left', 10_000, 100);
     // It keeps running (and serving) but stays out: many member-list exchanges and probe rounds later it is still left everywhere.
     const until = Date.now() + 12_000;
     while (Date.now() < until) {
@@ -217,14 +289,18 @@ describe('add_node and remove_node', { timeout: 180_000 }, () => {
     }
     assert.equal(fourth.proc.exitCode, null);
     const own = await rest(fourth, 'GET', '/stat');
-    assert.deepEqual((own.doc.members as { state: string }[]).map((m) => m.state), ['left']);
+    assert.deepEqual(
+      (own.doc.members as { state: string }[]).map((m) => m.state),
+      ['left'],
+    );
 
     // Restarted on purpose, it can join again: its new incarnation is above the removal, which the two nodes not asked to add it still hold.
     await fourth.stop();
     const back = await restartGossipNode(fourth);
     const rejoined = await op(nodes[2]!, { operation: 'add_node', host: back.gossip, timeout: 10_000 });
     assert.equal(rejoined.status, 200, JSON.stringify(rejoined.doc));
-    for (const n of nodes) await waitFor(`${n.httpAddr} to see the restarted node alive`, async () => (await statesSeenBy(n, back.gossip)) === 'alive', 30_000, 200);
+    for (const n of nodes)
+      await waitFor(`${n.httpAddr} to see the restarted node alive`, async () => (await statesSeenBy(n, back.gossip)) === 'alive', 30_000, 200);
 
     // Removed while it cannot hear it (stopped): once it runs again it gossips its old record, which nobody takes
     // back, until it hears its removal and leaves.
@@ -241,10 +317,15 @@ describe('add_node and remove_node', { timeout: 180_000 }, () => {
       for (const n of nodes) assert.equal(await statesSeenBy(n, back.gossip), 'left', `${n.httpAddr} re-added the removed node after it ran again`);
       await sleep(400);
     }
-    await waitFor('the removed node to leave on hearing its removal', async () => {
-      const m = (await rest(back, 'GET', '/stat')).doc.members as { state: string }[];
-      return m.length === 1 && m[0]!.state === 'left';
-    }, 10_000, 200);
+    await waitFor(
+      'the removed node to leave on hearing its removal',
+      async () => {
+        const m = (await rest(back, 'GET', '/stat')).doc.members as { state: string }[];
+        return m.length === 1 && m[0]!.state === 'left';
+      },
+      10_000,
+      200,
+    );
   });
 
   test('add_node of an address nobody answers at: 504 with the state after the timeout', async () => {
@@ -265,7 +346,13 @@ describe('task switches', { timeout: 180_000 }, () => {
     const off = await rest(a!, 'POST', '/config/set', { key: 'anti_entropy', value: 'Disable', scope: 'cluster' });
     assert.equal(off.status, 200, JSON.stringify(off.doc));
     const results = off.doc.results as { node_name: string; ok: boolean; value: string }[];
-    assert.deepEqual(results.map((r) => [r.node_name, r.ok, r.value]).sort(), [[a!.httpAddr, true, 'Disable'], [b!.httpAddr, true, 'Disable']].sort());
+    assert.deepEqual(
+      results.map((r) => [r.node_name, r.ok, r.value]).sort(),
+      [
+        [a!.httpAddr, true, 'Disable'],
+        [b!.httpAddr, true, 'Disable'],
+      ].sort(),
+    );
 
     await b!.stop();
     assert.equal((await dataCmd(a!, { cmd: 'set', key: 'missed', valuedata: 'while-b-was-down' })).status, 200);
@@ -278,7 +365,10 @@ describe('task switches', { timeout: 180_000 }, () => {
 
     const on = await rest(b2, 'POST', '/config/set', { key: 'anti_entropy', value: 'Enable', scope: 'cluster' });
     assert.equal(on.status, 200);
-    assert.ok((on.doc.results as { ok: boolean }[]).every((r) => r.ok), JSON.stringify(on.doc));
+    assert.ok(
+      (on.doc.results as { ok: boolean }[]).every((r) => r.ok),
+      JSON.stringify(on.doc),
+    );
     await waitFor('b to catch up once anti-entropy is on', async () => (await dataCmd(b2, { cmd: 'get', key: 'missed' })).status === 200, 20_000, 200);
     const all = await rest(a!, 'GET', '/config/get');
     assert.ok((all.doc.switches as { key: string; value: string }[]).every((s) => s.value === 'Enable'));
@@ -327,7 +417,10 @@ describe('task switches', { timeout: 180_000 }, () => {
       const tcpLine = await new Promise<string>((resolve, reject) => {
         const s = net.connect(h.tcpPort, '127.0.0.1', () => s.write('set new x\n'));
         let buf = '';
-        const timer = setTimeout(() => { s.destroy(); reject(new Error('no TCP answer')); }, 5000);
+        const timer = setTimeout(() => {
+          s.destroy();
+          reject(new Error('no TCP answer'));
+        }, 5000);
         s.on('data', (c: Buffer) => {
           buf += c.toString();
           // The greeting line, then the answer.
@@ -341,7 +434,15 @@ describe('task switches', { timeout: 180_000 }, () => {
       });
       assert.match(tcpLine, /writes are disabled on this node/);
 
-      const r = new Redis({ host: '127.0.0.1', port: rp, password: TEST_PASSWORD, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, commandTimeout: 5000 });
+      const r = new Redis({
+        host: '127.0.0.1',
+        port: rp,
+        password: TEST_PASSWORD,
+        lazyConnect: true,
+        retryStrategy: () => null,
+        maxRetriesPerRequest: 0,
+        commandTimeout: 5000,
+      });
       r.on('error', () => {});
       try {
         await r.connect();
@@ -370,13 +471,30 @@ describe('authentication, topology, machine facts, hostile input', { timeout: 60
     for (const headers of forms) {
       const r = await request(node.httpPort, '/info/shards', { headers });
       assert.equal(r.status, 200, `${JSON.stringify(headers)}: ${r.text}`);
-      const doc = r.json<{ nodeId: string; leaderId: string; uriScheme: string; shards: Record<string, { httpAddr: string; tcpAddr: string; gossipAddr: string; state: string }> }>();
+      const doc = r.json<{
+        nodeId: string;
+        leaderId: string;
+        uriScheme: string;
+        shards: Record<string, { httpAddr: string; tcpAddr: string; gossipAddr: string; state: string }>;
+      }>();
       assert.equal(doc.leaderId, '');
       assert.equal(doc.uriScheme, 'http');
-      assert.deepEqual(doc.shards[doc.nodeId], { nodeId: doc.nodeId, httpAddr: node.httpAddr, tcpAddr: `127.0.0.1:${node.tcpPort}`, respAddr: null, gossipAddr: node.gossip, state: 'alive' });
+      assert.deepEqual(doc.shards[doc.nodeId], {
+        nodeId: doc.nodeId,
+        httpAddr: node.httpAddr,
+        tcpAddr: `127.0.0.1:${node.tcpPort}`,
+        respAddr: null,
+        gossipAddr: node.gossip,
+        state: 'alive',
+      });
     }
     assert.equal((await request(node.httpPort, `/info/shards?${qs({ token })}`)).status, 200);
-    const refused: Record<string, string>[] = [{}, { 'Api-key': 'nope' }, { Authorization: `Basic ${Buffer.from('admin:wrong-password').toString('base64')}` }, { Authorization: `Basic ${Buffer.from(`root:${TEST_PASSWORD}`).toString('base64')}` }];
+    const refused: Record<string, string>[] = [
+      {},
+      { 'Api-key': 'nope' },
+      { Authorization: `Basic ${Buffer.from('admin:wrong-password').toString('base64')}` },
+      { Authorization: `Basic ${Buffer.from(`root:${TEST_PASSWORD}`).toString('base64')}` },
+    ];
     for (const headers of refused) {
       const r = await request(node.httpPort, '/info/shards', { headers });
       assert.equal(r.status, 401, JSON.stringify(headers));
@@ -407,7 +525,11 @@ describe('authentication, topology, machine facts, hostile input', { timeout: 60
 
   test('*_cmd refused; malformed JSON, wrong types, unknown operations, wrong methods and a 10 MB body each get a clear error; the node is unaffected', async () => {
     const node = await startNode();
-    for (const body of [{ ver: '0.1', job_type: 'cluster_cmd', cmd: 'bash -x bin/cluster_mgr_safe' }, { ver: '0.1', job_type: 'mysql_cmd', cmd: './startmysql.sh 6001' }, { operation: 'pgsql_cmd' }]) {
+    for (const body of [
+      { ver: '0.1', job_type: 'cluster_cmd', cmd: 'bash -x bin/cluster_mgr_safe' },
+      { ver: '0.1', job_type: 'mysql_cmd', cmd: './startmysql.sh 6001' },
+      { operation: 'pgsql_cmd' },
+    ]) {
       const r = await op(node, body);
       assert.equal(r.status, 403);
       assert.match(String(r.doc.error), /never runs commands sent over the network/);
@@ -451,12 +573,19 @@ describe('authentication, topology, machine facts, hostile input', { timeout: 60
     assert.equal(member.status, 409, 'owlcache mode has no membership');
 
     // 10 MB declared: refused before the body is read.
-    const big = await rawAnswer(node.httpPort, `POST / HTTP/1.1\r\nHost: x\r\nAuthorization: ${BASIC}\r\nContent-Type: application/json\r\nContent-Length: ${10 * 1024 * 1024}\r\n\r\n{"operation":"cluster_status","x":"`);
+    const big = await rawAnswer(
+      node.httpPort,
+      `POST / HTTP/1.1\r\nHost: x\r\nAuthorization: ${BASIC}\r\nContent-Type: application/json\r\nContent-Length: ${10 * 1024 * 1024}\r\n\r\n{"operation":"cluster_status","x":"`,
+    );
     assert.match(big, /^HTTP\/1\.1 413 /);
     assert.match(big, /"error": "the body is larger than 262144 bytes"/);
     // 10 MB sent without a length (chunked): cut off at the limit.
     const chunk = Buffer.alloc(1024 * 1024, 0x20);
-    const streamed = await rawAnswer(node.httpPort, `POST / HTTP/1.1\r\nHost: x\r\nAuthorization: ${BASIC}\r\nTransfer-Encoding: chunked\r\n\r\n`, Array.from({ length: 10 }, () => Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')])));
+    const streamed = await rawAnswer(
+      node.httpPort,
+      `POST / HTTP/1.1\r\nHost: x\r\nAuthorization: ${BASIC}\r\nTransfer-Encoding: chunked\r\n\r\n`,
+      Array.from({ length: 10 }, () => Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')])),
+    );
     assert.match(streamed, /^HTTP\/1\.1 413 /);
     const welcome = await request(node.httpPort, '/');
     assert.equal(welcome.status, 200);
@@ -485,10 +614,15 @@ describe('CLI subcommands', { timeout: 90_000 }, () => {
     const join = await cli('join', c.gossip, '--timeout', '10000');
     assert.equal(join.code, 0, join.stderr);
     assert.match(join.stdout, /Successfully added/);
-    const stat = await waitFor('stat to list three alive members', async () => {
-      const r = await cli('stat');
-      return (r.stdout.match(/ alive /g) ?? []).length === 3 ? r : undefined;
-    }, 20_000, 300);
+    const stat = await waitFor(
+      'stat to list three alive members',
+      async () => {
+        const r = await cli('stat');
+        return (r.stdout.match(/ alive /g) ?? []).length === 3 ? r : undefined;
+      },
+      20_000,
+      300,
+    );
     assert.match(stat!.stdout, /^NAME\s+STATE\s+HTTP\s+GOSSIP\s+INCARNATION$/m);
     assert.match(stat!.stdout, /\(this node\)/);
 

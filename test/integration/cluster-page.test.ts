@@ -76,10 +76,15 @@ describe('cluster page in a browser', { skip: skip ?? false }, () => {
     for (let i = 0; i < 5; i++) await dataCmd(a!, { cmd: 'set', key: `k${i}`, valuedata: `value ${i}` });
     const page = await browser.context.newPage();
     await signIn(page, a!.httpPort);
-    await waitFor('three alive members on the page', async () => {
-      const rows = await rowStates(page);
-      return rows.length === 3 && rows.every((r) => r.state === 'alive');
-    }, 10_000, 100);
+    await waitFor(
+      'three alive members on the page',
+      async () => {
+        const rows = await rowStates(page);
+        return rows.length === 3 && rows.every((r) => r.state === 'alive');
+      },
+      10_000,
+      100,
+    );
     const shown = (await rowStates(page)).map((r) => r.member).sort();
     assert.deepEqual(shown, [a!.gossip, b!.gossip, c!.gossip].sort());
     assert.equal(await page.locator('#not-gossip').isHidden(), true);
@@ -96,11 +101,22 @@ describe('cluster page in a browser', { skip: skip ?? false }, () => {
     const probe = 200;
     const detectionMs = 2 * probe + 2 * 100 + Number(FAST_GOSSIP.GossipSuspicionMult) * probe;
     const boundMs = 3 * (detectionMs + 2 * 1000);
-    await waitFor('the killed member faulty on the page', async () => (await rowStates(page)).find((r) => r.member === c!.gossip)?.state === 'faulty', boundMs, 50);
+    await waitFor(
+      'the killed member faulty on the page',
+      async () => (await rowStates(page)).find((r) => r.member === c!.gossip)?.state === 'faulty',
+      boundMs,
+      50,
+    );
     t.diagnostic(`faulty on the page ${Date.now() - killedAt} ms after kill -9 (bound ${boundMs} ms, SWIM detection ${detectionMs} ms)`);
     assert.equal(await page.evaluate('window.owlNoReload'), true, 'no reload');
     const states = await rowStates(page);
-    assert.deepEqual(states.filter((r) => r.state === 'alive').map((r) => r.member).sort(), [a!.gossip, b!.gossip].sort());
+    assert.deepEqual(
+      states
+        .filter((r) => r.state === 'alive')
+        .map((r) => r.member)
+        .sort(),
+      [a!.gossip, b!.gossip].sort(),
+    );
     await page.locator('#events li[data-event="faulty"]').first().waitFor({ timeout: 5000 });
 
     if (process.env.OWLCACHE_SCREENSHOT) await page.screenshot({ path: process.env.OWLCACHE_SCREENSHOT, fullPage: true });

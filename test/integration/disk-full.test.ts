@@ -4,9 +4,7 @@ import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from '
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import {
-  freePort, getToken, qs, request, restartNode, sleep, startNode, stopAllNodes, tempDir, waitFor, type NodeHandle,
-} from '../helpers/node-process.js';
+import { freePort, getToken, qs, request, restartNode, sleep, startNode, stopAllNodes, tempDir, waitFor, type NodeHandle } from '../helpers/node-process.js';
 
 /**
  * A full disk, for real: the data directory on a 2 MiB tmpfs (needs root to
@@ -91,11 +89,12 @@ describe('disk full', () => {
       mkdirSync(dataDir, { mode: 0o700 });
       h = await startNode({ dataDir, settings: { RespPort: await freePort(), AppendLog: 1, AppendFsync: 1 } });
       const token = await getToken(h.httpPort);
-      const set = (key: string, value: string) => request(h!.httpPort, `/data/?${qs({ cmd: 'set', key, token })}`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-        body: `valuedata=${value}`,
-      });
+      const set = (key: string, value: string) =>
+        request(h!.httpPort, `/data/?${qs({ cmd: 'set', key, token })}`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+          body: `valuedata=${value}`,
+        });
       const get = (key: string) => request(h!.httpPort, `/data/?${qs({ cmd: 'get', key, token })}`);
       assert.equal((await set('before', 'kept')).status, 200);
 
@@ -112,8 +111,11 @@ describe('disk full', () => {
       const tcp = await ask(h.tcpPort, `set refused-tcp ${big}\n`, (t) => t.split('\n').length > 2);
       assert.match(tcp.split('\n')[1]!, /"Status":500.*ENOSPC/);
       const pass = String(h.settings.Pass);
-      const mset = await ask(h.respPort, resp('AUTH', pass) + resp('MSET', 'm-small', 'x', 'm-big', big) + resp('MGET', 'm-small', 'm-big'),
-        (t) => t.split('\r\n').length > 5);
+      const mset = await ask(
+        h.respPort,
+        resp('AUTH', pass) + resp('MSET', 'm-small', 'x', 'm-big', big) + resp('MGET', 'm-small', 'm-big'),
+        (t) => t.split('\r\n').length > 5,
+      );
       assert.match(mset, /^\+OK\r\n-ERR write refused[^\r]*ENOSPC[^\r]*\r\n\*2\r\n\$-1\r\n\$-1\r\n/, JSON.stringify(mset));
 
       const read = await get('before');
@@ -126,16 +128,24 @@ describe('disk full', () => {
 
       rmSync(join(mnt, 'filler'));
       // Nothing to restart or reconfigure: the next write goes through.
-      await waitFor('a write accepted after space is freed', async () => {
-        const r = await set('after', 'written');
-        return r.status === 200;
-      }, 10_000, 200);
+      await waitFor(
+        'a write accepted after space is freed',
+        async () => {
+          const r = await set('after', 'written');
+          return r.status === 200;
+        },
+        10_000,
+        200,
+      );
       assert.match(h.stderr(), /can be written again/);
 
       assert.equal(await h.stop('SIGKILL'), 'SIGKILL');
       h = await restartNode(h);
       const token2 = await getToken(h.httpPort);
-      for (const [key, want] of [['before', 'kept'], ['after', 'written']] as const) {
+      for (const [key, want] of [
+        ['before', 'kept'],
+        ['after', 'written'],
+      ] as const) {
         const r = await request(h.httpPort, `/data/?${qs({ cmd: 'get', key, token: token2 })}`);
         assert.equal(r.text, want, key);
       }

@@ -28,7 +28,15 @@ after(async () => {
 
 /** An embedded node in this process: every port on a free one (TCP off), its own data directory, no log file. */
 async function embedded(options: NodeOptions = {}): Promise<EmbeddedNode> {
-  const node = await startNode({ Host: '127.0.0.1', Httpport: 0, CloseTcp: false, DBfile: join(tempDir(), 'db'), Logfile: '', Pass: 'embedded-password-123', ...options });
+  const node = await startNode({
+    Host: '127.0.0.1',
+    Httpport: 0,
+    CloseTcp: false,
+    DBfile: join(tempDir(), 'db'),
+    Logfile: '',
+    Pass: 'embedded-password-123',
+    ...options,
+  });
   started.add(node);
   return node;
 }
@@ -57,24 +65,33 @@ describe('startNode: the handle', () => {
     assert.equal(node.delete('s'), false);
     assert.equal(node.has('s'), false);
     await sleep(0);
-    assert.deepEqual(changes.map((c) => [c.key, c.value?.toString('latin1') ?? null, c.origin]), [
-      ['s', 'hÃ©llo', 'local'],
-      ['b', '\u0000\u0001\u0002\u00ff', 'local'],
-      ['t', 'short', 'local'],
-      ['s', 'hÃ©llo', 'local'],
-      ['s', null, 'local'],
-    ]);
+    assert.deepEqual(
+      changes.map((c) => [c.key, c.value?.toString('latin1') ?? null, c.origin]),
+      [
+        ['s', 'hÃ©llo', 'local'],
+        ['b', '\u0000\u0001\u0002\u00ff', 'local'],
+        ['t', 'short', 'local'],
+        ['s', 'hÃ©llo', 'local'],
+        ['s', null, 'local'],
+      ],
+    );
     assert.ok(changes[3]!.expireAt > Date.now(), 'the expire change carries the new expiry');
 
     // Writes through a port reach the same store and the same listeners.
     const http = await request(node.info.http.port, '/data/?cmd=get&key=b');
     assert.deepEqual(http.body, Buffer.from([0, 1, 2, 255]));
-    assert.deepEqual(node.members().map((m) => [m.local, m.state, m.gossip]), [[true, 'alive', null]]);
+    assert.deepEqual(
+      node.members().map((m) => [m.local, m.state, m.gossip]),
+      [[true, 'alive', null]],
+    );
 
     assert.throws(() => node.set('', 'x'), NodeWriteError);
     assert.throws(() => node.set('k', 'x', { ttlSeconds: -1 }), /ttlSeconds/);
     assert.throws(() => node.set('k', 42 as unknown as string), /Buffer or a string/);
-    assert.throws(() => node.set('k'.repeat(2000), 'x'), (err: NodeWriteError) => err instanceof NodeWriteError && /longer than 1024 bytes/.test(err.message));
+    assert.throws(
+      () => node.set('k'.repeat(2000), 'x'),
+      (err: NodeWriteError) => err instanceof NodeWriteError && /longer than 1024 bytes/.test(err.message),
+    );
   });
 
   it('options are owlcache.conf settings: the same names, defaults, units and checks', async () => {
@@ -114,13 +131,16 @@ describe('owlcache/keyv', () => {
     keyv.on('error', (err) => assert.fail(err));
     assert.equal(await keyv.set('user:1', { name: 'Ada', tags: ['x'] }), true);
     assert.deepEqual(await keyv.get('user:1'), { name: 'Ada', tags: ['x'] });
-    assert.ok(node.has('app:user:1'), 'under Keyv\'s namespace prefix, in the node');
+    assert.ok(node.has('app:user:1'), "under Keyv's namespace prefix, in the node");
     assert.equal(await keyv.has('user:1'), true);
     await keyv.set('brief', 'soon gone', 150);
     assert.equal(await keyv.get('brief'), 'soon gone');
     await waitFor('brief expired in the node', () => !node.has('app:brief'), 5000, 20);
     assert.equal(await keyv.get('brief'), undefined);
-    await keyv.setMany([{ key: 'a', value: 1 }, { key: 'b', value: 2 }]);
+    await keyv.setMany([
+      { key: 'a', value: 1 },
+      { key: 'b', value: 2 },
+    ]);
     assert.deepEqual(await keyv.getMany(['a', 'b', 'c']), [1, 2, undefined]);
     assert.equal(await keyv.delete('a'), true);
     assert.equal(await keyv.get('a'), undefined);
@@ -221,10 +241,15 @@ describe('embedded nodes in two processes', () => {
       child({ ...common, Gossipport: pb, DBfile: join(tempDir(), 'db'), seeds: [`127.0.0.1:${pa}`] }),
     ]);
     assert.equal(a.ready.gossip, `127.0.0.1:${pa}`);
-    await waitFor('two alive members on each', async () => {
-      const views = (await Promise.all([a.call('members'), b.call('members')])) as { state: string }[][];
-      return views.every((v) => v.length === 2 && v.every((m) => m.state === 'alive'));
-    }, 10_000, 100);
+    await waitFor(
+      'two alive members on each',
+      async () => {
+        const views = (await Promise.all([a.call('members'), b.call('members')])) as { state: string }[][];
+        return views.every((v) => v.length === 2 && v.every((m) => m.state === 'alive'));
+      },
+      10_000,
+      100,
+    );
 
     const setAt = Date.now();
     await a.call('set', { key: 'shared', value: 'from a' });
@@ -233,10 +258,13 @@ describe('embedded nodes in two processes', () => {
     t.diagnostic(`readable on the other node after ${ms} ms`);
     assert.equal(value, 'from a');
     await waitFor('b heard of the change', () => b.changes.some((c) => c.key === 'shared' && c.value === 'from a' && c.origin === 'remote'), 2000, 10);
-    assert.deepEqual(a.changes.filter((c) => c.key === 'shared').map((c) => c.origin), ['local']);
+    assert.deepEqual(
+      a.changes.filter((c) => c.key === 'shared').map((c) => c.origin),
+      ['local'],
+    );
 
     await b.call('set', { key: 'back', value: 'from b' });
-    assert.equal(await waitFor('a reads b\'s value', async () => (await a.call('get', { key: 'back' })) as string | null, 1000, 10), 'from b');
+    assert.equal(await waitFor("a reads b's value", async () => (await a.call('get', { key: 'back' })) as string | null, 1000, 10), 'from b');
 
     for (const c of [a, b]) {
       const exited = exitOf(c.proc, 10_000);
@@ -247,8 +275,25 @@ describe('embedded nodes in two processes', () => {
 
   it('stop() leaves no handles: a process that starts, sets, stops ends on its own', async () => {
     for (const options of [
-      { Host: '127.0.0.1', Httpport: 0, Tcpport: 0, RespPort: 0, DBfile: join(tempDir(), 'db'), Logfile: join(tempDir(), 'log'), Pass: 'embedded-password-123' },
-      { ...FAST_GOSSIP, Host: '127.0.0.1', Httpport: 0, Tcpport: 0, DBfile: join(tempDir(), 'db'), Logfile: '', Pass: 'embedded-password-123', seeds: ['127.0.0.1:9'] },
+      {
+        Host: '127.0.0.1',
+        Httpport: 0,
+        Tcpport: 0,
+        RespPort: 0,
+        DBfile: join(tempDir(), 'db'),
+        Logfile: join(tempDir(), 'log'),
+        Pass: 'embedded-password-123',
+      },
+      {
+        ...FAST_GOSSIP,
+        Host: '127.0.0.1',
+        Httpport: 0,
+        Tcpport: 0,
+        DBfile: join(tempDir(), 'db'),
+        Logfile: '',
+        Pass: 'embedded-password-123',
+        seeds: ['127.0.0.1:9'],
+      },
     ] as NodeOptions[]) {
       const proc = spawn(process.execPath, [CHILD, 'exit', JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'pipe'] });
       children.add(proc);
@@ -266,7 +311,10 @@ describe('embedded nodes in two processes', () => {
 describe('package entry points', () => {
   it('"exports" name the built embed and keyv modules with their declarations; bin still starts the CLI', () => {
     const root = repoRoot();
-    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, { types: string; default: string }>; files: string[] };
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      exports: Record<string, { types: string; default: string }>;
+      files: string[];
+    };
     for (const entry of ['.', './keyv']) {
       for (const file of [pkg.exports[entry]!.types, pkg.exports[entry]!.default]) assert.ok(existsSync(join(root, file)), `${entry}: ${file}`);
     }

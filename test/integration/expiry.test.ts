@@ -11,7 +11,15 @@ describe('expired keys are never counted', () => {
   before(async () => {
     // Sweeps every 60 minutes: whatever happens below happens before any sweep.
     node = await startNode({ settings: { RespPort: await freePort(), Task_ClearExpireData: 60 } });
-    redis = new Redis({ host: '127.0.0.1', port: node.respPort, password: TEST_PASSWORD, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, commandTimeout: 10_000 });
+    redis = new Redis({
+      host: '127.0.0.1',
+      port: node.respPort,
+      password: TEST_PASSWORD,
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+      commandTimeout: 10_000,
+    });
     redis.on('error', () => {});
     await redis.connect();
   });

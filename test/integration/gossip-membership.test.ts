@@ -24,10 +24,14 @@ describe('gossip membership (real processes)', () => {
   it('three nodes see each other alive; kill -9 → faulty; restart → alive; SIGTERM → left', async () => {
     const [a, b, c] = await startGossipCluster(3);
     assert.match(a!.stdout(), /local member 127\.0\.0\.1:\d+/);
-    await waitFor('three alive members everywhere', async () => {
-      const views = await Promise.all([a!, b!, c!].map(members));
-      return views.every((v) => v.length === 3 && v.every((m) => m.state === 'alive'));
-    }, 5000);
+    await waitFor(
+      'three alive members everywhere',
+      async () => {
+        const views = await Promise.all([a!, b!, c!].map(members));
+        return views.every((v) => v.length === 3 && v.every((m) => m.state === 'alive'));
+      },
+      5000,
+    );
 
     await c!.stop('SIGKILL');
     await waitFor('c faulty on a and b', async () => (await stateOf(a!, c!.gossip)) === 'faulty' && (await stateOf(b!, c!.gossip)) === 'faulty', 10_000);
@@ -100,10 +104,14 @@ describe('rejoining without seeds', () => {
     const { existsSync } = await import('node:fs');
     const { join } = await import('node:path');
     const [a, b, c] = await startGossipCluster(3);
-    await waitFor('three alive everywhere', async () => {
-      const views = await Promise.all([a!, b!, c!].map(members));
-      return views.every((v) => v.filter((m) => m.state === 'alive').length === 3);
-    }, 5000);
+    await waitFor(
+      'three alive everywhere',
+      async () => {
+        const views = await Promise.all([a!, b!, c!].map(members));
+        return views.every((v) => v.filter((m) => m.state === 'alive').length === 3);
+      },
+      5000,
+    );
     await waitFor('c saved its member list', () => existsSync(join(c!.dataDir, 'gossip_members.json')), 5000);
     await c!.stop('SIGTERM');
     await a!.stop('SIGTERM'); // c's only seed is gone

@@ -91,20 +91,32 @@ describe('/group_data/ in owlcache mode, three nodes', () => {
   it('this node takes part even when it does not list itself', async () => {
     await setKey(a, tokens.get(a)!, 'only-on-a', 'here');
     const r = await groupData(b, { cmd: 'get', key: 'only-on-a', valuedata: 'info' });
-    assert.deepEqual(r.json<Copy[]>().map((x) => x.Address), [addrA]);
+    assert.deepEqual(
+      r.json<Copy[]>().map((x) => x.Address),
+      [addrA],
+    );
     await setKey(b, tokens.get(b)!, 'only-on-b', 'mine');
     const own = await groupData(b, { cmd: 'get', key: 'only-on-b', valuedata: 'info' });
-    assert.deepEqual(own.json<Copy[]>().map((x) => x.Address), [`127.0.0.1:${b.httpPort}`], 'an unlisted self appears as ResponseHost:port');
+    assert.deepEqual(
+      own.json<Copy[]>().map((x) => x.Address),
+      [`127.0.0.1:${b.httpPort}`],
+      'an unlisted self appears as ResponseHost:port',
+    );
     const listedSelf = await setKey(c, tokens.get(c)!, 'only-on-c', 'c');
     const viaC = (await groupData(c, { cmd: 'get', key: 'only-on-c', valuedata: 'info' })).json<Copy[]>();
-    assert.deepEqual(viaC, [{ Address: `http://localhost:${c.httpPort}`, Data: Buffer.from('c').toString('base64'), Key: 'only-on-c', KeyCreateTime: listedSelf, Status: 200 }]);
+    assert.deepEqual(viaC, [
+      { Address: `http://localhost:${c.httpPort}`, Data: Buffer.from('c').toString('base64'), Key: 'only-on-c', KeyCreateTime: listedSelf, Status: 200 },
+    ]);
   });
 
   it('honours target=', async () => {
     let r = await groupData(c, { cmd: 'get', key: 'k', target: `127.0.0.1:${a.httpPort}` });
     assert.equal(r.text, 'older');
     r = await groupData(c, { cmd: 'get', key: 'k', target: `127.0.0.1:${b.httpPort}`, valuedata: 'info' });
-    assert.deepEqual(r.json<Copy[]>().map((x) => x.Address), [addrB]);
+    assert.deepEqual(
+      r.json<Copy[]>().map((x) => x.Address),
+      [addrB],
+    );
     r = await groupData(c, { cmd: 'get', key: 'k', target: `127.0.0.1:${c.httpPort}` });
     assert.equal(r.status, 404, 'c does not hold k');
     assert.equal(r.body.length, 0);
@@ -133,7 +145,10 @@ describe('/group_data/ in owlcache mode, three nodes', () => {
       const t0 = Date.now();
       const r = await groupData(c, { cmd: 'get', key: 'k', valuedata: 'info' });
       const took = Date.now() - t0;
-      assert.deepEqual(r.json<Copy[]>().map((x) => x.Address), [addrA]);
+      assert.deepEqual(
+        r.json<Copy[]>().map((x) => x.Address),
+        [addrA],
+      );
       assert.ok(took < TIMEOUT_MS + 4000, `answered after ${took} ms`);
       const g = await groupData(c, { cmd: 'get', key: 'k' });
       assert.equal(g.text, 'older');
@@ -142,7 +157,10 @@ describe('/group_data/ in owlcache mode, three nodes', () => {
     }
     await b.stop();
     const r = await groupData(c, { cmd: 'get', key: 'k', valuedata: 'info' });
-    assert.deepEqual(r.json<Copy[]>().map((x) => x.Address), [addrA]);
+    assert.deepEqual(
+      r.json<Copy[]>().map((x) => x.Address),
+      [addrA],
+    );
   });
 });
 

@@ -4,7 +4,18 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { startGossipNode } from '../helpers/cluster.js';
-import { freePort, freeUdpPort, request, restartNode, sleep, startNode, stopAllNodes, TEST_PASSWORD, waitFor, type NodeHandle } from '../helpers/node-process.js';
+import {
+  freePort,
+  freeUdpPort,
+  request,
+  restartNode,
+  sleep,
+  startNode,
+  stopAllNodes,
+  TEST_PASSWORD,
+  waitFor,
+  type NodeHandle,
+} from '../helpers/node-process.js';
 
 /** GET /healthz and /readyz on real node processes (README "Health checks"). */
 
@@ -110,7 +121,10 @@ describe('health checks', { timeout: 240_000 }, () => {
     // A probe's connect follows its start by a moment (more on a loaded machine): the last 50 ms of the load are left out.
     const duringLoad = probes.filter((p) => p.at >= loadStart && p.at < loadEnd - 50);
     assert.ok(duringLoad.length > 0, `some probes were made during the ${m[3]} ms load`);
-    assert.ok(duringLoad.every((p) => p.status === 'refused'), 'no probe made during the load got an answer');
+    assert.ok(
+      duringLoad.every((p) => p.status === 'refused'),
+      'no probe made during the load got an answer',
+    );
     const answered = probes.filter((p) => p.status !== 'refused');
     assert.ok(answered.length > 0);
     for (const p of answered) {
@@ -119,7 +133,9 @@ describe('health checks', { timeout: 240_000 }, () => {
       else assert.equal(p.status, 200);
     }
     assert.equal(answered.at(-1)!.status, 200);
-    t.diagnostic(`load ${m[3]} ms; probes: ${duringLoad.length} refused during the load, ${answered.filter((p) => p.status === 503).length} answered 503 (starting), then 200`);
+    t.diagnostic(
+      `load ${m[3]} ms; probes: ${duringLoad.length} refused during the load, ${answered.filter((p) => p.status === 503).length} answered 503 (starting), then 200`,
+    );
   });
 
   test('gossip mode: 503 until a member joined while a seed is configured, then 200; a node without seeds is ready at once', async () => {
@@ -135,10 +151,15 @@ describe('health checks', { timeout: 240_000 }, () => {
 
     const b = await startGossipNode([], { Gossipport: seedPort });
     assert.equal((await readyz(b)).status, 200, 'no seed configured: ready once loaded');
-    const joined = await waitFor('a to join b', async () => {
-      const r = await readyz(a);
-      return r.status === 200 ? r : undefined;
-    }, 20_000, 100);
+    const joined = await waitFor(
+      'a to join b',
+      async () => {
+        const r = await readyz(a);
+        return r.status === 200 ? r : undefined;
+      },
+      20_000,
+      100,
+    );
     assert.equal(joined!.body.aliveMembers, 1);
   });
 
@@ -146,10 +167,15 @@ describe('health checks', { timeout: 240_000 }, () => {
     const node = await startNode({ settings: { ShutdownDrain: 3 } });
     assert.equal((await readyz(node)).status, 200);
     node.proc.kill('SIGTERM');
-    const draining = await waitFor('/readyz to say draining', async () => {
-      const r = await readyz(node);
-      return r.status === 503 ? r : undefined;
-    }, 5000, 20);
+    const draining = await waitFor(
+      '/readyz to say draining',
+      async () => {
+        const r = await readyz(node);
+        return r.status === 503 ? r : undefined;
+      },
+      5000,
+      20,
+    );
     assert.deepEqual(draining!.body.reasons, ['draining: the node is stopping']);
     assert.equal(draining!.body.phase, 'draining');
     assert.equal((await request(node.httpPort, '/healthz')).status, 200, 'the process still serves');

@@ -153,7 +153,11 @@ describe('HTTP bodies before authentication', () => {
     // The same body with the token in the query string or an Authorization header is read and stored.
     const token = await getToken(node.httpPort);
     const value = Buffer.alloc(100_000, 0x62);
-    const q = await request(node.httpPort, `/data/?${qs({ cmd: 'set', key: 'q', token })}`, { method: 'POST', body: value, headers: { 'Content-Type': 'application/octet-stream' } });
+    const q = await request(node.httpPort, `/data/?${qs({ cmd: 'set', key: 'q', token })}`, {
+      method: 'POST',
+      body: value,
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
     assert.equal(q.json<{ Status: number }>().Status, 200, q.text);
     const h = await request(node.httpPort, `/data/?${qs({ cmd: 'set', key: 'h' })}`, {
       method: 'POST',
@@ -163,7 +167,11 @@ describe('HTTP bodies before authentication', () => {
     assert.equal(h.json<{ Status: number }>().Status, 200, h.text);
     assert.equal((await request(node.httpPort, `/data/?${qs({ cmd: 'get', key: 'h' })}`)).body.length, value.length);
     // A small form with the token inside it works as in the original.
-    const form = await request(node.httpPort, '/data/', { method: 'POST', body: qs({ cmd: 'set', key: 'f', valuedata: 'small', token }), headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    const form = await request(node.httpPort, '/data/', {
+      method: 'POST',
+      body: qs({ cmd: 'set', key: 'f', valuedata: 'small', token }),
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    });
     assert.equal(form.json<{ Status: number }>().Status, 200, form.text);
   });
 
@@ -184,15 +192,30 @@ describe('connection caps', () => {
     const node = await startNode({ settings: { RespPort: await freePort(), MaxConnections: 3, MaxConnectionsPerClient: 2 } });
     const ping = 'GET /data/?cmd=ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
     const ports = [
-      { name: 'HTTP', port: node.httpPort, admitted: async (c: Raw) => {
+      {
+        name: 'HTTP',
+        port: node.httpPort,
+        admitted: async (c: Raw) => {
           c.send(ping);
           return c.until(/PONG$/);
-        }, refused: /^HTTP\/1\.1 503 [\s\S]*"Status":503[\s\S]*"Message":"max number of (clients|connections from one address) reached/ },
-      { name: 'TCP', port: node.tcpPort, admitted: (c: Raw) => c.until(/^Owlcache TCP Link Success/), refused: /^\{"Cmd":"","Status":503,[\s\S]*max number of (clients|connections from one address) reached/ },
-      { name: 'RESP', port: node.respPort, admitted: async (c: Raw) => {
+        },
+        refused: /^HTTP\/1\.1 503 [\s\S]*"Status":503[\s\S]*"Message":"max number of (clients|connections from one address) reached/,
+      },
+      {
+        name: 'TCP',
+        port: node.tcpPort,
+        admitted: (c: Raw) => c.until(/^Owlcache TCP Link Success/),
+        refused: /^\{"Cmd":"","Status":503,[\s\S]*max number of (clients|connections from one address) reached/,
+      },
+      {
+        name: 'RESP',
+        port: node.respPort,
+        admitted: async (c: Raw) => {
           c.send('PING\r\n');
           return c.until(/\+PONG\r\n$/);
-        }, refused: /^-ERR max number of (clients|connections from one address) reached/ },
+        },
+        refused: /^-ERR max number of (clients|connections from one address) reached/,
+      },
     ];
     for (const p of ports) {
       const a = await open(p.port);
@@ -212,17 +235,22 @@ describe('connection caps', () => {
 
       // A closed connection frees its place.
       a.close();
-      await waitFor(`${p.name}: a place to free up`, async () => {
-        const again = await open(p.port);
-        try {
-          await p.admitted(again);
-          return true;
-        } catch {
-          return false;
-        } finally {
-          again.close();
-        }
-      }, 10_000, 100);
+      await waitFor(
+        `${p.name}: a place to free up`,
+        async () => {
+          const again = await open(p.port);
+          try {
+            await p.admitted(again);
+            return true;
+          } catch {
+            return false;
+          } finally {
+            again.close();
+          }
+        },
+        10_000,
+        100,
+      );
       b.close();
       other.close();
     }
@@ -245,13 +273,18 @@ describe('TCP clients that never read', () => {
     }
     // Wait until the node has stopped taking our lines (our send buffers stop shrinking).
     let last = -1;
-    await waitFor('the node to stop reading', async () => {
-      await sleep(1000);
-      const now = conns.reduce((n, c) => n + c.socket.writableLength, 0);
-      const still = now === last;
-      last = now;
-      return still;
-    }, 30_000, 0);
+    await waitFor(
+      'the node to stop reading',
+      async () => {
+        await sleep(1000);
+        const now = conns.reduce((n, c) => n + c.socket.writableLength, 0);
+        const still = now === last;
+        last = now;
+        return still;
+      },
+      30_000,
+      0,
+    );
     assert.ok(last > 0, 'the node read everything: nothing was held back');
     assert.ok(last < conns.length * lines.length, 'the node read nothing');
     const grown = (await rssOf(node, token)) - before;
@@ -278,8 +311,18 @@ describe('TCP protected mode', () => {
     await stranger.until(/Link Success\.\.\.\n$/);
     stranger.send('set pm-k v\nexpire pm-k 10\ndelete pm-k\nget pm-k\nping\n');
     const text = await stranger.until(/\nPONG\n$/);
-    const answers = text.split('\n').slice(1, 4).map((l) => JSON.parse(l) as { Cmd: string; Status: number; Message: string });
-    assert.deepEqual(answers.map((a) => [a.Cmd, a.Status]), [['set', 401], ['expire', 401], ['delete', 401]]);
+    const answers = text
+      .split('\n')
+      .slice(1, 4)
+      .map((l) => JSON.parse(l) as { Cmd: string; Status: number; Message: string });
+    assert.deepEqual(
+      answers.map((a) => [a.Cmd, a.Status]),
+      [
+        ['set', 401],
+        ['expire', 401],
+        ['delete', 401],
+      ],
+    );
     assert.match(answers[0]!.Message, /protected mode.*127\.0\.0\.2 is not in them.*TcpTrustedNetworks.*TcpProtectedMode 0/);
     assert.equal((await request(node.httpPort, `/data/?${qs({ cmd: 'get', key: 'pm-k' })}`)).status, 404, 'nothing was stored');
 

@@ -5,7 +5,17 @@ import type http from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  TEST_PASSWORD, getToken, qs, request, restartNode, runToExit, sleep, startNode, stopAllNodes, tempDir, type NodeHandle,
+  TEST_PASSWORD,
+  getToken,
+  qs,
+  request,
+  restartNode,
+  runToExit,
+  sleep,
+  startNode,
+  stopAllNodes,
+  tempDir,
+  type NodeHandle,
 } from '../helpers/node-process.js';
 
 /** Every row of docs/protocol.md's `/data/` table, success and failure columns, against a real node process. */
@@ -21,9 +31,23 @@ after(stopAllNodes);
 
 const data = (params: Record<string, string | number | Buffer | undefined>, opts = {}) => request(node.httpPort, `/data/?${qs(params)}`, opts);
 
-interface Env { Cmd: string; Status: number; Results: string; Key: string; Data: unknown; ResponseHost: string; KeyCreateTime: string }
+interface Env {
+  Cmd: string;
+  Status: number;
+  Results: string;
+  Key: string;
+  Data: unknown;
+  ResponseHost: string;
+  KeyCreateTime: string;
+}
 
-function assertEnvelope(r: { status: number; headers: http.IncomingHttpHeaders; json: <T>() => T }, status: number, results: string, cmd: string, key: string): Env {
+function assertEnvelope(
+  r: { status: number; headers: http.IncomingHttpHeaders; json: <T>() => T },
+  status: number,
+  results: string,
+  cmd: string,
+  key: string,
+): Env {
   const e = r.json<Env>();
   assert.equal(r.status, status, 'HTTP status equals Status');
   assert.equal(r.headers['content-type'], 'application/json; charset=utf-8;');
@@ -174,16 +198,32 @@ describe('/data/ commands', () => {
     const boundary = '----owlboundary';
     const part = (name: string, value: Buffer | string, file = false) =>
       Buffer.concat([
-        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"${file ? '; filename="v.bin"\r\nContent-Type: application/octet-stream' : ''}\r\n\r\n`),
+        Buffer.from(
+          `--${boundary}\r\nContent-Disposition: form-data; name="${name}"${file ? '; filename="v.bin"\r\nContent-Type: application/octet-stream' : ''}\r\n\r\n`,
+        ),
         Buffer.isBuffer(value) ? value : Buffer.from(value),
         Buffer.from('\r\n'),
       ]);
-    const multipart = Buffer.concat([part('cmd', 'set'), part('key', 'bin-mp'), part('token', token), part('valuedata', bytes, true), Buffer.from(`--${boundary}--\r\n`)]);
-    const mp = await request(node.httpPort, '/data/', { method: 'POST', headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}` }, body: multipart });
+    const multipart = Buffer.concat([
+      part('cmd', 'set'),
+      part('key', 'bin-mp'),
+      part('token', token),
+      part('valuedata', bytes, true),
+      Buffer.from(`--${boundary}--\r\n`),
+    ]);
+    const mp = await request(node.httpPort, '/data/', {
+      method: 'POST',
+      headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}` },
+      body: multipart,
+    });
     assert.equal(mp.json<Env>().Status, 200, mp.text);
     assert.deepEqual((await data({ cmd: 'get', key: 'bin-mp' })).body, bytes);
 
-    const raw = await request(node.httpPort, `/data/?${qs({ cmd: 'set', key: 'bin-raw', token })}`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: bytes });
+    const raw = await request(node.httpPort, `/data/?${qs({ cmd: 'set', key: 'bin-raw', token })}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/octet-stream' },
+      body: bytes,
+    });
     assert.equal(raw.json<Env>().Status, 200);
     const got = await data({ cmd: 'get', key: 'bin-raw' });
     assert.deepEqual(got.body, bytes);
@@ -314,7 +354,10 @@ describe('the process', () => {
   });
 
   it('a busy port is reported clearly (exit 1)', async () => {
-    const r = await runToExit(['--Host=127.0.0.1', `--Httpport=${node.httpPort}`, '--Tcpport=0', `--DBfile=${join(tempDir(), 'db')}`, '--Logfile=', `-pass`, TEST_PASSWORD], tempDir());
+    const r = await runToExit(
+      ['--Host=127.0.0.1', `--Httpport=${node.httpPort}`, '--Tcpport=0', `--DBfile=${join(tempDir(), 'db')}`, '--Logfile=', `-pass`, TEST_PASSWORD],
+      tempDir(),
+    );
     assert.equal(r.code, 1);
     assert.match(r.stderr, /cannot start: .*EADDRINUSE/);
   });
@@ -354,7 +397,20 @@ describe('HTTPS and the log file', () => {
 
   it('Open_Https 1 with an unreadable certificate stops the start with a clear message', async () => {
     const dir = tempDir();
-    const r = await runToExit(['--Host=127.0.0.1', '--Httpport=0', '--Tcpport=0', `--DBfile=${join(dir, 'db')}`, '--Logfile=', '-pass', TEST_PASSWORD, '--Open_Https=1', `--Https_CertFile=${join(dir, 'missing.crt')}`], dir);
+    const r = await runToExit(
+      [
+        '--Host=127.0.0.1',
+        '--Httpport=0',
+        '--Tcpport=0',
+        `--DBfile=${join(dir, 'db')}`,
+        '--Logfile=',
+        '-pass',
+        TEST_PASSWORD,
+        '--Open_Https=1',
+        `--Https_CertFile=${join(dir, 'missing.crt')}`,
+      ],
+      dir,
+    );
     assert.equal(r.code, 1);
     assert.match(r.stderr, /Open_Https is 1 but the certificate or key cannot be read/);
   });

@@ -2,14 +2,17 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { status } from '../helpers/cluster.js';
-import { freePort, sleep, startNode, stopAllNodes, TEST_PASSWORD, type NodeHandle } from '../helpers/node-process.js';
+import { freePort, startNode, stopAllNodes, TEST_PASSWORD, type NodeHandle } from '../helpers/node-process.js';
 
 const MB = 1024 * 1024;
 const WRITES = 300_000;
 const VALUE = 'v'.repeat(1024);
 const key = (i: number) => `bound:${String(i).padStart(7, '0')}`;
 
-interface Status { node: { rssBytes: number }; store: { keys: number; bytes: number; heldBytes: number; maxMemory: number; evictions: number } }
+interface Status {
+  node: { rssBytes: number };
+  store: { keys: number; bytes: number; heldBytes: number; maxMemory: number; evictions: number };
+}
 
 describe('MaxMemory bounds the process (docs/architecture.md, "Store: memory layout")', () => {
   let node: NodeHandle;
@@ -17,7 +20,15 @@ describe('MaxMemory bounds the process (docs/architecture.md, "Store: memory lay
 
   before(async () => {
     node = await startNode({ settings: { RespPort: await freePort(), MaxMemory: '32mb', AppendLog: 0 } });
-    redis = new Redis({ host: '127.0.0.1', port: node.respPort, password: TEST_PASSWORD, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, commandTimeout: 60_000 });
+    redis = new Redis({
+      host: '127.0.0.1',
+      port: node.respPort,
+      password: TEST_PASSWORD,
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+      commandTimeout: 60_000,
+    });
     redis.on('error', () => {});
     await redis.connect();
   });
@@ -46,19 +57,29 @@ describe('MaxMemory bounds the process (docs/architecture.md, "Store: memory lay
       const p = redis.pipeline();
       for (let j = i; j < i + 2000; j++) p.set(key(j), VALUE);
       const res = await p.exec();
-      assert.ok(res?.every(([err]) => err === null), `writes from ${i} answered OK`);
+      assert.ok(
+        res?.every(([err]) => err === null),
+        `writes from ${i} answered OK`,
+      );
     }
     const s = (await status(node)) as unknown as Status;
     assert.ok(s.store.bytes <= 32 * MB, `store holds ${s.store.bytes} bytes, within MaxMemory`);
     assert.ok(s.store.heldBytes <= 32 * MB * 1.15, `store's allocations ${s.store.heldBytes} bytes, within 1.15 × MaxMemory`);
     const bound = empty + 32 * MB * 2.5;
-    assert.ok(s.node.rssBytes <= bound, `RSS ${(s.node.rssBytes / MB).toFixed(1)} MB within ${(bound / MB).toFixed(1)} MB (after the same writes to one key ${(empty / MB).toFixed(1)} MB)`);
+    assert.ok(
+      s.node.rssBytes <= bound,
+      `RSS ${(s.node.rssBytes / MB).toFixed(1)} MB within ${(bound / MB).toFixed(1)} MB (after the same writes to one key ${(empty / MB).toFixed(1)} MB)`,
+    );
     assert.ok(s.store.evictions > 0);
     assert.ok(s.store.keys > 10_000, `${s.store.keys} keys live`);
     for (let j = WRITES - 100; j < WRITES; j++) assert.equal(await redis.get(key(j)), VALUE, `newest key ${j} readable`);
     for (let j = 0; j < 100; j++) assert.equal(await redis.get(key(j)), null, `oldest key ${j} evicted`);
     assert.equal(await redis.ping(), 'PONG');
     const info = await redis.info('memory');
-    assert.equal(Number(/used_memory:(\d+)/.exec(info)?.[1]), ((await status(node)) as unknown as Status).store.bytes, 'INFO used_memory is what the store holds');
+    assert.equal(
+      Number(/used_memory:(\d+)/.exec(info)?.[1]),
+      ((await status(node)) as unknown as Status).store.bytes,
+      'INFO used_memory is what the store holds',
+    );
   });
 });

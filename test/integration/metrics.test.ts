@@ -85,7 +85,7 @@ function parseExposition(text: string): Exposition {
 }
 
 /** The value of the one sample `name` whose labels include `labels`; 0 if absent (a counter not yet moved). */
-function valueOf(e: Exposition, name: string, labels: Record<string, string> = {}): number {
+function sampleValue(e: Exposition, name: string, labels: Record<string, string> = {}): number {
   const found = e.samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
   assert.ok(found.length <= 1, `${name} ${JSON.stringify(labels)} matches ${found.length} samples`);
   return found[0]?.value ?? 0;
@@ -181,16 +181,21 @@ describe('GET /metrics', { timeout: 120_000 }, () => {
       agent.destroy();
     }
     await tcpLines(node.tcpPort, [`get ${secretKey}-1`, 'get absent', 'exist absent', 'frobnicate x'], 4);
-    const resp = await respCommands(respPort, [['AUTH', TEST_PASSWORD], ['GET', `${secretKey}-2`], ['GET', 'absent'], ['NOSUCHCMD'], ['AUTH', 'wrong-password-xyz']], 5);
+    const resp = await respCommands(
+      respPort,
+      [['AUTH', TEST_PASSWORD], ['GET', `${secretKey}-2`], ['GET', 'absent'], ['NOSUCHCMD'], ['AUTH', 'wrong-password-xyz']],
+      5,
+    );
     assert.match(resp, /^\+OK\r\n\$2\r\nv2\r\n\$-1\r\n-ERR unknown command/);
 
     const res = await request(node.httpPort, '/metrics');
     assert.ok(!res.text.includes(secretKey), 'no key in /metrics');
     assert.ok(!res.text.includes('127.0.0.1'), 'no client address in /metrics');
     const now = parseExposition(res.text);
-    const delta = (labels: Record<string, string>) => valueOf(now, 'owlcache_requests_total', labels) - valueOf(before, 'owlcache_requests_total', labels);
+    const delta = (labels: Record<string, string>) =>
+      sampleValue(now, 'owlcache_requests_total', labels) - sampleValue(before, 'owlcache_requests_total', labels);
     assert.equal(delta({ port: 'http', command: 'set', outcome: 'ok' }), 100);
-    assert.equal(valueOf(now, 'owlcache_request_duration_seconds_count', { port: 'http', command: 'set', outcome: 'ok' }), 100);
+    assert.equal(sampleValue(now, 'owlcache_request_duration_seconds_count', { port: 'http', command: 'set', outcome: 'ok' }), 100);
     assert.equal(delta({ port: 'http', command: 'get', outcome: 'ok' }), 7, 'GETs on the fast path');
     assert.equal(delta({ port: 'http', command: 'get', outcome: 'not_found' }), 3);
     assert.equal(delta({ port: 'http', command: 'set', outcome: 'unauthorized' }), 1);
@@ -204,10 +209,10 @@ describe('GET /metrics', { timeout: 120_000 }, () => {
     assert.equal(delta({ port: 'resp', command: 'get', outcome: 'not_found' }), 1);
     assert.equal(delta({ port: 'resp', command: 'other', outcome: 'refused' }), 1, 'an unknown RESP command is "other"');
     assert.equal(delta({ port: 'resp', command: 'auth', outcome: 'unauthorized' }), 1);
-    assert.equal(valueOf(now, 'owlcache_auth_failures_total', { reason: 'wrong' }), 2, 'cmd=pass and AUTH with a wrong password');
-    assert.equal(valueOf(now, 'owlcache_store_keys'), 100);
-    assert.ok(valueOf(now, 'owlcache_store_bytes') > 100 * secretKey.length);
-    assert.ok(valueOf(now, 'owlcache_appendlog_bytes_total') > 100 * secretKey.length, 'the sets went to the append log');
+    assert.equal(sampleValue(now, 'owlcache_auth_failures_total', { reason: 'wrong' }), 2, 'cmd=pass and AUTH with a wrong password');
+    assert.equal(sampleValue(now, 'owlcache_store_keys'), 100);
+    assert.ok(sampleValue(now, 'owlcache_store_bytes') > 100 * secretKey.length);
+    assert.ok(sampleValue(now, 'owlcache_appendlog_bytes_total') > 100 * secretKey.length, 'the sets went to the append log');
     for (const s of now.samples.filter((x) => x.name === 'owlcache_requests_total')) {
       assert.ok(['http', 'tcp', 'resp'].includes(s.labels.port!), JSON.stringify(s.labels));
       assert.ok(['ok', 'not_found', 'unauthorized', 'refused', 'error'].includes(s.labels.outcome!), JSON.stringify(s.labels));
@@ -233,21 +238,26 @@ describe('GET /metrics', { timeout: 120_000 }, () => {
     const port = Number(node.gossip.split(':').pop());
     const before = await scrape(node);
     assert.equal(before.types.get('owlcache_datagrams_dropped_total'), 'counter');
-    const dropped = (e: Exposition) => valueOf(e, 'owlcache_datagrams_dropped_total', { purpose: 'membership', reason: 'mac' });
-    const received = (e: Exposition) => valueOf(e, 'owlcache_datagrams_total', { purpose: 'membership', direction: 'received' });
+    const dropped = (e: Exposition) => sampleValue(e, 'owlcache_datagrams_dropped_total', { purpose: 'membership', reason: 'mac' });
+    const received = (e: Exposition) => sampleValue(e, 'owlcache_datagrams_total', { purpose: 'membership', direction: 'received' });
     const wrongKey = new DatagramSealer('another-cluster-key-0123456789ab', PURPOSE_LABEL.membership, { encrypt: false, windowMs: 30_000 });
     const datagram = wrongKey.seal(Buffer.from('not for you'));
     const sock = dgram.createSocket('udp4');
     try {
       await new Promise<void>((resolve, reject) => sock.send(datagram, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
       let now = before;
-      await waitFor('the drop to be counted', async () => {
-        now = await scrape(node);
-        return dropped(now) > dropped(before);
-      }, 10_000, 100);
+      await waitFor(
+        'the drop to be counted',
+        async () => {
+          now = await scrape(node);
+          return dropped(now) > dropped(before);
+        },
+        10_000,
+        100,
+      );
       assert.equal(dropped(now) - dropped(before), 1);
       assert.ok(received(now) - received(before) >= 1);
-      assert.equal(valueOf(now, 'owlcache_members', { state: 'alive' }), 1, 'itself');
+      assert.equal(sampleValue(now, 'owlcache_members', { state: 'alive' }), 1, 'itself');
     } finally {
       sock.close();
     }
@@ -255,19 +265,24 @@ describe('GET /metrics', { timeout: 120_000 }, () => {
     // A second member: membership changes, push-pull rounds and deltas are counted too.
     const other = await startGossipNode([node.gossip]);
     const token = await getToken(node.httpPort);
-    await waitFor('the two to see each other', async () => valueOf(await scrape(node), 'owlcache_members', { state: 'alive' }) === 2, 20_000, 100);
+    await waitFor('the two to see each other', async () => sampleValue(await scrape(node), 'owlcache_members', { state: 'alive' }) === 2, 20_000, 100);
     assert.equal((await request(node.httpPort, `/data/?${qs({ cmd: 'set', key: 'replicated', valuedata: 'v', token })}`)).status, 200);
     await waitFor('the delta to arrive', async () => (await request(other.httpPort, '/data/?cmd=get&key=replicated')).status === 200, 20_000, 100);
     const a = await scrape(node);
-    const b = await waitFor('a push-pull round on the new member', async () => {
-      const e = await scrape(other);
-      return e.samples.some((x) => x.name === 'owlcache_pushpull_rounds_total' && x.value > 0) ? e : undefined;
-    }, 20_000, 200);
-    assert.ok(valueOf(a, 'owlcache_member_state_changes_total', { state: 'alive' }) >= 1);
-    assert.ok(valueOf(a, 'owlcache_deltas_total', { event: 'sent' }) >= 1);
-    assert.ok(valueOf(a, 'owlcache_datagrams_total', { purpose: 'data', direction: 'sent' }) >= 1);
+    const b = await waitFor(
+      'a push-pull round on the new member',
+      async () => {
+        const e = await scrape(other);
+        return e.samples.some((x) => x.name === 'owlcache_pushpull_rounds_total' && x.value > 0) ? e : undefined;
+      },
+      20_000,
+      200,
+    );
+    assert.ok(sampleValue(a, 'owlcache_member_state_changes_total', { state: 'alive' }) >= 1);
+    assert.ok(sampleValue(a, 'owlcache_deltas_total', { event: 'sent' }) >= 1);
+    assert.ok(sampleValue(a, 'owlcache_datagrams_total', { purpose: 'data', direction: 'sent' }) >= 1);
     // The key came by delta or, had the delta raced the join, by push-pull: either is counted.
-    assert.ok(valueOf(b!, 'owlcache_deltas_total', { event: 'applied' }) + valueOf(b!, 'owlcache_pushpull_keys_total', { direction: 'pulled' }) >= 1);
-    assert.ok(valueOf(b!, 'owlcache_pushpull_duration_seconds_count') >= 1);
+    assert.ok(sampleValue(b!, 'owlcache_deltas_total', { event: 'applied' }) + sampleValue(b!, 'owlcache_pushpull_keys_total', { direction: 'pulled' }) >= 1);
+    assert.ok(sampleValue(b!, 'owlcache_pushpull_duration_seconds_count') >= 1);
   });
 });

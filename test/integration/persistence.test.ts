@@ -4,9 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import {
-  getToken, qs, request, restartNode, runToExit, sleep, startNode, stopAllNodes, type NodeHandle, type HttpResult,
-} from '../helpers/node-process.js';
+import { getToken, qs, request, restartNode, runToExit, sleep, startNode, stopAllNodes, type NodeHandle, type HttpResult } from '../helpers/node-process.js';
 
 /**
  * Issue 3: nothing acknowledged is lost on restart. Real node processes,
@@ -63,19 +61,22 @@ async function set(h: NodeHandle, token: string, key: string, value: Buffer, exp
   return r;
 }
 
-const cmd = (h: NodeHandle, params: Record<string, string | number | undefined>) =>
-  request(h.httpPort, `/data/?${qs(params)}`, { agent });
+const cmd = (h: NodeHandle, params: Record<string, string | number | undefined>) => request(h.httpPort, `/data/?${qs(params)}`, { agent });
 
 /** Runs fn over 0..n-1 with `width` in flight at once. */
 async function parallel(n: number, width: number, fn: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < n) await fn(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < n) await fn(next++);
+    }),
+  );
 }
 
 function newestLog(dataDir: string): string {
-  const logs = readdirSync(dataDir).filter((n) => /^append-\d{10}\.log$/.test(n)).sort();
+  const logs = readdirSync(dataDir)
+    .filter((n) => /^append-\d{10}\.log$/.test(n))
+    .sort();
   assert.ok(logs.length > 0, `no append log in ${dataDir}: ${readdirSync(dataDir).join(', ')}`);
   return join(dataDir, logs[logs.length - 1]!);
 }
@@ -99,7 +100,11 @@ describe('persistence across restarts', () => {
 
     assert.equal(await h.stop('SIGTERM'), 0);
     assert.match(h.stderr(), /snapshot \(shutdown\): \d+ records/);
-    assert.deepEqual(readdirSync(h.dataDir).filter((n) => n.startsWith('append-')), [], 'a clean stop leaves no log to replay');
+    assert.deepEqual(
+      readdirSync(h.dataDir).filter((n) => n.startsWith('append-')),
+      [],
+      'a clean stop leaves no log to replay',
+    );
 
     const h2 = await restart(h);
     const expectedLive = [...Array(N).keys()].filter((i) => kind(i) === 'plain' || kind(i) === 'ttl').length;
@@ -180,7 +185,12 @@ describe('persistence across restarts', () => {
     await set(h2, token2, 'k2', Buffer.from('v2'));
     assert.equal(await h2.stop('SIGTERM'), 0);
     // The damaged copy is kept, never overwritten; a good snapshot now sits beside it.
-    assert.deepEqual(readdirSync(h.dataDir).filter((n) => n.startsWith('store.snapshot')).sort(), ['store.snapshot', aside[0]]);
+    assert.deepEqual(
+      readdirSync(h.dataDir)
+        .filter((n) => n.startsWith('store.snapshot'))
+        .sort(),
+      ['store.snapshot', aside[0]],
+    );
     const h3 = await restart(h);
     assert.equal((await cmd(h3, { cmd: 'get', key: 'k2' })).text, 'v2');
   });
@@ -209,7 +219,9 @@ describe('persistence across restarts', () => {
     assert.match(r2.stderr, /cannot start: cannot write the snapshot's temp file .*store\.snapshot\.tmp \(EISDIR\)/);
   });
 
-  it('a second node started on the same data directory exits 2 naming the PID and touches nothing; the first keeps every acknowledged write', { timeout: 120_000 }, async () => {
+  it('a second node started on the same data directory exits 2 naming the PID and touches nothing; the first keeps every acknowledged write', {
+    timeout: 120_000,
+  }, async () => {
     const h = await start({ settings: { AppendFsync: 'always' } });
     const token = await getToken(h.httpPort);
     await parallel(200, 8, async (i) => {

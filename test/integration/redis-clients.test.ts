@@ -16,7 +16,7 @@ import { freePort, restartNode, startNode, stopAllNodes, TEST_PASSWORD, waitFor,
  */
 
 const BINARY = Buffer.from([0, 1, 2, 0xff, 0xfe, 13, 10, 0x80]);
-const closers: (() => Promise<unknown> | void)[] = [];
+const closers: (() => unknown)[] = [];
 
 describe('Redis client packages against a real node', () => {
   let node: NodeHandle;
@@ -76,7 +76,10 @@ describe('Redis client packages against a real node', () => {
     assert.equal(await r.incrby('io:n', 5), 5);
     assert.equal(await r.decr('io:n'), 4);
     assert.equal(await r.getdel('io:a'), '1');
-    assert.deepEqual(await r.multi().set('io:t', 'x').incr('io:tn').exec(), [[null, 'OK'], [null, 1]]);
+    assert.deepEqual(await r.multi().set('io:t', 'x').incr('io:tn').exec(), [
+      [null, 'OK'],
+      [null, 1],
+    ]);
     const pipe = r.pipeline();
     for (let i = 0; i < 1000; i++) pipe.incr('io:counter');
     const replies = (await pipe.exec())!;
@@ -93,7 +96,10 @@ describe('Redis client packages against a real node', () => {
     closers.push(() => store.disconnect());
     assert.equal(await keyv.set('a', { n: 1 }, 60_000), true);
     assert.deepEqual(await keyv.get('a'), { n: 1 });
-    await keyv.setMany([{ key: 'b', value: 'B' }, { key: 'c', value: 'C', ttl: 60_000 }]);
+    await keyv.setMany([
+      { key: 'b', value: 'B' },
+      { key: 'c', value: 'C', ttl: 60_000 },
+    ]);
     assert.deepEqual(await keyv.getMany(['a', 'b', 'c', 'none']), [{ n: 1 }, 'B', 'C', undefined]);
     assert.equal(await keyv.deleteMany(['b', 'c']), true);
     assert.equal(await keyv.get('b'), undefined);
@@ -116,7 +122,10 @@ describe('Redis client packages against a real node', () => {
     const cache = createCache({ stores: [new Keyv({ store, namespace: 'cm' })] });
     assert.equal(await cache.set('k', 'v', 60_000), 'v');
     assert.equal(await cache.get('k'), 'v');
-    await cache.mset([{ key: 'x', value: 1, ttl: 60_000 }, { key: 'y', value: 2, ttl: 60_000 }]);
+    await cache.mset([
+      { key: 'x', value: 1, ttl: 60_000 },
+      { key: 'y', value: 2, ttl: 60_000 },
+    ]);
     assert.deepEqual(await cache.mget(['x', 'y']), [1, 2]);
     assert.ok((await cache.ttl('x'))! > Date.now());
     await cache.mdel(['x']);
@@ -132,7 +141,10 @@ describe('Redis client packages against a real node', () => {
     const b = nodeRedis(2);
     await Promise.all([a.connect(), b.connect()]);
     await a.set('tx:w', '1');
-    const watching = await a.duplicate().on('error', () => {}).connect();
+    const watching = await a
+      .duplicate()
+      .on('error', () => {})
+      .connect();
     closers.push(() => watching.destroy());
     await watching.watch('tx:w');
     await b.set('tx:w', 'changed');

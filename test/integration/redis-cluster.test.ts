@@ -20,10 +20,14 @@ async function threeNodes(): Promise<Gossip[]> {
   const first = await startGossipNode([], { RespPort: await freePort() });
   const rest = [await startGossipNode([first.gossip], { RespPort: await freePort() }), await startGossipNode([first.gossip], { RespPort: await freePort() })];
   const nodes = [first, ...rest];
-  await waitFor('3 alive members everywhere', async () => {
-    const views = await Promise.all(nodes.map(members));
-    return views.every((v) => v.filter((m) => m.state === 'alive').length === 3);
-  }, 20_000);
+  await waitFor(
+    '3 alive members everywhere',
+    async () => {
+      const views = await Promise.all(nodes.map(members));
+      return views.every((v) => v.filter((m) => m.state === 'alive').length === 3);
+    },
+    20_000,
+  );
   await Promise.all(nodes.map(tokenOf));
   return nodes;
 }
@@ -81,7 +85,11 @@ describe('Redis semantics across a gossip cluster', () => {
     await ra.set('after', 'kept');
     const c2 = await restartGossipNode(c);
     const rc2 = redisOf(c2);
-    await everywhere([ra, rb, rc2], 'one key, the one written after the flush, on every node', async (r) => (await r.dbsize()) === 1 && (await r.get('after')) === 'kept');
+    await everywhere(
+      [ra, rb, rc2],
+      'one key, the one written after the flush, on every node',
+      async (r) => (await r.dbsize()) === 1 && (await r.get('after')) === 'kept',
+    );
     // The rejoined node's old copies did not come back anywhere, by push-pull or otherwise.
     await new Promise((r) => setTimeout(r, 3000));
     for (const r of [ra, rb, rc2]) {

@@ -15,22 +15,28 @@ after(stopAllNodes);
 type Gossip = NodeHandle & { gossip: string };
 
 async function allAlive(nodes: Gossip[]): Promise<void> {
-  await waitFor(`${nodes.length} alive members everywhere`, async () => {
-    const views = await Promise.all(nodes.map(members));
-    return views.every((v) => v.filter((m) => m.state === 'alive').length === nodes.length);
-  }, 15_000);
+  await waitFor(
+    `${nodes.length} alive members everywhere`,
+    async () => {
+      const views = await Promise.all(nodes.map(members));
+      return views.every((v) => v.filter((m) => m.state === 'alive').length === nodes.length);
+    },
+    15_000,
+  );
 }
 
 /** Runs `jobs` with at most `parallel` at a time over keep-alive connections. */
 async function runAll<T>(jobs: (() => Promise<T>)[], parallel = 16): Promise<T[]> {
   const out: T[] = new Array(jobs.length);
   let next = 0;
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    while (next < jobs.length) {
-      const i = next++;
-      out[i] = await jobs[i]!();
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < jobs.length) {
+        const i = next++;
+        out[i] = await jobs[i]!();
+      }
+    }),
+  );
   return out;
 }
 
@@ -43,10 +49,12 @@ async function assertSameReads(nodes: NodeHandle[], keys: string[], expected?: M
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
   try {
     for (const n of nodes) {
-      const reads = await runAll(keys.map((key) => async () => {
-        const r = await request(n.httpPort, `/data/?${qs({ cmd: 'get', key })}`, { agent });
-        return r.status === 200 ? fingerprint(r.body) : r.status === 404 ? null : `status ${r.status}`;
-      }));
+      const reads = await runAll(
+        keys.map((key) => async () => {
+          const r = await request(n.httpPort, `/data/?${qs({ cmd: 'get', key })}`, { agent });
+          return r.status === 200 ? fingerprint(r.body) : r.status === 404 ? null : `status ${r.status}`;
+        }),
+      );
       keys.forEach((key, i) => {
         if (expected) assert.equal(reads[i], expected.get(key), `node ${n.httpAddr}, key ${key}`);
       });
@@ -87,9 +95,12 @@ describe('replication (real processes, gossip mode)', () => {
       const k = `key-${i % 700}`;
       byKey.set(k, [...(byKey.get(k) ?? []), j]);
     });
-    await runAll([...byKey.values()].map((list) => async () => {
-      for (const j of list) await j();
-    }), 24);
+    await runAll(
+      [...byKey.values()].map((list) => async () => {
+        for (const j of list) await j();
+      }),
+      24,
+    );
     const big = randomBytes(2 * 1024 * 1024);
     assert.equal((await dataCmd(nodes[2]!, { cmd: 'set', key: 'big-value' }, big)).json<{ Status: number }>().Status, 200);
     keys.push('big-value');
@@ -112,15 +123,20 @@ describe('replication (real processes, gossip mode)', () => {
     const keys = Array.from({ length: 30 }, (_, i) => `contended-${i}`);
     await Promise.all(nodes.flatMap((n, ni) => keys.map((key) => dataCmd(n, { cmd: 'set', key, valuedata: `from-node-${ni}` }))));
     const doomed = Array.from({ length: 30 }, (_, i) => `doomed-${i}`);
-    await Promise.all(doomed.map(async (key, i) => {
-      const n = nodes[i % 3]!;
-      await dataCmd(n, { cmd: 'set', key, valuedata: 'short-lived' });
-      await dataCmd(n, { cmd: 'delete', key });
-    }));
+    await Promise.all(
+      doomed.map(async (key, i) => {
+        const n = nodes[i % 3]!;
+        await dataCmd(n, { cmd: 'set', key, valuedata: 'short-lived' });
+        await dataCmd(n, { cmd: 'delete', key });
+      }),
+    );
     await waitConverged(nodes, 30_000);
     await assertSameReads(nodes, keys);
     const winners = await Promise.all(keys.map(async (key) => (await dataCmd(nodes[0]!, { cmd: 'get', key })).body.toString()));
-    assert.ok(winners.every((w) => /^from-node-\d$/.test(w)), winners.join(','));
+    assert.ok(
+      winners.every((w) => /^from-node-\d$/.test(w)),
+      winners.join(','),
+    );
     for (const n of nodes) {
       for (const key of doomed) assert.equal((await dataCmd(n, { cmd: 'get', key })).status, 404, `${key} on ${n.httpAddr}`);
     }
@@ -134,11 +150,14 @@ describe('replication (real processes, gossip mode)', () => {
     await c.stop('SIGTERM');
     const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
     const tokens = [await tokenOf(a), await tokenOf(b)];
-    await runAll(Array.from({ length: 10_000 }, (_, i) => async () => {
-      const n = i % 2 === 0 ? a : b;
-      const r = await request(n.httpPort, `/data/?${qs({ cmd: 'set', key: `bulk-${i}`, valuedata: `v${i}`, token: tokens[i % 2]! })}`, { agent });
-      assert.equal(r.status, 200);
-    }), 32);
+    await runAll(
+      Array.from({ length: 10_000 }, (_, i) => async () => {
+        const n = i % 2 === 0 ? a : b;
+        const r = await request(n.httpPort, `/data/?${qs({ cmd: 'set', key: `bulk-${i}`, valuedata: `v${i}`, token: tokens[i % 2]! })}`, { agent });
+        assert.equal(r.status, 200);
+      }),
+      32,
+    );
     agent.destroy();
     const root = await waitConverged([a, b], 30_000);
     const c2 = await restartGossipNode(c);
@@ -202,7 +221,8 @@ describe('replication (real processes, gossip mode)', () => {
     const after = await status(a);
     const p0 = before.replication.push;
     const p1 = after.replication.push;
-    const rejected = (p: StatusDoc['replication']['push']) => p.rejectedBadMac! + p.rejectedMalformed! + p.rejectedReplay! + p.rejectedStale! + p.deltasMalformed!;
+    const rejected = (p: StatusDoc['replication']['push']) =>
+      p.rejectedBadMac! + p.rejectedMalformed! + p.rejectedReplay! + p.rejectedStale! + p.deltasMalformed!;
     assert.ok(rejected(p1) - rejected(p0) >= 5, JSON.stringify(p1));
     assert.equal(p1.rejectedReplay! - p0.rejectedReplay!, 1);
     assert.equal(after.store.digest, before.store.digest);
@@ -219,15 +239,25 @@ describe('replication (real processes, gossip mode)', () => {
     assert.equal((await server(nodes[1]!, { cmd: 'add', address: '127.0.0.1:7998', group_type: 'gossip' })).Status, 200);
     const has = async (n: NodeHandle, type: string, address: string) =>
       ((await server(n, { cmd: 'getall', group_type: type })).Data ?? []).some((e) => e.Address === address);
-    await waitFor('adds everywhere', async () => {
-      for (const n of nodes) if (!(await has(n, 'owlcache', 'http://127.0.0.1:7999')) || !(await has(n, 'gossip', '127.0.0.1:7998'))) return false;
-      return true;
-    }, 20_000, 250);
+    await waitFor(
+      'adds everywhere',
+      async () => {
+        for (const n of nodes) if (!(await has(n, 'owlcache', 'http://127.0.0.1:7999')) || !(await has(n, 'gossip', '127.0.0.1:7998'))) return false;
+        return true;
+      },
+      20_000,
+      250,
+    );
     assert.equal((await server(nodes[2]!, { cmd: 'delete', address: 'http://127.0.0.1:7999' })).Status, 200);
-    await waitFor('delete everywhere', async () => {
-      for (const n of nodes) if (await has(n, 'owlcache', 'http://127.0.0.1:7999')) return false;
-      return true;
-    }, 20_000, 250);
+    await waitFor(
+      'delete everywhere',
+      async () => {
+        for (const n of nodes) if (await has(n, 'owlcache', 'http://127.0.0.1:7999')) return false;
+        return true;
+      },
+      20_000,
+      250,
+    );
     await Promise.all(nodes.map((n) => n.stop()));
   });
 });

@@ -186,7 +186,10 @@ describe('Redis protocol (RESP2)', () => {
       cursor = next;
       rounds += 1;
     } while (cursor !== '0' && rounds < 100_000);
-    assert.deepEqual([...want].filter((k) => !seen.has(k)), []);
+    assert.deepEqual(
+      [...want].filter((k) => !seen.has(k)),
+      [],
+    );
     assert.equal(seen.size, 300);
 
     const streamed = new Set<string>();
@@ -200,7 +203,19 @@ describe('Redis protocol (RESP2)', () => {
     });
     assert.equal(streamed.size, [...want].filter((k) => k.startsWith('scan:1')).length);
     await assert.rejects(redis.scan('abc'), /invalid cursor/);
-    assert.deepEqual((await redis.keys('scan:29*')).sort(), ['scan:29', 'scan:290', 'scan:291', 'scan:292', 'scan:293', 'scan:294', 'scan:295', 'scan:296', 'scan:297', 'scan:298', 'scan:299']);
+    assert.deepEqual((await redis.keys('scan:29*')).sort(), [
+      'scan:29',
+      'scan:290',
+      'scan:291',
+      'scan:292',
+      'scan:293',
+      'scan:294',
+      'scan:295',
+      'scan:296',
+      'scan:297',
+      'scan:298',
+      'scan:299',
+    ]);
   });
 
   test('INFO has the server, clients, memory, keyspace and cluster sections', async () => {
@@ -289,7 +304,10 @@ describe('Redis protocol (RESP2)', () => {
     const errors: Error[] = [];
     wrong.on('error', (err: Error) => errors.push(err));
     await assert.rejects(wrong.connect());
-    assert.ok(errors.some((e) => /WRONGPASS/.test(e.message)), errors.map((e) => e.message).join('; '));
+    assert.ok(
+      errors.some((e) => /WRONGPASS/.test(e.message)),
+      errors.map((e) => e.message).join('; '),
+    );
   });
 
   test('10 000 pipelined commands', async () => {

@@ -5,7 +5,22 @@ import { readdirSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
-import { TEST_AUTH_KEY, TEST_PASSWORD, freePort, getToken, qs, request, runToExit, startNode, stopAllNodes, tempDir, waitFor, type HttpResult, type NodeHandle, type RequestOptions } from '../helpers/node-process.js';
+import {
+  TEST_AUTH_KEY,
+  TEST_PASSWORD,
+  freePort,
+  getToken,
+  qs,
+  request,
+  runToExit,
+  startNode,
+  stopAllNodes,
+  tempDir,
+  waitFor,
+  type HttpResult,
+  type NodeHandle,
+  type RequestOptions,
+} from '../helpers/node-process.js';
 import { passwordGeneration } from '../../src/api/http/tokens.js';
 import { startGossipNode, tokenOf } from '../helpers/cluster.js';
 import { DatagramSealer } from '../../src/cluster/security.js';
@@ -76,7 +91,7 @@ describe('tokens', () => {
       'another IP in the token': await sign({ ip: '10.1.2.3', pwg: PWG, iat: now, exp: now + 60 }),
       'no ip claim': await sign({ pwg: PWG, iat: now, exp: now + 60 }),
       'no password claim': await sign({ ip: '127.0.0.1', iat: now, exp: now + 60 }),
-      'another password\'s claim': await sign({ ip: '127.0.0.1', pwg: passwordGeneration(JWT_SECRET, 'another-password-0123'), iat: now, exp: now + 60 }),
+      "another password's claim": await sign({ ip: '127.0.0.1', pwg: passwordGeneration(JWT_SECRET, 'another-password-0123'), iat: now, exp: now + 60 }),
       'signature cut': jwt.slice(0, -5),
       empty: '',
     };
@@ -131,8 +146,14 @@ describe('wrong passwords', () => {
 
   test('parallel wrong passwords from one address are answered one after another: the last waits the sum of the delays', async () => {
     const n = 5;
-    const answers = await parallelPass(Array.from({ length: n }, (_, i) => `parallel-wrong-${i}`), '127.0.0.5');
-    assert.deepEqual(answers.map((a) => a.status), Array(n).fill(401));
+    const answers = await parallelPass(
+      Array.from({ length: n }, (_, i) => `parallel-wrong-${i}`),
+      '127.0.0.5',
+    );
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      Array(n).fill(401),
+    );
     const last = Math.max(...answers.map((a) => a.ms));
     // 0 + 300 + 600 + 1200 + 2400 = 4500 ms with PassFailDelay 300; 0.7 of it allows for the decay while waiting.
     // Checked in parallel, the slowest would be answered after 600 ms.
@@ -142,7 +163,10 @@ describe('wrong passwords', () => {
   test('the right password sent while its address is slowed down waits its turn like a wrong one', async () => {
     const from = '127.0.0.6';
     const answers = await parallelPass(['slow-wrong-1', 'slow-wrong-2', 'slow-wrong-3', TEST_PASSWORD], from);
-    assert.deepEqual(answers.map((a) => a.status), [401, 401, 401, 200]);
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      [401, 401, 401, 200],
+    );
     // Behind 0 + 300 + 600 ms of wrong ones, then its own 1200 ms.
     assert.ok(answers[3]!.ms >= 0.7 * sumOfDelays(300, 4), `the right password was answered after ${answers[3]!.ms} ms`);
   });
@@ -246,17 +270,27 @@ describe('node-to-node traffic', () => {
     const sock = dgram.createSocket('udp4');
     try {
       const send = (b: Buffer, port: number) => new Promise<void>((r) => sock.send(b, port, '127.0.0.1', () => r()));
-      const stale = (purpose: string) => new DatagramSealer(TEST_AUTH_KEY, purpose, { encrypt: false, windowMs: 30_000, now: () => Date.now() - 5 * 60_000 }).seal(Buffer.from('x'));
-      const wrongKey = (purpose: string) => new DatagramSealer('wrong-cluster-key-0123456', purpose, { encrypt: false, windowMs: 30_000 }).seal(Buffer.from('x'));
-      for (const [port, purpose] of [[swimPort, MEMBERSHIP_PURPOSE], [dataPort, DATA_GOSSIP_PURPOSE]] as const) {
+      const stale = (purpose: string) =>
+        new DatagramSealer(TEST_AUTH_KEY, purpose, { encrypt: false, windowMs: 30_000, now: () => Date.now() - 5 * 60_000 }).seal(Buffer.from('x'));
+      const wrongKey = (purpose: string) =>
+        new DatagramSealer('wrong-cluster-key-0123456', purpose, { encrypt: false, windowMs: 30_000 }).seal(Buffer.from('x'));
+      for (const [port, purpose] of [
+        [swimPort, MEMBERSHIP_PURPOSE],
+        [dataPort, DATA_GOSSIP_PURPOSE],
+      ] as const) {
         await send(Buffer.from('not sealed at all'), port);
         await send(wrongKey(purpose), port);
         await send(stale(purpose), port);
       }
-      await waitFor('datagrams to be counted', async () => {
-        const s = (await statusOf()).replication;
-        return s.membership!.rejectedStale! > s0.replication.membership!.rejectedStale! && s.push!.rejectedStale! > s0.replication.push!.rejectedStale!;
-      }, 10_000, 50);
+      await waitFor(
+        'datagrams to be counted',
+        async () => {
+          const s = (await statusOf()).replication;
+          return s.membership!.rejectedStale! > s0.replication.membership!.rejectedStale! && s.push!.rejectedStale! > s0.replication.push!.rejectedStale!;
+        },
+        10_000,
+        50,
+      );
     } finally {
       sock.close();
     }
@@ -279,7 +313,7 @@ describe('node-to-node traffic', () => {
       ['malformed', { [AUTH_HEADER]: 'v1 garbage' }],
       ['stale', { [AUTH_HEADER]: staleSigner.sign('GET', to, '/internal/entry?key=a') }],
       ['other key', { [AUTH_HEADER]: new RequestSigner('wrong-cluster-key-0123456', 30_000, self).sign('GET', to, '/internal/entry?key=a') }],
-      ['another node\'s', { [AUTH_HEADER]: signer.sign('GET', '127.0.0.1:1', '/internal/entry?key=a') }],
+      ["another node's", { [AUTH_HEADER]: signer.sign('GET', '127.0.0.1:1', '/internal/entry?key=a') }],
     ];
     for (const [what, headers] of calls) {
       const r = await req(g.httpPort, '/internal/entry?key=a', { headers });
@@ -348,7 +382,10 @@ describe('passwords and the data directory', () => {
       }
     };
     walk(node.dataDir);
-    assert.ok(seen.some((n) => n.startsWith('server_group_config')), `no server list file among ${seen.join(', ')}`);
+    assert.ok(
+      seen.some((n) => n.startsWith('server_group_config')),
+      `no server list file among ${seen.join(', ')}`,
+    );
     assert.ok(seen.length >= 3, `only ${seen.join(', ')} in the data directory`);
   });
 });

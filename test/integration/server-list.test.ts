@@ -175,10 +175,23 @@ describe('/server/ refuses addresses a node must never contact', () => {
     const node = await startNode();
     const token = await getToken(node.httpPort);
     const refused = [
-      'http://169.254.169.254', 'http://169.254.169.254:80', 'http://[fe80::1]:7721', 'http://0.0.0.0:7721', 'http://[::]:7721',
-      'http://224.0.0.1:7721', 'http://[ff02::1]:7721', 'http://255.255.255.255:7721', 'http://0x7f.1', 'http://0x7f.1:7721',
-      'http://2130706433:7721', 'http://0177.0.0.1:7721', 'http://127.1:7721', 'http://[::ffff:127.0.0.1]:7721',
-      'http://metadata.google.internal', 'http://metadata.google.internal.:80', 'http://metadata:80',
+      'http://169.254.169.254',
+      'http://169.254.169.254:80',
+      'http://[fe80::1]:7721',
+      'http://0.0.0.0:7721',
+      'http://[::]:7721',
+      'http://224.0.0.1:7721',
+      'http://[ff02::1]:7721',
+      'http://255.255.255.255:7721',
+      'http://0x7f.1',
+      'http://0x7f.1:7721',
+      'http://2130706433:7721',
+      'http://0177.0.0.1:7721',
+      'http://127.1:7721',
+      'http://[::ffff:127.0.0.1]:7721',
+      'http://metadata.google.internal',
+      'http://metadata.google.internal.:80',
+      'http://metadata:80',
     ];
     for (const address of refused) {
       const { a } = await server(node, { cmd: 'add', address, pass: '', token });
@@ -208,7 +221,10 @@ describe('gossip mode seed files: the node starts whatever the file holds, and s
     { name: 'malformed JSON', content: '[{"Cmd":"","Address":"127.0.0.1:7946"', expect: /server_group_config\.json is not valid JSON/ },
     {
       name: 'naming an unreachable node',
-      content: JSON.stringify([{ Cmd: '', Address: 'owl-seed.invalid:7946', Pass: '', Token: '' }, { Cmd: '', Address: '127.0.0.1:1', Pass: '', Token: '' }]),
+      content: JSON.stringify([
+        { Cmd: '', Address: 'owl-seed.invalid:7946', Pass: '', Token: '' },
+        { Cmd: '', Address: '127.0.0.1:1', Pass: '', Token: '' },
+      ]),
       expect: /owl-seed\.invalid:7946 \(from .*server_group_config\.json\).*does not resolve/,
     },
   ];

@@ -13,7 +13,17 @@ after(stopAllNodes);
 function confWith(extra: string): { dir: string; conf: string } {
   const dir = tempDir();
   const conf = join(dir, 'owlcache.conf');
-  const lines = ['[Owlcache]', 'Host 127.0.0.1', `DBfile ${join(dir, 'db')}`, 'Logfile ', '[HTTP]', 'Httpport 0', `Pass ${TEST_PASSWORD}`, '[TCP]', 'Tcpport 0'];
+  const lines = [
+    '[Owlcache]',
+    'Host 127.0.0.1',
+    `DBfile ${join(dir, 'db')}`,
+    'Logfile ',
+    '[HTTP]',
+    'Httpport 0',
+    `Pass ${TEST_PASSWORD}`,
+    '[TCP]',
+    'Tcpport 0',
+  ];
   writeFileSync(conf, `${[...lines, extra].join('\n')}\n`);
   return { dir, conf };
 }
@@ -45,7 +55,11 @@ describe('Task settings', () => {
     assert.match(node.stderr(), /Task_DataAuthBackup: not supported by this implementation \(ignored\).*auth\.json is written once/);
     assert.match(node.stderr(), /Task_ServerGossipListBackup: not supported by this implementation \(ignored\)/);
     const logFile = join(node.dir, 'log', 'owlcache.log');
-    const line = await waitFor('a memory report in the log file', () => existsSync(logFile) && /INFO \[node\] memory: rss [\d.]+ MB, heap .*; store \d+ keys/.exec(readFileSync(logFile, 'utf8'))?.[0], 10_000);
+    const line = await waitFor(
+      'a memory report in the log file',
+      () => existsSync(logFile) && /INFO \[node\] memory: rss [\d.]+ MB, heap .*; store \d+ keys/.exec(readFileSync(logFile, 'utf8'))?.[0],
+      10_000,
+    );
     assert.ok(line);
     await node.stop();
   });
@@ -83,7 +97,9 @@ describe('gossip on IPv6', () => {
     const gossipPort = Number(/:(\d+)$/.exec(node.gossip)?.[1]);
     assert.match(node.gossip, /^\[::1\]:\d+$/);
     const udp6Ports = new Set(
-      readFileSync('/proc/net/udp6', 'utf8').split('\n').slice(1)
+      readFileSync('/proc/net/udp6', 'utf8')
+        .split('\n')
+        .slice(1)
         .map((l) => /^\s*\d+:\s+[0-9A-F]+:([0-9A-F]{4})\s/.exec(l)?.[1])
         .filter((p): p is string => p !== undefined)
         .map((p) => parseInt(p, 16)),

@@ -202,16 +202,21 @@ describe('TCP text protocol', () => {
       c.send('set short-lived x\nexpire short-lived 1\n');
       assert.equal((await c.json()).Status, 200);
       assert.equal((await c.json()).Status, 200);
-      await waitFor('the key to expire', async () => {
-        c.send('get short-lived\n');
-        return (await c.line()) === '';
-      }, 5000, 200);
+      await waitFor(
+        'the key to expire',
+        async () => {
+          c.send('get short-lived\n');
+          return (await c.line()) === '';
+        },
+        5000,
+        200,
+      );
     } finally {
       c.close();
     }
   });
 
-  test('values are bytes: a line\'s bytes after the key are stored as sent', async () => {
+  test("values are bytes: a line's bytes after the key are stored as sent", async () => {
     const c = await LineClient.connect(node.tcpPort);
     try {
       await c.line();

@@ -64,7 +64,9 @@ describe('coldbackup and coldrestore', () => {
     const file = join(deps.jobs.backupDir, 'one.gz');
     assert.equal(gunzipSync(readFileSync(file)).subarray(0, 8).toString('latin1'), 'OWLSNAP\n');
     let n = 0;
-    const meta = await readBackup(file, (b) => void (n += b.length));
+    const meta = await readBackup(file, (b) => {
+      n += b.length;
+    });
     assert.equal(meta.node, 'n1');
     assert.equal(meta.count, 20_000);
     assert.equal(n, 20_000);
@@ -123,7 +125,11 @@ describe('coldbackup and coldrestore', () => {
     writeFileSync(join(deps.jobs.backupDir, 'cut.gz'), gzipSync(raw.subarray(0, raw.length - 30)));
     writeFileSync(join(deps.jobs.backupDir, 'plain.txt'), 'not gzip at all');
     for (let i = 0; i < 5000; i++) store.delete(`k${i}`);
-    for (const [name, why] of [['flipped.gz', /damaged .*checksum mismatch/], ['cut.gz', /cut short|damaged/], ['plain.txt', /not a readable gzip/]] as const) {
+    for (const [name, why] of [
+      ['flipped.gz', /damaged .*checksum mismatch/],
+      ['cut.gz', /cut short|damaged/],
+      ['plain.txt', /not a readable gzip/],
+    ] as const) {
       await job(deps, { job_type: 'coldrestore', job_id: `r-${name}`, file: name });
       const j = await finished(deps, `r-${name}`);
       assert.equal(j.status, 'failed');

@@ -52,7 +52,12 @@ const gossipStatus = (members: PageStatus['cluster']): PageStatus => ({
 });
 
 const member = (address: string, state: MemberInfo['state'], local = false): MemberInfo => ({
-  address, state, incarnation: 1, meta: { name: `n-${address}`, http: 'h', data: 'd', proto: 1 }, since: 0, local,
+  address,
+  state,
+  incarnation: 1,
+  meta: { name: `n-${address}`, http: 'h', data: 'd', proto: 1 },
+  since: 0,
+  local,
 });
 
 describe('ClusterPage', () => {
@@ -63,11 +68,16 @@ describe('ClusterPage', () => {
       { name: 'a', state: 'alive' as const, gossip: '127.0.0.1:1', http: '127.0.0.1:10', local: true, since: '2026-01-01T00:00:00.000Z' },
       { name: 'b', state: 'alive' as const, gossip: '127.0.0.1:2', http: '127.0.0.1:20', local: false, since: '2026-01-01T00:00:00.000Z' },
     ];
-    const page = new ClusterPage(source(store, gossipStatus({ members: rows }), { n: 0 }, (m) => (m.name === 'b' ? { rttMs: 3, inSync: true, keys: undefined } : undefined)));
+    const page = new ClusterPage(
+      source(store, gossipStatus({ members: rows }), { n: 0 }, (m) => (m.name === 'b' ? { rttMs: 3, inSync: true, keys: undefined } : undefined)),
+    );
     try {
       const s = page.state();
       assert.equal(s.gossip, true);
-      assert.deepEqual(s.members.map((m) => m.name), ['a', 'b', 'c']);
+      assert.deepEqual(
+        s.members.map((m) => m.name),
+        ['a', 'b', 'c'],
+      );
       const [a, b, c] = s.members;
       assert.equal(a!.local, true);
       assert.deepEqual([a!.keys, a!.bytes, a!.maxMemory, a!.uptimeSeconds], [3, 300, 1000, 42]);
@@ -131,7 +141,10 @@ describe('ClusterPage', () => {
       membership.emit('suspect', member('127.0.0.1:2', 'suspect'));
       membership.emit('faulty', member('127.0.0.1:2', 'faulty'));
       const events = page.state().events;
-      assert.deepEqual(events.map((e) => e.event), ['faulty', 'suspect', 'join']);
+      assert.deepEqual(
+        events.map((e) => e.event),
+        ['faulty', 'suspect', 'join'],
+      );
       assert.equal(events[0]!.member, 'n-127.0.0.1:2');
       for (let i = 0; i < PAGE_EVENTS_KEPT + 10; i++) membership.emit('alive', member(`127.0.0.1:${100 + i}`, 'alive'));
       const kept = page.state().events;

@@ -132,7 +132,9 @@ describe('cluster modes', () => {
 
 describe('INFO member rows', () => {
   it('lists this node alone without members, else each member by name and HTTP address (gossip address when unknown)', () => {
-    assert.deepEqual(respMembers({ node: { name: 'a', http: '127.0.0.1:1', gossip: null }, members: [] }), [{ name: 'a', address: '127.0.0.1:1', state: 'alive' }]);
+    assert.deepEqual(respMembers({ node: { name: 'a', http: '127.0.0.1:1', gossip: null }, members: [] }), [
+      { name: 'a', address: '127.0.0.1:1', state: 'alive' },
+    ]);
     const row = { incarnation: 1, data: null, proto: null, local: false, since: '' };
     assert.deepEqual(
       respMembers({

@@ -36,7 +36,10 @@ describe('conf file parser', () => {
   });
 
   it('names the file and line of a bad line', () => {
-    assert.throws(() => parseConfText('Host 1\n=oops\n', 'x.conf'), (e: Error) => e instanceof ConfigError && /x\.conf:2/.test(e.message));
+    assert.throws(
+      () => parseConfText('Host 1\n=oops\n', 'x.conf'),
+      (e: Error) => e instanceof ConfigError && /x\.conf:2/.test(e.message),
+    );
     assert.throws(() => parseConfText('[Broken\n', 'x.conf'), /x\.conf:1: malformed section/);
   });
 
@@ -83,7 +86,10 @@ describe('ranges of numeric settings', () => {
     for (const name of numeric) {
       const type: SettingType = SETTINGS[name].type;
       assert.ok(isNumericType(type), `${name} has no range`);
-      assert.ok(Number.isSafeInteger(type.min) && Number.isSafeInteger(type.max) && type.min >= 0 && type.min <= type.max, `${name}: bad range ${type.min}..${type.max}`);
+      assert.ok(
+        Number.isSafeInteger(type.min) && Number.isSafeInteger(type.max) && type.min >= 0 && type.min <= type.max,
+        `${name}: bad range ${type.min}..${type.max}`,
+      );
       assert.ok(convertValue(type, SETTINGS[name].default).ok, `${name}: default ${SETTINGS[name].default} is outside its range`);
       assert.ok(convertValue(type, textOf(type, type.min)).ok, `${name}: min refused`);
       assert.ok(convertValue(type, textOf(type, type.max)).ok, `${name}: max refused`);
@@ -96,7 +102,16 @@ describe('ranges of numeric settings', () => {
   });
 
   it('settings that drive Node timers stay below the timer limit (past it a timer fires after 1 ms)', () => {
-    for (const name of ['TcpIdleTimeout', 'Task_DataBackup', 'Task_ClearExpireData', 'Task_ServerListBackup', 'Task_MemoryInfoToLog', 'PushPullInterval', 'GossipProbeInterval', 'AppendFsync'] as const) {
+    for (const name of [
+      'TcpIdleTimeout',
+      'Task_DataBackup',
+      'Task_ClearExpireData',
+      'Task_ServerListBackup',
+      'Task_MemoryInfoToLog',
+      'PushPullInterval',
+      'GossipProbeInterval',
+      'AppendFsync',
+    ] as const) {
       const type: SettingType = SETTINGS[name].type;
       assert.ok(isNumericType(type) && type.max <= TIMER_MAX_MS && TIMER_MAX_MS < 2 ** 31, name);
     }
@@ -112,25 +127,42 @@ describe('ranges of numeric settings', () => {
     ];
     for (const [line, expected] of cases) {
       const file = writeConf('hostile.conf', `# hostile\n${line}\n`);
-      assert.throws(() => load(['-config', file]), (e: Error) => e instanceof ConfigError && e.message.includes(file) && expected.test(e.message), line);
+      assert.throws(
+        () => load(['-config', file]),
+        (e: Error) => e instanceof ConfigError && e.message.includes(file) && expected.test(e.message),
+        line,
+      );
     }
     assert.equal(load(['--Task_DataBackup=0']).config.Task_DataBackup, 0, '0 still switches snapshots off');
   });
 
   it('refuses / and system folders as DBfile, after resolving the path', () => {
     for (const bad of ['/', '//', '/etc', '/usr/', '/var/../etc', '/proc']) {
-      assert.throws(() => load([`--DBfile=${bad}`]), (e: Error) => e instanceof ConfigError && /flag -DBfile: .* cannot be the data directory/.test(e.message), bad);
+      assert.throws(
+        () => load([`--DBfile=${bad}`]),
+        (e: Error) => e instanceof ConfigError && /flag -DBfile: .* cannot be the data directory/.test(e.message),
+        bad,
+      );
     }
     const file = writeConf('db.conf', '[Owlcache]\nDBfile /\n');
-    assert.throws(() => load(['-config', file]), new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: DBfile: "/" cannot be the data directory \\(/ is the root`));
+    assert.throws(
+      () => load(['-config', file]),
+      new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: DBfile: "/" cannot be the data directory \\(/ is the root`),
+    );
     assert.equal(systemFolderProblem('/var/lib/owlcache', '/'), null);
     assert.equal(systemFolderProblem('./db_file/', dir), null);
   });
 
   it('warns at start, with the reason, about Task settings not carried over', () => {
     const { warnings } = load(['--Task_DataAuthBackup=5', '--Task_ServerGossipListBackup=5']);
-    assert.ok(warnings.some((w) => /Task_DataAuthBackup: not supported .*auth\.json is written once/.test(w)), warnings.join('\n'));
-    assert.ok(warnings.some((w) => /Task_ServerGossipListBackup: not supported .*saved within a second/.test(w)), warnings.join('\n'));
+    assert.ok(
+      warnings.some((w) => /Task_DataAuthBackup: not supported .*auth\.json is written once/.test(w)),
+      warnings.join('\n'),
+    );
+    assert.ok(
+      warnings.some((w) => /Task_ServerGossipListBackup: not supported .*saved within a second/.test(w)),
+      warnings.join('\n'),
+    );
     assert.equal(load([]).config.Task_MemoryInfoToLog, 60_000);
   });
 });
@@ -166,7 +198,10 @@ describe('loadConfig', () => {
 
   it('stops on a bad value, naming file, line and setting', () => {
     const file = writeConf('bad.conf', '# x\nHttpport 8000\nTcpport seventy\n');
-    assert.throws(() => load(['-config', file]), (e: Error) => e instanceof ConfigError && e.message.includes(`${file}:3: Tcpport`) && /whole number/.test(e.message));
+    assert.throws(
+      () => load(['-config', file]),
+      (e: Error) => e instanceof ConfigError && e.message.includes(`${file}:3: Tcpport`) && /whole number/.test(e.message),
+    );
     const file2 = writeConf('bad2.conf', 'Httpport 70000\n');
     assert.throws(() => load(['-config', file2]), /bad2\.conf:1: Httpport/);
   });
@@ -175,9 +210,18 @@ describe('loadConfig', () => {
     const file = writeConf('warn.conf', 'Frobnicate 1\nGet_data_from_memcache 1\nHttpport 7000\nHttpport 7001\n');
     const { config, warnings } = load(['-config', file]);
     assert.equal(config.Httpport, 7001);
-    assert.ok(warnings.some((w) => w.includes(':1: unknown setting Frobnicate')), warnings.join('\n'));
-    assert.ok(warnings.some((w) => w.includes('Get_data_from_memcache: not supported')), warnings.join('\n'));
-    assert.ok(warnings.some((w) => w.includes('also set on line 3')), warnings.join('\n'));
+    assert.ok(
+      warnings.some((w) => w.includes(':1: unknown setting Frobnicate')),
+      warnings.join('\n'),
+    );
+    assert.ok(
+      warnings.some((w) => w.includes('Get_data_from_memcache: not supported')),
+      warnings.join('\n'),
+    );
+    assert.ok(
+      warnings.some((w) => w.includes('also set on line 3')),
+      warnings.join('\n'),
+    );
   });
 
   it('enforces the password policy', () => {
@@ -192,7 +236,10 @@ describe('loadConfig', () => {
   });
 
   it('rejects unknown flags and a missing config file clearly', () => {
-    assert.throws(() => load(['--nope=1']), (e: Error) => e instanceof ConfigError && /nope/.test(e.message));
+    assert.throws(
+      () => load(['--nope=1']),
+      (e: Error) => e instanceof ConfigError && /nope/.test(e.message),
+    );
     assert.throws(() => load(['-config', join(dir, 'missing.conf')]), /does not exist/);
   });
 
@@ -215,11 +262,35 @@ describe('loadConfig', () => {
 
   it('reads the original Go OwlCache conf format (sections, names, misspellings)', () => {
     const original = [
-      '# owlcache 配置文件', '[Owlcache]', 'Host 0.0.0.0', 'ResponseHost 127.0.0.1', 'Logfile ./log_file/', 'DBfile ./db_file/',
-      '[TCP]', 'Tcpport 7720', 'CloseTcp 1', '[HTTP]', 'Httpport 7721', 'Pass ', 'Tonken_expire_time 0',
-      'Open_Https 0', 'Https_CertFile /www/server.crt', 'Https_KeyFile /www/server.key', 'HttpsClient_InsecureSkipVerify 0',
-      'Cors 0', 'Access_Control_Allow_Origin *', '[GroupData]', 'HttpClientRequestTimeout 2700', 'GroupWorkMode owlcache',
-      '[GroupDataSync]', 'GroupDataSync 0', 'Gossipport 0', 'GossipDataSyncAuthKey ', '[Task]', 'Task_DataBackup 1', 'Task_ClearExpireData 1',
+      '# owlcache 配置文件',
+      '[Owlcache]',
+      'Host 0.0.0.0',
+      'ResponseHost 127.0.0.1',
+      'Logfile ./log_file/',
+      'DBfile ./db_file/',
+      '[TCP]',
+      'Tcpport 7720',
+      'CloseTcp 1',
+      '[HTTP]',
+      'Httpport 7721',
+      'Pass ',
+      'Tonken_expire_time 0',
+      'Open_Https 0',
+      'Https_CertFile /www/server.crt',
+      'Https_KeyFile /www/server.key',
+      'HttpsClient_InsecureSkipVerify 0',
+      'Cors 0',
+      'Access_Control_Allow_Origin *',
+      '[GroupData]',
+      'HttpClientRequestTimeout 2700',
+      'GroupWorkMode owlcache',
+      '[GroupDataSync]',
+      'GroupDataSync 0',
+      'Gossipport 0',
+      'GossipDataSyncAuthKey ',
+      '[Task]',
+      'Task_DataBackup 1',
+      'Task_ClearExpireData 1',
     ].join('\n');
     const { config, warnings } = load(['-config', writeConf('go.conf', original)]);
     assert.deepEqual(warnings, []);

@@ -65,13 +65,30 @@ describe('GroupClient refuses hosts a node never contacts', () => {
   it('sends nothing to a refused address or name, even when it reaches the client', async () => {
     const sent: Sent[] = [];
     const client = new GroupClient({ insecureSkipVerify: false, maxBodyBytes: 1024, request: stubRequest(sent), lookup: fakeDns });
-    for (const host of ['169.254.169.254', 'fe80::1', '0.0.0.0', '::', '224.0.0.1', 'ff02::1', '255.255.255.255', '::ffff:127.0.0.1', '0x7f.1', '2130706433', '127.1', 'metadata.google.internal', 'metadata']) {
+    for (const host of [
+      '169.254.169.254',
+      'fe80::1',
+      '0.0.0.0',
+      '::',
+      '224.0.0.1',
+      'ff02::1',
+      '255.255.255.255',
+      '::ffff:127.0.0.1',
+      '0x7f.1',
+      '2130706433',
+      '127.1',
+      'metadata.google.internal',
+      'metadata',
+    ]) {
       assert.equal(await client.getKey({ scheme: 'http', host, port: 80 }, 'k', 1000), null, host);
     }
     assert.deepEqual(sent, [], 'a request was made for a refused host');
     const ok = await client.getKey({ scheme: 'http', host: '127.0.0.1', port: 7721 }, 'k', 1000);
     assert.equal(ok?.value.toString(), 'v', 'an allowed peer is asked (control)');
-    assert.deepEqual((sent as Sent[]).map((s) => s.host), ['127.0.0.1']);
+    assert.deepEqual(
+      (sent as Sent[]).map((s) => s.host),
+      ['127.0.0.1'],
+    );
     client.close();
   });
 

@@ -76,7 +76,11 @@ describe('host-port: each former reader, as it was', () => {
 
   it('the /server/ lists: IPv6 only in brackets, ports 1-65535, a URL may leave the port out, with the same messages', () => {
     assert.deepEqual(checkAddress('[::1]:7721', 'owlcache'), { ok: true, address: '[::1]:7721', endpoint: { scheme: null, host: '::1', port: 7721 } });
-    assert.deepEqual(checkAddress('HTTPS://[::1]/', 'owlcache'), { ok: true, address: 'https://[::1]', endpoint: { scheme: 'https', host: '::1', port: null } });
+    assert.deepEqual(checkAddress('HTTPS://[::1]/', 'owlcache'), {
+      ok: true,
+      address: 'https://[::1]',
+      endpoint: { scheme: 'https', host: '::1', port: null },
+    });
     const message = (raw: string, kind: 'owlcache' | 'gossip' = 'owlcache') => {
       const c = checkAddress(raw, kind);
       return c.ok ? 'ok' : c.message;

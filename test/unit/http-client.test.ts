@@ -121,7 +121,10 @@ describe('HttpClient', () => {
     const client = new HttpClient({ maxSockets: 4, insecureSkipVerify: false, maxBodyBytes: 1024 });
     try {
       await assert.rejects(client.request(call('/silent', { deadlineMs: 150 })), (err: unknown) => err instanceof HttpCallError && err.failure === 'deadline');
-      await assert.rejects(client.request(call('/silent', { deadlineMs: undefined, idleTimeoutMs: 150 })), (err: unknown) => err instanceof HttpCallError && err.failure === 'idle');
+      await assert.rejects(
+        client.request(call('/silent', { deadlineMs: undefined, idleTimeoutMs: 150 })),
+        (err: unknown) => err instanceof HttpCallError && err.failure === 'idle',
+      );
       await assert.rejects(client.request(call('/trickle', { deadlineMs: 200 })), (err: unknown) => err instanceof HttpCallError && err.failure === 'deadline');
       const slow = await client.request(call('/trickle', { deadlineMs: undefined, idleTimeoutMs: 250 }));
       assert.equal(slow.body.toString(), 'tttttt', 'an answer that keeps moving is not cut by an idle timeout');
@@ -137,7 +140,10 @@ describe('HttpClient', () => {
     await new Promise<void>((r) => closed.close(() => r()));
     const client = new HttpClient({ maxSockets: 1, insecureSkipVerify: false, maxBodyBytes: 1024 });
     try {
-      await assert.rejects(client.request(call('/ok', { port: deadPort })), (err: NodeJS.ErrnoException) => !(err instanceof HttpCallError) && err.code === 'ECONNREFUSED');
+      await assert.rejects(
+        client.request(call('/ok', { port: deadPort })),
+        (err: NodeJS.ErrnoException) => !(err instanceof HttpCallError) && err.code === 'ECONNREFUSED',
+      );
     } finally {
       client.close();
     }
@@ -167,8 +173,14 @@ describe('InternalClient over HttpClient', () => {
     const client = internal(64, 150);
     try {
       assert.equal(await client.call(`127.0.0.1:${port}`, 'GET', '/missing'), null);
-      await assert.rejects(client.call(`127.0.0.1:${port}`, 'GET', '/fail'), (e: unknown) => e instanceof InternalCallError && e.status === 500 && /answered 500/.test(e.message));
-      await assert.rejects(client.call(`127.0.0.1:${port}`, 'GET', '/silent'), (e: unknown) => e instanceof InternalCallError && /\/silent timed out after 150 ms/.test(e.message));
+      await assert.rejects(
+        client.call(`127.0.0.1:${port}`, 'GET', '/fail'),
+        (e: unknown) => e instanceof InternalCallError && e.status === 500 && /answered 500/.test(e.message),
+      );
+      await assert.rejects(
+        client.call(`127.0.0.1:${port}`, 'GET', '/silent'),
+        (e: unknown) => e instanceof InternalCallError && /\/silent timed out after 150 ms/.test(e.message),
+      );
       await assert.rejects(client.call('not-an-address', 'GET', '/ok'), InternalCallError);
     } finally {
       client.close();
@@ -181,9 +193,15 @@ describe('InternalClient over HttpClient', () => {
     const onUncaught = (err: Error) => uncaught.push(err);
     process.prependListener('uncaughtException', onUncaught);
     try {
-      await assert.rejects(client.call(`127.0.0.1:${port}`, 'GET', '/big-chunked'), (e: unknown) => e instanceof InternalCallError && /answer from 127\.0\.0\.1:\d+\/big-chunked larger than 64 bytes/.test(e.message));
+      await assert.rejects(
+        client.call(`127.0.0.1:${port}`, 'GET', '/big-chunked'),
+        (e: unknown) => e instanceof InternalCallError && /answer from 127\.0\.0\.1:\d+\/big-chunked larger than 64 bytes/.test(e.message),
+      );
       await new Promise((r) => setTimeout(r, 100));
-      assert.deepEqual(uncaught.map((e) => e.message), []);
+      assert.deepEqual(
+        uncaught.map((e) => e.message),
+        [],
+      );
     } finally {
       process.removeListener('uncaughtException', onUncaught);
       client.close();

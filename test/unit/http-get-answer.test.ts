@@ -60,7 +60,7 @@ describe('HTTP GET fast path', () => {
   });
   after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  test('a stored key: the raw value with OwlCache\'s headers, the same as the Koa route\'s answer', async () => {
+  test("a stored key: the raw value with OwlCache's headers, the same as the Koa route's answer", async () => {
     const r = await send(port, 'GET', '/data/?cmd=get&key=k');
     assert.equal(r.status, 200);
     assert.equal(r.body.toString(), 'hello');

@@ -20,11 +20,14 @@ function msg(type: number, body: unknown): Buffer {
 function compound(parts: Buffer[], count = parts.length): Buffer {
   const head = Buffer.alloc(3);
   head.writeUInt16LE(count, 1);
-  return Buffer.concat([head, ...parts.flatMap((p) => {
-    const len = Buffer.alloc(2);
-    len.writeUInt16LE(p.length);
-    return [len, p];
-  })]);
+  return Buffer.concat([
+    head,
+    ...parts.flatMap((p) => {
+      const len = Buffer.alloc(2);
+      len.writeUInt16LE(p.length);
+      return [len, p];
+    }),
+  ]);
 }
 
 /** A raw UDP client standing in for an attacker (or a peer) at 127.0.0.1. */
@@ -52,9 +55,24 @@ describe('membership authentication', () => {
       // Seeds are retried with backoff: several attempts fit in this time.
       await waitFor('a rejected w', () => a.stats().rejectedBadMac >= 2, 10_000);
       await sleep(1500);
-      assert.deepEqual(a.members().map((x) => x.address).sort(), [a.localAddress(), b.localAddress()].sort());
-      assert.deepEqual(b.members().map((x) => x.address).sort(), [a.localAddress(), b.localAddress()].sort());
-      assert.deepEqual(w.members().map((x) => x.address), [w.localAddress()]);
+      assert.deepEqual(
+        a
+          .members()
+          .map((x) => x.address)
+          .sort(),
+        [a.localAddress(), b.localAddress()].sort(),
+      );
+      assert.deepEqual(
+        b
+          .members()
+          .map((x) => x.address)
+          .sort(),
+        [a.localAddress(), b.localAddress()].sort(),
+      );
+      assert.deepEqual(
+        w.members().map((x) => x.address),
+        [w.localAddress()],
+      );
       assert.ok(w.stats().datagramsOut >= 2);
     } finally {
       await nodes.stopAll();
@@ -66,7 +84,10 @@ describe('membership authentication', () => {
     try {
       const a = await nodes.start('a', [], { encrypt: true });
       const b = await nodes.start('b', [a.localAddress()], { encrypt: true });
-      await waitFor('encrypted pair joined', () => seesAllAlive(a, [a.localAddress(), b.localAddress()]) && seesAllAlive(b, [a.localAddress(), b.localAddress()]));
+      await waitFor(
+        'encrypted pair joined',
+        () => seesAllAlive(a, [a.localAddress(), b.localAddress()]) && seesAllAlive(b, [a.localAddress(), b.localAddress()]),
+      );
       const p = await nodes.start('plain', [a.localAddress()]);
       await waitFor('a rejected the plain node', () => a.stats().rejectedBadMac >= 1, 10_000);
       assert.equal(a.members().length, 2);
@@ -132,17 +153,27 @@ describe('membership authentication', () => {
       for (const d of unauthenticated) await sendTo(socket, a, d);
       for (const g of garbage) await sendTo(socket, a, sealer.seal(g));
 
-      await waitFor('all counted', () => {
-        const s = a.stats();
-        return s.rejectedBadMac + s.rejectedMalformed - before.rejectedBadMac - before.rejectedMalformed >= unauthenticated.length + garbage.length;
-      }, 10_000);
+      await waitFor(
+        'all counted',
+        () => {
+          const s = a.stats();
+          return s.rejectedBadMac + s.rejectedMalformed - before.rejectedBadMac - before.rejectedMalformed >= unauthenticated.length + garbage.length;
+        },
+        10_000,
+      );
       const after = a.stats();
       assert.equal(after.rejectedMalformed - before.rejectedMalformed >= garbage.length, true, 'every garbage-inside datagram counted as malformed');
       // wrong key, other purpose, one byte short, one bit flipped (the rest fail earlier, as malformed)
       assert.ok(after.rejectedBadMac - before.rejectedBadMac >= 4);
       // The fake member, carried by the valid first part of a bad compound, never got in: a datagram is taken whole or not at all.
       await sleep(500);
-      assert.deepEqual(a.members().map((x) => x.address).sort(), [...all].sort());
+      assert.deepEqual(
+        a
+          .members()
+          .map((x) => x.address)
+          .sort(),
+        [...all].sort(),
+      );
       assert.ok(a.members().every((x) => x.state === 'alive'));
       assert.equal(received.length, 0, 'nothing answered');
       assert.ok(seesAllAlive(b, all));

@@ -35,7 +35,14 @@ describe('Metrics', () => {
     const m = new Metrics();
     assert.deepEqual(await lines(m, 'owlcache_datagrams_dropped_total'), []);
     assert.deepEqual(await lines(m, 'owlcache_store_keys'), ['owlcache_store_keys 0']);
-    const membership: DatagramCounts = { datagramsIn: 5, bytesIn: 500, datagramsOut: 3, bytesOut: 300, sendErrors: 0, dropped: { mac: 1, stale: 0, replay: 2, malformed: 0, oversize: 0, address: 0 } };
+    const membership: DatagramCounts = {
+      datagramsIn: 5,
+      bytesIn: 500,
+      datagramsOut: 3,
+      bytesOut: 300,
+      sendErrors: 0,
+      dropped: { mac: 1, stale: 0, replay: 2, malformed: 0, oversize: 0, address: 0 },
+    };
     let keys = 7;
     m.watch({ datagrams: () => ({ membership }), store: () => ({ keys, stubs: 1, bytes: 99, maxMemory: 0 }) });
     const dropped = await lines(m, 'owlcache_datagrams_dropped_total');
@@ -51,9 +58,18 @@ describe('Metrics', () => {
 
   test('members by state count every state, zeros included', async () => {
     const m = new Metrics();
-    m.watch({ members: () => [{ state: 'alive', local: true }, { state: 'alive', local: false }, { state: 'faulty', local: false }] });
+    m.watch({
+      members: () => [
+        { state: 'alive', local: true },
+        { state: 'alive', local: false },
+        { state: 'faulty', local: false },
+      ],
+    });
     assert.deepEqual(await lines(m, 'owlcache_members'), [
-      'owlcache_members{state="alive"} 2', 'owlcache_members{state="suspect"} 0', 'owlcache_members{state="faulty"} 1', 'owlcache_members{state="left"} 0',
+      'owlcache_members{state="alive"} 2',
+      'owlcache_members{state="suspect"} 0',
+      'owlcache_members{state="faulty"} 1',
+      'owlcache_members{state="left"} 0',
     ]);
     m.memberEntered('suspect');
     m.memberEntered('alive');

@@ -27,7 +27,19 @@ function tempDir(): string {
 function deps(dir = tempDir()): OpsDeps {
   const clock = new HybridLogicalClock('n1');
   return {
-    node: { name: () => 'n1', id: 'id1', version: '0', mode: 'owlcache', scheme: 'http', httpAddress: () => '127.0.0.1:7721', tcpAddress: () => null, respAddress: () => null, dataDir: dir, startedAt: Date.now(), maxClockSkewMs: 500 },
+    node: {
+      name: () => 'n1',
+      id: 'id1',
+      version: '0',
+      mode: 'owlcache',
+      scheme: 'http',
+      httpAddress: () => '127.0.0.1:7721',
+      tcpAddress: () => null,
+      respAddress: () => null,
+      dataDir: dir,
+      startedAt: Date.now(),
+      maxClockSkewMs: 500,
+    },
     store: { stats: () => ({ keys: 0, stubs: 0, bytes: 0, maxMemory: 0, evictions: 0, digest: '0' }) },
     lists: { hub: ServerList.open(join(dir, 'hub.json'), 'gossip', clock), leaf: ServerList.open(join(dir, 'leaf.json'), 'owlcache', clock) },
     cluster: () => null,
@@ -53,7 +65,8 @@ describe('operations dispatch', () => {
 
   it('refuses *_cmd with 403, names the missing or unknown operation, refuses non-objects', async () => {
     const d = deps();
-    for (const name of ['mysql_cmd', 'pgsql_cmd', 'cluster_cmd', 'anything_cmd']) assert.equal((await runBody(d, { ver: '0.1', job_type: name, cmd: 'rm -rf /' })).status, 403);
+    for (const name of ['mysql_cmd', 'pgsql_cmd', 'cluster_cmd', 'anything_cmd'])
+      assert.equal((await runBody(d, { ver: '0.1', job_type: name, cmd: 'rm -rf /' })).status, 403);
     assert.equal((await runBody(d, { operation: 'nope' })).status, 404);
     assert.deepEqual(((await runBody(d, {})).body as { error: string }).error, 'operation: is required (a string)');
     assert.equal((await runBody(d, 'x')).status, 400);
@@ -88,15 +101,34 @@ describe('operations dispatch', () => {
 
   it('routes: set skips duplicates and invalid routes with the reason; delete skips missing ones; configure_cluster is all or nothing', async () => {
     const d = deps();
-    const set = await runBody(d, { operation: 'cluster_set_routes', server: 'hub', routes: [{ host: '127.0.0.1', port: 7946 }, { host: '127.0.0.1', port: 7946 }, { host: 'a b', port: 1 }, 'x'] });
+    const set = await runBody(d, {
+      operation: 'cluster_set_routes',
+      server: 'hub',
+      routes: [{ host: '127.0.0.1', port: 7946 }, { host: '127.0.0.1', port: 7946 }, { host: 'a b', port: 1 }, 'x'],
+    });
     const b = set.body as { set: unknown[]; skipped: { reason: string }[] };
     assert.deepEqual(b.set, [{ host: '127.0.0.1', port: 7946 }]);
-    assert.deepEqual(b.skipped.map((s) => s.reason.split(':')[0]), ['duplicate', 'bad address "a b', 'a route must be an object {host, port}, not the string "x"']);
-    const conf = await runBody(d, { operation: 'configure_cluster', connections: [{ host: '127.0.0.1', port: 1 }, { server: 'edge', host: '127.0.0.1', port: 2 }] });
+    assert.deepEqual(
+      b.skipped.map((s) => s.reason.split(':')[0]),
+      ['duplicate', 'bad address "a b', 'a route must be an object {host, port}, not the string "x"'],
+    );
+    const conf = await runBody(d, {
+      operation: 'configure_cluster',
+      connections: [
+        { host: '127.0.0.1', port: 1 },
+        { server: 'edge', host: '127.0.0.1', port: 2 },
+      ],
+    });
     assert.equal(conf.status, 400);
     assert.match((conf.body as { error: string }).error, /^server: must be one of/);
     assert.deepEqual((await runBody(d, { operation: 'cluster_get_routes' })).body, { hub: [{ host: '127.0.0.1', port: 7946 }], leaf: [] });
-    const del = await runBody(d, { operation: 'cluster_delete_routes', routes: [{ host: '127.0.0.1', port: 7946 }, { host: '127.0.0.1', port: 7947 }] });
+    const del = await runBody(d, {
+      operation: 'cluster_delete_routes',
+      routes: [
+        { host: '127.0.0.1', port: 7946 },
+        { host: '127.0.0.1', port: 7947 },
+      ],
+    });
     assert.deepEqual((del.body as { deleted: unknown[] }).deleted, [{ host: '127.0.0.1', port: 7946 }]);
   });
 });
@@ -118,7 +150,14 @@ describe('operations authentication', () => {
       assert.deepEqual(await authenticate(auth, { ...c, ip: '1.2.3.4' }), { ok: true }, JSON.stringify(c));
     }
     calls.length = 0;
-    for (const c of [{}, { token: 'bad' }, { apiKey: 'bad' }, { authorization: basic('root:pw') }, { authorization: basic('admin:nope') }, { authorization: 'Digest x' }]) {
+    for (const c of [
+      {},
+      { token: 'bad' },
+      { apiKey: 'bad' },
+      { authorization: basic('root:pw') },
+      { authorization: basic('admin:nope') },
+      { authorization: 'Digest x' },
+    ]) {
       assert.equal((await authenticate(auth, { ...c, ip: '1.2.3.4' })).ok, false, JSON.stringify(c));
     }
     assert.equal(calls.length, 2, 'each Basic attempt, right user or not, is one guarded check');

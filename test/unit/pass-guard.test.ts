@@ -101,7 +101,7 @@ describe('PassGuard', () => {
     assert.ok(guard.delayFor('10.0.0.4') <= PassGuard.MAX_DELAY_MS);
   });
 
-  it('bounds checks per second across all addresses (a burst of one second\'s budget, then the rate)', async () => {
+  it("bounds checks per second across all addresses (a burst of one second's budget, then the rate)", async () => {
     const { time, attempt } = setup({ baseDelayMs: 0, checksPerSecond: 10 });
     const start = time.now();
     const checkedAt: number[] = [];

@@ -4,12 +4,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import { Unpackr } from 'msgpackr';
-import {
-  crc32, fileHead, frame, FRAME_HEAD_BYTES, KIND_HEADER, KIND_RECORDS, readFramedFile, tableCrc32,
-} from '../../src/persistence/frames.js';
-import {
-  decodeRecord, decodeRecords, encodeRecord, encodeRecords, RecordFormatError, recordFromArray, recordToArray,
-} from '../../src/store/record-codec.js';
+import { crc32, fileHead, frame, FRAME_HEAD_BYTES, KIND_HEADER, KIND_RECORDS, readFramedFile, tableCrc32 } from '../../src/persistence/frames.js';
+import { decodeRecord, decodeRecords, encodeRecord, encodeRecords, RecordFormatError, recordFromArray, recordToArray } from '../../src/store/record-codec.js';
 import type { EntryRecord } from '../../src/store/entry.js';
 import { removeTempDirs, tempDir } from '../helpers/node-process.js';
 
@@ -61,7 +57,14 @@ describe('record codec', () => {
     const numbers = [0, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER];
     const records: EntryRecord[] = [];
     for (const n of lengths) {
-      records.push({ key: 'k'.repeat(Math.max(1, n)), value: Buffer.alloc(n, 7), created: numbers[lengths.indexOf(n)]!, vv: v(numbers[9 - lengths.indexOf(n)]!), expireAt: 0, ev: v(1, 2, 'é'.repeat(n % 40 + 1)) });
+      records.push({
+        key: 'k'.repeat(Math.max(1, n)),
+        value: Buffer.alloc(n, 7),
+        created: numbers[lengths.indexOf(n)]!,
+        vv: v(numbers[9 - lengths.indexOf(n)]!),
+        expireAt: 0,
+        ev: v(1, 2, 'é'.repeat((n % 40) + 1)),
+      });
     }
     for (const x of numbers) records.push({ key: `n${x}`, value: null, created: x, vv: v(x, x, 'node'), expireAt: x, ev: v(x, x, 'node'), hollow: true });
     records.push({ key: '🦉'.repeat(20), value: Buffer.from('ü'), created: 3, vv: v(4), expireAt: 5, ev: v(4) });
@@ -85,21 +88,36 @@ describe('record codec', () => {
     // [fixstr key, bin8 value, uint64 created, int64 vv.t, int8 vv.c, str8 vv.n, float32 expireAt, fixint flags]
     const bytes = Buffer.concat([
       Buffer.from([0x98, 0xa1, 0x6b, 0xc4, 0x02, 0x01, 0x02, 0xcf]),
-      (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(1_700_000_000_000_000n); return b; })(),
+      (() => {
+        const b = Buffer.alloc(8);
+        b.writeBigUInt64BE(1_700_000_000_000_000n);
+        return b;
+      })(),
       Buffer.from([0xd3]),
-      (() => { const b = Buffer.alloc(8); b.writeBigInt64BE(1_700_000_000_000n); return b; })(),
+      (() => {
+        const b = Buffer.alloc(8);
+        b.writeBigInt64BE(1_700_000_000_000n);
+        return b;
+      })(),
       Buffer.from([0xd0, 0x05, 0xd9, node.length]),
       Buffer.from(node),
       Buffer.from([0xca, 0, 0, 0, 0, 0x00]),
     ]);
     const expected: EntryRecord = {
-      key: 'k', value: Buffer.from([1, 2]), created: 1_700_000_000_000_000,
-      vv: { t: 1_700_000_000_000, c: 5, n: node }, expireAt: 0, ev: { t: 1_700_000_000_000, c: 5, n: node },
+      key: 'k',
+      value: Buffer.from([1, 2]),
+      created: 1_700_000_000_000_000,
+      vv: { t: 1_700_000_000_000, c: 5, n: node },
+      expireAt: 0,
+      ev: { t: 1_700_000_000_000, c: 5, n: node },
     };
     assert.deepEqual(decodeRecord(bytes), expected);
     const chunk = Buffer.concat([Buffer.from([0xdc, 0, 2]), bytes, bytes]);
     const out: EntryRecord[] = [];
-    assert.equal(decodeRecords(chunk, (r) => out.push(r)), 2);
+    assert.equal(
+      decodeRecords(chunk, (r) => out.push(r)),
+      2,
+    );
     assert.deepEqual(out, [expected, expected]);
     // Bytes after the record are not silently ignored.
     assert.throws(() => decodeRecord(Buffer.concat([bytes, Buffer.from([0])])), RecordFormatError);
@@ -166,7 +184,10 @@ describe('frames', () => {
     const payloads = [Buffer.from('a'), Buffer.alloc(3 << 20, 'b'), Buffer.from(''), Buffer.from('c')];
     const { path } = writeFramed(payloads);
     const { got, res } = readAll(path);
-    assert.deepEqual(got, payloads.map((p) => p.toString()));
+    assert.deepEqual(
+      got,
+      payloads.map((p) => p.toString()),
+    );
     assert.equal(res.end.kind, 'complete');
     assert.equal(res.frames, 5);
   });

@@ -55,7 +55,10 @@ describe('append log: damage in the middle', () => {
     flip(w.path, f[50]!.offset + FRAME_HEAD_BYTES + 3);
     const got: string[] = [];
     const res = readAppendLog(w.path, 3, (r) => got.push(r.key));
-    assert.deepEqual(got, Array.from({ length: 100 }, (_, i) => `key-${i}`).filter((k) => k !== 'key-50'));
+    assert.deepEqual(
+      got,
+      Array.from({ length: 100 }, (_, i) => `key-${i}`).filter((k) => k !== 'key-50'),
+    );
     assert.equal(res.end.kind, 'complete');
     assert.equal(res.lostRecords, 1);
     assert.equal(res.damaged.length, 1);

@@ -48,7 +48,10 @@ describe('data directory lock', () => {
     const path = join(dir, LOCK_FILE);
     assert.equal(readFileSync(path, 'utf8'), `${process.pid}\n`);
     assert.equal(statSync(path).mode & 0o777, 0o600);
-    assert.throws(() => DataDirLock.acquire(dir), (e: unknown) => e instanceof DataDirRefusedError && /already in use by this process/.test(e.message));
+    assert.throws(
+      () => DataDirLock.acquire(dir),
+      (e: unknown) => e instanceof DataDirRefusedError && /already in use by this process/.test(e.message),
+    );
     lock.release();
     assert.equal(existsSync(path), false);
     lock.release();
@@ -89,7 +92,10 @@ describe('strict modes', () => {
     const dir = tmp();
     for (const mode of [0o770, 0o757, 0o777]) {
       chmodSync(dir, mode);
-      assert.throws(() => ensureWritableDir(dir), (e: unknown) => e instanceof DataDirRefusedError && /writable by/.test(e.message) && e.message.includes(`chmod go-w ${dir}`));
+      assert.throws(
+        () => ensureWritableDir(dir),
+        (e: unknown) => e instanceof DataDirRefusedError && /writable by/.test(e.message) && e.message.includes(`chmod go-w ${dir}`),
+      );
     }
     chmodSync(dir, 0o755);
     ensureWritableDir(dir);
@@ -111,7 +117,9 @@ describe('temp files are never opened through a planted link', () => {
     symlinkSync(victim, join(dir, SNAPSHOT_TEMP_FILE));
     const vv = { t: 1, c: 0, n: 'n' };
     await writeSnapshot(join(dir, SNAPSHOT_FILE), join(dir, SNAPSHOT_TEMP_FILE), [{ key: 'k', value: Buffer.from('v'), created: 1, vv, expireAt: 0, ev: vv }], {
-      nodeId: 'n', createdAt: 1, replayFrom: 1,
+      nodeId: 'n',
+      createdAt: 1,
+      replayFrom: 1,
     });
     assert.equal(readFileSync(victim, 'utf8'), 'precious');
     assert.equal(readSnapshot(join(dir, SNAPSHOT_FILE), () => {}).status, 'ok');
@@ -153,7 +161,10 @@ describe('append-log generations', () => {
     const pa = Persistence.open({ dataDir: dir, store: a, appendLog: true, fsync: 'always', snapshotEveryMs: 0 });
     open.push(pa);
     a.set('new', Buffer.from('2'));
-    assert.deepEqual(listLogs(dir).map((l) => l.generation), [9_999_999_999, 10_000_000_000]);
+    assert.deepEqual(
+      listLogs(dir).map((l) => l.generation),
+      [9_999_999_999, 10_000_000_000],
+    );
     // A crash (no close), then a restart.
     const b = new Store({ nodeId: 'node-a' });
     const pb = Persistence.open({ dataDir: dir, store: b, appendLog: true, fsync: 'always', snapshotEveryMs: 0 });
@@ -163,4 +174,3 @@ describe('append-log generations', () => {
     assert.equal(pb.stats().logGeneration, 10_000_000_001);
   });
 });
-

@@ -1,14 +1,22 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { atomicTempFileOf, GOSSIP_MEMBERS_FILE, SERVER_GROUP_FILE, SERVER_GROUP_GOSSIP_FILE, SERVER_GROUP_OWLCACHE_FILE, versionsFileOf } from '../../src/persistence/layout.js';
+import {
+  atomicTempFileOf,
+  GOSSIP_MEMBERS_FILE,
+  SERVER_GROUP_FILE,
+  SERVER_GROUP_GOSSIP_FILE,
+  SERVER_GROUP_OWLCACHE_FILE,
+  versionsFileOf,
+} from '../../src/persistence/layout.js';
 import { LIST_FILES, listPaths } from '../../src/cluster/groups/lists.js';
 
 describe('data directory layout: the names other layers use come from here', () => {
   it('names the cluster files as docs/data-directory.md lists them', () => {
-    assert.deepEqual([SERVER_GROUP_FILE, SERVER_GROUP_GOSSIP_FILE, SERVER_GROUP_OWLCACHE_FILE, GOSSIP_MEMBERS_FILE], [
-      'server_group_config.json', 'server_group_gossip_config.json', 'server_group_owlcache_config.json', 'gossip_members.json',
-    ]);
+    assert.deepEqual(
+      [SERVER_GROUP_FILE, SERVER_GROUP_GOSSIP_FILE, SERVER_GROUP_OWLCACHE_FILE, GOSSIP_MEMBERS_FILE],
+      ['server_group_config.json', 'server_group_gossip_config.json', 'server_group_owlcache_config.json', 'gossip_members.json'],
+    );
   });
 
   it('the lists pick their files from these names by mode', () => {

@@ -143,6 +143,9 @@ describe('append log', () => {
     for (const g of [12, 3, 100]) await AppendLogWriter.create(dir, g, 'n', 'no').close();
     writeFileSync(join(dir, 'append-12.log'), '');
     writeFileSync(join(dir, 'store.snapshot'), '');
-    assert.deepEqual(listLogs(dir).map((l) => l.generation), [3, 12, 100]);
+    assert.deepEqual(
+      listLogs(dir).map((l) => l.generation),
+      [3, 12, 100],
+    );
   });
 });

@@ -81,7 +81,10 @@ describe('persistence: load, log, snapshot', () => {
     a.store.delete('k999');
     await snap;
     a.store.set('after', Buffer.from('z'));
-    assert.deepEqual(listLogs(dir).map((l) => l.generation), [2]);
+    assert.deepEqual(
+      listLogs(dir).map((l) => l.generation),
+      [2],
+    );
     const b = node(dir);
     assert.deepEqual(dump(b.store), dump(a.store));
     assert.equal(b.p.loaded.snapshotRecords, 1000);
@@ -113,7 +116,10 @@ describe('persistence: load, log, snapshot', () => {
     writeFileSync(join(dir, SNAPSHOT_FILE, 'x'), '');
     await assert.rejects(a.p.snapshot());
     a.store.set('after', Buffer.from('2'));
-    assert.deepEqual(listLogs(dir).map((l) => l.generation), [1, 2]);
+    assert.deepEqual(
+      listLogs(dir).map((l) => l.generation),
+      [1, 2],
+    );
     rmSync(join(dir, SNAPSHOT_FILE), { recursive: true });
     const b = node(dir);
     assert.deepEqual(dump(b.store), dump(a.store));
@@ -184,7 +190,7 @@ describe('persistence: load, log, snapshot', () => {
     assert.deepEqual(listLogs(dir), []);
   });
 
-  it('a client write that cannot be logged is not acknowledged (nor made); a peer\'s is kept and counted', async () => {
+  it("a client write that cannot be logged is not acknowledged (nor made); a peer's is kept and counted", async () => {
     const dir = tmp();
     const a = node(dir);
     a.store.set('ok', Buffer.from('1'));

@@ -3,9 +3,7 @@ import { existsSync, readFileSync, statSync, truncateSync, writeFileSync } from 
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { KIND_RECORDS, readFramedFile } from '../../src/persistence/frames.js';
-import {
-  readSnapshot, SNAPSHOT_MAGIC, SnapshotFormatError, writeSnapshot, type SnapshotMeta,
-} from '../../src/persistence/snapshot.js';
+import { readSnapshot, SNAPSHOT_MAGIC, SnapshotFormatError, writeSnapshot, type SnapshotMeta } from '../../src/persistence/snapshot.js';
 import type { EntryRecord } from '../../src/store/entry.js';
 import { removeTempDirs, tempDir } from '../helpers/node-process.js';
 import { repoRoot } from '../helpers/repo.js';
@@ -64,11 +62,17 @@ describe('snapshot', () => {
   it('writes and reads an empty store', async () => {
     const dir = tmp();
     const { file } = await write(dir, []);
-    assert.deepEqual(readSnapshot(file, () => {}), { status: 'ok', meta, records: 0, bytes: statSync(file).size });
+    assert.deepEqual(
+      readSnapshot(file, () => {}),
+      { status: 'ok', meta, records: 0, bytes: statSync(file).size },
+    );
   });
 
   it('reports a missing snapshot as missing', () => {
-    assert.deepEqual(readSnapshot(join(tmp(), 'nope'), () => {}), { status: 'missing' });
+    assert.deepEqual(
+      readSnapshot(join(tmp(), 'nope'), () => {}),
+      { status: 'missing' },
+    );
   });
 
   it('reports a cut-short snapshot as damaged, with the records read before the cut', async () => {
@@ -104,11 +108,14 @@ describe('snapshot', () => {
     const back: EntryRecord[] = [];
     const read = readSnapshot(join(repoRoot(), 'test', 'fixtures', 'snapshot-format1.bin'), (r) => back.push(r));
     assert.deepEqual(read, { status: 'ok', meta: { nodeId: 'node-a', createdAt: 1_700_000_000_999, replayFrom: 3 }, records: 4, bytes: 292 });
-    assert.deepEqual(back.map((r) => [r.key, r.value?.toString('hex') ?? null, r.expireAt, r.hollow === true, r.ev.t]), [
-      ['plain', Buffer.from('value-1').toString('hex'), 0, false, 1_700_000_000_000],
-      ['with-ttl', '000102ff', 1_800_000_000_000, false, 1_700_000_000_101],
-      ['deleted', null, 0, false, 1_700_000_000_195],
-      ['evicted', null, 1_700_000_000_310, true, 1_700_000_000_300],
-    ]);
+    assert.deepEqual(
+      back.map((r) => [r.key, r.value?.toString('hex') ?? null, r.expireAt, r.hollow === true, r.ev.t]),
+      [
+        ['plain', Buffer.from('value-1').toString('hex'), 0, false, 1_700_000_000_000],
+        ['with-ttl', '000102ff', 1_800_000_000_000, false, 1_700_000_000_101],
+        ['deleted', null, 0, false, 1_700_000_000_195],
+        ['evicted', null, 1_700_000_000_310, true, 1_700_000_000_300],
+      ],
+    );
   });
 });

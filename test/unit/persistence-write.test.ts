@@ -37,7 +37,7 @@ async function breakLog(p: Persistence): Promise<void> {
 }
 
 describe('persistence: a write the log refuses is not made', () => {
-  it('store, digest and listeners are untouched by a refused client write; a peer\'s change is still taken', async () => {
+  it("store, digest and listeners are untouched by a refused client write; a peer's change is still taken", async () => {
     const a = node();
     a.store.set('ok', Buffer.from('1'));
     const heard: string[] = [];
@@ -46,7 +46,10 @@ describe('persistence: a write the log refuses is not made', () => {
     const stats = a.store.stats();
     await breakLog(a.p);
 
-    assert.throws(() => a.store.set('lost', Buffer.from('2')), (err: unknown) => err instanceof PersistenceError && /write refused, nothing was changed/.test(err.message));
+    assert.throws(
+      () => a.store.set('lost', Buffer.from('2')),
+      (err: unknown) => err instanceof PersistenceError && /write refused, nothing was changed/.test(err.message),
+    );
     assert.throws(() => a.store.set('ok', Buffer.from('changed')), PersistenceError);
     assert.throws(() => a.store.delete('ok'), PersistenceError);
     assert.equal(a.store.get('lost'), undefined, 'a refused set is not readable');
@@ -60,7 +63,7 @@ describe('persistence: a write the log refuses is not made', () => {
 
     const v = a.store.hlc.now();
     assert.ok(a.store.merge({ key: 'peer', value: Buffer.from('3'), created: 1, vv: v, expireAt: 0, ev: v }));
-    assert.equal(a.store.get('peer')?.value?.toString(), '3', 'a peer\'s change is held in memory');
+    assert.equal(a.store.get('peer')?.value?.toString(), '3', "a peer's change is held in memory");
     assert.deepEqual(heard, ['peer']);
     assert.ok(a.p.stats().unwritableSince !== null);
     assert.equal(a.p.stats().refusedWrites, 4);
@@ -68,9 +71,19 @@ describe('persistence: a write the log refuses is not made', () => {
 
   it('MSET (setManyMs) is all or nothing, and its pairs reach the log together', async () => {
     const a = node();
-    assert.equal(a.commands.setManyMs([{ key: 'm1', value: Buffer.from('a') }, { key: 'm2', value: Buffer.from('b') }, { key: 'm1', value: Buffer.from('c') }]).status, 200);
+    assert.equal(
+      a.commands.setManyMs([
+        { key: 'm1', value: Buffer.from('a') },
+        { key: 'm2', value: Buffer.from('b') },
+        { key: 'm1', value: Buffer.from('c') },
+      ]).status,
+      200,
+    );
     assert.equal(a.store.get('m1')?.value?.toString(), 'c', 'a key given twice keeps the last value, as in Redis');
-    const tooBig = a.commands.setManyMs([{ key: 'n1', value: Buffer.from('a') }, { key: 'n2', value: Buffer.alloc((1 << 20) + 1) }]);
+    const tooBig = a.commands.setManyMs([
+      { key: 'n1', value: Buffer.from('a') },
+      { key: 'n2', value: Buffer.alloc((1 << 20) + 1) },
+    ]);
     assert.equal(tooBig.status, 413);
     assert.equal(a.store.get('n1'), undefined, 'a bad pair anywhere refuses the whole MSET');
 
@@ -83,7 +96,10 @@ describe('persistence: a write the log refuses is not made', () => {
     const heard: string[] = [];
     a.store.onChange((c) => heard.push(c.record.key));
     await breakLog(a.p);
-    const refused = a.commands.setManyMs([{ key: 'x1', value: Buffer.from('a') }, { key: 'x2', value: Buffer.from('b') }]);
+    const refused = a.commands.setManyMs([
+      { key: 'x1', value: Buffer.from('a') },
+      { key: 'x2', value: Buffer.from('b') },
+    ]);
     assert.equal(refused.status, 500);
     assert.match(refused.message ?? '', /write refused/);
     assert.equal(a.store.get('x1'), undefined);
@@ -95,7 +111,10 @@ describe('persistence: a write the log refuses is not made', () => {
   it('an acknowledged set is in the file when set() returns (AppendFsync 1): a crash right after keeps it', () => {
     const a = node();
     a.store.set('k', Buffer.from('v'));
-    a.commands.setManyMs([{ key: 'm1', value: Buffer.from('1') }, { key: 'm2', value: Buffer.from('2') }]);
+    a.commands.setManyMs([
+      { key: 'm1', value: Buffer.from('1') },
+      { key: 'm2', value: Buffer.from('2') },
+    ]);
     // A "crash": no close, no end of turn; a second Persistence reads what write(2) left.
     const b = node({}, a.dir);
     assert.equal(b.store.get('k')?.value?.toString(), 'v');
@@ -112,7 +131,7 @@ describe('persistence: a write the log refuses is not made', () => {
     assert.deepEqual(readdirSync(a.dir).sort(), before);
   });
 
-  it('recovers by itself: a snapshot saves the peers\' changes taken while the log failed, and client writes resume', async () => {
+  it("recovers by itself: a snapshot saves the peers' changes taken while the log failed, and client writes resume", async () => {
     const a = node();
     a.store.set('before', Buffer.from('1'));
     await breakLog(a.p);
@@ -125,7 +144,7 @@ describe('persistence: a write the log refuses is not made', () => {
     a.store.set('after', Buffer.from('2'));
     const b = node({}, a.dir);
     assert.equal(b.store.get('before')?.value?.toString(), '1');
-    assert.equal(b.store.get('peer')?.value?.toString(), '3', 'the peer\'s change held in memory was saved');
+    assert.equal(b.store.get('peer')?.value?.toString(), '3', "the peer's change held in memory was saved");
     assert.equal(b.store.get('after')?.value?.toString(), '2');
     assert.equal(b.store.get('refused'), undefined);
   });

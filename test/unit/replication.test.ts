@@ -15,7 +15,10 @@ describe('broadcast queue', () => {
     q.enqueue('b', Buffer.from('b1'));
     q.enqueue('a', Buffer.from('a2'));
     const first = q.takeFresh(1000);
-    assert.deepEqual(first.map((d) => d.bytes.toString()), ['b1', 'a2']);
+    assert.deepEqual(
+      first.map((d) => d.bytes.toString()),
+      ['b1', 'a2'],
+    );
     q.sent(first, ['p1', 'p2', 'p3'], 4, ['p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7', 'p8', 'p9', 'p10']);
     assert.equal(q.freshCount, 0);
     assert.equal(q.retryCount, 2);
@@ -60,7 +63,10 @@ describe('broadcast queue', () => {
     const out = q.takeFresh(100);
     q.enqueue('k', Buffer.from('new'));
     q.sent(out, ['p'], 10, ['p', 'q']);
-    assert.deepEqual(q.takeFresh(100).map((d) => d.bytes.toString()), ['new']);
+    assert.deepEqual(
+      q.takeFresh(100).map((d) => d.bytes.toString()),
+      ['new'],
+    );
     assert.equal(q.retryCount, 0);
   });
 });
@@ -83,10 +89,7 @@ describe('request signing', () => {
     assert.equal(b.verify('GET', '/internal/entry?key=k', old), false, 'stale');
     assert.equal(b.verify('GET', '/x', 'garbage'), false);
     assert.equal(b.verify('GET', '/x', undefined), false);
-    assert.deepEqual(
-      { ...b.stats },
-      { accepted: 1, rejectedBadMac: 3, rejectedStale: 1, rejectedReplay: 1, rejectedMalformed: 2 },
-    );
+    assert.deepEqual({ ...b.stats }, { accepted: 1, rejectedBadMac: 3, rejectedStale: 1, rejectedReplay: 1, rejectedMalformed: 2 });
   });
 
   it('names the receiver: a call signed for node A is refused by node B (and by nobody else)', () => {
@@ -143,7 +146,9 @@ function pair(a: Store, b: Store, opts: { maxKeysPerChunk?: number; maxMessageBy
 }
 
 function contents(s: Store): string[] {
-  return [...s.entries()].map((e) => `${e.key}=${e.value?.toString('hex') ?? (e.hollow ? 'hollow' : 'tomb')}@${e.vv.t}.${e.vv.c}.${e.vv.n}/${e.expireAt}`).sort();
+  return [...s.entries()]
+    .map((e) => `${e.key}=${e.value?.toString('hex') ?? (e.hollow ? 'hollow' : 'tomb')}@${e.vv.t}.${e.vv.c}.${e.vv.n}/${e.expireAt}`)
+    .sort();
 }
 
 describe('anti-entropy (push-pull)', () => {
@@ -206,7 +211,7 @@ describe('anti-entropy (push-pull)', () => {
     for (const k of evicted) assert.equal(a.peek(k)?.hollow, true, `${k} stays evicted`);
   });
 
-  it('an expired key\'s guard makes a peer holding an older copy drop it, in either direction', async () => {
+  it("an expired key's guard makes a peer holding an older copy drop it, in either direction", async () => {
     let now = 1_000_000;
     const clock = () => now;
     for (const initiator of ['stale', 'fresh'] as const) {

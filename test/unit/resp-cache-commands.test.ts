@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { respHarness } from '../helpers/resp-harness.js';
 
 /** Replies checked byte for byte against redis-server 7.0 (test/compat/compare-with-redis.ts). */
-describe('the commands caches use, with Redis 7\'s replies', () => {
+describe("the commands caches use, with Redis 7's replies", () => {
   test('INCR family: values, errors, overflow, a string that is not a number', async () => {
     const { run } = respHarness();
     assert.equal(await run('INCR', 'fresh'), ':1\r\n');
@@ -106,7 +106,10 @@ describe('the commands caches use, with Redis 7\'s replies', () => {
     const h = respHarness();
     const { run } = h;
     assert.equal(await run('CONFIG', 'SET', 'nosuch', 'x'), "-ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'\r\n");
-    assert.equal(await run('CONFIG', 'SET', 'databases', '2'), "-ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config\r\n");
+    assert.equal(
+      await run('CONFIG', 'SET', 'databases', '2'),
+      "-ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config\r\n",
+    );
     assert.equal(await run('CLIENT', 'NO-EVICT', 'on'), '+OK\r\n');
     assert.equal(await run('CLIENT', 'NO-EVICT', 'maybe'), '-ERR syntax error\r\n');
     assert.match(await run('CLIENT', 'INFO'), /^\$\d+\r\nid=1 addr=127\.0\.0\.1:0 .*flags=e .*cmd=client .*resp=2\n\r\n$/);
@@ -128,7 +131,7 @@ describe('the commands caches use, with Redis 7\'s replies', () => {
     assert.equal(await run('DBSIZE'), ':0\r\n');
   });
 
-  test('FLUSHALL makes a WATCHing connection\'s EXEC answer null', async () => {
+  test("FLUSHALL makes a WATCHing connection's EXEC answer null", async () => {
     const h = respHarness();
     await h.run('SET', 'w', '1');
     await h.run('WATCH', 'w');

@@ -13,7 +13,10 @@ function readmeCommands(): string[] {
   assert.ok(start >= 0, 'README has a "Redis protocol" section');
   const end = readme.indexOf('\n#', start + 1);
   const section = readme.slice(start, end === -1 ? undefined : end);
-  const bullets = section.split('\n').filter((line) => /^(- | {2}\S)/.test(line)).join('\n');
+  const bullets = section
+    .split('\n')
+    .filter((line) => /^(- | {2}\S)/.test(line))
+    .join('\n');
   const names = [...bullets.matchAll(/`([^`]+)`/g)].map((m) => m[1]!.split(' ')[0]!);
   for (const n of names) assert.match(n, /^[A-Z]+$/, `README list entry ${n}`);
   return names;
@@ -30,7 +33,7 @@ describe('Redis command table', () => {
     );
   });
 
-  test('every entry is well formed, as Redis\'s table would be', () => {
+  test("every entry is well formed, as Redis's table would be", () => {
     for (const [name, spec] of COMMAND_TABLE) {
       assert.equal(spec.name, name);
       assert.match(name, /^[a-z]+$/);

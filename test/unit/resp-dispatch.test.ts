@@ -54,11 +54,26 @@ function harness(opts: { password?: string; store?: Store; passGuard?: PasswordG
     ...withFlush(store),
     clients: { list: () => [], kill: () => false },
   };
-  const stats: ServerStats = { startedAt: Date.now(), port: 7722, connectedClients: 1, totalConnections: 1, totalCommands: 0, hits: 0, misses: 0, rejectedConnections: 0 };
+  const stats: ServerStats = {
+    startedAt: Date.now(),
+    port: 7722,
+    connectedClients: 1,
+    totalConnections: 1,
+    totalCommands: 0,
+    hits: 0,
+    misses: 0,
+    rejectedConnections: 0,
+  };
   const conn: Connection = newConnection(7, '127.0.0.1', startsAuthed(deps));
   const run = async (...words: (string | Buffer)[]): Promise<string> => {
     const out = new ReplyWriter();
-    await dispatch(deps, conn, words.map((w) => (Buffer.isBuffer(w) ? w : Buffer.from(w))), out, stats);
+    await dispatch(
+      deps,
+      conn,
+      words.map((w) => (Buffer.isBuffer(w) ? w : Buffer.from(w))),
+      out,
+      stats,
+    );
     return wire(out);
   };
   return { store, deps, stats, conn, run };
@@ -70,7 +85,7 @@ function wordsFitting(name: string, arity: number): string[] {
 }
 
 describe('RESP dispatch', () => {
-  test('every command with a fixed or minimum arity refuses other word counts with Redis\'s text', async () => {
+  test("every command with a fixed or minimum arity refuses other word counts with Redis's text", async () => {
     const { run } = harness();
     let checked = 0;
     for (const spec of COMMAND_TABLE.values()) {
@@ -100,7 +115,10 @@ describe('RESP dispatch', () => {
     const password = 'unit-test-password-42';
     const h = harness({ password });
     assert.equal(h.conn.authed, false);
-    const allowed = [...COMMAND_TABLE.values()].filter((s) => s.flags.includes('no_auth')).map((s) => s.name).sort();
+    const allowed = [...COMMAND_TABLE.values()]
+      .filter((s) => s.flags.includes('no_auth'))
+      .map((s) => s.name)
+      .sort();
     assert.deepEqual(allowed, ['auth', 'hello', 'ping', 'quit']);
     for (const spec of COMMAND_TABLE.values()) {
       if (spec.flags.includes('no_auth')) continue;
@@ -119,7 +137,7 @@ describe('RESP dispatch', () => {
     assert.equal(h.conn.quit, true);
   });
 
-  test('AUTH runs its check in the password guard\'s turn, and answers its outcome', async () => {
+  test("AUTH runs its check in the password guard's turn, and answers its outcome", async () => {
     const calls: string[] = [];
     const passGuard: PasswordGuard = {
       check: async (ip, matches) => {
@@ -141,7 +159,7 @@ describe('RESP dispatch', () => {
     assert.deepEqual(calls, ['begin 127.0.0.1', 'end 127.0.0.1 false', 'begin 127.0.0.1', 'end 127.0.0.1 true']);
   });
 
-  test('string and key commands reply with Redis\'s bytes', async () => {
+  test("string and key commands reply with Redis's bytes", async () => {
     const { run, stats } = harness();
     assert.equal(await run('SET', 'k', 'v'), '+OK\r\n');
     assert.equal(await run('GET', 'k'), '$1\r\nv\r\n');
@@ -182,7 +200,7 @@ describe('RESP dispatch', () => {
     assert.equal(stats.totalCommands, before + 2, 'refused commands count too');
   });
 
-  test('COMMAND answers from the table, in Redis 7\'s shape', async () => {
+  test("COMMAND answers from the table, in Redis 7's shape", async () => {
     const { run } = harness();
     assert.equal(await run('COMMAND', 'COUNT'), `:${COMMAND_TABLE.size}\r\n`);
     assert.equal(await run('COMMAND', 'COUNT', 'x'), "-ERR wrong number of arguments for 'command|count' command\r\n");

@@ -43,7 +43,10 @@ describe('KeyIndex (SCAN)', () => {
     for (const count of [1, 10, 1000, 1_000_000]) {
       const seen = fullScan(index, count);
       assert.equal(seen.size, keys.length, `count ${count}`);
-      assert.ok([...seen.values()].every((n) => n === 1), `count ${count}: a key twice`);
+      assert.ok(
+        [...seen.values()].every((n) => n === 1),
+        `count ${count}: a key twice`,
+      );
     }
   });
 

@@ -78,7 +78,7 @@ test('arguments that arrive whole are views of the chunk; split ones are joined'
 
 test('inline commands, with quotes and escapes, mixed with multibulk', () => {
   const p = new RespParser();
-  p.push(Buffer.from('PING\r\nset  k   "a b\\x41\\n"\nget \'it\\\'s\'\r\n\r\n'));
+  p.push(Buffer.from("PING\r\nset  k   \"a b\\x41\\n\"\nget 'it\\'s'\r\n\r\n"));
   p.push(frame('GET', 'k'));
   p.push(Buffer.from('EXISTS k\n'));
   assert.deepEqual(all(p), [['PING'], ['set', 'k', 'a bA\n'], ['get', "it's"], ['GET', 'k'], ['EXISTS', 'k']]);
@@ -218,11 +218,17 @@ test('glob patterns as Redis reads them', () => {
 test('before AUTH: more than 10 arguments or a bulk over 16 KiB is a protocol error at its header, as in Redis 7', () => {
   const many = new RespParser(DEFAULT_LIMITS, false);
   many.push(Buffer.from('*1048576\r\n'));
-  assert.throws(() => many.next(), (e: unknown) => e instanceof RespProtocolError && /unauthenticated multibulk length/.test(e.message));
+  assert.throws(
+    () => many.next(),
+    (e: unknown) => e instanceof RespProtocolError && /unauthenticated multibulk length/.test(e.message),
+  );
 
   const big = new RespParser(DEFAULT_LIMITS, false);
   big.push(Buffer.from('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$16385\r\n'));
-  assert.throws(() => big.next(), (e: unknown) => e instanceof RespProtocolError && /unauthenticated bulk length/.test(e.message));
+  assert.throws(
+    () => big.next(),
+    (e: unknown) => e instanceof RespProtocolError && /unauthenticated bulk length/.test(e.message),
+  );
 
   // At the limits themselves: accepted (AUTH user pass and small commands).
   const ok = new RespParser(DEFAULT_LIMITS, false);

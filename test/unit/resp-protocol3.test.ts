@@ -38,7 +38,7 @@ describe('RESP3', () => {
     assert.match(await run('INFO', 'clients'), /^=\d+\r\ntxt:# Clients\r\n/);
   });
 
-  test('the writer\'s RESP3 types and their RESP2 forms', () => {
+  test("the writer's RESP3 types and their RESP2 forms", () => {
     const out = new ReplyWriter();
     for (const proto of [2, 3] as const) {
       out.proto = proto;

@@ -20,13 +20,18 @@ describe('loadSeeds', () => {
     assert.deepEqual(r.seeds, ['10.0.85.2:49980', '127.0.0.1:7946', '127.0.0.1:7947']);
     assert.equal(r.sources['127.0.0.1:7946'], join(dir, 'server_group_config.json'));
     assert.equal(r.sources['127.0.0.1:7947'], join(dir, 'server_group_gossip_config.json'));
-    assert.deepEqual(r.fixed, ['10.0.85.2:49980', '127.0.0.1:7946'], 'the seed file\'s seeds are kept for good; the gossip list\'s are followed');
+    assert.deepEqual(r.fixed, ['10.0.85.2:49980', '127.0.0.1:7946'], "the seed file's seeds are kept for good; the gossip list's are followed");
   });
 
   it('either file alone is enough', () => {
     const dir = tmp();
     writeFileSync(join(dir, 'server_group_gossip_config.json'), JSON.stringify([entry('127.0.0.1:7947')]));
-    assert.deepEqual(loadSeeds(dir), { seeds: ['127.0.0.1:7947'], problems: [], sources: { '127.0.0.1:7947': join(dir, 'server_group_gossip_config.json') }, fixed: [] });
+    assert.deepEqual(loadSeeds(dir), {
+      seeds: ['127.0.0.1:7947'],
+      problems: [],
+      sources: { '127.0.0.1:7947': join(dir, 'server_group_gossip_config.json') },
+      fixed: [],
+    });
   });
 
   it('missing: says so, naming the file and what to write', () => {
@@ -43,7 +48,10 @@ describe('loadSeeds', () => {
     writeFileSync(join(dir, 'server_group_config.json'), '  \n');
     const r = loadSeeds(dir);
     assert.deepEqual(r.seeds, []);
-    assert.ok(r.problems.some((p) => p.includes(`${join(dir, 'server_group_config.json')} is empty`)), r.problems.join('\n'));
+    assert.ok(
+      r.problems.some((p) => p.includes(`${join(dir, 'server_group_config.json')} is empty`)),
+      r.problems.join('\n'),
+    );
   });
 
   it('malformed JSON: says so, and still uses the other file', () => {
@@ -58,7 +66,10 @@ describe('loadSeeds', () => {
 
   it('bad entries are skipped with a line each; an empty array means no seed', () => {
     const dir = tmp();
-    writeFileSync(join(dir, 'server_group_config.json'), JSON.stringify([entry('http://127.0.0.1:7721'), entry('nohost'), { Pass: 'x' }, entry('127.0.0.1:7946')]));
+    writeFileSync(
+      join(dir, 'server_group_config.json'),
+      JSON.stringify([entry('http://127.0.0.1:7721'), entry('nohost'), { Pass: 'x' }, entry('127.0.0.1:7946')]),
+    );
     const r = loadSeeds(dir);
     assert.deepEqual(r.seeds, ['127.0.0.1:7946']);
     assert.equal(r.problems.length, 3);
@@ -100,7 +111,11 @@ describe('unreachable seeds', () => {
   });
 
   it('seeds that do not answer: one line naming seeds and files', () => {
-    const line = seedsNotAnswering({ sources: { '127.0.0.1:1': '/d/server_group_config.json', '127.0.0.1:2': '/d/server_group_gossip_config.json' } }, ['127.0.0.1:1', '127.0.0.1:2'], 4000);
+    const line = seedsNotAnswering(
+      { sources: { '127.0.0.1:1': '/d/server_group_config.json', '127.0.0.1:2': '/d/server_group_gossip_config.json' } },
+      ['127.0.0.1:1', '127.0.0.1:2'],
+      4000,
+    );
     assert.match(line, /127\.0\.0\.1:1 \(from \/d\/server_group_config\.json\); 127\.0\.0\.1:2 \(from \/d\/server_group_gossip_config\.json\)/);
     assert.match(line, /trying again in 4 s/);
   });

@@ -117,7 +117,16 @@ describe('hosts a node never contacts', () => {
   }
 
   it('still accepts loopback, private networks and ordinary names', () => {
-    for (const a of ['127.0.0.1:7721', '[::1]:7721', '10.0.0.5:7721', '192.168.1.20:7721', '[fd12:3456::1]:7721', 'localhost:7721', 'owl-2.internal:7721', 'metadata-cache.example.com:80']) {
+    for (const a of [
+      '127.0.0.1:7721',
+      '[::1]:7721',
+      '10.0.0.5:7721',
+      '192.168.1.20:7721',
+      '[fd12:3456::1]:7721',
+      'localhost:7721',
+      'owl-2.internal:7721',
+      'metadata-cache.example.com:80',
+    ]) {
       const c = checkAddress(a, 'owlcache');
       assert.ok(c.ok, `${a}: ${c.ok ? '' : c.message}`);
     }
@@ -126,11 +135,14 @@ describe('hosts a node never contacts', () => {
   it('skips such entries in a list file, with a line naming the file, and never lists them', () => {
     const dir = tmp();
     const file = join(dir, 'server_group_config.json');
-    writeFileSync(file, JSON.stringify([
-      { Address: 'http://169.254.169.254', Pass: '' },
-      { Address: 'http://0x7f.1:7721', Pass: '' },
-      { Address: 'http://127.0.0.1:7723', Pass: '' },
-    ]));
+    writeFileSync(
+      file,
+      JSON.stringify([
+        { Address: 'http://169.254.169.254', Pass: '' },
+        { Address: 'http://0x7f.1:7721', Pass: '' },
+        { Address: 'http://127.0.0.1:7723', Pass: '' },
+      ]),
+    );
     const list = ServerList.open(file, 'owlcache', manualClock('n1').hlc);
     assert.deepEqual(list.liveAddresses(), ['http://127.0.0.1:7723']);
     assert.equal(list.problems.filter((p) => p.includes(file) && /never contacts|four decimal/.test(p)).length, 2, list.problems.join('\n'));
@@ -140,7 +152,7 @@ describe('hosts a node never contacts', () => {
 });
 
 describe('list file format', () => {
-  it('loads the original\'s file, field names in any case, extra fields ignored', () => {
+  it("loads the original's file, field names in any case, extra fields ignored", () => {
     const text = JSON.stringify([
       { Cmd: '', Address: 'http://127.0.0.1:7721', Pass: 'shi!jie9he?ping6', Token: 'cd2a7809d92157f2330669a0bf079799' },
       { cmd: '', address: 'http://127.0.0.1:7723', pass: 'p2', token: '', Extra: 1 },
@@ -212,7 +224,13 @@ describe('ServerList', () => {
   it('loads an original file without a side file, and notices hand edits', () => {
     const dir = tmp();
     const file = join(dir, 'server_group_config.json');
-    writeFileSync(file, JSON.stringify([{ Cmd: '', Address: 'http://127.0.0.1:7721', Pass: 'p', Token: 't' }, { Cmd: '', Address: '127.0.0.1:7723', Pass: '', Token: '' }]));
+    writeFileSync(
+      file,
+      JSON.stringify([
+        { Cmd: '', Address: 'http://127.0.0.1:7721', Pass: 'p', Token: 't' },
+        { Cmd: '', Address: '127.0.0.1:7723', Pass: '', Token: '' },
+      ]),
+    );
     const c = manualClock('n', 5000);
     const list = ServerList.open(file, 'owlcache', c.hlc);
     assert.deepEqual(list.problems, []);
@@ -279,7 +297,10 @@ describe('ServerList merge', () => {
     assert.equal(lb.merge([stale]), false);
     assert.deepEqual(lb.live(), []);
     // Garbage is ignored.
-    assert.equal(lb.merge([{ address: 'bad', pass: '', version: { t: 9e12, c: 0, n: 'q' }, deleted: false }, { address: 'y:1' } as unknown as ServerEntry]), false);
+    assert.equal(
+      lb.merge([{ address: 'bad', pass: '', version: { t: 9e12, c: 0, n: 'q' }, deleted: false }, { address: 'y:1' } as unknown as ServerEntry]),
+      false,
+    );
   });
 
   it('add / delete / re-add on three replicas converge whatever the delivery order', () => {
@@ -340,7 +361,10 @@ describe('ServerList merge', () => {
     l.add('y:1', '');
     assert.equal(l.collectTombstones(1000, 10_500), 0);
     assert.equal(l.collectTombstones(1000, 20_000), 1);
-    assert.deepEqual(l.entriesWithVersions().map((e) => e.address), ['y:1']);
+    assert.deepEqual(
+      l.entriesWithVersions().map((e) => e.address),
+      ['y:1'],
+    );
   });
 });
 
@@ -385,14 +409,23 @@ describe('GroupData (fan-out rules, with a fake client)', () => {
   it('includes this node when it is not listed, under ResponseHost:port, and reads it locally', async () => {
     const { gd, asked } = setup(['http://127.0.0.1:7723'], { 7723: copy('theirs', 5n) });
     const got = await gd.lookup('k');
-    assert.deepEqual(got.map((c) => c.address), ['127.0.0.1:7721', 'http://127.0.0.1:7723']);
-    assert.deepEqual(asked.map((t) => t.port), [7723]);
+    assert.deepEqual(
+      got.map((c) => c.address),
+      ['127.0.0.1:7721', 'http://127.0.0.1:7723'],
+    );
+    assert.deepEqual(
+      asked.map((t) => t.port),
+      [7723],
+    );
   });
 
   it('a listed address of this node is read locally under the listed name; duplicates asked once', async () => {
     const { gd, asked } = setup(['http://localhost:7721', '127.0.0.1:7723', 'http://127.0.0.1:7723'], { 7723: copy('theirs', 5n) });
     const got = await gd.lookup('k');
-    assert.deepEqual(got.map((c) => c.address), ['http://localhost:7721', '127.0.0.1:7723']);
+    assert.deepEqual(
+      got.map((c) => c.address),
+      ['http://localhost:7721', '127.0.0.1:7723'],
+    );
     assert.equal(asked.length, 1);
   });
 
@@ -402,13 +435,25 @@ describe('GroupData (fan-out rules, with a fake client)', () => {
       7725: copy('v', 9n),
       7727: null,
     });
-    assert.deepEqual((await gd.lookup('k')).map((c) => c.address), ['127.0.0.1:7721', '127.0.0.1:7725']);
+    assert.deepEqual(
+      (await gd.lookup('k')).map((c) => c.address),
+      ['127.0.0.1:7721', '127.0.0.1:7725'],
+    );
     asked.length = 0;
-    assert.deepEqual((await gd.lookup('k', 'http://127.0.0.1:7725')).map((c) => c.address), ['127.0.0.1:7725']);
-    assert.deepEqual((await gd.lookup('k', '127.0.0.1:7721')).map((c) => c.address), ['127.0.0.1:7721']);
+    assert.deepEqual(
+      (await gd.lookup('k', 'http://127.0.0.1:7725')).map((c) => c.address),
+      ['127.0.0.1:7725'],
+    );
+    assert.deepEqual(
+      (await gd.lookup('k', '127.0.0.1:7721')).map((c) => c.address),
+      ['127.0.0.1:7721'],
+    );
     assert.deepEqual(await gd.lookup('k', '10.9.9.9:80'), [], 'not a cluster node: not asked');
     assert.deepEqual(await gd.lookup('k', 'garbage'), []);
-    assert.deepEqual(asked.map((t) => t.port), [7725]);
+    assert.deepEqual(
+      asked.map((t) => t.port),
+      [7725],
+    );
   });
 
   it('caches answers for the lifetime when it is > 0', async () => {

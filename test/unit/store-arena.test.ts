@@ -27,9 +27,13 @@ describe('store arena', () => {
       fill(a, h, owner, size);
       return h;
     });
-    blocks.forEach((h, owner) => assert.ok(holds(a, h, owner, sizes[owner]!), `block of ${sizes[owner]} bytes intact`));
+    for (const [owner, h] of blocks.entries()) assert.ok(holds(a, h, owner, sizes[owner]!), `block of ${sizes[owner]} bytes intact`);
     assert.equal(a.blocks, sizes.length);
-    assert.equal(a.usedBytes, sizes.reduce((n, s) => n + blockBytes(s), 0), 'used bytes are the blocks at their class size');
+    assert.equal(
+      a.usedBytes,
+      sizes.reduce((n, s) => n + blockBytes(s), 0),
+      'used bytes are the blocks at their class size',
+    );
     for (const h of blocks) a.free(h);
     assert.equal(a.blocks, 0);
     assert.equal(a.usedBytes, 0);

@@ -65,10 +65,11 @@ function run(ops: Op[]) {
 function heal(stores: Store[]): void {
   for (let round = 0; round < 10; round++) {
     let changed = false;
-    for (const a of stores) for (const b of stores) {
-      const r = a.peek('k');
-      if (a !== b && r !== undefined && b.merge(r, 'sync')) changed = true;
-    }
+    for (const a of stores)
+      for (const b of stores) {
+        const r = a.peek('k');
+        if (a !== b && r !== undefined && b.merge(r, 'sync')) changed = true;
+      }
     if (!changed) return;
   }
   assert.fail('merges did not settle in 10 rounds');
@@ -76,41 +77,45 @@ function heal(stores: Store[]): void {
 
 describe('PN-counter merge', () => {
   test('commutative, associative and idempotent over records of interleaved increments, resets and deletes', () => {
-    fc.assert(fc.property(fc.array(opArb, { minLength: 1, maxLength: 40 }), fc.nat(), fc.nat(), fc.nat(), (ops, i, j, l) => {
-      const { seen } = run(ops);
-      if (seen.length === 0) return;
-      const a = seen[i % seen.length]!;
-      const b = seen[j % seen.length]!;
-      const c = seen[l % seen.length]!;
-      assert.deepEqual(meaning(mergeRecords(a, a)), meaning(a));
-      assert.equal(mergeRecords(a, a), a);
-      assert.deepEqual(meaning(mergeRecords(a, b)), meaning(mergeRecords(b, a)));
-      assert.deepEqual(meaning(mergeRecords(mergeRecords(a, b), c)), meaning(mergeRecords(a, mergeRecords(b, c))));
-      // Merging what is already merged in changes nothing.
-      const ab = mergeRecords(a, b);
-      assert.deepEqual(meaning(mergeRecords(ab, b)), meaning(ab));
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.array(opArb, { minLength: 1, maxLength: 40 }), fc.nat(), fc.nat(), fc.nat(), (ops, i, j, l) => {
+        const { seen } = run(ops);
+        if (seen.length === 0) return;
+        const a = seen[i % seen.length]!;
+        const b = seen[j % seen.length]!;
+        const c = seen[l % seen.length]!;
+        assert.deepEqual(meaning(mergeRecords(a, a)), meaning(a));
+        assert.equal(mergeRecords(a, a), a);
+        assert.deepEqual(meaning(mergeRecords(a, b)), meaning(mergeRecords(b, a)));
+        assert.deepEqual(meaning(mergeRecords(mergeRecords(a, b), c)), meaning(mergeRecords(a, mergeRecords(b, c))));
+        // Merging what is already merged in changes nothing.
+        const ab = mergeRecords(a, b);
+        assert.deepEqual(meaning(mergeRecords(ab, b)), meaning(ab));
+      }),
+      { numRuns: 300 },
+    );
   });
 
   test('after healing every node holds the same value; with increments only it is their sum', () => {
-    fc.assert(fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => {
-      const { stores } = run(ops);
-      heal(stores);
-      const values = stores.map((s) => meaning(s.peek('k')));
-      assert.deepEqual(values[1], values[0]);
-      assert.deepEqual(values[2], values[0]);
-      if (ops.every((o) => o.kind === 'incr' || o.kind === 'sync')) {
-        const sum = ops.reduce((t, o) => t + (o.kind === 'incr' ? o.by : 0), 0);
-        const got = stores[0]!.get('k');
-        if (ops.some((o) => o.kind === 'incr')) assert.equal(got?.value?.toString(), String(sum));
-      }
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => {
+        const { stores } = run(ops);
+        heal(stores);
+        const values = stores.map((s) => meaning(s.peek('k')));
+        assert.deepEqual(values[1], values[0]);
+        assert.deepEqual(values[2], values[0]);
+        if (ops.every((o) => o.kind === 'incr' || o.kind === 'sync')) {
+          const sum = ops.reduce((t, o) => t + (o.kind === 'incr' ? o.by : 0), 0);
+          const got = stores[0]!.get('k');
+          if (ops.some((o) => o.kind === 'incr')) assert.equal(got?.value?.toString(), String(sum));
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 
   test('increments on three partitioned nodes all count; a SET seen by a node resets what it had seen, later increments count', () => {
-    const { stores } = run([
-      ...Array.from({ length: 30 }, (_, i) => ({ kind: 'incr' as const, node: i % 3, by: 1 })),
-    ]);
+    const { stores } = run([...Array.from({ length: 30 }, (_, i) => ({ kind: 'incr' as const, node: i % 3, by: 1 }))]);
     heal(stores);
     for (const s of stores) assert.equal(s.get('k')?.value?.toString(), '30');
     new Commands(stores[0]!, LIMITS).setMs('k', Buffer.from('5'), 0);

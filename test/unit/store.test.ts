@@ -238,7 +238,14 @@ describe('store: write-ahead hook and listeners', () => {
     assert.throws(() => s.set('k', Buffer.from('new')), StoreError);
     assert.throws(() => s.set('n', Buffer.from('new')), StoreError);
     assert.throws(() => s.delete('k'), StoreError);
-    assert.throws(() => s.setMany([{ key: 'a', value: Buffer.from('1') }, { key: 'b', value: Buffer.from('2') }]), StoreError);
+    assert.throws(
+      () =>
+        s.setMany([
+          { key: 'a', value: Buffer.from('1') },
+          { key: 'b', value: Buffer.from('2') },
+        ]),
+      StoreError,
+    );
     assert.deepEqual(seen, [1, 1, 1, 2], 'setMany hands its changes over together');
     assert.equal(s.get('k')?.value?.toString(), 'old');
     assert.equal(s.peek('n'), undefined);

@@ -41,7 +41,7 @@ test('parseNetworks refuses what is not a CIDR network', () => {
   assert.deepEqual(parseNetworks('10.0.0.0/8'), [{ address: '10.0.0.0', prefix: 8, family: 'ipv4' }]);
 });
 
-test('lines that start like HTTP are recognised; the protocol\'s own commands are not', () => {
+test("lines that start like HTTP are recognised; the protocol's own commands are not", () => {
   for (const l of ['GET / HTTP/1.1', 'POST /data/ HTTP/1.1', 'PUT /x HTTP/1.0', 'OPTIONS * HTTP/1.1', 'Host: 127.0.0.1:7720', 'host:x', 'HOST: y']) {
     assert.equal(looksLikeHttp(Buffer.from(l)), true, l);
   }

@@ -56,7 +56,7 @@ describe('UDP transport', () => {
     await b.close();
   });
 
-  it('each purpose has its own port; a sealed datagram of each purpose reaches that purpose\'s handler, named by its sender', async () => {
+  it("each purpose has its own port; a sealed datagram of each purpose reaches that purpose's handler, named by its sender", async () => {
     assert.notEqual(a.port('membership'), a.port('data'));
     await a.send('membership', at(b, 'membership'), Buffer.from('ping'));
     await a.send('data', at(b, 'data'), Buffer.from('delta'));

@@ -20,8 +20,14 @@ const WELCOME = `<!DOCTYPE html>
 
 const DATA_COMMANDS = new Set(['get', 'set', 'expire', 'delete', 'exist', 'ping', 'pass']);
 const ROUTES: Record<string, string> = {
-  '': 'welcome', server: 'server', group_data: 'group_data', cluster: 'cluster', internal: 'internal',
-  metrics: 'metrics', healthz: 'healthz', readyz: 'readyz',
+  '': 'welcome',
+  server: 'server',
+  group_data: 'group_data',
+  cluster: 'cluster',
+  internal: 'internal',
+  metrics: 'metrics',
+  healthz: 'healthz',
+  readyz: 'readyz',
 };
 
 /** The `command` label of an HTTP request: the cmd of `/data/` (if it is one), else the route's first segment; anything else "other". */

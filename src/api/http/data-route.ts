@@ -17,7 +17,7 @@ export function dataRoute(deps: HttpDeps): Koa.Middleware {
   const { commands } = deps;
 
   const answer = (ctx: Koa.Context, cmd: string, o: Outcome, data: unknown = null) => {
-    const created = o.status === 200 && cmd === 'set' ? o.record?.created ?? 0 : 0;
+    const created = o.status === 200 && cmd === 'set' ? (o.record?.created ?? 0) : 0;
     setDataHeaders(ctx, deps, o.key, created);
     sendEnvelope(ctx, deps, cmd, o.status, o.key, data, created, o.message);
   };

@@ -17,7 +17,11 @@ export function metricsRouter(deps: HttpDeps, metrics: Metrics, requireToken: bo
       const token = parseQuery(ctx.querystring).get('token')?.[0]?.toString('utf8') ?? headerToken(ctx);
       if (!(await deps.tokens.verify(token, clientIp(ctx)))) {
         ctx.status = 401;
-        ctx.body = JSON.stringify({ Status: 401, Results: 'NOT_PASS', Message: 'MetricsAuth is 1: missing, wrong or expired token (get one with /data/?cmd=pass)' });
+        ctx.body = JSON.stringify({
+          Status: 401,
+          Results: 'NOT_PASS',
+          Message: 'MetricsAuth is 1: missing, wrong or expired token (get one with /data/?cmd=pass)',
+        });
         ctx.set('Content-Type', DATA_JSON_TYPE);
         return;
       }

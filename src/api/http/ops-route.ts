@@ -12,7 +12,12 @@ import { parseQuery } from './params.js';
  * (curl -d sends form encoding). Every answer, errors included, is JSON.
  */
 export interface OpsHttpApi {
-  authenticate(c: { authorization?: string | undefined; apiKey?: string | undefined; token?: string | undefined; ip: string }): Promise<{ ok: true } | { ok: false; message: string }>;
+  authenticate(c: {
+    authorization?: string | undefined;
+    apiKey?: string | undefined;
+    token?: string | undefined;
+    ip: string;
+  }): Promise<{ ok: true } | { ok: false; message: string }>;
   restPaths: string[];
   runBody(body: unknown): Promise<OpsHttpAnswer>;
   runRest(method: string, path: string, input: Record<string, unknown>): Promise<OpsHttpAnswer | null>;
@@ -101,7 +106,12 @@ export function opsRouter(api: OpsHttpApi): Router {
   // GET and HEAD / are the welcome page (app.ts); any other method is answered here.
   router.all('/', (ctx) => {
     if (ctx.method === 'GET' || ctx.method === 'HEAD') return;
-    send(ctx, 405, { error: `/ takes POST (operations: {"operation": …}) or GET (the welcome page), not ${ctx.method}`, allowed: ['GET', 'POST'] }, { Allow: 'GET, HEAD, POST' });
+    send(
+      ctx,
+      405,
+      { error: `/ takes POST (operations: {"operation": …}) or GET (the welcome page), not ${ctx.method}`, allowed: ['GET', 'POST'] },
+      { Allow: 'GET, HEAD, POST' },
+    );
   });
 
   for (const path of api.restPaths) {
@@ -112,7 +122,8 @@ export function opsRouter(api: OpsHttpApi): Router {
         const body = await jsonBody(ctx, api.maxBodyBytes);
         if (body === null) return;
         if (body.value !== undefined) {
-          if (typeof body.value !== 'object' || body.value === null || Array.isArray(body.value)) return send(ctx, 400, { error: 'the body must be a JSON object' });
+          if (typeof body.value !== 'object' || body.value === null || Array.isArray(body.value))
+            return send(ctx, 400, { error: 'the body must be a JSON object' });
           input = { ...input, ...(body.value as Record<string, unknown>) };
         }
       }

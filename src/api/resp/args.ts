@@ -31,5 +31,4 @@ export function keyOf(b: Buffer): string {
 export const wrongArity = (name: string) => `ERR wrong number of arguments for '${name}' command`;
 
 /** Redis's error for an unknown subcommand of a container command. */
-export const unknownSubcommand = (command: string, sub: Buffer) =>
-  `ERR unknown subcommand '${sub.toString('utf8').slice(0, 128)}'. Try ${command} HELP.`;
+export const unknownSubcommand = (command: string, sub: Buffer) => `ERR unknown subcommand '${sub.toString('utf8').slice(0, 128)}'. Try ${command} HELP.`;

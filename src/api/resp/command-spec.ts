@@ -7,7 +7,19 @@ import type { RespContext } from './context.js';
  */
 
 /** Redis's command flags that apply to this front end. */
-export type CommandFlag = 'write' | 'readonly' | 'denyoom' | 'admin' | 'noscript' | 'loading' | 'stale' | 'fast' | 'no_auth' | 'no_multi' | 'allow_busy' | 'skip_slowlog';
+export type CommandFlag =
+  | 'write'
+  | 'readonly'
+  | 'denyoom'
+  | 'admin'
+  | 'noscript'
+  | 'loading'
+  | 'stale'
+  | 'fast'
+  | 'no_auth'
+  | 'no_multi'
+  | 'allow_busy'
+  | 'skip_slowlog';
 
 /** Redis's ACL categories a command declares itself; @read, @write, @admin, @fast, @slow and @dangerous also follow from the flags. */
 export type AclCategory = '@keyspace' | '@string' | '@connection' | '@dangerous' | '@transaction';
@@ -42,7 +54,6 @@ export function aclCategories(spec: CommandSpec): string[] {
   has.add(spec.flags.includes('fast') ? '@fast' : '@slow');
   return CATEGORY_ORDER.filter((c) => has.has(c));
 }
-
 
 /** Whether a command line of `words` words (the name included) fits the command's arity. */
 export const arityFits = (spec: CommandSpec, words: number) => (spec.arity > 0 ? words === spec.arity : words >= -spec.arity);

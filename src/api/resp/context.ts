@@ -92,10 +92,28 @@ export interface WatchState {
   dirty: boolean;
 }
 
-export function newConnection(id: number, ip: string, authed: boolean, ends: { addr: string; laddr: string } = { addr: `${ip}:0`, laddr: '' }, now = Date.now()): Connection {
+export function newConnection(
+  id: number,
+  ip: string,
+  authed: boolean,
+  ends: { addr: string; laddr: string } = { addr: `${ip}:0`, laddr: '' },
+  now = Date.now(),
+): Connection {
   return {
-    id, ip, authed, ...ends, name: null, quit: false, proto: 2, multi: null, watch: { keys: new Set(), dirty: false },
-    createdAt: now, lastActiveAt: now, lastCommand: 'NULL', noEvict: false, noTouch: false,
+    id,
+    ip,
+    authed,
+    ...ends,
+    name: null,
+    quit: false,
+    proto: 2,
+    multi: null,
+    watch: { keys: new Set(), dirty: false },
+    createdAt: now,
+    lastActiveAt: now,
+    lastCommand: 'NULL',
+    noEvict: false,
+    noTouch: false,
   };
 }
 

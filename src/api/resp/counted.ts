@@ -13,7 +13,14 @@ import type { ReplyWriter } from './reply.js';
  * `unauthorized` (NOAUTH, WRONGPASS) or `refused`; a read that missed is
  * `not_found`; a command that threw is `error`.
  */
-export function countedDispatch(metrics: Metrics, deps: RespDeps, conn: Connection, args: Buffer[], out: ReplyWriter, stats: ServerStats): void | Promise<void> {
+export function countedDispatch(
+  metrics: Metrics,
+  deps: RespDeps,
+  conn: Connection,
+  args: Buffer[],
+  out: ReplyWriter,
+  stats: ServerStats,
+): void | Promise<void> {
   const started = performance.now();
   const errors = out.errors;
   const misses = stats.misses;

@@ -5,11 +5,7 @@
  * pattern can make it explode the way a backtracking regular expression can.
  */
 
-type Token =
-  | { kind: 'star' }
-  | { kind: 'any' }
-  | { kind: 'char'; c: number }
-  | { kind: 'set'; negate: boolean; ranges: number[] };
+type Token = { kind: 'star' } | { kind: 'any' } | { kind: 'char'; c: number } | { kind: 'set'; negate: boolean; ranges: number[] };
 
 function codePoints(s: string): number[] {
   const out: number[] = [];

@@ -5,7 +5,17 @@ import { SocketServer, closeSocket, type ConnectionCaps } from '../listener.js';
 import type { Commands } from '../commands.js';
 import { logger } from '../../log.js';
 import { ClusterFlush } from '../../store/flush.js';
-import { newConnection, type ReplicaControl, type SnapshotControl, type ClientRegistry, type Connection, type PasswordGuard, type RespDeps, type RespNodeInfo, type ServerStats } from './context.js';
+import {
+  newConnection,
+  type ReplicaControl,
+  type SnapshotControl,
+  type ClientRegistry,
+  type Connection,
+  type PasswordGuard,
+  type RespDeps,
+  type RespNodeInfo,
+  type ServerStats,
+} from './context.js';
 import { dispatch, refuse, startsAuthed } from './dispatch.js';
 import { countedDispatch } from './counted.js';
 import type { Metrics } from '../../metrics/metrics.js';
@@ -130,12 +140,15 @@ export class RespServer extends SocketServer {
       addr: `${host(ip)}:${socket.remotePort ?? 0}`,
       laddr: `${host(socket.localAddress ?? '')}:${socket.localPort ?? 0}`,
     });
-    const parser = new RespParser({
-      ...DEFAULT_LIMITS,
-      maxBulk: deps.commands.limits.maxValueSize + BULK_SLACK,
-      maxArgs: this.opts.maxArgs ?? DEFAULT_LIMITS.maxArgs,
-      maxCommandBytes: Math.max(256 * 1024 * 1024, 2 * (deps.commands.limits.maxValueSize + BULK_SLACK)),
-    }, conn.authed);
+    const parser = new RespParser(
+      {
+        ...DEFAULT_LIMITS,
+        maxBulk: deps.commands.limits.maxValueSize + BULK_SLACK,
+        maxArgs: this.opts.maxArgs ?? DEFAULT_LIMITS.maxArgs,
+        maxCommandBytes: Math.max(256 * 1024 * 1024, 2 * (deps.commands.limits.maxValueSize + BULK_SLACK)),
+      },
+      conn.authed,
+    );
     const out = new ReplyWriter();
     /** Waiting for the socket to drain, or for a command that takes time (AUTH slowed down). */
     let waiting = false;
@@ -210,4 +223,3 @@ export class RespServer extends SocketServer {
     });
   }
 }
-

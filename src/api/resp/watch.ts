@@ -20,7 +20,10 @@ export class WatchRegistry {
     if (state.keys.has(key)) return;
     state.keys.add(key);
     let set = this.watchers.get(key);
-    if (set === undefined) this.watchers.set(key, (set = new Set()));
+    if (set === undefined) {
+      set = new Set();
+      this.watchers.set(key, set);
+    }
     set.add(state);
   }
 

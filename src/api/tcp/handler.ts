@@ -94,7 +94,7 @@ function reply(deps: TcpHandlerDeps, line: Buffer, writeRefusal: string | null, 
       // A copy: the line is a view of the socket's chunk, which must not be kept alive by the store.
       const value = Buffer.from(line.subarray(restAt));
       const o = commands.set(key, value, undefined);
-      return outcomeLine(deps, cmd, o, o.status === 200 ? '' : null, o.status === 200 ? o.record?.created ?? 0 : 0);
+      return outcomeLine(deps, cmd, o, o.status === 200 ? '' : null, o.status === 200 ? (o.record?.created ?? 0) : 0);
     }
     case 'expire': {
       if (key === '' || restAt === -1) return missing();

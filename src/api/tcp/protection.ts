@@ -45,7 +45,7 @@ export class TcpWriteProtection {
   refusal(address: string): string {
     return (
       `protected mode: writes over TCP are accepted only from TcpTrustedNetworks, and ${unmapIPv4(address)} is not in them; ` +
-      'add the client\'s network to TcpTrustedNetworks, set TcpProtectedMode 0, or write through the HTTP API with a token'
+      "add the client's network to TcpTrustedNetworks, set TcpProtectedMode 0, or write through the HTTP API with a token"
     );
   }
 }

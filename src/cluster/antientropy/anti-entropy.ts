@@ -101,8 +101,18 @@ export class AntiEntropy {
   private pending: Peer | null | undefined = undefined;
   private stopped = false;
   readonly counters: AntiEntropyStats = {
-    rounds: 0, roundsInSync: 0, roundsFailed: 0, entriesPulled: 0, entriesPushed: 0, lastRoundMs: 0, lastRoundPeer: '',
-    lastRoundPulled: 0, lastRoundPushed: 0, lastRoundAt: 0, requestsServed: 0, requestsRejected: 0,
+    rounds: 0,
+    roundsInSync: 0,
+    roundsFailed: 0,
+    entriesPulled: 0,
+    entriesPushed: 0,
+    lastRoundMs: 0,
+    lastRoundPeer: '',
+    lastRoundPulled: 0,
+    lastRoundPushed: 0,
+    lastRoundAt: 0,
+    requestsServed: 0,
+    requestsRejected: 0,
   };
   private readonly maxBytes: number;
   private readonly maxKeysPerChunk: number;
@@ -139,7 +149,15 @@ export class AntiEntropy {
         this.counters.roundsFailed++;
         this.opts.metrics?.pushPullRound('failed', Date.now() - started, 0, 0);
         log.debug('push-pull with %s failed: %s', target.name, (err as Error).message);
-        this.opts.onRound?.(target, { at: Date.now(), ms: Date.now() - started, ok: false, pulled: 0, pushed: 0, inSync: false, error: (err as Error).message });
+        this.opts.onRound?.(target, {
+          at: Date.now(),
+          ms: Date.now() - started,
+          ok: false,
+          pulled: 0,
+          pushed: 0,
+          inSync: false,
+          error: (err as Error).message,
+        });
       })
       .finally(() => {
         this.running = null;

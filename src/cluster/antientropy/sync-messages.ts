@@ -62,9 +62,18 @@ export function parseRequest(body: Buffer, limits: { maxKeys: number }): SyncReq
 }
 
 export function isMeta(m: unknown): m is Meta {
-  return Array.isArray(m) && m.length === 8 && typeof m[0] === 'string' &&
-    Number.isSafeInteger(m[1]) && Number.isSafeInteger(m[2]) && typeof m[3] === 'string' &&
-    Number.isSafeInteger(m[4]) && Number.isSafeInteger(m[5]) && typeof m[6] === 'string' && (m[7] === 0 || m[7] === 1);
+  return (
+    Array.isArray(m) &&
+    m.length === 8 &&
+    typeof m[0] === 'string' &&
+    Number.isSafeInteger(m[1]) &&
+    Number.isSafeInteger(m[2]) &&
+    typeof m[3] === 'string' &&
+    Number.isSafeInteger(m[4]) &&
+    Number.isSafeInteger(m[5]) &&
+    typeof m[6] === 'string' &&
+    (m[7] === 0 || m[7] === 1)
+  );
 }
 
 export function isHashList(x: unknown, n: number): x is string[] {

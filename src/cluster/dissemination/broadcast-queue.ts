@@ -59,12 +59,23 @@ export class BroadcastQueue {
 
   /** Fresh deltas, in arrival order, whose bytes fit in `budget`. */
   takeFresh(budget: number): QueuedDelta[] {
-    return this.take(this.fresh.values(), budget, () => true, (d) => this.fresh.delete(d.key));
+    return this.take(
+      this.fresh.values(),
+      budget,
+      () => true,
+      (d) => this.fresh.delete(d.key),
+    );
   }
 
   /** Already-sent deltas that `peer` has not had, least recently sent first, whose bytes fit in `budget`. */
   takeFor(peer: string, budget: number): QueuedDelta[] {
-    return this.take(this.retry.values(), budget, (d) => !d.sentTo.has(peer), (d) => this.retry.delete(d.key), MAX_SCAN);
+    return this.take(
+      this.retry.values(),
+      budget,
+      (d) => !d.sentTo.has(peer),
+      (d) => this.retry.delete(d.key),
+      MAX_SCAN,
+    );
   }
 
   private take(

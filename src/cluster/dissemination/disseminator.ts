@@ -87,7 +87,13 @@ export class Disseminator {
   private readonly fetching = new Set<string>();
   private closed = false;
   private readonly counters = {
-    deltasSent: 0, deltasReceived: 0, deltasApplied: 0, deltasDroppedOld: 0, deltasMalformed: 0, valueFetches: 0, valueFetchFailures: 0,
+    deltasSent: 0,
+    deltasReceived: 0,
+    deltasApplied: 0,
+    deltasDroppedOld: 0,
+    deltasMalformed: 0,
+    valueFetches: 0,
+    valueFetchFailures: 0,
   };
 
   constructor(private readonly opts: DisseminatorOptions) {
@@ -197,7 +203,12 @@ export class Disseminator {
       const candidates = peers.filter((p) => !batch.every((d) => d.sentTo.has(p.data)));
       const targets = pickRandom(candidates, this.opts.fanout);
       this.sendBatch(targets, batch);
-      this.queue.sent(batch, targets.map((p) => p.data), limit, liveData);
+      this.queue.sent(
+        batch,
+        targets.map((p) => p.data),
+        limit,
+        liveData,
+      );
     }
     // More fresh deltas than one tick sends: keep going on the next tick.
     if (this.queue.freshCount > 0) this.scheduleFlush(1);
@@ -240,7 +251,11 @@ export class Disseminator {
     }
     const header = values[0] as { v?: unknown; h?: unknown; to?: unknown } | undefined;
     if (
-      typeof header !== 'object' || header === null || header.v !== DELTA_FORMAT || typeof header.h !== 'string' || splitHostPort(header.h) === null ||
+      typeof header !== 'object' ||
+      header === null ||
+      header.v !== DELTA_FORMAT ||
+      typeof header.h !== 'string' ||
+      splitHostPort(header.h) === null ||
       (header.to !== undefined && !(Array.isArray(header.to) && header.to.length <= 64 && header.to.every((t) => typeof t === 'string')))
     ) {
       this.counters.deltasMalformed++;

@@ -61,7 +61,7 @@ export function hostProblem(host: string): string | null {
  */
 export function checkAddress(raw: string | undefined, kind: ListKind): AddressCheck {
   const text = (raw ?? '').trim();
-  const expected = kind === 'gossip' ? 'host:port (a peer\'s gossip port)' : 'host:port or http(s)://host[:port]';
+  const expected = kind === 'gossip' ? "host:port (a peer's gossip port)" : 'host:port or http(s)://host[:port]';
   const fail = (why: string): AddressCheck => ({ ok: false, message: `bad address ${JSON.stringify(text)}: ${why}; expected ${expected}` });
   if (text === '') return { ok: false, message: `address is required; expected ${expected}` };
   if (text.length > MAX_ADDRESS_LENGTH) return { ok: false, message: `address is longer than ${MAX_ADDRESS_LENGTH} characters` };

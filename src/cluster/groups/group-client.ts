@@ -55,7 +55,8 @@ export function refusingLookup(base: typeof dns.lookup = dns.lookup): LookupFunc
   return (hostname, options, callback) => {
     base(hostname, { ...options, all: true }, (err, addresses) => {
       const list = addresses as unknown as dns.LookupAddress[] | undefined;
-      if (err || list === undefined || list.length === 0) return callback(err ?? Object.assign(new Error(`${hostname} does not resolve`), { code: 'ENOTFOUND' }), '', 0);
+      if (err || list === undefined || list.length === 0)
+        return callback(err ?? Object.assign(new Error(`${hostname} does not resolve`), { code: 'ENOTFOUND' }), '', 0);
       for (const a of list) {
         const refused = refusedIp(a.address);
         if (refused !== null) {

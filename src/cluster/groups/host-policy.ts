@@ -22,13 +22,7 @@ export const CLOUD_METADATA_ADDRESSES: readonly string[] = [
   'fd00:ec2::254', // AWS over IPv6
 ];
 
-export const CLOUD_METADATA_NAMES: readonly string[] = [
-  'metadata',
-  'metadata.google.internal',
-  'metadata.goog',
-  'instance-data',
-  'instance-data.ec2.internal',
-];
+export const CLOUD_METADATA_NAMES: readonly string[] = ['metadata', 'metadata.google.internal', 'metadata.goog', 'instance-data', 'instance-data.ec2.internal'];
 
 const ranges: [string, number, 'ipv4' | 'ipv6', string][] = [
   ['0.0.0.0', 8, 'ipv4', 'an unspecified address'],

@@ -47,7 +47,8 @@ export function parseListText(text: string, file: string, kind: ListKind): ListF
   }
   // Go writes a nil list as null: the original's "never written".
   if (data === null) return { state: 'ok', entries: [], problems: [] };
-  if (!Array.isArray(data)) return { state: 'invalid', entries: [], problems: [`${file} must hold ${LIST_FORMAT_HINT}, not ${typeof data === 'object' ? 'an object' : typeof data}`] };
+  if (!Array.isArray(data))
+    return { state: 'invalid', entries: [], problems: [`${file} must hold ${LIST_FORMAT_HINT}, not ${typeof data === 'object' ? 'an object' : typeof data}`] };
   const problems: string[] = [];
   const byAddress = new Map<string, FileEntry>();
   data.forEach((item: unknown, i) => {
@@ -88,7 +89,11 @@ export function readListFile(file: string, kind: ListKind): ListFileRead {
 }
 
 export function formatListFile(entries: readonly FileEntry[]): string {
-  return `${JSON.stringify(entries.map((e) => ({ Cmd: '', Address: e.address, Pass: e.pass, Token: '' })), null, 2)}\n`;
+  return `${JSON.stringify(
+    entries.map((e) => ({ Cmd: '', Address: e.address, Pass: e.pass, Token: '' })),
+    null,
+    2,
+  )}\n`;
 }
 
 // ---- the versions side file ----

@@ -81,7 +81,9 @@ export async function checkSeedHosts(
         await Promise.race([resolve(c.endpoint.host), timeout]);
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
-        problems.push(`gossip seed ${seed} (from ${load.sources[seed] ?? 'the seed list'}): host name ${c.endpoint.host} does not resolve (${e.code ?? e.message}); still trying`);
+        problems.push(
+          `gossip seed ${seed} (from ${load.sources[seed] ?? 'the seed list'}): host name ${c.endpoint.host} does not resolve (${e.code ?? e.message}); still trying`,
+        );
       } finally {
         clearTimeout(timer);
       }

@@ -4,14 +4,7 @@ import { compareVersions, isVersion, type Version } from '../../store/hlc.js';
 import type { ListChange } from '../../list-change.js';
 import { versionsFileOf } from '../../persistence/layout.js';
 import { checkAddress, type ListKind } from './address.js';
-import {
-  readListFile,
-  readVersionsFile,
-  writeListFile,
-  writeVersionsFile,
-  type FileEntry,
-  type VersionRecord,
-} from './list-file.js';
+import { readListFile, readVersionsFile, writeListFile, writeVersionsFile, type FileEntry, type VersionRecord } from './list-file.js';
 
 /**
  * A server list (owlcache mode's explicit node list, or the gossip seed list):

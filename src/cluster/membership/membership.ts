@@ -83,7 +83,6 @@ function sameMeta(a: MemberMeta | null, b: MemberMeta | null): boolean {
   return a.name === b.name && a.http === b.http && a.data === b.data && a.proto === b.proto;
 }
 
-
 /**
  * A member removed with forceLeave: its records are refused below `floor`
  * (the removal time), which a restarted node's incarnation (taken from the

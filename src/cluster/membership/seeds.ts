@@ -112,15 +112,17 @@ export class Seeds {
     for (const s of this.seeds.values()) {
       if (s.busy || now < s.nextAt) continue;
       s.busy = true;
-      resolveHostPort(s.hp).then(
-        (address) => this.attempt(s, address),
-        (err: Error) => {
-          log.warn('seed %s does not resolve: %s', s.spec, err.message);
-          this.backOff(s);
-        },
-      ).finally(() => {
-        s.busy = false;
-      });
+      resolveHostPort(s.hp)
+        .then(
+          (address) => this.attempt(s, address),
+          (err: Error) => {
+            log.warn('seed %s does not resolve: %s', s.spec, err.message);
+            this.backOff(s);
+          },
+        )
+        .finally(() => {
+          s.busy = false;
+        });
     }
   }
 

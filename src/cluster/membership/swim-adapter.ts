@@ -99,9 +99,7 @@ export class SwimAdapter extends EventEmitter<SwimAdapterEvents> {
     }
 
     installLeftState(this.m, (host) => this.timers?.clear(host), opts.onSelfRemoved);
-    this.timers = opts.disabled.has('suspicion')
-      ? null
-      : installSuspicionTimers(this.m, () => opts.suspicionTimeoutMs(this.m.size(true)));
+    this.timers = opts.disabled.has('suspicion') ? null : installSuspicionTimers(this.m, () => opts.suspicionTimeoutMs(this.m.size(true)));
 
     this.m.on('update', (data: SwimMemberData) => this.onSwimUpdate(data));
     // swim's 'error' would throw without a listener; with its socket unused, only join errors remain, and join is ours.

@@ -4,7 +4,9 @@ import { OwlUnavailable } from '../../../src/client/errors.js';
 import { Topology, baseUrl } from '../../../src/client/topology.js';
 
 const shards = (ports: number[], states: Record<number, string> = {}) => ({
-  nodeId: 'a', leaderId: '', uriScheme: 'http',
+  nodeId: 'a',
+  leaderId: '',
+  uriScheme: 'http',
   shards: Object.fromEntries(ports.map((p) => [`127.0.0.1:${p}`, { nodeId: `127.0.0.1:${p}`, httpAddr: `127.0.0.1:${p}`, state: states[p] ?? 'alive' }])),
 });
 
@@ -42,7 +44,10 @@ describe('client topology', () => {
   });
 
   it('OwlUnavailable names every node tried', () => {
-    const e = new OwlUnavailable([{ node: 'a:1', error: 'ECONNREFUSED' }, { node: 'b:2', error: 'no answer in 500 ms' }]);
+    const e = new OwlUnavailable([
+      { node: 'a:1', error: 'ECONNREFUSED' },
+      { node: 'b:2', error: 'no answer in 500 ms' },
+    ]);
     assert.deepEqual(e.nodes, ['a:1', 'b:2']);
     assert.match(e.message, /a:1 \(ECONNREFUSED\), b:2 \(no answer in 500 ms\)/);
   });

@@ -66,7 +66,9 @@ const hello: Handler = async (ctx) => {
     if (ok !== true) return out.error(ok === 'busy' ? ERR_PASS_BUSY : ERR_WRONGPASS);
   }
   if (!conn.authed) {
-    return out.error('NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time');
+    return out.error(
+      'NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time',
+    );
   }
   if (setName !== null) conn.name = setName === '' ? null : setName;
   // The switch applies to this very reply, as in Redis.
@@ -91,10 +93,12 @@ const hello: Handler = async (ctx) => {
 /** One line of CLIENT LIST / CLIENT INFO, with Redis 7's fields (those this node has no notion of are 0). */
 function clientLine(c: Connection, now: number): string {
   const flags = `${c.multi !== null ? 'x' : ''}${c.noEvict ? 'e' : ''}${c.noTouch ? 'T' : ''}` || 'N';
-  return `id=${c.id} addr=${c.addr} laddr=${c.laddr} fd=-1 name=${c.name ?? ''} age=${Math.floor((now - c.createdAt) / 1000)} ` +
+  return (
+    `id=${c.id} addr=${c.addr} laddr=${c.laddr} fd=-1 name=${c.name ?? ''} age=${Math.floor((now - c.createdAt) / 1000)} ` +
     `idle=${Math.floor((now - c.lastActiveAt) / 1000)} flags=${flags} db=0 sub=0 psub=0 ssub=0 multi=${c.multi?.commands.length ?? -1} ` +
     `qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=${c.lastCommand} ` +
-    `user=default redir=-1 resp=${c.proto}\n`;
+    `user=default redir=-1 resp=${c.proto}\n`
+  );
 }
 
 /** CLIENT KILL addr | CLIENT KILL [ID id] [ADDR addr] [LADDR addr] [USER name] [SKIPME yes|no] … */
@@ -206,8 +210,14 @@ const select: Handler = ({ args, out }) => {
   out.constant(OK);
 };
 
-const connection = (name: string, arity: number, flags: CommandSpec['flags'], run: Handler): CommandSpec =>
-  ({ name, arity, flags, keys: NO_KEYS, categories: ['@connection'], run });
+const connection = (name: string, arity: number, flags: CommandSpec['flags'], run: Handler): CommandSpec => ({
+  name,
+  arity,
+  flags,
+  keys: NO_KEYS,
+  categories: ['@connection'],
+  run,
+});
 
 export const connectionCommands: readonly CommandSpec[] = [
   // PING before AUTH: health checks and load balancers probe without credentials.

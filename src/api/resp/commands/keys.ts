@@ -98,15 +98,17 @@ const set: Handler = ({ deps, args, out }) => {
 };
 
 /** SETEX / PSETEX key ttl value */
-const setWithTtl = (unitMs: number, name: string): Handler => ({ deps, args, out }) => {
-  const key = keyOf(args[1]!);
-  const n = parseInteger(args[2]!);
-  if (n === null) return out.error(ERR_INT);
-  if (n <= 0 || n * unitMs > MAX_TTL_MS) return out.error(`ERR invalid expire time in '${name}' command`);
-  const err = setValue(deps, key, own(args[3]!), n * unitMs);
-  if (err !== null) return out.error(err);
-  out.constant(OK);
-};
+const setWithTtl =
+  (unitMs: number, name: string): Handler =>
+  ({ deps, args, out }) => {
+    const key = keyOf(args[1]!);
+    const n = parseInteger(args[2]!);
+    if (n === null) return out.error(ERR_INT);
+    if (n <= 0 || n * unitMs > MAX_TTL_MS) return out.error(`ERR invalid expire time in '${name}' command`);
+    const err = setValue(deps, key, own(args[3]!), n * unitMs);
+    if (err !== null) return out.error(err);
+    out.constant(OK);
+  };
 
 const setnx: Handler = ({ deps, args, out }) => {
   const key = keyOf(args[1]!);
@@ -147,35 +149,43 @@ function expireFlags(words: Buffer[]): Set<string> | string {
  * EXPIRE / PEXPIRE key ttl [NX|XX|GT|LT…], EXPIREAT / PEXPIREAT key time [flags]:
  * `absolute` says the number is a time rather than a TTL.
  */
-const expire = (unitMs: number, name: string, absolute: boolean): Handler => ({ deps, args, out }) => {
-  const key = keyOf(args[1]!);
-  const flags = expireFlags(args.slice(3));
-  if (typeof flags === 'string') return out.error(flags);
-  const n = parseInteger(args[2]!);
-  if (n === null) return out.error(ERR_INT);
-  const now = Date.now();
-  const target = absolute ? n * unitMs : now + n * unitMs;
-  if (target - now > MAX_TTL_MS) return out.error(`ERR invalid expire time in '${name}' command`);
-  const e = liveRecord(deps, key);
-  if (e === undefined) return out.integer(0);
-  // A key without a TTL has an infinite one: GT never passes it, LT always does.
-  const current = e.expireAt === 0 ? Infinity : e.expireAt;
-  if ((flags.has('nx') && e.expireAt !== 0) || (flags.has('xx') && e.expireAt === 0) ||
-      (flags.has('gt') && !(target > current)) || (flags.has('lt') && !(target < current))) {
-    return out.integer(0);
-  }
-  // Redis: a time that is not in the future deletes the key (OwlCache's exptime 0 would mean "forever").
-  if (target <= now) return out.integer(deleteKey(deps, key) ? 1 : 0);
-  out.integer(deps.commands.expireMs(key, target - now, absolute ? target : undefined).status === 200 ? 1 : 0);
-};
+const expire =
+  (unitMs: number, name: string, absolute: boolean): Handler =>
+  ({ deps, args, out }) => {
+    const key = keyOf(args[1]!);
+    const flags = expireFlags(args.slice(3));
+    if (typeof flags === 'string') return out.error(flags);
+    const n = parseInteger(args[2]!);
+    if (n === null) return out.error(ERR_INT);
+    const now = Date.now();
+    const target = absolute ? n * unitMs : now + n * unitMs;
+    if (target - now > MAX_TTL_MS) return out.error(`ERR invalid expire time in '${name}' command`);
+    const e = liveRecord(deps, key);
+    if (e === undefined) return out.integer(0);
+    // A key without a TTL has an infinite one: GT never passes it, LT always does.
+    const current = e.expireAt === 0 ? Infinity : e.expireAt;
+    if (
+      (flags.has('nx') && e.expireAt !== 0) ||
+      (flags.has('xx') && e.expireAt === 0) ||
+      (flags.has('gt') && !(target > current)) ||
+      (flags.has('lt') && !(target < current))
+    ) {
+      return out.integer(0);
+    }
+    // Redis: a time that is not in the future deletes the key (OwlCache's exptime 0 would mean "forever").
+    if (target <= now) return out.integer(deleteKey(deps, key) ? 1 : 0);
+    out.integer(deps.commands.expireMs(key, target - now, absolute ? target : undefined).status === 200 ? 1 : 0);
+  };
 
 /** EXPIRETIME / PEXPIRETIME: the absolute expiry, -1 without one, -2 for a missing key. */
-const expireTime = (unitMs: number): Handler => ({ deps, args, out }) => {
-  const e = liveRecord(deps, keyOf(args[1]!));
-  if (e === undefined) return out.integer(-2);
-  if (e.expireAt === 0) return out.integer(-1);
-  out.integer(Math.floor(e.expireAt / unitMs));
-};
+const expireTime =
+  (unitMs: number): Handler =>
+  ({ deps, args, out }) => {
+    const e = liveRecord(deps, keyOf(args[1]!));
+    if (e === undefined) return out.integer(-2);
+    if (e.expireAt === 0) return out.integer(-1);
+    out.integer(Math.floor(e.expireAt / unitMs));
+  };
 
 const touch: Handler = ({ deps, args, out }) => {
   let n = 0;
@@ -189,18 +199,20 @@ function writeCopy(deps: RespDeps, e: EntryRecord, dest: string): string | null 
   return setValue(deps, dest, e.value!, e.expireAt === 0 ? 0 : Math.max(1, e.expireAt - now));
 }
 
-const rename = (nx: boolean): Handler => ({ deps, args, out }) => {
-  const src = keyOf(args[1]!);
-  const dest = keyOf(args[2]!);
-  const e = liveRecord(deps, src);
-  if (e === undefined) return out.error('ERR no such key');
-  if (src === dest) return nx ? out.integer(0) : out.constant(OK);
-  if (nx && liveRecord(deps, dest) !== undefined) return out.integer(0);
-  const err = writeCopy(deps, e, dest);
-  if (err !== null) return out.error(err);
-  deleteKey(deps, src);
-  return nx ? out.integer(1) : out.constant(OK);
-};
+const rename =
+  (nx: boolean): Handler =>
+  ({ deps, args, out }) => {
+    const src = keyOf(args[1]!);
+    const dest = keyOf(args[2]!);
+    const e = liveRecord(deps, src);
+    if (e === undefined) return out.error('ERR no such key');
+    if (src === dest) return nx ? out.integer(0) : out.constant(OK);
+    if (nx && liveRecord(deps, dest) !== undefined) return out.integer(0);
+    const err = writeCopy(deps, e, dest);
+    if (err !== null) return out.error(err);
+    deleteKey(deps, src);
+    return nx ? out.integer(1) : out.constant(OK);
+  };
 
 /** COPY source destination [DB db] [REPLACE] */
 const copy: Handler = ({ deps, args, out }) => {
@@ -254,17 +266,21 @@ const object: Handler = ({ deps, args, out }) => {
       // The LRU keeps an order, not times: the seconds since the value was written.
       return out.integer(Math.max(0, Math.floor((Date.now() * 1000 - e.created) / 1e6)));
     default:
-      return out.error('ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.');
+      return out.error(
+        'ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.',
+      );
   }
 };
 
-const ttl = (unitMs: number): Handler => ({ deps, args, out }) => {
-  const e = liveRecord(deps, keyOf(args[1]!));
-  if (e === undefined) return out.integer(-2);
-  const ms = remainingMs(e, Date.now());
-  if (ms < 0) return out.integer(-1);
-  out.integer(unitMs === 1 ? ms : Math.floor((ms + 500) / 1000));
-};
+const ttl =
+  (unitMs: number): Handler =>
+  ({ deps, args, out }) => {
+    const e = liveRecord(deps, keyOf(args[1]!));
+    if (e === undefined) return out.integer(-2);
+    const ms = remainingMs(e, Date.now());
+    if (ms < 0) return out.integer(-1);
+    out.integer(unitMs === 1 ? ms : Math.floor((ms + 500) / 1000));
+  };
 
 const persist: Handler = ({ deps, args, out }) => {
   const key = keyOf(args[1]!);

@@ -59,8 +59,7 @@ export function infoText(deps: RespDeps, stats: ServerStats, wanted: Set<string>
   const node = deps.node();
   const storeStats = deps.commands.store.stats();
   const sections: string[] = [];
-  const section = (title: string, fields: [string, string | number][]) =>
-    sections.push(`# ${title}\r\n${fields.map(([k, v]) => `${k}:${v}\r\n`).join('')}`);
+  const section = (title: string, fields: [string, string | number][]) => sections.push(`# ${title}\r\n${fields.map(([k, v]) => `${k}:${v}\r\n`).join('')}`);
   const uptime = Math.floor((Date.now() - stats.startedAt) / 1000);
   if (want('server')) {
     section('Server', [
@@ -135,7 +134,7 @@ const info: Handler = ({ deps, args, out, stats }) => {
 };
 
 const time: Handler = ({ out }) => {
-  const us = BigInt(Date.now()) * 1000n + (process.hrtime.bigint() / 1000n) % 1000n;
+  const us = BigInt(Date.now()) * 1000n + ((process.hrtime.bigint() / 1000n) % 1000n);
   out.array([String(us / 1_000_000n), String(us % 1_000_000n)]);
 };
 
@@ -211,10 +210,13 @@ const wait: Handler = async ({ deps, args, out }) => {
       resolve();
     };
     for (const r of rounds) {
-      r.then(() => {
-        acked++;
-        if (acked >= wanted) done();
-      }, () => {}).finally(() => {
+      r.then(
+        () => {
+          acked++;
+          if (acked >= wanted) done();
+        },
+        () => {},
+      ).finally(() => {
         if (++settled === rounds.length) done();
       });
     }

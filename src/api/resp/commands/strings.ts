@@ -25,18 +25,20 @@ function increment(deps: RespDeps, key: string, delta: bigint, out: Parameters<H
   out.integer(Number(o.record!.value!.toString('latin1')));
 }
 
-const incrBy = (sign: 1n | -1n, fixed: bigint | null): Handler => ({ deps, args, out }) => {
-  const key = keyOf(args[1]!);
-  let delta = fixed;
-  if (delta === null) {
-    const n = parseInt64(args[2]!);
-    if (n === null) return out.error(ERR_INT);
-    // DECRBY of the smallest integer would be its negation, one past the largest.
-    if (sign < 0n && n === INT64_MIN) return out.error('ERR decrement would overflow');
-    delta = n;
-  }
-  increment(deps, key, sign * delta, out);
-};
+const incrBy =
+  (sign: 1n | -1n, fixed: bigint | null): Handler =>
+  ({ deps, args, out }) => {
+    const key = keyOf(args[1]!);
+    let delta = fixed;
+    if (delta === null) {
+      const n = parseInt64(args[2]!);
+      if (n === null) return out.error(ERR_INT);
+      // DECRBY of the smallest integer would be its negation, one past the largest.
+      if (sign < 0n && n === INT64_MIN) return out.error('ERR decrement would overflow');
+      delta = n;
+    }
+    increment(deps, key, sign * delta, out);
+  };
 
 /** Redis's float syntax for INCRBYFLOAT (string2ld): no spaces, no NaN. */
 function parseFloatArg(b: Buffer): number | null {
@@ -175,8 +177,14 @@ const msetnx: Handler = ({ deps, args, out }) => {
   out.integer(1);
 };
 
-const string = (name: string, arity: number, flags: CommandSpec['flags'], run: Handler, keys: CommandSpec['keys'] = ONE_KEY): CommandSpec =>
-  ({ name, arity, flags, keys, categories: ['@string'], run });
+const string = (name: string, arity: number, flags: CommandSpec['flags'], run: Handler, keys: CommandSpec['keys'] = ONE_KEY): CommandSpec => ({
+  name,
+  arity,
+  flags,
+  keys,
+  categories: ['@string'],
+  run,
+});
 
 export const stringCommands: readonly CommandSpec[] = [
   string('incr', 2, ['write', 'denyoom', 'fast'], incrBy(1n, 1n)),

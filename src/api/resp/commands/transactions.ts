@@ -59,8 +59,14 @@ function exec(table: ReadonlyMap<string, CommandSpec>): Handler {
 }
 
 export function transactionCommands(table: ReadonlyMap<string, CommandSpec>): CommandSpec[] {
-  const tx = (name: string, arity: number, flags: CommandSpec['flags'], run: Handler, keys: CommandSpec['keys'] = NO_KEYS): CommandSpec =>
-    ({ name, arity, flags, keys, categories: ['@transaction'], run });
+  const tx = (name: string, arity: number, flags: CommandSpec['flags'], run: Handler, keys: CommandSpec['keys'] = NO_KEYS): CommandSpec => ({
+    name,
+    arity,
+    flags,
+    keys,
+    categories: ['@transaction'],
+    run,
+  });
   return [
     tx('multi', 1, ['noscript', 'loading', 'stale', 'fast', 'allow_busy'], multi),
     tx('exec', 1, ['noscript', 'loading', 'stale', 'skip_slowlog'], exec(table)),
