@@ -1,6 +1,7 @@
 import { OwlAuthError, OwlNotFound, OwlRequestError, OwlUnavailable, type FailedAttempt } from './errors.js';
 import { Topology, baseUrl, type NodeView } from './topology.js';
 import { NodeFailure, Transport, errorText, type Answer, type Exchange } from './transport.js';
+import type { Job } from '../ops/jobs.js';
 
 /**
  * A client for a whole owlcache cluster from one address (README, "Client
@@ -64,19 +65,8 @@ export interface RestoreOptions extends JobOptions {
   replace?: boolean;
 }
 
-/** A job's state as `get_status` answers it (docs/operations.md, "Jobs"). */
-export interface JobStatus {
-  job_id: string;
-  job_type: 'coldbackup' | 'coldrestore';
-  status: 'queued' | 'running' | 'done' | 'failed';
-  progress: { records: number; total: number };
-  queued: string;
-  started: string | null;
-  finished: string | null;
-  file: string;
-  error: string | null;
-  /** What the job did (counts), once done. */
-  result: Record<string, unknown> | null;
+/** A job's state as `get_status` answers it (docs/operations.md, "Jobs"), with the node that runs it. */
+export interface JobStatus extends Job {
   /** The node running the job (base URL), added by the client. */
   node: string;
 }

@@ -1,7 +1,10 @@
+import type { RoundReport } from '../cluster/antientropy/anti-entropy.js';
+import type { ProbeSummary } from '../cluster/membership/probes.js';
 /**
  * What the cluster operations need from the node, as small interfaces: the
- * operations know nothing of SWIM, UDP, Koa or the disk layout beyond these.
- * node.ts hands them in (GossipCluster implements OpsCluster structurally).
+ * operations know nothing of SWIM, UDP, Koa or the disk layout beyond these
+ * (and the cluster's own report types for probes and rounds, imported as types).
+ * src/compose/operations.ts hands them in (GossipCluster implements OpsCluster structurally).
  */
 
 export type MemberState = 'alive' | 'suspect' | 'faulty' | 'left';
@@ -19,26 +22,11 @@ export interface OpsMember {
   since: number;
 }
 
-/** Round trips and clock offset from SWIM probes. */
-export interface PeerProbe {
-  rttLastMs: number;
-  rttP50Ms: number;
-  rttP99Ms: number;
-  samples: number;
-  clockOffsetMs: number | null;
-  clockOffsetErrorMs: number | null;
-}
+/** Round trips and clock offset from SWIM probes (membership/probes.ts). */
+export type PeerProbe = Pick<ProbeSummary, 'rttLastMs' | 'rttP50Ms' | 'rttP99Ms' | 'samples' | 'clockOffsetMs' | 'clockOffsetErrorMs'>;
 
-/** The last push-pull round this node started with a peer. */
-export interface PeerRound {
-  at: number;
-  ms: number;
-  ok: boolean;
-  pulled: number;
-  pushed: number;
-  inSync: boolean;
-  error?: string;
-}
+/** The last push-pull round this node started with a peer (antientropy/anti-entropy.ts). */
+export type PeerRound = RoundReport;
 
 export type ReplicationTask = 'anti_entropy' | 'dissemination';
 
