@@ -63,7 +63,7 @@ describe('OwlClient', () => {
       assert.equal(client.nodes().find((n) => n.url === first)!.down, true, 'the stopped node is left out');
 
       nodes[0] = await restartGossipNode(nodes[0]!);
-      await waitFor('the restarted node to answer', async () => ((await aliveShards(nodes[0]!)) === 3 ? true : undefined), 20_000, 200);
+      await waitFor('the restarted node to answer', async () => ((await aliveShards(nodes[0]!)) === 3 ? true : undefined), 60_000, 200);
       // The restarted node catches up by anti-entropy; the client reads from it once it is back.
       await waitConverged(nodes);
       await client.refresh();
