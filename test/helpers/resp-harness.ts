@@ -9,7 +9,7 @@ import { ClusterFlush } from '../../src/store/flush.js';
 import { Store } from '../../src/store/store.js';
 
 /** A store's flush item and the WATCH registry that hears of it. */
-function withFlush(store: Store) {
+export function withFlush(store: Store) {
   const flush = new ClusterFlush(store, null);
   return { flush, watches: new WatchRegistry(store, flush) };
 }
@@ -29,7 +29,7 @@ export function wire(out: ReplyWriter): string {
   return text;
 }
 
-const NODE: RespNodeInfo = {
+export const NODE: RespNodeInfo = {
   version: '0.0.0-test',
   nodeId: 'unit-node',
   nodeName: 'unit',

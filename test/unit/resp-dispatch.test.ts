@@ -1,45 +1,13 @@
 import assert from 'node:assert/strict';
-import type { Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { Commands } from '../../src/api/commands.js';
 import { COMMAND_TABLE } from '../../src/api/resp/command-table.js';
-import { newConnection, type Connection, type PasswordGuard, type RespDeps, type RespNodeInfo, type ServerStats } from '../../src/api/resp/context.js';
-import { WatchRegistry } from '../../src/api/resp/watch.js';
-import { ClusterFlush } from '../../src/store/flush.js';
+import { newConnection, type Connection, type PasswordGuard, type RespDeps, type ServerStats } from '../../src/api/resp/context.js';
 import { dispatch, startsAuthed } from '../../src/api/resp/dispatch.js';
 import { KeyIndex } from '../../src/api/resp/key-index.js';
 import { ReplyWriter } from '../../src/api/resp/reply.js';
+import { NODE, wire, withFlush } from '../helpers/resp-harness.js';
 import { Store } from '../../src/store/store.js';
-
-/** A store's flush item and the WATCH registry that hears of it. */
-function withFlush(store: Store) {
-  const flush = new ClusterFlush(store, null);
-  return { flush, watches: new WatchRegistry(store, flush) };
-}
-
-/** The bytes a ReplyWriter would put on the wire. */
-function wire(out: ReplyWriter): string {
-  let text = '';
-  const socket = {
-    write: (chunk: string | Buffer, encoding?: BufferEncoding) => {
-      text += typeof chunk === 'string' ? Buffer.from(chunk, encoding ?? 'utf8').toString('latin1') : chunk.toString('latin1');
-      return true;
-    },
-    cork: () => {},
-    uncork: () => {},
-  };
-  out.flush(socket as unknown as Socket);
-  return text;
-}
-
-const NODE: RespNodeInfo = {
-  version: '0.0.0-test',
-  nodeId: 'unit-node',
-  nodeName: 'unit',
-  mode: 'owlcache',
-  httpAddress: '127.0.0.1:7721',
-  members: () => [{ name: 'unit', address: '127.0.0.1:7721', state: 'alive' }],
-};
 
 /** A dispatcher over a real in-memory store and command layer, with one connection. */
 function harness(opts: { password?: string; store?: Store; passGuard?: PasswordGuard } = {}) {
