@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { redisClient } from '../test/helpers/redis-client.js';
 import { status } from '../test/helpers/cluster.js';
 import { freePort, sleep, startNode, stopAllNodes, TEST_PASSWORD, type NodeHandle } from '../test/helpers/node-process.js';
 import { setQuiet } from '../src/log.js';
@@ -30,19 +31,8 @@ const MB = 1024 * 1024;
 const REDIS_SERVER = '/usr/bin/redis-server';
 const key = (i: number) => `key:${String(i).padStart(8, '0')}`;
 
-async function client(port: number, password?: string): Promise<Redis> {
-  const r = new Redis({
-    host: '127.0.0.1',
-    port,
-    ...(password ? { password } : {}),
-    lazyConnect: true,
-    retryStrategy: () => null,
-    maxRetriesPerRequest: 0,
-    commandTimeout: 120_000,
-  });
-  r.on('error', () => {});
-  await r.connect();
-  return r;
+function client(port: number, password?: string): Promise<Redis> {
+  return redisClient(port, { password: password ?? null, commandTimeoutMs: 120_000 });
 }
 
 /** Writes n keys from `first`, pipelined; returns SETs per second. */

@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { redisClient } from '../test/helpers/redis-client.js';
 import { status } from '../test/helpers/cluster.js';
 import { freePort, sleep, startNode, stopAllNodes, TEST_PASSWORD, type NodeHandle } from '../test/helpers/node-process.js';
 import { fmt, machine } from './lib.js';
@@ -19,19 +20,8 @@ const PX = Number(process.env.BENCH_EXPIRING_PX ?? 15_000);
 const VALUE = 'v'.repeat(100);
 const MB = 1024 * 1024;
 
-async function connect(node: NodeHandle): Promise<Redis> {
-  const r = new Redis({
-    host: '127.0.0.1',
-    port: node.respPort,
-    password: TEST_PASSWORD,
-    lazyConnect: true,
-    retryStrategy: () => null,
-    maxRetriesPerRequest: 0,
-    commandTimeout: 60_000,
-  });
-  r.on('error', () => {});
-  await r.connect();
-  return r;
+function connect(node: NodeHandle): Promise<Redis> {
+  return redisClient(node.respPort, { password: TEST_PASSWORD, commandTimeoutMs: 60_000 });
 }
 
 async function write(r: Redis, n: number, args: string[]): Promise<void> {

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { redisClient } from '../helpers/redis-client.js';
 import { status } from '../helpers/cluster.js';
 import { freePort, sleep, startNode, stopAllNodes, TEST_PASSWORD, type NodeHandle } from '../helpers/node-process.js';
 
@@ -11,17 +12,7 @@ describe('expired keys are never counted', () => {
   before(async () => {
     // Sweeps every 60 minutes: whatever happens below happens before any sweep.
     node = await startNode({ settings: { RespPort: await freePort(), Task_ClearExpireData: 60 } });
-    redis = new Redis({
-      host: '127.0.0.1',
-      port: node.respPort,
-      password: TEST_PASSWORD,
-      lazyConnect: true,
-      retryStrategy: () => null,
-      maxRetriesPerRequest: 0,
-      commandTimeout: 10_000,
-    });
-    redis.on('error', () => {});
-    await redis.connect();
+    redis = await redisClient(node.respPort, { password: TEST_PASSWORD, commandTimeoutMs: 10_000 });
   });
   after(async () => {
     redis.disconnect();

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { redisClient } from '../helpers/redis-client.js';
 import { status } from '../helpers/cluster.js';
 import { freePort, startNode, stopAllNodes, TEST_PASSWORD, type NodeHandle } from '../helpers/node-process.js';
 
@@ -20,17 +21,7 @@ describe('MaxMemory bounds the process (docs/architecture.md, "Store: memory lay
 
   before(async () => {
     node = await startNode({ settings: { RespPort: await freePort(), MaxMemory: '32mb', AppendLog: 0 } });
-    redis = new Redis({
-      host: '127.0.0.1',
-      port: node.respPort,
-      password: TEST_PASSWORD,
-      lazyConnect: true,
-      retryStrategy: () => null,
-      maxRetriesPerRequest: 0,
-      commandTimeout: 60_000,
-    });
-    redis.on('error', () => {});
-    await redis.connect();
+    redis = await redisClient(node.respPort, { password: TEST_PASSWORD, commandTimeoutMs: 60_000 });
   });
   after(async () => {
     redis.disconnect();
