@@ -127,7 +127,23 @@ export class OwlNode {
     const status = (): NodeStatus => nodeStatus({ store, persistence, mode, self: self.get(), startedAt });
     const view: ClusterView = { members: () => mode.members(self.get()), status };
     // The cluster page's collector (/ui/): rates, replication lag, membership events.
-    const page = new ClusterPage({ status, reads: () => commands.reads, onChange: (l) => store.onChange(l) });
+    const page = new ClusterPage({
+      status,
+      reads: () => commands.reads,
+      onChange: (l) => store.onChange(l),
+      // What this node measured of each peer: SWIM probes and its last push-pull round with it.
+      peerFacts: (m) => {
+        const cluster = mode.operations();
+        if (cluster === null) return undefined;
+        const probe = cluster.probe(m.gossip);
+        const round = m.http === null ? undefined : cluster.lastRoundWith(m.http);
+        return {
+          rttMs: probe?.rttLastMs ?? null,
+          clockOffsetMs: probe?.clockOffsetMs ?? null,
+          inSync: round === undefined || !round.ok ? null : round.inSync,
+        };
+      },
+    });
 
     // The HTTP routes, in one list: a new router is one more line here.
     // Metrics and health: gauges and mirrored counters are read from the parts when scraped.

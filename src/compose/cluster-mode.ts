@@ -245,6 +245,14 @@ export function gossipMode(config: GossipSettings, parts: ModeParts): ClusterMod
       members: () => (cluster.isSet ? cluster.get().membership.members() : []),
       datagrams: () => (cluster.isSet ? cluster.get().transport.stats() : null),
       deltas: () => (cluster.isSet ? cluster.get().replication.disseminator.stats() : null),
+      peerRtts: () => {
+        if (!cluster.isSet) return [];
+        const c = cluster.get();
+        return c
+          .memberList()
+          .filter((m) => !m.local)
+          .map((m) => ({ peer: m.name ?? m.gossip, rttMs: c.probe(m.gossip)?.rttLastMs ?? null }));
+      },
     },
     seedsConfigured: () => seeds.fixed.length > 0 || lists.gossip.liveAddresses().length > 0,
     memberStates: () => (cluster.isSet ? cluster.get().membership.members() : null),

@@ -55,6 +55,8 @@ export interface MetricSources {
   members?: () => readonly { state: string; local: boolean }[];
   datagrams?: () => Readonly<Record<string, DatagramCounts>> | null;
   deltas?: () => DeltaCounts | null;
+  /** Gossip mode: each peer's last probe round trip (ms), by the peer's name; null until measured. */
+  peerRtts?: () => readonly { peer: string; rttMs: number | null }[];
 }
 
 const MEMBER_STATES = ['alive', 'suspect', 'faulty', 'left'] as const;
@@ -209,6 +211,17 @@ export class Metrics {
         const counts = new Map<string, number>(MEMBER_STATES.map((s) => [s, 0]));
         for (const m of self.sources.members?.() ?? []) counts.set(m.state, (counts.get(m.state) ?? 0) + 1);
         for (const [state, n] of counts) this.set({ state }, n);
+      },
+    });
+    new Gauge({
+      name: 'owlcache_peer_rtt_seconds',
+      help: "Round trip of this node's last SWIM probe of each peer (gossip mode), by peer name.",
+      labelNames: ['peer'],
+      registers: [this.registry],
+      collect() {
+        // A peer that left drops out of the answer rather than keep its last value.
+        this.reset();
+        for (const p of self.sources.peerRtts?.() ?? []) if (p.rttMs !== null) this.set({ peer: p.peer }, p.rttMs / 1000);
       },
     });
     // Mirrored counters: reset, then set to the source's running totals.

@@ -90,6 +90,16 @@ describe('cluster page in a browser', { skip: skip ?? false }, () => {
     assert.equal(await page.locator('#not-gossip').isHidden(), true);
     assert.match((await page.locator('#members tbody tr.local td[data-label="Keys"]').textContent()) ?? '', /^5$/);
     assert.match((await page.locator('#members tbody tr.local td[data-label="Memory"]').textContent()) ?? '', / of 64\.0 MB$/);
+    // The peers' round trips come from this node's SWIM probes: shown once the first probes are answered.
+    await waitFor(
+      'a measured round trip for every peer',
+      async () => {
+        const cells = await page.$$eval('#members tbody tr:not(.local) td[data-label="Round trip"]', (tds) => tds.map((td) => td.textContent ?? ''));
+        return cells.length === 2 && cells.every((text) => /\d/.test(text));
+      },
+      20_000,
+      200,
+    );
 
     // A reload would lose this marker: the page must change by itself.
     await page.evaluate('window.owlNoReload = true');

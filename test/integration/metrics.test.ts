@@ -284,5 +284,14 @@ describe('GET /metrics', { timeout: 120_000 }, () => {
     // The key came by delta or, had the delta raced the join, by push-pull: either is counted.
     assert.ok(sampleValue(b!, 'owlcache_deltas_total', { event: 'applied' }) + sampleValue(b!, 'owlcache_pushpull_keys_total', { direction: 'pulled' }) >= 1);
     assert.ok(sampleValue(b!, 'owlcache_pushpull_duration_seconds_count') >= 1);
+    // The peer's round trip, from this node's SWIM probes, by the peer's name (never an address of a client).
+    const rtt = await waitFor(
+      'a probe round trip of the peer',
+      async () => (await scrape(node)).samples.find((x) => x.name === 'owlcache_peer_rtt_seconds'),
+      20_000,
+      200,
+    );
+    assert.ok(rtt!.value >= 0 && rtt!.value < 5, `round trip ${rtt!.value} s`);
+    assert.equal(typeof rtt!.labels.peer, 'string');
   });
 });
