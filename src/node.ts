@@ -17,11 +17,10 @@ import { clusterMode, type ClusterMode, type NodeSelf } from './compose/cluster-
 import { httpServer, respMembers, respServer, tcpProtection, tcpServer } from './compose/front-ends.js';
 import { startHousekeeping } from './compose/housekeeping.js';
 import { Late } from './compose/late.js';
-import { backupJobs, operationsRouter, runtimeSwitches, type BoundAddresses } from './compose/operations.js';
+import { applySwitches, backupJobs, operationsRouter, runtimeSwitches, type BoundAddresses } from './compose/operations.js';
 import { commandLimits, groupClient, groupData, httpDeps, nodeSelf, persistenceOptions, storeOptions } from './compose/parts.js';
 import { StopStack } from './compose/stop-stack.js';
 import type { Config } from './config/settings.js';
-import type { RuntimeSwitches } from './ops/index.js';
 import { loadOrCreateAuthData, saveAuthData } from './persistence/auth-data.js';
 import { DataDirLock } from './persistence/dir-lock.js';
 import { ensureWritableDir } from './persistence/files.js';
@@ -116,9 +115,9 @@ export class OwlNode {
     const limits = commandLimits(config);
     const commands = new Commands(store, limits);
     // Applied before any port opens; the cluster's own tasks when it starts.
-    let switches: RuntimeSwitches | null = null;
-    const mode: ClusterMode = clusterMode(config, { dataDir, store, persistence, flush, metrics, tasks: { isOn: (task) => switches?.isOn(task) ?? true } });
-    switches = runtimeSwitches(dataDir, { commands, persistence, mode });
+    const switches = runtimeSwitches(dataDir);
+    const mode: ClusterMode = clusterMode(config, { dataDir, store, persistence, flush, metrics, tasks: switches });
+    applySwitches(switches, { commands, persistence, mode });
     const bound: BoundAddresses = { tcp: null, resp: null };
     const self = new Late<NodeSelf>("this node's HTTP address");
     const deps = httpDeps(config, { commands, limits, auth: auth.data, self, metrics });

@@ -25,14 +25,19 @@ export interface BoundAddresses {
   resp: AddressInfo | null;
 }
 
-/**
- * The run-time task switches (docs/operations.md), read from the data
- * directory and applied to the parts before any port opens. The cluster's
- * own tasks are applied by the mode when its cluster starts.
- */
-export function runtimeSwitches(dataDir: string, parts: { commands: Commands; persistence: Persistence; mode: ClusterMode }): RuntimeSwitches {
+/** The run-time task switches (docs/operations.md), as the data directory keeps them. */
+export function runtimeSwitches(dataDir: string): RuntimeSwitches {
   const switches = new RuntimeSwitches(join(dataDir, RUNTIME_SWITCHES_FILE));
   if (switches.problem !== null) log.warn('%s', switches.problem);
+  return switches;
+}
+
+/**
+ * Applies the switches to the parts they govern, now (before any port opens)
+ * and on every change. The cluster's own tasks are applied by the mode when
+ * its cluster starts, and from then on here.
+ */
+export function applySwitches(switches: RuntimeSwitches, parts: { commands: Commands; persistence: Persistence; mode: ClusterMode }): void {
   switches.onApply('accept_writes', (on) =>
     parts.commands.refuseWrites(on ? null : 'writes are disabled on this node (read-only mode; /config/set accept_writes Enable)'),
   );
@@ -40,7 +45,6 @@ export function runtimeSwitches(dataDir: string, parts: { commands: Commands; pe
     parts.persistence.periodicSnapshots = on;
   });
   for (const task of ['anti_entropy', 'dissemination'] as const) switches.onApply(task, (on) => parts.mode.operations()?.setTask(task, on));
-  return switches;
 }
 
 /** The backup and restore jobs: their record in the data directory, BackupDir (default: backups/ in it). */

@@ -6,6 +6,13 @@ import { Redis } from 'ioredis';
  * `password` null: no AUTH and no ready check (INFO would need AUTH first).
  */
 export async function redisClient(port: number, opts: { password?: string | null; commandTimeoutMs?: number } = {}): Promise<Redis> {
+  const r = lazyRedisClient(port, opts);
+  await r.connect();
+  return r;
+}
+
+/** The same client, not connected yet: it connects on its first command. */
+export function lazyRedisClient(port: number, opts: { password?: string | null; commandTimeoutMs?: number } = {}): Redis {
   const password = opts.password ?? null;
   const r = new Redis({
     host: '127.0.0.1',
@@ -18,6 +25,5 @@ export async function redisClient(port: number, opts: { password?: string | null
     commandTimeout: opts.commandTimeoutMs ?? 10_000,
   });
   r.on('error', () => {});
-  await r.connect();
   return r;
 }

@@ -1,25 +1,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { lazyRedisClient } from '../helpers/redis-client.js';
 import { freePort, getToken, qs, request, startNode, stopAllNodes, TEST_PASSWORD, type NodeHandle } from '../helpers/node-process.js';
 
 const clients: Redis[] = [];
 
 /** A client that AUTHs with `password` on connect, or not at all when it is null. */
 function client(port: number, password: string | null = TEST_PASSWORD): Redis {
-  const r = new Redis({
-    host: '127.0.0.1',
-    port,
-    // The ready check sends INFO, which needs AUTH first (as on a real Redis with a password).
-    ...(password === null ? { enableReadyCheck: false } : { password }),
-    lazyConnect: true,
-    retryStrategy: () => null,
-    maxRetriesPerRequest: 0,
-    connectTimeout: 5000,
-    commandTimeout: 10_000,
-  });
-  r.on('error', () => {});
+  const r = lazyRedisClient(port, { password });
   clients.push(r);
   return r;
 }
