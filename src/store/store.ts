@@ -351,7 +351,9 @@ export class Store {
     } else {
       next = mergeRecords(local, remote, () => this.hlc.now());
       if (next === local) return false;
-      if (origin !== 'load' && local.hollow && next.value !== null && compareVersions(next.vv, local.vv) === 0) {
+      // Only an eviction is kept: an expiry guard whose expiry a newer write cancels (PERSIST, EXPIRE)
+      // takes the bytes back, or the cancelled expiry would still hide the value here.
+      if (origin !== 'load' && this.slots.state[s]! === HOLLOW && next.value !== null && compareVersions(next.vv, local.vv) === 0) {
         next = { ...next, value: null, hollow: true };
       }
     }

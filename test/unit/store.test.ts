@@ -417,3 +417,20 @@ describe('store: capture in slices', () => {
     }
   });
 });
+
+describe('store: an expiry cancelled after it passed elsewhere', () => {
+  it('a node that saw the entry expire takes the value back when a newer write cancels the expiry', () => {
+    let aNow = 1_000_000;
+    const bNow = 1_000_500;
+    const a = new Store({ nodeId: 'a', now: () => aNow });
+    const b = new Store({ nodeId: 'b', now: () => bNow });
+    b.merge(a.set('k', Buffer.from('v'), 100));
+    assert.equal(b.get('k'), undefined, 'expired on b (its clock is past the expiry)');
+    aNow += 50;
+    const persisted = a.expire('k', 0);
+    assert.ok(persisted !== undefined);
+    assert.equal(b.merge(persisted), true);
+    assert.equal(b.get('k')?.value?.toString(), 'v');
+    assert.equal(b.digest.root(), a.digest.root());
+  });
+});
