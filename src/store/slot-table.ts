@@ -27,7 +27,25 @@ export const LIVE = 1;
 export const HOLLOW = 2;
 export const TOMBSTONE = 3;
 export const GUARD = 4;
-export type SlotState = typeof LIVE | typeof HOLLOW | typeof TOMBSTONE | typeof GUARD;
+/**
+ * A guard that still holds the value's bytes: a newer expiry write made where
+ * the entry had not expired (PERSIST, EXPIRE across a partition) brings it back.
+ * Reads, the digest and push-pull treat it as a guard; the budget strips the
+ * bytes (it becomes a GUARD) before it evicts any live value.
+ */
+export const EXPIRED = 5;
+export type SlotState = typeof LIVE | typeof HOLLOW | typeof TOMBSTONE | typeof GUARD | typeof EXPIRED;
+const STATES = 6;
+
+/** True for both kinds of guard (out of the digest, never read as live). */
+export function isGuard(state: number): boolean {
+  return state === GUARD || state === EXPIRED;
+}
+
+/** States whose slot holds the value's bytes. */
+function holdsValue(state: number): boolean {
+  return state === LIVE || state === EXPIRED;
+}
 
 /** Bytes of columns per slot: loc, vt, et, expireAt, created (f64); vc, ec, vn, en, klen, vlen, hash, prev, next (u32); state (u8). */
 export const SLOT_BYTES = 5 * 8 + 9 * 4 + 1;
@@ -80,12 +98,12 @@ export class SlotTable {
   top = 0;
   /** First free slot (a list through `next`), -1 if none. */
   private freeHead = -1;
-  private readonly heads = new Int32Array(5).fill(-1);
-  private readonly tails = new Int32Array(5).fill(-1);
+  private readonly heads = new Int32Array(STATES).fill(-1);
+  private readonly tails = new Int32Array(STATES).fill(-1);
   /** Slots per state. */
-  readonly counts = new Float64Array(5);
+  readonly counts = new Float64Array(STATES);
   /** Budget bytes per state (slotCost of each slot). */
-  readonly bytes = new Float64Array(5);
+  readonly bytes = new Float64Array(STATES);
   /** Key and value bytes held (the dataset, without overhead). */
   payloadBytes = 0;
   /** LIVE slots with an expiry (INFO's `expires`), kept as slots come and go. */
@@ -96,7 +114,7 @@ export class SlotTable {
   };
 
   get size(): number {
-    return this.counts[LIVE]! + this.counts[HOLLOW]! + this.counts[TOMBSTONE]! + this.counts[GUARD]!;
+    return this.counts[LIVE]! + this.counts[HOLLOW]! + this.counts[TOMBSTONE]! + this.counts[GUARD]! + this.counts[EXPIRED]!;
   }
 
   /** Bytes of the key index (held whatever the load). */
@@ -115,13 +133,13 @@ export class SlotTable {
     }
   }
 
-  /** A new slot for `key` (absent), in `state`, holding `r`'s versions (and value if LIVE). */
+  /** A new slot for `key` (absent), in `state`, holding `r`'s versions (and value if LIVE or EXPIRED). */
   add(key: string, h: number, r: EntryRecord, state: SlotState): number {
     const s = this.allocSlot();
     this.hash[s] = h;
     const klen = Buffer.byteLength(key, 'utf8');
     this.klen[s] = klen;
-    this.loc[s] = this.writeBlock(s, klen, state === LIVE ? r.value : null, key, -1);
+    this.loc[s] = this.writeBlock(s, klen, holdsValue(state) ? r.value : null, key, -1);
     this.setFields(s, r, state);
     this.link(s, state);
     this.insertIndex(s, h);
@@ -132,26 +150,24 @@ export class SlotTable {
   replace(s: number, r: EntryRecord, state: SlotState): void {
     this.unlink(s);
     const old = this.loc[s]!;
-    this.loc[s] = this.writeBlock(s, this.klen[s]!, state === LIVE ? r.value : null, null, old);
+    this.loc[s] = this.writeBlock(s, this.klen[s]!, holdsValue(state) ? r.value : null, null, old);
     this.arena.free(old);
     this.setFields(s, r, state);
     this.link(s, state);
   }
 
-  /** Moves slot `s` to another state, keeping its versions; the value's bytes go unless it stays LIVE. */
+  /** Moves slot `s` to another state, keeping its versions; the value's bytes go unless the new state holds them. */
   changeState(s: number, state: SlotState): void {
     const was = this.state[s]!;
     this.unlink(s);
-    if (was === LIVE && state !== LIVE) {
+    if (holdsValue(was) && !holdsValue(state)) {
       const old = this.loc[s]!;
       this.loc[s] = this.writeBlock(s, this.klen[s]!, null, null, old);
       this.arena.free(old);
       this.vlen[s] = 0;
     }
-    if (state !== LIVE) {
-      this.created[s] = state === GUARD && was === TOMBSTONE ? GUARDS_TOMBSTONE : 0;
-      this.counters.delete(s);
-    }
+    if (state !== LIVE) this.counters.delete(s);
+    if (!holdsValue(state)) this.created[s] = state === GUARD && was === TOMBSTONE ? GUARDS_TOMBSTONE : 0;
     this.link(s, state);
   }
 
@@ -182,7 +198,7 @@ export class SlotTable {
 
   /** What slot `s` costs in the budget. */
   cost(s: number): number {
-    return slotCost(this.klen[s]!, this.state[s] === LIVE ? this.vlen[s]! : 0);
+    return slotCost(this.klen[s]!, holdsValue(this.state[s]!) ? this.vlen[s]! : 0);
   }
 
   keyOf(s: number): string {
@@ -191,7 +207,7 @@ export class SlotTable {
     return this.arena.bufferOf(h).toString('utf8', at, at + this.klen[s]!);
   }
 
-  /** A copy of slot `s`'s value bytes (LIVE slots only). */
+  /** A copy of slot `s`'s value bytes (LIVE and EXPIRED slots only). */
   valueOf(s: number): Buffer {
     const h = this.loc[s]!;
     const at = this.arena.offsetOf(h) + this.klen[s]!;
@@ -230,9 +246,18 @@ export class SlotTable {
       expireAt: this.expireAt[s]!,
       ev,
     };
-    if (st === HOLLOW || (st === GUARD && this.created[s] !== GUARDS_TOMBSTONE)) r.hollow = true;
+    if (st === HOLLOW || st === EXPIRED || (st === GUARD && this.created[s] !== GUARDS_TOMBSTONE)) r.hollow = true;
     const counter = st === LIVE ? this.counters.get(s) : undefined;
     if (counter !== undefined) r.counter = counter;
+    return r;
+  }
+
+  /** An EXPIRED slot as the entry it was (value, create time): what a merge that cancels the expiry takes back. */
+  expiredEntry(s: number, key?: string): EntryRecord {
+    const r = this.record(s, key);
+    delete r.hollow;
+    r.value = this.valueOf(s);
+    r.created = this.created[s]!;
     return r;
   }
 
@@ -284,7 +309,7 @@ export class SlotTable {
       this.vc[s] = vc;
       this.ec[s] = ec;
     }
-    if (state === LIVE) {
+    if (holdsValue(state)) {
       this.vlen[s] = r.value!.length;
       this.created[s] = r.created;
     } else {

@@ -4,7 +4,7 @@ import { deathTime, mergeRecords, type EntryRecord } from './entry.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { flushedBy } from './flush.js';
 import { compareVersions, HybridLogicalClock, type Version } from './hlc.js';
-import { FREE, GUARD, HOLLOW, LIVE, slotCost, SlotTable, TOMBSTONE, type SlotState } from './slot-table.js';
+import { EXPIRED, FREE, GUARD, HOLLOW, isGuard, LIVE, slotCost, SlotTable, TOMBSTONE, type SlotState } from './slot-table.js';
 import { logger } from '../log.js';
 
 const log = logger('store');
@@ -197,7 +197,7 @@ export class Store {
     this.tick();
     key = wellFormed(key);
     const s = this.slots.find(key, keyHash(key));
-    return s < 0 || this.slots.state[s] !== GUARD ? undefined : this.slots.record(s, key);
+    return s < 0 || !isGuard(this.slots.state[s]!) ? undefined : this.slots.record(s, key);
   }
 
   /** Local write. `ttlMs` 0 = never expires. */
@@ -269,7 +269,7 @@ export class Store {
       const r = t.record(s);
       if (!flushedBy(r, v)) continue;
       this.beforeChange(s);
-      if (st !== GUARD) this.toggleDigest(s, r.key);
+      if (!isGuard(st)) this.toggleDigest(s, r.key);
       t.remove(s);
       dropped++;
     }
@@ -349,8 +349,11 @@ export class Store {
       if (deathTime(remote, now) + this.tombstoneTtlMs <= now) return false;
       next = { ...remote };
     } else {
-      next = mergeRecords(local, remote, () => this.hlc.now());
-      if (next === local) return false;
+      // An expired entry whose bytes are still held merges as the entry it was: a newer expiry write
+      // (PERSIST, EXPIRE made where it had not expired yet) gives the value back.
+      const mine = this.slots.state[s]! === EXPIRED ? this.slots.expiredEntry(s, key) : local;
+      next = mergeRecords(mine, remote, () => this.hlc.now());
+      if (next === mine) return false;
       // Only an eviction is kept: an expiry guard whose expiry a newer write cancels (PERSIST, EXPIRE)
       // takes the bytes back, or the cancelled expiry would still hide the value here.
       if (origin !== 'load' && this.slots.state[s]! === HOLLOW && next.value !== null && compareVersions(next.vv, local.vv) === 0) {
@@ -387,7 +390,7 @@ export class Store {
     const t = this.slots;
     for (let s = 0; s < t.top; s++) {
       const st = t.state[s]!;
-      if (st !== FREE && st !== GUARD) yield t.record(s);
+      if (st !== FREE && !isGuard(st)) yield t.record(s);
     }
   }
 
@@ -412,7 +415,7 @@ export class Store {
     const { state, hash } = t;
     for (let s = 0; s < t.top; s++) {
       const st = state[s]!;
-      if (st !== FREE && st !== GUARD && wanted[hash[s]! % LEAVES] === 1) out.push(t.record(s));
+      if (st !== FREE && !isGuard(st) && wanted[hash[s]! % LEAVES] === 1) out.push(t.record(s));
     }
     return out;
   }
@@ -456,15 +459,17 @@ export class Store {
       }
       s = next;
     }
-    for (let s = t.oldest(GUARD); s >= 0; ) {
-      const next = t.next[s]!;
-      const e = t.record(s);
-      if (deathTime(e, now) + ttl <= now) {
-        this.beforeChange(s);
-        t.remove(s);
-        touched += 1;
+    for (const kind of [EXPIRED, GUARD] as const) {
+      for (let s = t.oldest(kind); s >= 0; ) {
+        const next = t.next[s]!;
+        const e = t.record(s);
+        if (deathTime(e, now) + ttl <= now) {
+          this.beforeChange(s);
+          t.remove(s);
+          touched += 1;
+        }
+        s = next;
       }
-      s = next;
     }
     if (touched > 0) this.compactSoon(true);
     return touched;
@@ -489,7 +494,7 @@ export class Store {
   private usedBytes(): number {
     const t = this.slots;
     const b = t.bytes;
-    return b[LIVE]! + b[HOLLOW]! + b[TOMBSTONE]! + b[GUARD]! + t.indexBytes + this.expiries.size * EXPIRY_ENTRY_BYTES;
+    return b[LIVE]! + b[HOLLOW]! + b[TOMBSTONE]! + b[GUARD]! + b[EXPIRED]! + t.indexBytes + this.expiries.size * EXPIRY_ENTRY_BYTES;
   }
 
   stats(): {
@@ -510,14 +515,15 @@ export class Store {
   } {
     this.tick();
     const t = this.slots;
-    const stubBytes = t.bytes[HOLLOW]! + t.bytes[TOMBSTONE]! + t.bytes[GUARD]!;
+    const guards = t.counts[GUARD]! + t.counts[EXPIRED]!;
+    const stubBytes = t.bytes[HOLLOW]! + t.bytes[TOMBSTONE]! + t.bytes[GUARD]! + t.bytes[EXPIRED]!;
     return {
       keys: t.counts[LIVE]!,
       expires: t.expiringLive,
-      stubs: t.counts[HOLLOW]! + t.counts[TOMBSTONE]! + t.counts[GUARD]!,
+      stubs: t.counts[HOLLOW]! + t.counts[TOMBSTONE]! + guards,
       hollow: t.counts[HOLLOW]!,
       tombstones: t.counts[TOMBSTONE]!,
-      guards: t.counts[GUARD]!,
+      guards,
       bytes: this.usedBytes(),
       stubBytes,
       datasetBytes: t.payloadBytes,
@@ -567,16 +573,17 @@ export class Store {
     if (s >= 0) {
       this.beforeChange(s);
       const st = t.state[s]!;
-      if (st !== GUARD) this.toggleDigest(s, key);
+      if (!isGuard(st)) this.toggleDigest(s, key);
     }
-    const state: SlotState = isExpiredAt(record, now) ? GUARD : record.value !== null ? LIVE : record.hollow ? HOLLOW : TOMBSTONE;
+    const has = record.value !== null;
+    const state: SlotState = isExpiredAt(record, now) ? (has ? EXPIRED : GUARD) : has ? LIVE : record.hollow ? HOLLOW : TOMBSTONE;
     if (s >= 0) {
       t.replace(s, record, state);
     } else {
       s = t.add(key, h, record, state);
       for (const c of this.captures) c.skip(s);
     }
-    if (state !== GUARD) {
+    if (!isGuard(state)) {
       if (record.expireAt !== 0) this.queueExpiry(record.expireAt, s);
       this.hashes.toggle(h % LEAVES, key, record.vv.t, record.vv.c, record.vv.n, record.ev.t, record.ev.c, record.ev.n);
     }
@@ -603,7 +610,7 @@ export class Store {
       this.expiries.clear();
       for (let i = 0; i < t.top; i++) {
         const st = t.state[i]!;
-        if (st !== FREE && st !== GUARD && t.expireAt[i] !== 0) this.expiries.push(t.expireAt[i]!, i);
+        if (st !== FREE && !isGuard(st) && t.expireAt[i] !== 0) this.expiries.push(t.expireAt[i]!, i);
       }
     }
   }
@@ -622,10 +629,10 @@ export class Store {
     const t = this.slots;
     const st = t.state[s]!;
     const at = t.expireAt[s]!;
-    if (st === FREE || st === GUARD || at === 0 || at > now) return;
+    if (st === FREE || isGuard(st) || at === 0 || at > now) return;
     this.beforeChange(s);
     this.toggleDigest(s, t.keyOf(s));
-    t.changeState(s, GUARD);
+    t.changeState(s, st === LIVE ? EXPIRED : GUARD);
     this.metrics?.expired();
   }
 
@@ -646,6 +653,13 @@ export class Store {
       if (this.usedBytes() <= max) break;
       freed = true;
       const noLive = t.counts[LIVE] === 0;
+      // An expired value's bytes are worth less than any live value: they go first.
+      const expired = t.oldest(EXPIRED);
+      if (expired >= 0) {
+        this.beforeChange(expired);
+        t.changeState(expired, GUARD);
+        continue;
+      }
       if ((t.bytes[HOLLOW]! > share || noLive) && this.dropOldest(HOLLOW, true)) continue;
       if ((t.bytes[GUARD]! > share || noLive) && this.dropOldest(GUARD, false)) continue;
       if (noLive) break;

@@ -434,3 +434,54 @@ describe('store: an expiry cancelled after it passed elsewhere', () => {
     assert.equal(b.digest.root(), a.digest.root());
   });
 });
+
+describe('store: an expired value keeps its bytes while memory is free', () => {
+  it('a set that expired on one side of a partition comes back when the other side cancelled the expiry later', () => {
+    let now = 1_000_000;
+    const clock = () => now;
+    // a and b: the side that took the new SET; c: the other side, which still holds an older value.
+    const a = new Store({ nodeId: 'a', now: clock });
+    const b = new Store({ nodeId: 'b', now: clock });
+    const c = new Store({ nodeId: 'c', now: clock });
+    const old = a.set('k', Buffer.from('old'));
+    b.merge(old);
+    c.merge(old);
+    now += 10;
+    b.merge(a.set('k', Buffer.from('new'), 1000));
+    now += 400;
+    // c never saw the new SET: its PERSIST is the newest expiry write, on its own older value.
+    assert.ok(c.expire('k', 0) !== undefined);
+    now += 1000;
+    assert.equal(a.get('k'), undefined, 'the new value expired on a');
+    assert.equal(b.get('k'), undefined, 'and on b');
+    // The partition heals: the newest value register (the SET) with the newest expiry register (no expiry).
+    assert.equal(a.merge(c.peek('k')!), true);
+    assert.equal(a.get('k')?.value?.toString(), 'new');
+    assert.equal(a.get('k')?.expireAt, 0);
+    assert.equal(c.merge(a.peek('k')!), true);
+    assert.equal(b.merge(c.peek('k')!), true);
+    for (const s of [a, b, c]) assert.equal(s.get('k')?.value?.toString(), 'new');
+    assert.equal(new Set([a, b, c].map((s) => s.digest.root())).size, 1);
+  });
+
+  it('an expired value reads as absent, counts as a guard, and is the first thing the budget frees', () => {
+    let now = 1_000_000;
+    const s = new Store({ nodeId: 'n', maxMemory: 20_000, now: () => now });
+    s.set('expiring', Buffer.alloc(4000, 1), 100);
+    for (let i = 0; i < 3; i++) s.set(`live-${i}`, Buffer.alloc(4000, 2));
+    now += 200;
+    assert.equal(s.get('expiring'), undefined);
+    assert.equal(s.guard('expiring')?.hollow, true, 'read back as a guard: versions only');
+    assert.equal(s.stats().guards, 1);
+    const before = s.stats().bytes;
+    assert.ok(before > 4000 * 4, 'the expired bytes are still held while memory is free');
+    s.set('live-3', Buffer.alloc(4000, 3));
+    for (let i = 0; i < 4; i++) assert.ok(s.get(`live-${i}`) !== undefined, `live-${i} kept: the expired bytes went instead`);
+    assert.equal(s.stats().evictions, 0);
+    assert.equal(s.stats().guards, 1, 'the guard stays, without its bytes');
+    // Without the bytes, a later cancel of that expiry cannot bring the value back here: it stays hollow.
+    const cancelled = { ...s.guard('expiring')!, expireAt: 0, ev: { t: now + 1, c: 0, n: 'z' } };
+    s.merge(cancelled);
+    assert.equal(s.get('expiring'), undefined);
+  });
+});
