@@ -12,15 +12,22 @@ const GO_ZERO_STRING = '0001-01-01 00:00:00 +0000 UTC';
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 
+/** The date and time of the last second printed: every write answers the time of a new entry, mostly in the same second. */
+let lastSecond = Number.NaN;
+let lastDate = '';
+let lastTime = '';
+
 /** Date, time and fraction in UTC; the fraction's trailing zeros trimmed, as Go's .999999999 layouts do. */
 function utcParts(ms: number, fractionDigits: string): { date: string; time: string; frac: string } {
-  const d = new Date(ms);
+  const second = Math.floor(ms / 1000);
+  if (second !== lastSecond) {
+    const d = new Date(second * 1000);
+    lastDate = `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+    lastTime = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+    lastSecond = second;
+  }
   const f = fractionDigits.replace(/0+$/, '');
-  return {
-    date: `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`,
-    time: `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`,
-    frac: f === '' ? '' : `.${f}`,
-  };
+  return { date: lastDate, time: lastTime, frac: f === '' ? '' : `.${f}` };
 }
 
 function microParts(micros: number) {

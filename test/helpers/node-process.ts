@@ -70,6 +70,8 @@ export interface StartOptions {
   readyTimeoutMs?: number;
   /** Environment additions (e.g. DEBUG). */
   env?: Record<string, string>;
+  /** Options for node itself, before the script (e.g. --cpu-prof for a profile of a benchmark). */
+  nodeArgs?: string[];
 }
 
 export interface NodeHandle {
@@ -131,7 +133,7 @@ async function launch(
   opts: StartOptions,
 ): Promise<NodeHandle> {
   const entry = opts.entry ?? (opts.viaBin ? BIN_OWLCACHE : CLI_ENTRY);
-  const proc = spawn(process.execPath, [entry, '-config', base.confFile, ...(opts.args ?? [])], {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), entry, '-config', base.confFile, ...(opts.args ?? [])], {
     cwd: base.dir,
     env: { ...process.env, DEBUG: '', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -315,6 +315,26 @@ describe('Redis protocol (RESP2)', () => {
     }
   });
 
+  test('a pipeline of SET runs broken by reads, a refused value and other writes answers in order', async () => {
+    const pipe = redis.pipeline();
+    for (let i = 0; i < 3000; i++) pipe.set(`run:${i % 50}`, `v${i}`);
+    pipe.get('run:49');
+    pipe.set('run:big', 'x'.repeat(2 * 1024 * 1024));
+    pipe.set('run:after', 'a');
+    pipe.incr('run:n');
+    pipe.set('run:tx', 't');
+    pipe.get('run:tx');
+    const results = await pipe.exec();
+    assert.ok(results !== null);
+    for (let i = 0; i < 3000; i++) assert.deepEqual(results[i], [null, 'OK']);
+    assert.deepEqual(results[3000], [null, 'v2999']);
+    assert.match(String(results[3001]![0]), /larger than MaxValueSize/);
+    assert.deepEqual(results[3002], [null, 'OK']);
+    assert.deepEqual(results[3003], [null, 1]);
+    assert.deepEqual(results.at(-1), [null, 't']);
+    assert.equal(await redis.get('run:0'), 'v2950');
+  });
+
   test('inline commands over a raw socket', async () => {
     const text = await rawUntil(node.respPort, `AUTH ${TEST_PASSWORD}\r\nPING\r\nSET inline "two words"\r\nGET inline\r\n`, /two words\r\n$/);
     assert.equal(text, '+OK\r\n+PONG\r\n+OK\r\n$9\r\ntwo words\r\n');

@@ -28,4 +28,14 @@ describe('go-time: the forms Go OwlCache prints', () => {
     assert.equal(parseGoTime(undefined), null);
     assert.equal(parseGoTime('2026-13-01 00:00:00 +0000 UTC'), null);
   });
+  it('prints the right date and time whatever order times come in (the last second is remembered)', () => {
+    const times = [1_796_122_362_881_123, 1_796_122_362_999_999, 1_796_122_363_000_001, 946_684_799_999_999, 946_684_800_000_000, 1_796_122_362_500_000];
+    for (let round = 0; round < 3; round++) {
+      for (const micros of times) {
+        const iso = new Date(Math.floor(micros / 1000)).toISOString().slice(0, 19);
+        assert.ok(rfc3339Nano(micros).startsWith(iso), `${micros}: ${rfc3339Nano(micros)} vs ${iso}`);
+        assert.ok(goTimeString(micros).startsWith(iso.replace('T', ' ')), `${micros}: ${goTimeString(micros)}`);
+      }
+    }
+  });
 });

@@ -6,6 +6,7 @@ import { envelope, type Status } from '../envelope.js';
 import { DATA_JSON_TYPE } from './headers.js';
 import { BadBody, BodyNeedsToken, BodyTooLarge, Params, hasBody, parseQuery, readBody } from './params.js';
 import type { PassGuard, TokenService } from './tokens.js';
+import type { EnvelopeAnswer } from './write-answer.js';
 
 /** What the HTTP routes need from the node: small on purpose (the HTTP layer knows nothing of UDP or disk). */
 export interface HttpDeps {
@@ -39,7 +40,12 @@ export function unauthenticatedBodyLimit(limits: Limits): number {
 
 /** The token of an `Authorization: Bearer <token>` header, if any. */
 export function headerToken(ctx: Koa.Context): string | undefined {
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('authorization'));
+  return bearerToken(ctx.get('authorization'));
+}
+
+export function bearerToken(authorization: string | undefined): string | undefined {
+  if (authorization === undefined || authorization === '') return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
   return m === null ? undefined : m[1];
 }
 
@@ -102,6 +108,13 @@ export function sendEnvelope(
   ctx.status = status;
   ctx.body = JSON.stringify(envelope(cmd, status, key, data, deps.responseHost(), createdMicros, message));
   ctx.set('Content-Type', DATA_JSON_TYPE);
+}
+
+/** Sends an answer built by write-answer.ts (the same bytes the fast path sends). */
+export function sendAnswer(ctx: Koa.Context, a: EnvelopeAnswer): void {
+  ctx.status = a.status;
+  ctx.set(a.headers);
+  ctx.body = a.body;
 }
 
 /** The token parameter (`token` or the original's alias `owl_token`, else an Authorization: Bearer header) checked against the client's address. */

@@ -1,8 +1,8 @@
 import type Koa from 'koa';
-import type { Outcome } from '../commands.js';
-import { clientIp, hasValidToken, requestParams, sendEnvelope, type HttpDeps } from './context.js';
+import { clientIp, hasValidToken, requestParams, sendAnswer, sendEnvelope, type HttpDeps } from './context.js';
 import { dataHeaders, getAnswer } from './get-answer.js';
 import { passwordMatches } from './tokens.js';
+import { outcomeAnswer, runDataWrite, TOKEN_REFUSED } from './write-answer.js';
 
 /**
  * `/data/`: one node's data, exactly as docs/protocol.md describes it. Reads are
@@ -16,12 +16,6 @@ function setDataHeaders(ctx: Koa.Context, deps: HttpDeps, key: string, createdMi
 export function dataRoute(deps: HttpDeps): Koa.Middleware {
   const { commands } = deps;
 
-  const answer = (ctx: Koa.Context, cmd: string, o: Outcome, data: unknown = null) => {
-    const created = o.status === 200 && cmd === 'set' ? (o.record?.created ?? 0) : 0;
-    setDataHeaders(ctx, deps, o.key, created);
-    sendEnvelope(ctx, deps, cmd, o.status, o.key, data, created, o.message);
-  };
-
   return async (ctx) => {
     const params = await requestParams(ctx, deps);
     if (params === null) return;
@@ -32,7 +26,7 @@ export function dataRoute(deps: HttpDeps): Koa.Middleware {
 
     switch (cmd) {
       case 'get': {
-        // Reached for POSTed gets; plain GETs are answered by tryFastGet before Koa.
+        // Reached for POSTed gets; plain GETs are answered before Koa (fast-path.ts).
         const answer = getAnswer(deps, key);
         ctx.status = answer.status;
         ctx.body = answer.body;
@@ -40,7 +34,7 @@ export function dataRoute(deps: HttpDeps): Koa.Middleware {
         return;
       }
       case 'exist':
-        return answer(ctx, cmd, commands.exist(key));
+        return sendAnswer(ctx, outcomeAnswer(deps, cmd, commands.exist(key)));
       case 'ping': {
         ctx.status = 200;
         const v = params.bytes('valuedata');
@@ -65,14 +59,9 @@ export function dataRoute(deps: HttpDeps): Koa.Middleware {
       case 'delete': {
         if (!(await hasValidToken(ctx, deps, params))) {
           setDataHeaders(ctx, deps, key, 0);
-          return sendEnvelope(ctx, deps, cmd, 401, key, null, 0, 'missing, wrong or expired token (get one with cmd=pass)');
+          return sendEnvelope(ctx, deps, cmd, 401, key, null, 0, TOKEN_REFUSED);
         }
-        if (cmd === 'set') {
-          const o = commands.set(key, params.bytes('valuedata') ?? Buffer.alloc(0), params.str('exptime'));
-          return answer(ctx, cmd, o, o.status === 200 ? '' : null);
-        }
-        if (cmd === 'expire') return answer(ctx, cmd, commands.expire(key, params.str('exptime')));
-        return answer(ctx, cmd, commands.delete(key));
+        return sendAnswer(ctx, runDataWrite(deps, cmd, key, params));
       }
       default:
         setDataHeaders(ctx, deps, key, 0);

@@ -35,11 +35,22 @@ export class TokenService {
     return Buffer.from(await jwt.sign(this.key), 'utf8').toString('base64');
   }
 
-  /** True if the token is ours, unexpired and was issued to this IP. */
-  async verify(token: string | undefined, ip: string): Promise<boolean> {
+  /**
+   * The verdict on a token this node verified before (a map lookup and the
+   * address and expiry comparisons), or undefined when it has not seen it:
+   * the synchronous fast paths use this and leave unknown tokens to verify().
+   */
+  knownVerdict(token: string | undefined, ip: string): boolean | undefined {
     if (token === undefined || token === '' || token.length > 4096) return false;
     const cached = this.verified.get(token);
-    if (cached !== undefined) return cached.ip === ip && (cached.exp === 0 || cached.exp > this.now());
+    if (cached === undefined) return undefined;
+    return cached.ip === ip && (cached.exp === 0 || cached.exp > this.now());
+  }
+
+  /** True if the token is ours, unexpired and was issued to this IP. */
+  async verify(token: string | undefined, ip: string): Promise<boolean> {
+    const known = this.knownVerdict(token, ip);
+    if (known !== undefined || token === undefined) return known ?? false;
     const jwt = unwrap(token);
     if (jwt === null) return false;
     try {

@@ -20,6 +20,7 @@ import { dispatch, refuse, startsAuthed } from './dispatch.js';
 import { countedDispatch } from './counted.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { KeyIndex } from './key-index.js';
+import { SetRun } from './set-run.js';
 import { RespParser, RespProtocolError, DEFAULT_LIMITS, OVERSIZED_COMMAND } from './parser.js';
 import { WatchRegistry } from './watch.js';
 import { ReplyWriter } from './reply.js';
@@ -150,12 +151,14 @@ export class RespServer extends SocketServer {
       conn.authed,
     );
     const out = new ReplyWriter();
+    const setRun = new SetRun(deps, conn, out, stats, this.opts.metrics);
     /** Waiting for the socket to drain, or for a command that takes time (AUTH slowed down). */
     let waiting = false;
     let done = false;
 
     const finish = () => {
       done = true;
+      setRun.store();
       out.flush(socket);
       closeSocket(socket);
     };
@@ -182,10 +185,13 @@ export class RespServer extends SocketServer {
         } catch (err) {
           if (!(err instanceof RespProtocolError)) throw err;
           log.debug('protocol error from %s: %s', conn.ip, err.message);
+          setRun.store();
           out.error(`ERR ${err.message}`);
           return finish();
         }
         if (args === null) break;
+        if (args !== OVERSIZED_COMMAND && setRun.take(args)) continue;
+        setRun.store();
         let pending: unknown;
         try {
           if (args === OVERSIZED_COMMAND) refuse(conn, out, `ERR value is larger than MaxValueSize (${deps.commands.limits.maxValueSize} bytes)`);
@@ -207,6 +213,7 @@ export class RespServer extends SocketServer {
         }
         if (out.size > FLUSH_AT) out.flush(socket);
       }
+      setRun.store();
       if (!done && !socket.writableEnded) out.flush(socket);
     };
 

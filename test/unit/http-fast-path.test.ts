@@ -5,12 +5,17 @@ import { after, before, describe, test } from 'node:test';
 import { Commands } from '../../src/api/commands.js';
 import { goTimeString } from '../../src/go-time.js';
 import type { HttpDeps } from '../../src/api/http/context.js';
-import { getAnswer, tryFastGet } from '../../src/api/http/get-answer.js';
+import { tryFastPath } from '../../src/api/http/fast-path.js';
+import { createHttpApp } from '../../src/api/http/app.js';
+import { getAnswer } from '../../src/api/http/get-answer.js';
+import { HttpServer } from '../../src/api/http/server.js';
+import { TokenService } from '../../src/api/http/tokens.js';
+import { PassGuard } from '../../src/api/pass-guard.js';
 import { Store } from '../../src/store/store.js';
 import { SERVER_HEADER } from '../../src/version.js';
 
-/** The fast path reads only these of the HTTP dependencies (tokens and passwords are Koa's business). */
-type FastPathDeps = Pick<HttpDeps, 'commands' | 'responseHost' | 'limits' | 'cors'>;
+/** The fast path reads only these of the HTTP dependencies (passwords are Koa's business). */
+type FastPathDeps = Pick<HttpDeps, 'commands' | 'tokens' | 'responseHost' | 'limits' | 'cors'>;
 
 interface Answer {
   status: number;
@@ -36,6 +41,7 @@ describe('HTTP GET fast path', () => {
   const store = new Store({ nodeId: 'unit' });
   const fast: FastPathDeps = {
     commands: new Commands(store, { maxKeyLength: 250, maxValueSize: 1024 }),
+    tokens: new TokenService('secret-for-the-unit-test-0123456789', 'pw', 0),
     responseHost: () => '127.0.0.1:7721',
     limits: { maxKeyLength: 250, maxValueSize: 1024 },
     cors: { enabled: false, origin: '*' },
@@ -44,7 +50,7 @@ describe('HTTP GET fast path', () => {
   /** What the fast path declined, as Koa would then see it. */
   const declined: string[] = [];
   const server = http.createServer((req, res) => {
-    if (tryFastGet(deps, req, res)) return;
+    if (tryFastPath(deps, req, res)) return;
     declined.push(`${req.method} ${req.url}`);
     res.statusCode = 299;
     res.end('not taken');
@@ -127,5 +133,100 @@ describe('HTTP GET fast path', () => {
       assert.equal(r.status, 299, `${method} ${path} ${JSON.stringify(opts ?? {})}`);
     }
     assert.equal(declined.length, cases.length);
+  });
+});
+
+describe('HTTP write fast path', () => {
+  /** Two nodes given the same requests: one with the fast path in front of Koa, one with Koa alone. */
+  const limits = { maxKeyLength: 250, maxValueSize: 1024 };
+  const tokens = new TokenService('secret-for-the-unit-test-0123456789', 'pw', 0);
+  const depsOn = (store: Store): HttpDeps => ({
+    commands: new Commands(store, limits),
+    tokens,
+    passGuard: new PassGuard({ baseDelayMs: 0, checksPerSecond: 0 }),
+    password: 'pw',
+    responseHost: () => '127.0.0.1:7721',
+    limits,
+    cors: { enabled: false, origin: '*' },
+  });
+  const store = new Store({ nodeId: 'unit' });
+  const deps = depsOn(store);
+  let fastTaken = 0;
+  const withFast = new HttpServer(createHttpApp(deps), {
+    host: '127.0.0.1',
+    port: 0,
+    fastPath: (req, res) => {
+      const answered: boolean = tryFastPath(deps, req, res);
+      if (answered) fastTaken++;
+      return answered;
+    },
+  });
+  const koaOnly = new HttpServer(createHttpApp(depsOn(new Store({ nodeId: 'unit' }))), { host: '127.0.0.1', port: 0 });
+  let fastPort = 0;
+  let koaPort = 0;
+  let token = '';
+
+  before(async () => {
+    fastPort = (await withFast.listen()).port;
+    koaPort = (await koaOnly.listen()).port;
+    token = await tokens.issue('127.0.0.1');
+  });
+  after(async () => {
+    await withFast.close();
+    await koaOnly.close();
+  });
+
+  /** The answer with the parts that differ between two writes (the date, the create time and so the length) taken out. */
+  const comparable = (a: Answer) => {
+    assert.equal(Number(a.headers['content-length']), a.body.length);
+    const { date: _date, connection: _c, 'keep-alive': _k, keycreatetime: _t, 'content-length': _l, ...headers } = a.headers;
+    const body = a.body.length > 0 ? (JSON.parse(a.body.toString()) as Record<string, unknown>) : {};
+    delete body.KeyCreateTime;
+    return { status: a.status, headers, body };
+  };
+
+  test('a token not seen yet goes through Koa; once verified, writes are answered before Koa with the same bytes', async () => {
+    fastTaken = 0;
+    const first = await send(fastPort, 'GET', `/data/?cmd=set&key=a&valuedata=1&token=${encodeURIComponent(token)}`);
+    assert.equal(first.status, 200);
+    assert.equal((await send(koaPort, 'GET', `/data/?cmd=set&key=a&valuedata=1&token=${encodeURIComponent(token)}`)).status, 200);
+    assert.equal(fastTaken, 0, 'an unknown token is verified by the Koa route');
+    const cases = [
+      `/data/?cmd=set&key=a&valuedata=hello&token=${encodeURIComponent(token)}`,
+      `/data/?cmd=set&key=b&valuedata=x&exptime=100&token=${encodeURIComponent(token)}`,
+      `/data/?cmd=expire&key=b&exptime=0&token=${encodeURIComponent(token)}`,
+      `/data/?cmd=expire&key=absent&exptime=5&token=${encodeURIComponent(token)}`,
+      `/data/?cmd=delete&key=a&token=${encodeURIComponent(token)}`,
+      `/data/?cmd=delete&key=a&token=${encodeURIComponent(token)}`,
+      `/data/?cmd=set&key=&valuedata=x&token=${encodeURIComponent(token)}`,
+      `/data/?cmd=set&key=big&valuedata=${'v'.repeat(2000)}&token=${encodeURIComponent(token)}`,
+      `/data/?cmd=set&key=bad&valuedata=x&exptime=soon&token=${encodeURIComponent(token)}`,
+    ];
+    for (const path of cases) {
+      const before: number = fastTaken;
+      const fast = await send(fastPort, 'GET', path);
+      assert.equal(fastTaken, before + 1, `taken by the fast path: ${path.slice(0, 60)}`);
+      const koa = await send(koaPort, 'GET', path);
+      assert.deepEqual(comparable(fast), comparable(koa), path.slice(0, 60));
+    }
+    assert.equal(store.get('b')?.expireAt, 0, 'the writes took effect');
+    const bearer = await send(fastPort, 'GET', '/data/?cmd=set&key=c&valuedata=y', { headers: { Authorization: `Bearer ${token}` } });
+    assert.equal(bearer.status, 200);
+    assert.equal(store.get('c')?.value?.toString(), 'y');
+  });
+
+  test('a wrong token, another address or a body leaves the request to Koa, which refuses or reads it', async () => {
+    const takenBefore: number = fastTaken;
+    const wrong = await send(fastPort, 'GET', '/data/?cmd=set&key=w&valuedata=1&token=nope');
+    assert.equal(wrong.status, 401);
+    const posted = await send(fastPort, 'POST', `/data/?cmd=set&key=p&token=${encodeURIComponent(token)}`, {
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: 'valuedata=posted',
+    });
+    assert.equal(posted.status, 200);
+    assert.equal(store.get('p')?.value?.toString(), 'posted');
+    assert.equal(fastTaken, takenBefore);
+    assert.equal(tokens.knownVerdict(token, '10.0.0.9'), false, 'bound to the address it was issued to');
+    assert.equal(store.get('w'), undefined);
   });
 });
