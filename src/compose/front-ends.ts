@@ -4,7 +4,7 @@ import type { Commands } from '../api/commands.js';
 import { envelope } from '../api/envelope.js';
 import { createHttpApp } from '../api/http/app.js';
 import type { HttpDeps } from '../api/http/context.js';
-import { tryFastGet } from '../api/http/get-answer.js';
+import { tryFastPath } from '../api/http/fast-path.js';
 import { HttpServer } from '../api/http/server.js';
 import type { ConnectionCaps } from '../api/listener.js';
 import type { RespNodeInfo } from '../api/resp/context.js';
@@ -29,7 +29,7 @@ export function httpServer(
   return new HttpServer(createHttpApp(deps, routers), {
     host: c.Host,
     port: c.Httpport,
-    fastPath: (req, res) => tryFastGet(deps, req, res),
+    fastPath: (req, res) => tryFastPath(deps, req, res),
     caps: connectionCaps(c),
     overCapBody: (message) => JSON.stringify(envelope('', 503, '', null, deps.responseHost(), 0, message)),
     ...(c.Open_Https ? { https: { certFile: c.Https_CertFile, keyFile: c.Https_KeyFile } } : {}),
