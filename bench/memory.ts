@@ -158,7 +158,7 @@ async function inProcess(n: number): Promise<void> {
         `${((m1.arrayBuffers - m0.arrayBuffers) / n).toFixed(1)} B/entry, RSS ${((m1.rss - m0.rss) / n).toFixed(1)} B/entry; ` +
         `store used ${(s.bytes / n).toFixed(1)} B/entry, allocated ${(s.heldBytes / n).toFixed(1)} B/entry, dataset ${(s.datasetBytes / n).toFixed(1)} B/entry`,
     );
-    const p = Persistence.open({ dataDir: dir, store, appendLog: false, fsync: 'no', snapshotEveryMs: 0 });
+    const p = await Persistence.open({ dataDir: dir, store, appendLog: false, fsync: 'no', snapshotEveryMs: 0 });
     const h = monitorEventLoopDelay({ resolution: 1 });
     let longest = 0;
     let last = performance.now();

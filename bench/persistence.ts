@@ -136,7 +136,7 @@ async function snapshotCost(): Promise<void> {
     setQuiet(true);
     const store = new Store({ nodeId: 'bench-node-0001' });
     for (let i = 0; i < ENTRIES; i++) store.set(`key-${i.toString().padStart(8, '0')}`, Buffer.alloc(100, i & 0xff));
-    const p = Persistence.open({ dataDir, store, appendLog: true, fsync: 1000, snapshotEveryMs: 0 });
+    const p = await Persistence.open({ dataDir, store, appendLog: true, fsync: 1000, snapshotEveryMs: 0 });
     global.gc?.();
     const before = process.memoryUsage().rss;
     let peak = before;

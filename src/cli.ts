@@ -47,10 +47,31 @@ async function main(argv: string[]): Promise<number> {
   const log = logger('node');
   for (const w of warnings) log.warn('%s', w);
 
+  // A signal during the start (a large data directory loads) calls the start off before it writes anything; after it, stops the node.
+  const startAbort = new AbortController();
+  let stopSignal: string | null = null;
+  let stopNode: ((signal: string) => void) | null = null;
+  const onSignal = (signal: string) => {
+    if (stopNode !== null) return stopNode(signal);
+    if (stopSignal !== null) return;
+    stopSignal = signal;
+    log.info('%s received while starting: stopping', signal);
+    startAbort.abort(new Error(`${signal} received while starting`));
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+
   let started;
   try {
-    started = await OwlNode.start(config);
+    started = await OwlNode.start(config, { signal: startAbort.signal });
   } catch (err) {
+    if (startAbort.signal.aborted) {
+      // Nothing was written; the lock is released: a clean stop.
+      log.info('stopped before the start completed');
+      process.stdout.write(`owlcache: ${stopSignal} received while starting: stopped, nothing written\n`);
+      await closeLogFile();
+      return 0;
+    }
     process.stderr.write(`owlcache: cannot start: ${(err as Error).message}\n`);
     await closeLogFile();
     // A damaged auth.json or a refused data directory is for the operator to fix, like a bad setting.
@@ -86,7 +107,7 @@ async function main(argv: string[]): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: string) => {
+    stopNode = (signal: string) => {
       if (stopping) return;
       stopping = true;
       log.info('%s received, stopping', signal);
@@ -98,8 +119,8 @@ async function main(argv: string[]): Promise<number> {
           void closeLogFile().then(() => resolve(0));
         });
     };
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
+    // A signal that came after the start's last check (the cluster was starting): stop now.
+    if (stopSignal !== null) stopNode(stopSignal);
   });
 }
 

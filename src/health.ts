@@ -1,4 +1,5 @@
 import type { Readiness } from './api/http/health-route.js';
+import type { LoadProgress } from './persistence/persistence.js';
 
 /**
  * Whether a node should get traffic (GET /readyz, README "Health checks"):
@@ -14,6 +15,8 @@ export interface ReadinessInputs {
   /** Gossip mode: the members seen, null before the cluster is started. */
   members: () => readonly { local: boolean; state: string }[] | null;
   keys: () => number;
+  /** How far the data directory's load is, for the reason /readyz gives while it runs. */
+  loadProgress: () => LoadProgress;
 }
 
 export class NodeReadiness implements Readiness {
@@ -36,10 +39,15 @@ export class NodeReadiness implements Readiness {
     return this.phase === 'serving';
   }
 
+  /** Still starting: the data directory is not loaded and in use yet (HTTP refuses all but the probes). */
+  get loading(): boolean {
+    return this.phase === 'loading';
+  }
+
   notReady(): string[] {
     const reasons: string[] = [];
     if (this.phase === 'draining') reasons.push('draining: the node is stopping');
-    if (this.phase === 'loading') reasons.push('the data directory is not loaded yet');
+    if (this.phase === 'loading') reasons.push(loadingReason(this.inputs.loadProgress()));
     if (this.inputs.gossip) {
       const members = this.inputs.members();
       if (members === null) reasons.push('gossip mode: membership is not started yet');
@@ -62,4 +70,11 @@ export class NodeReadiness implements Readiness {
     this.joined = !this.inputs.seedsConfigured() || members.some((m) => !m.local && m.state === 'alive');
     return this.joined;
   }
+}
+
+/** "loading the data directory: 412000 of ~1000000 records": the total is estimated from the bytes read so far. */
+export function loadingReason(p: LoadProgress): string {
+  if (p.bytesRead <= 0 || p.bytesTotal <= 0) return `loading the data directory: ${p.records} records so far`;
+  const estimate = Math.max(p.records, Math.round((p.records * p.bytesTotal) / p.bytesRead));
+  return `loading the data directory: ${p.records} of ~${estimate} records`;
 }

@@ -74,8 +74,12 @@ export class OwlNode {
     private readonly mode: ClusterMode,
   ) {}
 
-  /** Builds and starts a node; throws with a user-facing message if it cannot (having undone what it did). */
-  static async start(config: Config): Promise<{ node: OwlNode; info: NodeInfo }> {
+  /**
+   * Builds and starts a node; throws with a user-facing message if it cannot (having undone what it did).
+   * Aborting `signal` (SIGTERM while a large data directory loads) ends the start before its first write:
+   * it rejects with the signal's reason, the lock released and the data directory as it was.
+   */
+  static async start(config: Config, options: { signal?: AbortSignal } = {}): Promise<{ node: OwlNode; info: NodeInfo }> {
     const dataDir = resolve(config.DBfile);
     ensureWritableDir(dataDir);
     // Before anything else reads or writes the folder: one process per data directory.
@@ -83,7 +87,7 @@ export class OwlNode {
     const stops = new StopStack();
     stops.push('the data directory lock', () => lock.release());
     try {
-      return await OwlNode.assemble(config, dataDir, stops);
+      return await OwlNode.assemble(config, dataDir, stops, options.signal);
     } catch (err) {
       await stops.run();
       throw err;
@@ -91,15 +95,21 @@ export class OwlNode {
   }
 
   /*
-   * Start order: lock (above), then load (reads only), then bind HTTP/TCP/RESP,
-   * then the first writes (auth.json, a new log generation, moving damaged
-   * files aside), then the cluster. Loading before binding means no client ever
-   * sees an empty store; binding before writing means a process that cannot
-   * serve (EADDRINUSE) leaves the data directory exactly as it found it. Between
-   * the first bind and Persistence.begin() clients' writes are refused, not lost.
+   * Start order: lock (above), then the parts (reading small files only), then
+   * bind HTTP, then load the data directory (reads only, in slices: meanwhile
+   * HTTP answers /healthz and /readyz and refuses the rest with 503), then bind
+   * TCP/RESP, then the first writes (auth.json, a new log generation, moving
+   * damaged files aside), then the cluster. No client ever sees a partly
+   * loaded store; binding before writing means a process that cannot serve
+   * (EADDRINUSE) leaves the data directory exactly as it found it.
    */
-  private static async assemble(config: Config, dataDir: string, stops: StopStack): Promise<{ node: OwlNode; info: NodeInfo }> {
-    // 1. Load: the data directory is only read.
+  private static async assemble(
+    config: Config,
+    dataDir: string,
+    stops: StopStack,
+    signal: AbortSignal | undefined,
+  ): Promise<{ node: OwlNode; info: NodeInfo }> {
+    // 1. The parts: the data directory is only read.
     const auth = loadOrCreateAuthData(dataDir, config.Pass === '', config.Tonken_jwt_secret === '', false);
     // Every node has its own metrics, also several in one process (GET /metrics).
     const metrics = new Metrics();
@@ -108,7 +118,8 @@ export class OwlNode {
     const opened = ClusterFlush.open(store, dataDir);
     if (opened.problem !== null) log.warn('flush: %s', opened.problem);
     const flush = opened.flush;
-    const persistence = Persistence.load({ ...persistenceOptions(config, dataDir, store), metrics });
+    // Loaded once HTTP is bound (step 3); clients' writes are refused until begin().
+    const persistence = new Persistence({ ...persistenceOptions(config, dataDir, store), metrics });
     const startedAt = Date.now();
     // Last, once nothing can change the store any more: the final snapshot.
     stops.push('persistence', () => persistence.close());
@@ -152,6 +163,7 @@ export class OwlNode {
       seedsConfigured: () => mode.seedsConfigured(),
       members: () => mode.memberStates(),
       keys: () => store.stats().keys,
+      loadProgress: () => persistence.progress(),
     });
     const routers = [
       metricsRouter(deps, metrics, config.MetricsAuth),
@@ -164,13 +176,20 @@ export class OwlNode {
       ...(mode.internal === null ? [] : [internalRouter(mode.internal)]),
     ];
 
-    // 2. Bind the ports; they close together, before the final snapshot.
+    // 2. Bind HTTP; the ports close together, before the final snapshot. Until the node is
+    // ready to serve, HTTP answers /healthz and /readyz only, and 503 to everything else.
     const frontEnds: FrontEnd[] = [];
     stops.push('the front ends', () => Promise.all(frontEnds.map((f) => f.close())));
-    const http = httpServer(config, deps, routers);
+    const http = httpServer(config, deps, routers, () => readiness.loading);
     frontEnds.push(http);
     const httpAddress = await http.listen();
     self.set(nodeSelf(config, httpAddress.port));
+    log.info('HTTP listening on %s:%d while the data directory loads (GET /readyz says how far)', httpAddress.address, httpAddress.port);
+
+    // 3. Load the data directory, in slices of the event loop: nothing else runs on the store meanwhile.
+    await persistence.load(signal === undefined ? {} : { signal });
+
+    // 4. TCP and RESP open on the loaded store.
     const protection = tcpProtection(config);
     const tcp = tcpServer(config, commands, protection, metrics);
     if (tcp !== null) frontEnds.push(tcp);
@@ -186,7 +205,8 @@ export class OwlNode {
     const respAddress = resp === null ? null : await resp.listen();
     bound.resp = respAddress;
 
-    // 3. Every port is bound: from here on the data directory may be written.
+    // 5. Every port is bound: from here on the data directory may be written (unless the start was called off).
+    signal?.throwIfAborted();
     if (auth.unsaved) saveAuthData(dataDir, auth.data);
     persistence.begin();
     readiness.loaded();
@@ -195,7 +215,7 @@ export class OwlNode {
     });
     persistence.start();
 
-    // 4. The cluster: first to stop, so the peers record 'left', not 'faulty'.
+    // 6. The cluster: first to stop, so the peers record 'left', not 'faulty'.
     stops.push('the cluster', () => mode.stop());
     await mode.start(self.get());
     const membership = mode.membershipEvents();

@@ -5,6 +5,7 @@ import { envelope } from '../api/envelope.js';
 import { createHttpApp } from '../api/http/app.js';
 import type { HttpDeps } from '../api/http/context.js';
 import { tryFastPath } from '../api/http/fast-path.js';
+import { loadingGate } from '../api/http/loading-gate.js';
 import { HttpServer } from '../api/http/server.js';
 import type { ConnectionCaps } from '../api/listener.js';
 import type { RespNodeInfo } from '../api/resp/context.js';
@@ -25,11 +26,14 @@ export function httpServer(
   c: Pick<Config, 'Host' | 'Httpport' | 'Open_Https' | 'Https_CertFile' | 'Https_KeyFile' | 'MaxConnections' | 'MaxConnectionsPerClient'>,
   deps: HttpDeps,
   routers: Router[],
+  /** True until the node serves: only /healthz and /readyz are answered (loading-gate.ts). */
+  loading: () => boolean,
 ): HttpServer {
+  const gate = loadingGate({ loading, responseHost: deps.responseHost, ...(deps.metrics ? { metrics: deps.metrics } : {}) });
   return new HttpServer(createHttpApp(deps, routers), {
     host: c.Host,
     port: c.Httpport,
-    fastPath: (req, res) => tryFastPath(deps, req, res),
+    fastPath: (req, res) => gate(req, res) || tryFastPath(deps, req, res),
     caps: connectionCaps(c),
     overCapBody: (message) => JSON.stringify(envelope('', 503, '', null, deps.responseHost(), 0, message)),
     ...(c.Open_Https ? { https: { certFile: c.Https_CertFile, keyFile: c.Https_KeyFile } } : {}),

@@ -4,7 +4,18 @@ import { performance } from 'node:perf_hooks';
 import type { Metrics } from '../metrics/metrics.js';
 import type { EntryRecord } from '../store/entry.js';
 import { fsyncDir, fsyncDirAsync } from './files.js';
-import { FILE_HEAD_BYTES, FRAME_HEAD_BYTES, KIND_HEADER, KIND_RECORDS, fileHead, frame, frameInPlace, readFramedFile, type SkippedRegion } from './frames.js';
+import {
+  FILE_HEAD_BYTES,
+  FRAME_HEAD_BYTES,
+  KIND_HEADER,
+  KIND_RECORDS,
+  fileHead,
+  frame,
+  frameInPlace,
+  readFramedFile,
+  type ReadSlicing,
+  type SkippedRegion,
+} from './frames.js';
 import { logFileName, logGeneration } from './layout.js';
 import { decodeMap, decodeRecord, encodeMap, encodeRecord, RecordFormatError } from '../store/record-codec.js';
 
@@ -335,26 +346,33 @@ export interface LogReadResult {
 /**
  * Replays one log file into onRecord. A damaged frame followed by valid ones
  * costs that frame only (readFramedFile resynchronises); the first damaged
- * frame with nothing valid after it ends the log as a torn tail.
+ * frame with nothing valid after it ends the log as a torn tail. Read in
+ * slices of the event loop (ReadSlicing).
  */
-export function readAppendLog(path: string, generation: number, onRecord: (r: EntryRecord) => void): LogReadResult {
+export async function readAppendLog(path: string, generation: number, onRecord: (r: EntryRecord) => void, slicing: ReadSlicing = {}): Promise<LogReadResult> {
   let sawHeader = false;
   let records = 0;
   const names = new Map<string, string>();
-  const res = readFramedFile(path, LOG_MAGIC, LOG_FORMAT, (kind, payload, offset) => {
-    const first = offset === FILE_HEAD_BYTES;
-    if (kind === KIND_HEADER) {
-      if (!first) throw new RecordFormatError('header frame after the start');
-      const h = decodeMap(payload);
-      if (h.generation !== generation) throw new RecordFormatError(`header says generation ${String(h.generation)}, file name ${generation}`);
-      sawHeader = true;
-      return;
-    }
-    if (first) throw new RecordFormatError('first frame is not the header');
-    if (kind !== KIND_RECORDS) throw new RecordFormatError(`unknown frame kind 0x${kind.toString(16)}`);
-    onRecord(decodeRecord(payload, names));
-    records += 1;
-  });
+  const res = await readFramedFile(
+    path,
+    LOG_MAGIC,
+    LOG_FORMAT,
+    (kind, payload, offset) => {
+      const first = offset === FILE_HEAD_BYTES;
+      if (kind === KIND_HEADER) {
+        if (!first) throw new RecordFormatError('header frame after the start');
+        const h = decodeMap(payload);
+        if (h.generation !== generation) throw new RecordFormatError(`header says generation ${String(h.generation)}, file name ${generation}`);
+        sawHeader = true;
+        return;
+      }
+      if (first) throw new RecordFormatError('first frame is not the header');
+      if (kind !== KIND_RECORDS) throw new RecordFormatError(`unknown frame kind 0x${kind.toString(16)}`);
+      onRecord(decodeRecord(payload, names));
+      records += 1;
+    },
+    slicing,
+  );
   const damaged = res.skipped;
   const lostRecords = damaged.reduce((n, r) => n + (r.frames ?? 1), 0);
   const result: LogReadResult = { generation, records, end: { kind: 'complete' }, damaged, lostRecords };

@@ -1,4 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import zlib from 'node:zlib';
 
 /**
@@ -134,7 +136,20 @@ export const RESYNC_MAX_FRAME_BYTES = 64 * 1024 * 1024 + 512 * 1024;
  */
 const RESYNC_WORK_BYTES = 1024 * 1024 * 1024;
 
-export interface FramedReadOptions {
+/** How long one slice of reading holds the event loop before it yields a turn (a frame is never split). */
+export const READ_SLICE_MS = 20;
+
+/** How a read shares the event loop: the node answers its HTTP probes while a large data directory loads. */
+export interface ReadSlicing {
+  /** Overrides READ_SLICE_MS; 0 yields after every frame (tests). */
+  sliceMs?: number;
+  /** Told before each yield how far the read is (bytes from the file's start). */
+  onProgress?: (offset: number) => void;
+  /** Checked at each yield: once aborted, the read stops there and rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+export interface FramedReadOptions extends ReadSlicing {
   /** Overrides RESYNC_MAX_FRAME_BYTES (tests). */
   resyncMaxFrameBytes?: number;
 }
@@ -165,9 +180,11 @@ class FileWindow {
 }
 
 /**
- * Reads a framed file from start to end, synchronously (start-up runs before
- * the node serves anything), in bounded blocks: memory is one block or one
- * frame, whichever is larger. `onFrame` may throw to reject a frame's content;
+ * Reads a framed file from start to end in bounded blocks: memory is one block
+ * or one frame, whichever is larger. The reading itself is synchronous, in
+ * slices of about READ_SLICE_MS with a turn of the event loop between them
+ * (ReadSlicing), so the result is the same as one synchronous pass while the
+ * process goes on answering. `onFrame` may throw to reject a frame's content;
  * the frame then counts as damaged.
  *
  * A damaged frame is not the end of the file: the reader scans forward byte by
@@ -176,14 +193,27 @@ class FileWindow {
  * when no valid frame follows is the damage a tail (`end.kind === 'damaged'`),
  * which is what a write cut short by a crash leaves.
  */
-export function readFramedFile(
+export async function readFramedFile(
   path: string,
   magic: Buffer,
   maxVersion: number,
   onFrame: (kind: number, payload: Buffer, offset: number) => void,
   options: FramedReadOptions = {},
-): FramedReadResult {
+): Promise<FramedReadResult> {
   const maxResyncFrame = options.resyncMaxFrameBytes ?? RESYNC_MAX_FRAME_BYTES;
+  const sliceMs = options.sliceMs ?? READ_SLICE_MS;
+  const { onProgress, signal } = options;
+  signal?.throwIfAborted();
+  let sliceStart = performance.now();
+  /** The slice has run its time (checked without an await, so a frame costs no extra turn of the microtask queue). */
+  const sliceDone = () => performance.now() - sliceStart >= sliceMs;
+  /** Ends a slice: reports progress, lets the event loop turn, stops if aborted. */
+  const endSlice = async (offset: number): Promise<void> => {
+    onProgress?.(offset);
+    await nextTurn();
+    signal?.throwIfAborted();
+    sliceStart = performance.now();
+  };
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
@@ -258,6 +288,7 @@ export function readFramedFile(
       if (typeof got === 'number') {
         result.frames += 1;
         offset += FRAME_HEAD_BYTES + got;
+        if (sliceDone()) await endSlice(offset);
         continue;
       }
       const from = offset;
@@ -271,6 +302,8 @@ export function readFramedFile(
           nextLen = r;
           break;
         }
+        // The scan over a damaged region can be long (RESYNC_WORK_BYTES): it is sliced too.
+        if ((at & 0xfff) === 0 && sliceDone()) await endSlice(from);
       }
       if (next < 0) {
         result.end = { kind: 'damaged', offset: from, dropped: size - from, reason: got };
@@ -279,6 +312,7 @@ export function readFramedFile(
       result.skipped.push({ offset: from, bytes: next - from, reason: got, frames: chainLength(from, next) });
       result.frames += 1;
       offset = next + FRAME_HEAD_BYTES + nextLen;
+      if (sliceDone()) await endSlice(offset);
     }
     return result;
   } finally {

@@ -83,6 +83,16 @@ export interface LoadReport {
   savedAt: number;
 }
 
+/** How far Persistence.load() is (GET /readyz while a large data directory loads). */
+export interface LoadProgress {
+  /** Records merged into the store so far. */
+  records: number;
+  /** Bytes read so far of the files the load reads (the snapshot and the logs). */
+  bytesRead: number;
+  /** Their size when the load began. */
+  bytesTotal: number;
+}
+
 /** A StoreError, so every front end answers a failed save as a failed write, in its own protocol. */
 export class PersistenceError extends StoreError {}
 
@@ -141,44 +151,67 @@ export class Persistence {
   private recoveryDelayMs = RECOVERY_EVERY_MS;
   private nextRecoveryAt = 0;
   readonly snapshotPath: string;
-  readonly loaded: LoadReport;
-
-  private constructor(private readonly opts: PersistenceOptions) {
-    this.snapshotPath = join(opts.dataDir, SNAPSHOT_FILE);
-    this.loaded = this.load();
-  }
+  private report: LoadReport | null = null;
+  private loading: Promise<LoadReport> | null = null;
+  private readonly progressNow: LoadProgress = { records: 0, bytesRead: 0, bytesTotal: 0 };
 
   /**
-   * Loads the snapshot and the logs into the store and sweeps what expired
-   * meanwhile, writing nothing: the node binds its ports between this and
-   * begin(), so a process that cannot serve leaves the directory untouched.
-   * Until begin(), clients' changes are refused (nothing would log them).
-   * Throws PersistenceError with a message for the operator if the data
-   * directory cannot be read.
+   * Reads nothing yet (load() does). From here on the store's client changes
+   * are refused until begin(): nothing would log them.
    */
-  static load(opts: PersistenceOptions): Persistence {
-    let p: Persistence;
-    try {
-      p = new Persistence(opts);
-    } catch (err) {
-      if (err instanceof PersistenceError) throw err;
-      throw new PersistenceError(`cannot use the data directory ${opts.dataDir} (${errText(err)}): check DBfile and the folder's permissions`);
-    }
-    opts.store.setWriteAhead(p.writeAhead);
-    p.unsubscribe = () => opts.store.setWriteAhead(null);
-    return p;
+  constructor(private readonly opts: PersistenceOptions) {
+    this.snapshotPath = join(opts.dataDir, SNAPSHOT_FILE);
+    opts.store.setWriteAhead(this.writeAhead);
+    this.unsubscribe = () => opts.store.setWriteAhead(null);
   }
 
   /** load() then begin(), for callers with no ports to bind in between. */
-  static open(opts: PersistenceOptions): Persistence {
-    const p = Persistence.load(opts);
+  static async open(opts: PersistenceOptions): Promise<Persistence> {
+    const p = new Persistence(opts);
     try {
+      await p.load();
       p.begin();
     } catch (err) {
       p.unsubscribe?.();
       throw err;
     }
     return p;
+  }
+
+  /**
+   * Loads the snapshot and the logs into the store and sweeps what expired
+   * meanwhile, writing nothing: the node binds its ports around this and
+   * calls begin() after it, so a process that cannot serve leaves the
+   * directory untouched. The files are read in slices with a turn of the
+   * event loop between them (frames.ts, ReadSlicing), so the node answers its
+   * health checks meanwhile; progress() says how far it is. Rejects with a
+   * PersistenceError with a message for the operator if the data directory
+   * cannot be read, or with the signal's reason once `signal` is aborted
+   * (between two slices; nothing was written either way). Called once.
+   */
+  load(options: { signal?: AbortSignal; sliceMs?: number } = {}): Promise<LoadReport> {
+    this.loading ??= this.readDirectory(options).then(
+      (report) => {
+        this.report = report;
+        return report;
+      },
+      (err: unknown) => {
+        if (err instanceof PersistenceError || options.signal?.aborted) throw err;
+        throw new PersistenceError(`cannot use the data directory ${this.opts.dataDir} (${errText(err)}): check DBfile and the folder's permissions`);
+      },
+    );
+    return this.loading;
+  }
+
+  /** What load() found; only once it has finished. */
+  get loaded(): LoadReport {
+    if (this.report === null) throw new Error('the data directory is not loaded yet');
+    return this.report;
+  }
+
+  /** How far load() is: records merged so far, bytes read of the files it reads (updated between slices). */
+  progress(): LoadProgress {
+    return { ...this.progressNow };
   }
 
   /**
@@ -598,7 +631,7 @@ export class Persistence {
     }
   }
 
-  private load(): LoadReport {
+  private async readDirectory(options: { signal?: AbortSignal; sliceMs?: number }): Promise<LoadReport> {
     const { dataDir, store } = this.opts;
     const started = performance.now();
     const report: LoadReport = {
@@ -615,22 +648,44 @@ export class Persistence {
       tornLogs: 0,
       savedAt: 0,
     };
+    const progress = this.progressNow;
     const merge = (r: Parameters<Store['merge']>[0]) => {
       store.merge(r, 'load');
+      progress.records += 1;
+    };
+    /** Reading one file of the load: its progress is counted from what the files before it held. */
+    const slicing = (file: string) => {
+      const base = progress.bytesRead;
+      const size = this.size(file);
+      return {
+        slicing: { signal: options.signal, sliceMs: options.sliceMs, onProgress: (offset: number) => (progress.bytesRead = base + offset) },
+        done: () => (progress.bytesRead = base + size),
+      };
     };
     const foundDamaged = (path: string) => {
       this.damaged.add(path);
       report.damagedFiles.push(path);
     };
 
+    let logs;
+    try {
+      logs = listLogs(dataDir);
+    } catch (err) {
+      throw new PersistenceError(`cannot list the data directory ${dataDir} (${errText(err)})`);
+    }
+    progress.bytesTotal = this.size(this.snapshotPath) + logs.reduce((n, l) => n + this.size(l.path), 0);
+
     let replayFrom = 0;
     let snap;
+    const snapRead = slicing(this.snapshotPath);
     try {
-      snap = readSnapshot(this.snapshotPath, merge);
+      snap = await readSnapshot(this.snapshotPath, merge, snapRead.slicing);
     } catch (err) {
+      if (options.signal?.aborted) throw err;
       if (err instanceof SnapshotFormatError) throw new PersistenceError(err.message);
       throw new PersistenceError(`cannot read the snapshot ${this.snapshotPath} (${errText(err)})`);
     }
+    snapRead.done();
     if (snap.status === 'ok') {
       replayFrom = snap.meta.replayFrom;
       report.snapshotRecords = snap.records;
@@ -652,34 +707,34 @@ export class Persistence {
     }
 
     let lastGeneration = 0;
-    let logs;
-    try {
-      logs = listLogs(dataDir);
-    } catch (err) {
-      throw new PersistenceError(`cannot list the data directory ${dataDir} (${errText(err)})`);
-    }
     for (const l of logs) {
       lastGeneration = Math.max(lastGeneration, l.generation);
       if (l.generation < replayFrom) {
         // Contained in the snapshot: a crash came between its rename and this log's removal (or
         // its move aside, if damaged: checked, not replayed, so a damaged one is still kept).
         let covered;
+        const read = slicing(l.path);
         try {
-          covered = readAppendLog(l.path, l.generation, () => {});
-        } catch {
+          covered = await readAppendLog(l.path, l.generation, () => {}, read.slicing);
+        } catch (err) {
+          if (options.signal?.aborted) throw err;
           covered = null;
         }
+        read.done();
         if (covered !== null && covered.end.kind !== 'bad-magic' && covered.damaged.length === 0) this.coveredLogs.push(l.path);
         else foundDamaged(l.path);
         continue;
       }
       let res;
+      const read = slicing(l.path);
       try {
-        res = readAppendLog(l.path, l.generation, merge);
+        res = await readAppendLog(l.path, l.generation, merge, read.slicing);
       } catch (err) {
+        if (options.signal?.aborted) throw err;
         if (err instanceof AppendLogFormatError) throw new PersistenceError(err.message);
         throw new PersistenceError(`cannot read the append log ${l.path} (${errText(err)})`);
       }
+      read.done();
       report.logFiles += 1;
       report.logRecords += res.records;
       if (res.records > 0) this.dirty = true;
@@ -739,6 +794,15 @@ export class Persistence {
     return t === 0 ? null : t;
   }
 
+  /** A file's size, 0 if it cannot be read (load() reports why when it reads it). */
+  private size(path: string): number {
+    try {
+      return statSync(path).size;
+    } catch {
+      return 0;
+    }
+  }
+
   private mtime(path: string): number {
     try {
       return Math.floor(statSync(path).mtimeMs);
@@ -748,7 +812,7 @@ export class Persistence {
   }
 
   private movedAsideNow(path: string, to: string): void {
-    this.loaded.movedAside.push(to);
+    this.report?.movedAside.push(to);
     log.warn('damaged file %s moved aside to %s (never deleted; the snapshot holds what could be read from it)', path, to);
   }
 }

@@ -12,6 +12,7 @@ import {
   frameInPlace,
   readFramedFile,
   type FramedReadEnd,
+  type ReadSlicing,
 } from './frames.js';
 import { decodeMap, decodeRecords, encodeMap, encodeRecords, RecordFormatError } from '../store/record-codec.js';
 
@@ -150,33 +151,39 @@ export class SnapshotFormatError extends Error {}
  * decoded (memory stays at one chunk). A damaged chunk loses that chunk only:
  * the reader resynchronises on the next valid frame (readFramedFile). A
  * snapshot in a newer format throws SnapshotFormatError: it is not damaged,
- * this build is too old for it.
+ * this build is too old for it. Read in slices of the event loop (ReadSlicing).
  */
-export function readSnapshot(file: string, onRecord: (r: EntryRecord) => void): SnapshotReadResult {
+export async function readSnapshot(file: string, onRecord: (r: EntryRecord) => void, slicing: ReadSlicing = {}): Promise<SnapshotReadResult> {
   if (!existsSync(file)) return { status: 'missing' };
   let meta: SnapshotMeta | null = null;
   let records = 0;
   let count = -1;
   const names = new Map<string, string>();
-  const res = readFramedFile(file, SNAPSHOT_MAGIC, SNAPSHOT_FORMAT, (kind, payload, offset) => {
-    const first = offset === FILE_HEAD_BYTES;
-    if (count >= 0) throw new RecordFormatError('data after the end frame');
-    if (kind === KIND_HEADER) {
-      if (!first) throw new RecordFormatError('header frame after the start');
-      meta = parseMeta(decodeMap(payload));
-      return;
-    }
-    if (first) throw new RecordFormatError('first frame is not the header');
-    if (kind === KIND_RECORDS) {
-      records += decodeRecords(payload, onRecord, names);
-    } else if (kind === KIND_END) {
-      const n = decodeMap(payload).count;
-      if (!Number.isSafeInteger(n) || (n as number) < records) throw new RecordFormatError(`end frame counts ${String(n)} records, read ${records}`);
-      count = n as number;
-    } else {
-      throw new RecordFormatError(`unknown frame kind 0x${kind.toString(16)}`);
-    }
-  });
+  const res = await readFramedFile(
+    file,
+    SNAPSHOT_MAGIC,
+    SNAPSHOT_FORMAT,
+    (kind, payload, offset) => {
+      const first = offset === FILE_HEAD_BYTES;
+      if (count >= 0) throw new RecordFormatError('data after the end frame');
+      if (kind === KIND_HEADER) {
+        if (!first) throw new RecordFormatError('header frame after the start');
+        meta = parseMeta(decodeMap(payload));
+        return;
+      }
+      if (first) throw new RecordFormatError('first frame is not the header');
+      if (kind === KIND_RECORDS) {
+        records += decodeRecords(payload, onRecord, names);
+      } else if (kind === KIND_END) {
+        const n = decodeMap(payload).count;
+        if (!Number.isSafeInteger(n) || (n as number) < records) throw new RecordFormatError(`end frame counts ${String(n)} records, read ${records}`);
+        count = n as number;
+      } else {
+        throw new RecordFormatError(`unknown frame kind 0x${kind.toString(16)}`);
+      }
+    },
+    slicing,
+  );
   if (res.end.kind === 'bad-version') {
     throw new SnapshotFormatError(`${file} is in snapshot format ${res.end.version}; this build reads format ${SNAPSHOT_FORMAT} (newer owlcache?)`);
   }

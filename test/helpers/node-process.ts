@@ -68,6 +68,8 @@ export interface StartOptions {
   entry?: string;
   /** How long to wait for "owlcache ready" (ms). */
   readyTimeoutMs?: number;
+  /** false: return once the process is spawned, without waiting for "owlcache ready" (a test that watches the start). */
+  waitReady?: boolean;
   /** Environment additions (e.g. DEBUG). */
   env?: Record<string, string>;
   /** Options for node itself, before the script (e.g. --cpu-prof for a profile of a benchmark). */
@@ -165,6 +167,7 @@ async function launch(
   };
   running.add(handle);
   void exited.then(() => running.delete(handle));
+  if (opts.waitReady === false) return handle;
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 20_000);
   while (!out.includes('owlcache ready')) {
     if (proc.exitCode !== null || proc.signalCode !== null) {

@@ -1,17 +1,20 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { SNAPSHOT_FILE, SNAPSHOT_TEMP_FILE } from '../../src/persistence/layout.js';
+import { writeSnapshot } from '../../src/persistence/snapshot.js';
+import type { EntryRecord } from '../../src/store/entry.js';
 import { startGossipNode } from '../helpers/cluster.js';
 import {
-  freePort,
   freeUdpPort,
   request,
   restartNode,
   sleep,
   startNode,
   stopAllNodes,
+  tempDir,
   TEST_PASSWORD,
   waitFor,
   type NodeHandle,
@@ -33,37 +36,23 @@ async function readyz(node: NodeHandle): Promise<{ status: number; body: ReadyBo
   return { status: r.status, body: r.json<ReadyBody>() };
 }
 
-/** Writes `total` keys through the RESP port with MSET, `perCommand` pairs a command, on one connection. */
-async function msetMany(port: number, total: number, perCommand: number): Promise<void> {
-  const s = net.connect(port, '127.0.0.1');
-  const commands = Math.ceil(total / perCommand);
-  await new Promise<void>((resolve, reject) => {
-    let got = '';
-    const timer = setTimeout(() => reject(new Error(`MSET: ${got.slice(0, 200)}`)), 120_000);
-    s.on('data', (d) => {
-      got += d.toString('latin1');
-      if (got.includes('-')) {
-        clearTimeout(timer);
-        reject(new Error(`MSET failed: ${got.slice(0, 200)}`));
-      } else if (got.split('\r\n').length - 1 >= commands + 1) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    s.on('error', reject);
-    const arg = (a: string) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
-    s.write(`*2\r\n${arg('AUTH')}${arg(TEST_PASSWORD)}`);
-    for (let c = 0; c < commands; c++) {
-      const n = Math.min(perCommand, total - c * perCommand);
-      const parts = [`*${1 + 2 * n}\r\n`, arg('MSET')];
-      for (let i = 0; i < n; i++) {
-        const k = c * perCommand + i;
-        parts.push(arg(`preloaded-key-${k}`), arg(`value-${k}-${'x'.repeat(24)}`));
-      }
-      s.write(parts.join(''));
-    }
-  });
-  s.end();
+/** Keys in the data directory of the load tests: enough that loading takes a noticeable time (about a second here). */
+const LARGE_KEYS = 200_000;
+const largeValue = (i: number) => `value-${i}-${'x'.repeat(24)}`;
+
+/** A data directory holding `total` keys in its snapshot, written by the node's own snapshot writer. */
+async function largeDataDir(total: number): Promise<{ dataDir: string; snapshot: string }> {
+  const dataDir = join(tempDir(), 'db');
+  mkdirSync(dataDir, { mode: 0o700 });
+  const now = Date.now();
+  const records: EntryRecord[] = [];
+  for (let i = 0; i < total; i++) {
+    const vv = { t: now - total + i, c: 0, n: 'writer-node' };
+    records.push({ key: `preloaded-key-${i}`, value: Buffer.from(largeValue(i)), created: vv.t * 1000, vv, expireAt: 0, ev: vv });
+  }
+  const snapshot = join(dataDir, SNAPSHOT_FILE);
+  await writeSnapshot(snapshot, join(dataDir, SNAPSHOT_TEMP_FILE), records, { nodeId: 'writer-node', createdAt: now, replayFrom: 1 });
+  return { dataDir, snapshot };
 }
 
 describe('health checks', { timeout: 240_000 }, () => {
@@ -80,62 +69,101 @@ describe('health checks', { timeout: 240_000 }, () => {
     assert.deepEqual(r.body.reasons, []);
   });
 
-  test('a large data directory: while it loads no probe succeeds (the ports open after the load), and every /readyz answer comes from the loaded store', async (t) => {
-    const total = 300_000;
-    const respPort = await freePort();
-    const node = await startNode({ settings: { RespPort: respPort, AppendFsync: 'no' } });
-    await msetMany(respPort, total, 1000);
-    const keys = (await readyz(node)).body.keys;
-    assert.equal(keys, total);
-    assert.equal(await node.stop(), 0, 'the final snapshot is written');
-
-    const probes: { at: number; status: number | 'refused'; body?: ReadyBody }[] = [];
-    let probing = true;
-    const probeLoop = (async () => {
-      for (let i = 0; probing && i < 20_000; i++) {
-        const at = Date.now();
-        try {
-          const r = await readyz(node);
-          probes.push({ at, ...r });
-        } catch {
-          probes.push({ at, status: 'refused' });
-        }
+  test('a large data directory: while it loads /healthz is 200, /readyz 503 with how far it is, every other request a 503 envelope and TCP closed; then ready with every key', async (t) => {
+    const { dataDir } = await largeDataDir(LARGE_KEYS);
+    const node = await startNode({ dataDir, waitReady: false });
+    const seen = { loading: 0, healthz: 0, refusedData: 0, refusedSet: 0, tcpClosed: 0 };
+    let ready: { status: number; body: ReadyBody } | undefined;
+    for (let i = 0; i < 5000 && ready === undefined; i++) {
+      const r = await readyz(node).catch(() => undefined); // refused until the HTTP port is bound
+      if (r === undefined) {
+        assert.equal(node.proc.exitCode, null, `the node exited:\n${node.stdout()}\n${node.stderr()}`);
         await sleep(5);
+        continue;
       }
-    })();
-    let again: NodeHandle;
-    try {
-      again = await restartNode(node, { readyTimeoutMs: 120_000 });
-      await waitFor('a probe to see the node ready', () => probes.at(-1)?.status === 200, 30_000, 20);
-    } finally {
-      probing = false;
-      await probeLoop;
+      if (r.status === 200) {
+        ready = r;
+        break;
+      }
+      assert.equal(r.status, 503);
+      assert.equal(r.body.phase, 'loading', JSON.stringify(r.body));
+      assert.equal(r.body.reasons.length, 1, JSON.stringify(r.body));
+      assert.match(r.body.reasons[0]!, /^loading the data directory: \d+ (of ~\d+ records|records so far)$/);
+      seen.loading += 1;
+      // Between two answers that both say "loading", whatever was asked was asked during the load.
+      const h = await request(node.httpPort, '/healthz');
+      const get = await request(node.httpPort, '/data/?cmd=get&key=preloaded-key-7');
+      const set = await request(node.httpPort, `/data/?cmd=set&key=during-load&val=x&pass=${TEST_PASSWORD}`, { method: 'POST' });
+      const tcp = await new Promise<string>((resolve) => {
+        const s = net.connect(node.tcpPort, '127.0.0.1', () => {
+          s.destroy();
+          resolve('open');
+        });
+        s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+      });
+      if ((await readyz(node)).status !== 503) continue;
+      assert.equal(h.status, 200);
+      assert.deepEqual(h.json(), { status: 'ok' });
+      seen.healthz += 1;
+      for (const [name, res] of [
+        ['get', get],
+        ['set', set],
+      ] as const) {
+        assert.equal(res.status, 503, `${name}: ${res.text}`);
+        assert.equal(res.headers['retry-after'], '1');
+        const e = res.json<{ Status: number; Results: string; Message: string; ResponseHost: string }>();
+        assert.equal(e.Status, 503);
+        assert.equal(e.Results, 'ERROR');
+        assert.equal(e.Message, 'loading the data directory, try again shortly');
+        assert.equal(e.ResponseHost, node.httpAddr);
+      }
+      seen.refusedData += 1;
+      seen.refusedSet += 1;
+      assert.equal(tcp, 'ECONNREFUSED', 'the TCP port opens after the load');
+      seen.tcpClosed += 1;
     }
-    // The node's own account of the load: "... loaded N keys (...) in X ms ..." with the time it finished.
-    const log = readFileSync(join(again.dir, 'log', 'owlcache.log'), 'utf8');
-    const m = /^(\S+) INFO \[persistence\] loaded (\d+) keys \(\d+ stubs\) in (\d+) ms/m.exec(log.slice(log.lastIndexOf('SIGTERM received')));
-    assert.ok(m, `no load line in the log:\n${log.slice(-2000)}`);
-    assert.equal(Number(m[2]), total);
-    const loadEnd = Date.parse(m[1]!);
-    const loadStart = loadEnd - Number(m[3]);
-    // A probe's connect follows its start by a moment (more on a loaded machine): the last 50 ms of the load are left out.
-    const duringLoad = probes.filter((p) => p.at >= loadStart && p.at < loadEnd - 50);
-    assert.ok(duringLoad.length > 0, `some probes were made during the ${m[3]} ms load`);
-    assert.ok(
-      duringLoad.every((p) => p.status === 'refused'),
-      'no probe made during the load got an answer',
-    );
-    const answered = probes.filter((p) => p.status !== 'refused');
-    assert.ok(answered.length > 0);
-    for (const p of answered) {
-      assert.equal(p.body!.keys, total, 'every answer comes from the whole loaded store');
-      if (p.status === 503) assert.deepEqual(p.body!.reasons, ['the data directory is not loaded yet'], JSON.stringify(p.body));
-      else assert.equal(p.status, 200);
+    assert.ok(ready !== undefined, 'ready in the end');
+    assert.ok(seen.loading > 0, '/readyz answered 503 while loading');
+    assert.ok(seen.healthz > 0 && seen.refusedData > 0 && seen.tcpClosed > 0, JSON.stringify(seen));
+    assert.deepEqual(ready.body.reasons, []);
+    assert.equal(ready.body.keys, LARGE_KEYS, 'every key is loaded');
+    for (const i of [0, 7, LARGE_KEYS - 1]) {
+      const r = await request(node.httpPort, `/data/?cmd=get&key=preloaded-key-${i}`);
+      assert.equal(r.status, 200);
+      assert.equal(r.text, largeValue(i));
     }
-    assert.equal(answered.at(-1)!.status, 200);
-    t.diagnostic(
-      `load ${m[3]} ms; probes: ${duringLoad.length} refused during the load, ${answered.filter((p) => p.status === 503).length} answered 503 (starting), then 200`,
+    const absent = await request(node.httpPort, '/data/?cmd=get&key=during-load');
+    assert.equal(absent.status, 404, 'the write refused during the load was not made');
+    assert.equal(await node.stop(), 0);
+    t.diagnostic(`during the load: ${JSON.stringify(seen)}`);
+  });
+
+  test('SIGTERM while the data directory loads: exit 0, lock released, nothing written; a restart loads every key', async () => {
+    const { dataDir, snapshot } = await largeDataDir(LARGE_KEYS);
+    const before = readFileSync(snapshot);
+    const node = await startNode({ dataDir, waitReady: false });
+    await waitFor(
+      '/readyz to say loading',
+      async () => {
+        const r = await readyz(node).catch(() => undefined);
+        if (r?.status === 200) assert.fail('the load ended before the test could stop it');
+        return r?.status === 503 && r.body.phase === 'loading';
+      },
+      30_000,
+      5,
     );
+    assert.equal(await node.stop('SIGTERM', 20_000), 0, 'a clean exit');
+    assert.match(node.stdout(), /SIGTERM received while starting: stopped, nothing written/);
+    assert.deepEqual(readdirSync(dataDir), ['store.snapshot'], 'no lock, no new log, no auth.json left behind');
+    assert.ok(readFileSync(snapshot).equals(before), 'the snapshot is untouched');
+
+    const again = await restartNode(node, { readyTimeoutMs: 60_000 });
+    const r = await readyz(again);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.keys, LARGE_KEYS);
+    const last = await request(again.httpPort, `/data/?cmd=get&key=preloaded-key-${LARGE_KEYS - 1}`);
+    assert.equal(last.text, largeValue(LARGE_KEYS - 1));
+    assert.equal(await again.stop(), 0);
   });
 
   test('gossip mode: 503 until a member joined while a seed is configured, then 200; a node without seeds is ready at once', async () => {

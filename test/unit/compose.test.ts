@@ -28,11 +28,12 @@ function config(...flags: string[]): Config {
   return (r as LoadedConfig).config;
 }
 
-function loaded(): { dataDir: string; store: Store; persistence: Persistence } {
+function modeParts(): { dataDir: string; store: Store; persistence: Persistence } {
   const dataDir = mkdtempSync(join(tmpdir(), 'owl-compose-'));
   dirs.push(dataDir);
   const store = new Store({ nodeId: 'n1' });
-  const persistence = Persistence.load({ dataDir, store, appendLog: false, fsync: 'no', snapshotEveryMs: 0 });
+  // Not loaded yet, as when the node builds its mode: the modes read nothing of it until they start.
+  const persistence = new Persistence({ dataDir, store, appendLog: false, fsync: 'no', snapshotEveryMs: 0 });
   return { dataDir, store, persistence };
 }
 
@@ -70,14 +71,14 @@ describe('StopStack', () => {
 
 describe('cluster modes', () => {
   it('GroupWorkMode picks the mode once (GroupDataSync 1 means gossip)', () => {
-    const parts = loaded();
+    const parts = modeParts();
     assert.equal(clusterMode(config(), parts).name, 'owlcache');
     assert.equal(clusterMode(config('--GroupWorkMode=gossip', '--GossipDataSyncAuthKey=0123456789ab'), parts).name, 'gossip');
     assert.equal(clusterMode(config('--GroupDataSync=1', '--GossipDataSyncAuthKey=0123456789ab'), parts).name, 'gossip');
   });
 
   it('owlcache mode: /group_data/ asks the owlcache list, kept in server_group_config.json; no internal routes, no cluster status', async () => {
-    const { dataDir, store } = loaded();
+    const { dataDir, store } = modeParts();
     const mode = owlcacheMode({ dataDir, store });
     assert.deepEqual(mode.groupNodes.httpAddresses(), []);
     mode.lists.owlcache.add('127.0.0.1:7723', '');
@@ -93,7 +94,7 @@ describe('cluster modes', () => {
   });
 
   it('gossip mode before its cluster starts: internal calls refused, nobody else asked, this node alone', async () => {
-    const parts = loaded();
+    const parts = modeParts();
     const mode = gossipMode(config('--GroupWorkMode=gossip', '--GossipDataSyncAuthKey=0123456789ab'), parts);
     assert.ok(mode.internal !== null);
     assert.equal(mode.internal.screen('v2 anything'), false);
@@ -111,7 +112,7 @@ describe('cluster modes', () => {
   });
 
   it('the gossip cluster gets one slice per part, each from its settings', () => {
-    const { dataDir, store } = loaded();
+    const { dataDir, store } = modeParts();
     const c = config('--GroupWorkMode=gossip', '--GossipDataSyncAuthKey=0123456789ab', '--Gossipport=7946', '--DataGossipPort=7947', '--ResponseHost=10.0.0.5');
     const mode = owlcacheMode({ dataDir, store });
     const opts = gossipClusterOptions(c, { store, lists: mode.lists, dataDir }, nodeSelf(c, 7721));

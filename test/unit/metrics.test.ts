@@ -104,13 +104,19 @@ describe('request labels', () => {
 
 describe('NodeReadiness', () => {
   const members: { local: boolean; state: string }[] = [];
+  const progress = { records: 0, bytesRead: 0, bytesTotal: 0 };
   const make = (gossip: boolean, seeds: boolean, started = true) =>
-    new NodeReadiness({ gossip, seedsConfigured: () => seeds, members: () => (started ? members : null), keys: () => 3 });
+    new NodeReadiness({ gossip, seedsConfigured: () => seeds, members: () => (started ? members : null), keys: () => 3, loadProgress: () => progress });
 
-  test('loading, then serving, then draining', () => {
+  test('loading (with how far it is), then serving, then draining', () => {
     const r = make(false, false);
-    assert.deepEqual(r.notReady(), ['the data directory is not loaded yet']);
+    assert.equal(r.loading, true);
+    assert.deepEqual(r.notReady(), ['loading the data directory: 0 records so far']);
+    Object.assign(progress, { records: 412, bytesRead: 41_200, bytesTotal: 100_000 });
+    assert.deepEqual(r.notReady(), ['loading the data directory: 412 of ~1000 records'], 'the total is estimated from the bytes read');
+    assert.deepEqual(r.details(), { phase: 'loading', keys: 3 });
     r.loaded();
+    assert.equal(r.loading, false);
     assert.deepEqual(r.notReady(), []);
     assert.deepEqual(r.details(), { phase: 'serving', keys: 3 });
     r.drain();
@@ -173,7 +179,7 @@ describe('parts given a Metrics count where it happens', () => {
     try {
       const metrics = new Metrics();
       const store = new Store({ nodeId: 'n' });
-      const p = Persistence.open({ dataDir: dir, store, appendLog: true, fsync: 'always', snapshotEveryMs: 0, metrics });
+      const p = await Persistence.open({ dataDir: dir, store, appendLog: true, fsync: 'always', snapshotEveryMs: 0, metrics });
       store.set('a', Buffer.from('1'));
       store.set('b', Buffer.from('2'));
       assert.ok((await value(metrics, 'owlcache_appendlog_bytes_total'))! > 0);

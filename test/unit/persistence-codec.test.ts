@@ -172,18 +172,18 @@ describe('frames', () => {
     return { path, bytes, offsets };
   }
 
-  function readAll(path: string) {
+  async function readAll(path: string) {
     const got: string[] = [];
-    const res = readFramedFile(path, MAGIC, 1, (kind, payload) => {
+    const res = await readFramedFile(path, MAGIC, 1, (kind, payload) => {
       if (kind === KIND_RECORDS) got.push(payload.toString());
     });
     return { got, res };
   }
 
-  it('reads back every frame, across read blocks', () => {
+  it('reads back every frame, across read blocks', async () => {
     const payloads = [Buffer.from('a'), Buffer.alloc(3 << 20, 'b'), Buffer.from(''), Buffer.from('c')];
     const { path } = writeFramed(payloads);
-    const { got, res } = readAll(path);
+    const { got, res } = await readAll(path);
     assert.deepEqual(
       got,
       payloads.map((p) => p.toString()),
@@ -192,11 +192,11 @@ describe('frames', () => {
     assert.equal(res.frames, 5);
   });
 
-  it('stops at a frame cut short, keeping the ones before', () => {
+  it('stops at a frame cut short, keeping the ones before', async () => {
     const { path, bytes, offsets } = writeFramed([Buffer.from('one'), Buffer.from('two'), Buffer.alloc(100, 'x')]);
     for (const cut of [offsets[2]! + 3, offsets[2]! + FRAME_HEAD_BYTES + 50, bytes.length - 1]) {
       writeFileSync(path, bytes.subarray(0, cut));
-      const { got, res } = readAll(path);
+      const { got, res } = await readAll(path);
       assert.deepEqual(got, ['one', 'two']);
       assert.equal(res.end.kind, 'damaged');
       if (res.end.kind === 'damaged') {
@@ -206,26 +206,26 @@ describe('frames', () => {
     }
   });
 
-  it('detects a flipped bit by its checksum', () => {
+  it('detects a flipped bit by its checksum', async () => {
     const { path, bytes, offsets } = writeFramed([Buffer.from('one'), Buffer.from('two')]);
     const copy = Buffer.from(bytes);
     copy[offsets[1]! + FRAME_HEAD_BYTES + 1]! ^= 0x04;
     writeFileSync(path, copy);
-    const { got, res } = readAll(path);
+    const { got, res } = await readAll(path);
     assert.deepEqual(got, ['one']);
     assert.equal(res.end.kind, 'damaged');
     assert.match(res.end.kind === 'damaged' ? res.end.reason : '', /checksum/);
   });
 
-  it('tells a foreign, a too-new and a too-short file apart', () => {
+  it('tells a foreign, a too-new and a too-short file apart', async () => {
     const { path, bytes } = writeFramed([Buffer.from('one')]);
     writeFileSync(path, Buffer.concat([Buffer.from('NOTMAGIC'), bytes.subarray(8)]));
-    assert.equal(readAll(path).res.end.kind, 'bad-magic');
+    assert.equal((await readAll(path)).res.end.kind, 'bad-magic');
     const newer = Buffer.from(bytes);
     newer.writeUInt32BE(9, 8);
     writeFileSync(path, newer);
-    assert.deepEqual(readAll(path).res.end, { kind: 'bad-version', version: 9 });
+    assert.deepEqual((await readAll(path)).res.end, { kind: 'bad-version', version: 9 });
     writeFileSync(path, bytes.subarray(0, 5));
-    assert.equal(readAll(path).res.end.kind, 'empty');
+    assert.equal((await readAll(path)).res.end.kind, 'empty');
   });
 });

@@ -31,9 +31,9 @@ function rec(i: number, size = 20): EntryRecord {
 }
 
 /** File offsets and lengths of the frames of `kind` in a framed file. */
-function frames(path: string, magic: Buffer, kind: number): { offset: number; len: number }[] {
+async function frames(path: string, magic: Buffer, kind: number): Promise<{ offset: number; len: number }[]> {
   const out: { offset: number; len: number }[] = [];
-  readFramedFile(path, magic, 1, (k, payload, offset) => {
+  await readFramedFile(path, magic, 1, (k, payload, offset) => {
     if (k === kind) out.push({ offset, len: payload.length });
   });
   return out;
@@ -51,10 +51,10 @@ describe('append log: damage in the middle', () => {
     const w = AppendLogWriter.create(dir, 3, 'node-a', 'always');
     for (let i = 0; i < 100; i++) w.append(rec(i));
     await w.close();
-    const f = frames(w.path, LOG_MAGIC, KIND_RECORDS);
+    const f = await frames(w.path, LOG_MAGIC, KIND_RECORDS);
     flip(w.path, f[50]!.offset + FRAME_HEAD_BYTES + 3);
     const got: string[] = [];
-    const res = readAppendLog(w.path, 3, (r) => got.push(r.key));
+    const res = await readAppendLog(w.path, 3, (r) => got.push(r.key));
     assert.deepEqual(
       got,
       Array.from({ length: 100 }, (_, i) => `key-${i}`).filter((k) => k !== 'key-50'),
@@ -70,11 +70,11 @@ describe('append log: damage in the middle', () => {
     const w = AppendLogWriter.create(dir, 4, 'node-a', 'always');
     for (let i = 0; i < 40; i++) w.append(rec(i, 300));
     await w.close();
-    const f = frames(w.path, LOG_MAGIC, KIND_RECORDS);
+    const f = await frames(w.path, LOG_MAGIC, KIND_RECORDS);
     flip(w.path, f[10]!.offset + 2, 0x01); // the length now points 64 KiB further: past the file's end
     flip(w.path, f[20]!.offset + 3, 0x04); // points 4 bytes into the next frame
     const got: string[] = [];
-    const res = readAppendLog(w.path, 4, (r) => got.push(r.key));
+    const res = await readAppendLog(w.path, 4, (r) => got.push(r.key));
     assert.equal(got.length, 38);
     assert.ok(!got.includes('key-10') && !got.includes('key-20') && got.includes('key-39'));
     assert.equal(res.end.kind, 'complete');
@@ -87,9 +87,9 @@ describe('append log: damage in the middle', () => {
     const w = AppendLogWriter.create(dir, 5, 'node-a', 'always');
     for (let i = 0; i < 10; i++) w.append(rec(i));
     await w.close();
-    const f = frames(w.path, LOG_MAGIC, KIND_RECORDS);
+    const f = await frames(w.path, LOG_MAGIC, KIND_RECORDS);
     flip(w.path, f[9]!.offset + FRAME_HEAD_BYTES + 1);
-    const res = readAppendLog(w.path, 5, () => {});
+    const res = await readAppendLog(w.path, 5, () => {});
     assert.equal(res.records, 9);
     assert.equal(res.end.kind, 'torn');
     assert.deepEqual(res.damaged, []);
@@ -107,14 +107,14 @@ describe('snapshot: a damaged chunk', () => {
     const file = join(dir, SNAPSHOT_FILE);
     const recs = records(6000);
     await writeSnapshot(file, join(dir, 'tmp'), recs, meta);
-    const chunks = frames(file, SNAPSHOT_MAGIC, KIND_RECORDS);
+    const chunks = await frames(file, SNAPSHOT_MAGIC, KIND_RECORDS);
     assert.ok(chunks.length >= 5, `${chunks.length} chunks`);
     const back: string[] = [];
-    readSnapshot(file, (r) => back.push(r.key));
+    await readSnapshot(file, (r) => back.push(r.key));
     assert.equal(back.length, 6000);
     flip(file, chunks[2]!.offset + FRAME_HEAD_BYTES + Math.floor(chunks[2]!.len / 2));
     const got: string[] = [];
-    const read = readSnapshot(file, (r) => got.push(r.key));
+    const read = await readSnapshot(file, (r) => got.push(r.key));
     assert.equal(read.status, 'damaged');
     if (read.status !== 'damaged') return;
     assert.deepEqual(read.meta, meta);
@@ -132,31 +132,31 @@ describe('snapshot: a damaged chunk', () => {
 describe('persistence: damaged files are kept, never deleted', () => {
   const clock = Date.now();
   const now = () => clock;
-  function node(dataDir: string, extra: Partial<PersistenceOptions> = {}) {
+  async function node(dataDir: string, extra: Partial<PersistenceOptions> = {}) {
     const store = new Store({ nodeId: 'node-a', now, tombstoneTtlMs: 60_000 });
-    const p = Persistence.open({ dataDir, store, appendLog: true, fsync: 'always', snapshotEveryMs: 0, ...extra });
+    const p = await Persistence.open({ dataDir, store, appendLog: true, fsync: 'always', snapshotEveryMs: 0, ...extra });
     open.push(p);
     return { store, p };
   }
 
   it('a flipped bit mid-log: later writes survive, the loss is reported, the log is moved aside by the snapshot', async () => {
     const dir = tmp();
-    const a = node(dir);
+    const a = await node(dir);
     for (let i = 0; i < 60; i++) a.store.set(`k${i}`, Buffer.from(`value-${i}`));
     const log = listLogs(dir)[0]!.path;
-    const f = frames(log, LOG_MAGIC, KIND_RECORDS);
+    const f = await frames(log, LOG_MAGIC, KIND_RECORDS);
     flip(log, f[20]!.offset + FRAME_HEAD_BYTES + 2);
     const damagedBytes = readFileSync(log);
 
     // A crash before any snapshot: the damaged log is still there and replayed again.
-    const b = node(dir);
+    const b = await node(dir);
     assert.equal(b.p.loaded.lostRecords, 1);
     assert.deepEqual(b.p.loaded.damagedFiles, [log]);
     assert.equal(b.p.loaded.tornLogs, 0);
     assert.equal(b.store.get('k20'), undefined);
     for (let i = 21; i < 60; i++) assert.equal(b.store.get(`k${i}`)?.value?.toString(), `value-${i}`, `k${i}`);
 
-    const c = node(dir);
+    const c = await node(dir);
     assert.equal(c.store.get('k59')?.value?.toString(), 'value-59');
     await c.p.moveDamagedAside();
     assert.equal(existsSync(log), false);
@@ -164,7 +164,7 @@ describe('persistence: damaged files are kept, never deleted', () => {
     assert.match(c.p.loaded.movedAside[0]!, /append-0000000001\.log\.corrupt-\d{8}T\d{6}Z$/);
     assert.deepEqual(readFileSync(c.p.loaded.movedAside[0]!), damagedBytes);
 
-    const d = node(dir);
+    const d = await node(dir);
     assert.deepEqual(d.p.loaded.damagedFiles, []);
     for (let i = 0; i < 60; i++) assert.equal(d.store.get(`k${i}`)?.value?.toString(), i === 20 ? undefined : `value-${i}`);
     assert.equal(readdirSync(dir).filter((n) => n.includes('.corrupt-')).length, 1);
@@ -172,15 +172,15 @@ describe('persistence: damaged files are kept, never deleted', () => {
 
   it('a damaged snapshot chunk: the other chunks are loaded, and the damaged copy is kept beside the new snapshot', async () => {
     const dir = tmp();
-    const a = node(dir);
+    const a = await node(dir);
     for (let i = 0; i < 3000; i++) a.store.set(`k${i}`, Buffer.alloc(400, i % 256));
     await a.p.close();
     const file = join(dir, SNAPSHOT_FILE);
-    const chunks = frames(file, SNAPSHOT_MAGIC, KIND_RECORDS);
+    const chunks = await frames(file, SNAPSHOT_MAGIC, KIND_RECORDS);
     assert.ok(chunks.length >= 3);
     flip(file, chunks[1]!.offset + FRAME_HEAD_BYTES + 100);
     const damaged = readFileSync(file);
-    const b = node(dir);
+    const b = await node(dir);
     const lost = b.p.loaded.lostRecords;
     assert.ok(lost > 0 && lost < 1500, `lost ${lost}`);
     assert.equal(b.p.loaded.keys, 3000 - lost);
@@ -189,7 +189,7 @@ describe('persistence: damaged files are kept, never deleted', () => {
     const aside = readdirSync(dir).filter((n) => n.startsWith(`${SNAPSHOT_FILE}.corrupt-`));
     assert.equal(aside.length, 1);
     assert.deepEqual(readFileSync(join(dir, aside[0]!)), damaged);
-    const c = node(dir);
+    const c = await node(dir);
     assert.equal(c.p.loaded.keys, 3000 - lost);
     assert.deepEqual(c.p.loaded.damagedFiles, []);
   });

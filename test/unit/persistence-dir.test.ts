@@ -122,10 +122,10 @@ describe('temp files are never opened through a planted link', () => {
       replayFrom: 1,
     });
     assert.equal(readFileSync(victim, 'utf8'), 'precious');
-    assert.equal(readSnapshot(join(dir, SNAPSHOT_FILE), () => {}).status, 'ok');
+    assert.equal((await readSnapshot(join(dir, SNAPSHOT_FILE), () => {})).status, 'ok');
   });
 
-  it('nor does a symlink at the temp name of an atomically written file, or at the probe at start', () => {
+  it('nor does a symlink at the temp name of an atomically written file, or at the probe at start', async () => {
     const dir = tmp();
     const victim = join(tmp(), 'victim');
     writeFileSync(victim, 'precious');
@@ -135,7 +135,7 @@ describe('temp files are never opened through a planted link', () => {
     assert.equal(readFileSync(join(dir, 'auth.json'), 'utf8'), '{}');
 
     symlinkSync(victim, join(dir, SNAPSHOT_TEMP_FILE));
-    const p = Persistence.open({ dataDir: dir, store: new Store({ nodeId: 'n' }), appendLog: true, fsync: 'always', snapshotEveryMs: 0 });
+    const p = await Persistence.open({ dataDir: dir, store: new Store({ nodeId: 'n' }), appendLog: true, fsync: 'always', snapshotEveryMs: 0 });
     open.push(p);
     assert.equal(readFileSync(victim, 'utf8'), 'precious');
   });
@@ -158,7 +158,7 @@ describe('append-log generations', () => {
     w.append({ key: 'old', value: Buffer.from('1'), created: 1, vv, expireAt: 0, ev: vv });
     await w.close();
     const a = new Store({ nodeId: 'node-a' });
-    const pa = Persistence.open({ dataDir: dir, store: a, appendLog: true, fsync: 'always', snapshotEveryMs: 0 });
+    const pa = await Persistence.open({ dataDir: dir, store: a, appendLog: true, fsync: 'always', snapshotEveryMs: 0 });
     open.push(pa);
     a.set('new', Buffer.from('2'));
     assert.deepEqual(
@@ -167,7 +167,7 @@ describe('append-log generations', () => {
     );
     // A crash (no close), then a restart.
     const b = new Store({ nodeId: 'node-a' });
-    const pb = Persistence.open({ dataDir: dir, store: b, appendLog: true, fsync: 'always', snapshotEveryMs: 0 });
+    const pb = await Persistence.open({ dataDir: dir, store: b, appendLog: true, fsync: 'always', snapshotEveryMs: 0 });
     open.push(pb);
     assert.equal(b.get('new')?.value?.toString(), '2');
     assert.equal(b.get('old')?.value?.toString(), '1');

@@ -41,14 +41,15 @@ const byKey = (a: { key: string }, b: { key: string }) => (a.key < b.key ? -1 : 
 const CENTURY_MS = 100 * 365 * 86_400_000;
 
 describe('persistence: data directories across store layouts', () => {
-  it('loads a data directory written by the build before the slot layout (test/fixtures/datadir-main-2026-12) unchanged', () => {
+  it('loads a data directory written by the build before the slot layout (test/fixtures/datadir-main-2026-12) unchanged', async () => {
     const fixture = join(repoRoot(), 'test', 'fixtures', 'datadir-main-2026-12');
     const expected = JSON.parse(readFileSync(`${fixture}.expected.json`, 'utf8')) as { key: string }[];
     const dir = tempDir();
     cpSync(fixture, dir, { recursive: true });
     // The fixture's deletes and its expired entry's guard are from 2026: keep them as they were written.
     const store = new Store({ nodeId: 'reader', tombstoneTtlMs: CENTURY_MS });
-    const p = Persistence.load({ dataDir: dir, store, appendLog: true, fsync: 'no', snapshotEveryMs: 0 });
+    const p = new Persistence({ dataDir: dir, store, appendLog: true, fsync: 'no', snapshotEveryMs: 0 });
+    await p.load();
     assert.equal(p.loaded.snapshotRecords, 108);
     assert.equal(p.loaded.logRecords, 4);
     assert.deepEqual(p.loaded.damagedFiles, []);
@@ -64,7 +65,7 @@ describe('persistence: data directories across store layouts', () => {
   it('a snapshot taken while the store changes holds the store as of its start, and loads back as it was', async () => {
     const dir = tempDir();
     const store = new Store({ nodeId: 'node-a' });
-    const p = Persistence.open({ dataDir: dir, store, appendLog: true, fsync: 'no', snapshotEveryMs: 0 });
+    const p = await Persistence.open({ dataDir: dir, store, appendLog: true, fsync: 'no', snapshotEveryMs: 0 });
     // Enough records for many chunks (a chunk is 256 KiB).
     for (let i = 0; i < 20_000; i++) store.set(`key:${i}`, Buffer.alloc(200, i % 251), i % 5 === 0 ? 3_600_000 : 0);
     for (let i = 0; i < 500; i++) store.delete(`key:${i * 7}`);
@@ -86,7 +87,7 @@ describe('persistence: data directories across store layouts', () => {
     await snapshotting;
     assert.ok(turns > 3, `the store changed between chunks (${turns} turns)`);
     const back = new Map<string, unknown>();
-    const read = readSnapshot(p.snapshotPath, (r) => back.set(r.key, described(r)));
+    const read = await readSnapshot(p.snapshotPath, (r) => back.set(r.key, described(r)));
     assert.equal(read.status, 'ok');
     assert.equal(back.size, picture.size);
     assert.deepEqual(back, picture);

@@ -16,9 +16,9 @@ function rec(i: number, size = 10): EntryRecord {
   return { key: `key-${i}`, value: Buffer.alloc(size, i % 256), created: (1_000 + i) * 1000, vv, expireAt: i % 4 === 0 ? 5_000 + i : 0, ev: vv };
 }
 
-function readAll(path: string, generation: number) {
+async function readAll(path: string, generation: number) {
   const out: EntryRecord[] = [];
-  const res = readAppendLog(path, generation, (r) => out.push(r));
+  const res = await readAppendLog(path, generation, (r) => out.push(r));
   return { out, res };
 }
 
@@ -30,7 +30,7 @@ describe('append log', () => {
       const written = Array.from({ length: 200 }, (_, i) => rec(i, i * 7));
       for (const r of written) w.append(r);
       await w.sync();
-      const { out, res } = readAll(w.path, 7);
+      const { out, res } = await readAll(w.path, 7);
       assert.deepEqual(out, written);
       assert.equal(res.end.kind, 'complete');
       assert.equal(res.records, 200);
@@ -47,7 +47,7 @@ describe('append log', () => {
     assert.equal(statSync(w.path).size, headerOnly, 'nothing written yet within the turn');
     await new Promise((r) => setImmediate(r));
     assert.equal(statSync(w.path).size, w.size);
-    assert.equal(readAll(w.path, 2).out.length, 100);
+    assert.equal((await readAll(w.path, 2)).out.length, 100);
     await w.close();
   });
 
@@ -69,7 +69,7 @@ describe('append log', () => {
       });
     });
     assert.equal(code, 0);
-    assert.equal(readAll(join(dir, logFileName(1)), 1).out.length, 10);
+    assert.equal((await readAll(join(dir, logFileName(1)), 1)).out.length, 10);
   });
 
   it('creates files owner-only and never reuses a generation', async () => {
@@ -89,7 +89,7 @@ describe('append log', () => {
     await w.close();
     const cut = before + Math.floor((w.size - before) / 2);
     truncateSync(w.path, cut);
-    const { out, res } = readAll(w.path, 3);
+    const { out, res } = await readAll(w.path, 3);
     assert.equal(out.length, 50);
     assert.deepEqual(out[49], rec(49));
     assert.equal(res.end.kind, 'torn');
@@ -105,11 +105,11 @@ describe('append log', () => {
     for (let i = 0; i < 5; i++) w.append(rec(i));
     await w.close();
     appendFileSync(w.path, Buffer.from([0, 0, 0]));
-    let r = readAll(w.path, 4);
+    let r = await readAll(w.path, 4);
     assert.equal(r.out.length, 5);
     assert.equal(r.res.end.kind, 'torn');
     appendFileSync(w.path, Buffer.from('some random bytes that are not a frame at all'));
-    r = readAll(w.path, 4);
+    r = await readAll(w.path, 4);
     assert.equal(r.out.length, 5);
     assert.equal(r.res.end.kind, 'torn');
   });
@@ -118,24 +118,24 @@ describe('append log', () => {
     const dir = tmp();
     const w = AppendLogWriter.create(dir, 5, 'node-a', 'no');
     await w.close();
-    assert.deepEqual(readAll(w.path, 5).res, { generation: 5, records: 0, end: { kind: 'complete' }, damaged: [], lostRecords: 0 });
+    assert.deepEqual((await readAll(w.path, 5)).res, { generation: 5, records: 0, end: { kind: 'complete' }, damaged: [], lostRecords: 0 });
     truncateSync(w.path, 15);
-    assert.equal(readAll(w.path, 5).res.end.kind, 'empty');
+    assert.equal((await readAll(w.path, 5)).res.end.kind, 'empty');
     truncateSync(w.path, 4);
-    assert.equal(readAll(w.path, 5).res.end.kind, 'empty');
+    assert.equal((await readAll(w.path, 5)).res.end.kind, 'empty');
   });
 
   it('recognises a file that is not an append log, and a newer format', async () => {
     const dir = tmp();
     const path = join(dir, logFileName(9));
     writeFileSync(path, Buffer.alloc(100, 7));
-    assert.equal(readAll(path, 9).res.end.kind, 'bad-magic');
+    assert.equal((await readAll(path, 9)).res.end.kind, 'bad-magic');
     const w = AppendLogWriter.create(dir, 10, 'node-a', 'no');
     await w.close();
     const bytes = readFileSync(w.path);
     bytes.writeUInt32BE(2, 8);
     writeFileSync(w.path, bytes);
-    assert.throws(() => readAll(w.path, 10), AppendLogFormatError);
+    await assert.rejects(readAll(w.path, 10), AppendLogFormatError);
   });
 
   it('lists generations in order, ignoring other files', async () => {

@@ -31,9 +31,9 @@ function tmp(): string {
 let clock = Date.now();
 const now = () => clock;
 
-function node(dataDir: string, extra: Partial<PersistenceOptions> = {}) {
+async function node(dataDir: string, extra: Partial<PersistenceOptions> = {}) {
   const store = new Store({ nodeId: 'node-a', now, tombstoneTtlMs: 60_000 });
-  const p = Persistence.open({ dataDir, store, appendLog: true, fsync: 'always', snapshotEveryMs: 0, ...extra });
+  const p = await Persistence.open({ dataDir, store, appendLog: true, fsync: 'always', snapshotEveryMs: 0, ...extra });
   open.push(p);
   return { store, p };
 }
@@ -44,36 +44,36 @@ function dump(s: Store) {
 }
 
 describe('persistence: load, log, snapshot', () => {
-  it('restores sets, deletes and expiries from the log alone (crash before any snapshot)', () => {
+  it('restores sets, deletes and expiries from the log alone (crash before any snapshot)', async () => {
     const dir = tmp();
-    const a = node(dir);
+    const a = await node(dir);
     for (let i = 0; i < 300; i++) a.store.set(`k${i}`, Buffer.from(`v${i}`), i % 3 === 0 ? 600_000 : 0);
     a.store.delete('k1');
     a.store.expire('k2', 1000);
-    const b = node(dir);
+    const b = await node(dir);
     assert.deepEqual(dump(b.store), dump(a.store));
     assert.equal(b.p.loaded.logRecords, 302);
     assert.equal(b.p.loaded.keys, 299);
   });
 
-  it('drops what expired while the node was down', () => {
+  it('drops what expired while the node was down', async () => {
     const dir = tmp();
-    const a = node(dir);
+    const a = await node(dir);
     a.store.set('short', Buffer.from('x'), 1000);
     a.store.set('long', Buffer.from('y'), 3_600_000);
     clock += 5000;
-    const b = node(dir);
+    const b = await node(dir);
     assert.equal(b.store.get('short'), undefined);
     assert.equal(b.store.get('long')?.value?.toString(), 'y');
     clock += 120_000; // past the tombstone TTL: the expired entry is collected
-    const c = node(dir);
+    const c = await node(dir);
     assert.equal(c.store.peek('short'), undefined);
     assert.ok(c.p.loaded.savedAt > 0);
   });
 
   it('snapshot then log: changes during a snapshot land in the next generation', async () => {
     const dir = tmp();
-    const a = node(dir);
+    const a = await node(dir);
     for (let i = 0; i < 1000; i++) a.store.set(`k${i}`, Buffer.alloc(200, i));
     const snap = a.p.snapshot();
     // Written while the snapshot is being streamed out.
@@ -85,7 +85,7 @@ describe('persistence: load, log, snapshot', () => {
       listLogs(dir).map((l) => l.generation),
       [2],
     );
-    const b = node(dir);
+    const b = await node(dir);
     assert.deepEqual(dump(b.store), dump(a.store));
     assert.equal(b.p.loaded.snapshotRecords, 1000);
     assert.equal(b.p.loaded.logRecords, 52);
@@ -93,7 +93,7 @@ describe('persistence: load, log, snapshot', () => {
 
   it('a crash between the snapshot rename and the log deletion replays nothing twice and loses nothing', async () => {
     const dir = tmp();
-    const a = node(dir);
+    const a = await node(dir);
     a.store.set('x', Buffer.from('1'));
     a.store.delete('x');
     a.store.set('y', Buffer.from('2'));
@@ -101,7 +101,7 @@ describe('persistence: load, log, snapshot', () => {
     copyFileSync(listLogs(dir)[0]!.path, saved);
     await a.p.snapshot();
     copyFileSync(saved, join(dir, 'append-0000000001.log')); // as if the deletion never happened
-    const b = node(dir);
+    const b = await node(dir);
     assert.deepEqual(dump(b.store), dump(a.store));
     assert.equal(existsSync(join(dir, 'append-0000000001.log')), false);
     assert.equal(b.p.loaded.logRecords, 0);
@@ -109,7 +109,7 @@ describe('persistence: load, log, snapshot', () => {
 
   it('a failed snapshot keeps the logs, and everything is recovered from them', async () => {
     const dir = tmp();
-    const a = node(dir);
+    const a = await node(dir);
     a.store.set('before', Buffer.from('1'));
     // A directory where the snapshot goes makes the rename fail (root can't override that).
     mkdirSync(join(dir, SNAPSHOT_FILE));
@@ -121,32 +121,32 @@ describe('persistence: load, log, snapshot', () => {
       [1, 2],
     );
     rmSync(join(dir, SNAPSHOT_FILE), { recursive: true });
-    const b = node(dir);
+    const b = await node(dir);
     assert.deepEqual(dump(b.store), dump(a.store));
   });
 
   it('close writes a final snapshot and removes the logs; the next start reads the snapshot only', async () => {
     const dir = tmp();
-    const a = node(dir, { fsync: 1000 });
+    const a = await node(dir, { fsync: 1000 });
     for (let i = 0; i < 100; i++) a.store.set(`k${i}`, Buffer.from(`v${i}`));
     await a.p.close();
     assert.deepEqual(readdirSync(dir).sort(), [SNAPSHOT_FILE]);
     assert.equal(statSync(join(dir, SNAPSHOT_FILE)).mode & 0o777, 0o600);
-    const b = node(dir);
+    const b = await node(dir);
     assert.deepEqual(dump(b.store), dump(a.store));
     assert.equal(b.p.loaded.logFiles, 0);
     assert.equal(b.p.loaded.snapshotRecords, 100);
   });
 
-  it('keeps the records before a torn log tail', () => {
+  it('keeps the records before a torn log tail', async () => {
     const dir = tmp();
-    const a = node(dir);
+    const a = await node(dir);
     for (let i = 0; i < 20; i++) a.store.set(`k${i}`, Buffer.from(`v${i}`));
     const log = listLogs(dir)[0]!.path;
     const keep = statSync(log).size;
     a.store.set('torn', Buffer.alloc(1000, 1));
     truncateSync(log, keep + 500);
-    const b = node(dir);
+    const b = await node(dir);
     assert.equal(b.p.loaded.tornLogs, 1);
     assert.equal(b.store.get('torn'), undefined);
     for (let i = 0; i < 20; i++) assert.equal(b.store.get(`k${i}`)?.value?.toString(), `v${i}`);
@@ -154,37 +154,37 @@ describe('persistence: load, log, snapshot', () => {
 
   it('moves a damaged snapshot aside by the next snapshot, keeps starting, and still replays the logs', async () => {
     const dir = tmp();
-    const a = node(dir);
+    const a = await node(dir);
     a.store.set('logged', Buffer.from('1'));
     const junk = Buffer.from('definitely not a snapshot, just some bytes');
     writeFileSync(join(dir, SNAPSHOT_FILE), junk);
-    const b = node(dir);
+    const b = await node(dir);
     assert.deepEqual(b.p.loaded.damagedFiles, [join(dir, SNAPSHOT_FILE)]);
     assert.equal(b.store.get('logged')?.value?.toString(), '1');
     await b.p.moveDamagedAside();
     assert.equal(b.p.loaded.movedAside.length, 1);
     assert.match(b.p.loaded.movedAside[0]!, /store\.snapshot\.corrupt-\d{8}T\d{6}Z$/);
     assert.deepEqual(readFileSync(b.p.loaded.movedAside[0]!), junk);
-    const c = node(dir);
+    const c = await node(dir);
     assert.deepEqual(c.p.loaded.damagedFiles, []);
     assert.equal(c.store.get('logged')?.value?.toString(), '1');
   });
 
   it('AppendLog off: no log files, snapshots only', async () => {
     const dir = tmp();
-    const a = node(dir, { appendLog: false });
+    const a = await node(dir, { appendLog: false });
     a.store.set('k', Buffer.from('v'));
     assert.deepEqual(listLogs(dir), []);
     await a.p.close();
-    const b = node(dir, { appendLog: false });
+    const b = await node(dir, { appendLog: false });
     assert.equal(b.store.get('k')?.value?.toString(), 'v');
   });
 
   it('AppendLog off after running with it on: replays the old logs, then removes them at the next snapshot', async () => {
     const dir = tmp();
-    const a = node(dir);
+    const a = await node(dir);
     a.store.set('k', Buffer.from('v'));
-    const b = node(dir, { appendLog: false });
+    const b = await node(dir, { appendLog: false });
     assert.equal(b.store.get('k')?.value?.toString(), 'v');
     await b.p.snapshot();
     assert.deepEqual(listLogs(dir), []);
@@ -192,7 +192,7 @@ describe('persistence: load, log, snapshot', () => {
 
   it("a client write that cannot be logged is not acknowledged (nor made); a peer's is kept and counted", async () => {
     const dir = tmp();
-    const a = node(dir);
+    const a = await node(dir);
     a.store.set('ok', Buffer.from('1'));
     // Simulate a failing disk: the log writer is closed underneath.
     await (a.p as unknown as { log: { close(): Promise<void> } }).log.close();
@@ -207,7 +207,7 @@ describe('persistence: load, log, snapshot', () => {
 
   it('savedAt follows the last write, and an idle node refreshes it', async () => {
     const dir = tmp();
-    const a = node(dir, { snapshotEveryMs: 20 });
+    const a = await node(dir, { snapshotEveryMs: 20 });
     a.store.set('k', Buffer.from('v'));
     await a.p.snapshot();
     const written = statSync(join(dir, SNAPSHOT_FILE)).mtimeMs;
@@ -216,17 +216,17 @@ describe('persistence: load, log, snapshot', () => {
     while (statSync(join(dir, SNAPSHOT_FILE)).mtimeMs <= written + 30 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const touched = statSync(join(dir, SNAPSHOT_FILE)).mtimeMs;
     assert.ok(touched > written + 30, 'the idle tick refreshed the snapshot time');
-    const b = node(dir);
+    const b = await node(dir);
     assert.ok(b.p.loaded.savedAt >= Math.floor(touched));
   });
 
-  it('an unusable data directory is a clear PersistenceError', () => {
+  it('an unusable data directory is a clear PersistenceError', async () => {
     const dir = tmp();
     const file = join(dir, 'a-file');
     writeFileSync(file, '');
     const store = new Store({ nodeId: 'node-a' });
-    assert.throws(
-      () => Persistence.open({ dataDir: join(file, 'db'), store, appendLog: true, fsync: 1000, snapshotEveryMs: 0 }),
+    await assert.rejects(
+      Persistence.open({ dataDir: join(file, 'db'), store, appendLog: true, fsync: 1000, snapshotEveryMs: 0 }),
       (err: unknown) => err instanceof PersistenceError && /ENOTDIR/.test(err.message) && err.message.includes(join(file, 'db')),
     );
   });

@@ -39,11 +39,11 @@ describe('snapshot', () => {
     assert.equal(res.records, 10_000);
     assert.equal(statSync(file).size, res.bytes);
     const back: EntryRecord[] = [];
-    const read = readSnapshot(file, (r) => back.push(r));
+    const read = await readSnapshot(file, (r) => back.push(r));
     assert.deepEqual(read, { status: 'ok', meta, records: 10_000, bytes: res.bytes });
     assert.deepEqual(back, recs);
     let chunks = 0;
-    readFramedFile(file, SNAPSHOT_MAGIC, 1, (kind) => {
+    await readFramedFile(file, SNAPSHOT_MAGIC, 1, (kind) => {
       if (kind === KIND_RECORDS) chunks += 1;
     });
     assert.ok(chunks > 10, `expected many chunks, got ${chunks}`);
@@ -55,24 +55,18 @@ describe('snapshot', () => {
     const { file } = await write(dir, records(3));
     assert.equal(statSync(file).mode & 0o777, 0o600);
     assert.equal(existsSync(join(dir, 'store.snapshot.tmp')), false);
-    const read = readSnapshot(file, () => {});
+    const read = await readSnapshot(file, () => {});
     assert.equal(read.status === 'ok' && read.records, 3);
   });
 
   it('writes and reads an empty store', async () => {
     const dir = tmp();
     const { file } = await write(dir, []);
-    assert.deepEqual(
-      readSnapshot(file, () => {}),
-      { status: 'ok', meta, records: 0, bytes: statSync(file).size },
-    );
+    assert.deepEqual(await readSnapshot(file, () => {}), { status: 'ok', meta, records: 0, bytes: statSync(file).size });
   });
 
-  it('reports a missing snapshot as missing', () => {
-    assert.deepEqual(
-      readSnapshot(join(tmp(), 'nope'), () => {}),
-      { status: 'missing' },
-    );
+  it('reports a missing snapshot as missing', async () => {
+    assert.deepEqual(await readSnapshot(join(tmp(), 'nope'), () => {}), { status: 'missing' });
   });
 
   it('reports a cut-short snapshot as damaged, with the records read before the cut', async () => {
@@ -80,13 +74,13 @@ describe('snapshot', () => {
     const { file, res } = await write(dir, records(5000));
     truncateSync(file, Math.floor(res.bytes * 0.6));
     let n = 0;
-    const read = readSnapshot(file, () => (n += 1));
+    const read = await readSnapshot(file, () => (n += 1));
     assert.equal(read.status, 'damaged');
     assert.ok(read.status === 'damaged' && read.records === n && n > 0 && n < 5000);
     // Missing only part of the end frame: still not trusted as whole.
     const whole = await write(dir, records(20));
     truncateSync(whole.file, whole.res.bytes - 1);
-    assert.equal(readSnapshot(whole.file, () => {}).status, 'damaged');
+    assert.equal((await readSnapshot(whole.file, () => {})).status, 'damaged');
   });
 
   it('reports random bytes as damaged, and refuses a newer format', async () => {
@@ -95,18 +89,21 @@ describe('snapshot', () => {
     const junk = Buffer.alloc(4096);
     for (let i = 0; i < junk.length; i++) junk[i] = (i * 7919 + 13) & 0xff;
     writeFileSync(file, junk);
-    const read = readSnapshot(file, () => assert.fail('no record from junk'));
+    const read = await readSnapshot(file, () => assert.fail('no record from junk'));
     assert.equal(read.status, 'damaged');
     const { file: good } = await write(dir, records(5));
     const bytes = readFileSync(good);
     bytes.writeUInt32BE(2, 8);
     writeFileSync(good, bytes);
-    assert.throws(() => readSnapshot(good, () => {}), SnapshotFormatError);
+    await assert.rejects(
+      readSnapshot(good, () => {}),
+      SnapshotFormatError,
+    );
   });
 
-  it('reads a snapshot written by the format-1 writer before damaged chunks were skipped (test/fixtures/snapshot-format1.bin)', () => {
+  it('reads a snapshot written by the format-1 writer before damaged chunks were skipped (test/fixtures/snapshot-format1.bin)', async () => {
     const back: EntryRecord[] = [];
-    const read = readSnapshot(join(repoRoot(), 'test', 'fixtures', 'snapshot-format1.bin'), (r) => back.push(r));
+    const read = await readSnapshot(join(repoRoot(), 'test', 'fixtures', 'snapshot-format1.bin'), (r) => back.push(r));
     assert.deepEqual(read, { status: 'ok', meta: { nodeId: 'node-a', createdAt: 1_700_000_000_999, replayFrom: 3 }, records: 4, bytes: 292 });
     assert.deepEqual(
       back.map((r) => [r.key, r.value?.toString('hex') ?? null, r.expireAt, r.hollow === true, r.ev.t]),

@@ -22,11 +22,11 @@ after(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function node(extra: Partial<PersistenceOptions> = {}, dataDir?: string) {
+async function node(extra: Partial<PersistenceOptions> = {}, dataDir?: string) {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'owl-write-'));
   if (dataDir === undefined) dirs.push(dir);
   const store = new Store({ nodeId: 'node-a' });
-  const p = Persistence.open({ dataDir: dir, store, appendLog: true, fsync: 1000, snapshotEveryMs: 0, ...extra });
+  const p = await Persistence.open({ dataDir: dir, store, appendLog: true, fsync: 1000, snapshotEveryMs: 0, ...extra });
   opened.push(p);
   const commands = new Commands(store, { maxKeyLength: 250, maxValueSize: 1 << 20 });
   return { dir, store, p, commands };
@@ -38,7 +38,7 @@ async function breakLog(p: Persistence): Promise<void> {
 
 describe('persistence: a write the log refuses is not made', () => {
   it("store, digest and listeners are untouched by a refused client write; a peer's change is still taken", async () => {
-    const a = node();
+    const a = await node();
     a.store.set('ok', Buffer.from('1'));
     const heard: string[] = [];
     a.store.onChange((c) => heard.push(c.record.key));
@@ -70,7 +70,7 @@ describe('persistence: a write the log refuses is not made', () => {
   });
 
   it('MSET (setManyMs) is all or nothing, and its pairs reach the log together', async () => {
-    const a = node();
+    const a = await node();
     assert.equal(
       a.commands.setManyMs([
         { key: 'm1', value: Buffer.from('a') },
@@ -108,21 +108,21 @@ describe('persistence: a write the log refuses is not made', () => {
     assert.deepEqual(heard, []);
   });
 
-  it('an acknowledged set is in the file when set() returns (AppendFsync 1): a crash right after keeps it', () => {
-    const a = node();
+  it('an acknowledged set is in the file when set() returns (AppendFsync 1): a crash right after keeps it', async () => {
+    const a = await node();
     a.store.set('k', Buffer.from('v'));
     a.commands.setManyMs([
       { key: 'm1', value: Buffer.from('1') },
       { key: 'm2', value: Buffer.from('2') },
     ]);
     // A "crash": no close, no end of turn; a second Persistence reads what write(2) left.
-    const b = node({}, a.dir);
+    const b = await node({}, a.dir);
     assert.equal(b.store.get('k')?.value?.toString(), 'v');
     assert.equal(b.store.get('m2')?.value?.toString(), '2');
   });
 
   it('refused writes open no new log files', async () => {
-    const a = node();
+    const a = await node();
     a.store.set('ok', Buffer.from('1'));
     await breakLog(a.p);
     const before = readdirSync(a.dir).sort();
@@ -132,7 +132,7 @@ describe('persistence: a write the log refuses is not made', () => {
   });
 
   it("recovers by itself: a snapshot saves the peers' changes taken while the log failed, and client writes resume", async () => {
-    const a = node();
+    const a = await node();
     a.store.set('before', Buffer.from('1'));
     await breakLog(a.p);
     assert.throws(() => a.store.set('refused', Buffer.from('x')), PersistenceError);
@@ -142,7 +142,7 @@ describe('persistence: a write the log refuses is not made', () => {
     while (a.p.stats().unwritableSince !== null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.equal(a.p.stats().unwritableSince, null, 'writable again without help');
     a.store.set('after', Buffer.from('2'));
-    const b = node({}, a.dir);
+    const b = await node({}, a.dir);
     assert.equal(b.store.get('before')?.value?.toString(), '1');
     assert.equal(b.store.get('peer')?.value?.toString(), '3', "the peer's change held in memory was saved");
     assert.equal(b.store.get('after')?.value?.toString(), '2');
