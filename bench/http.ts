@@ -1,9 +1,17 @@
 import { fmt, httpLoadTool, load, machine, median, pinToCore, pinning, ratio, startBareServer, type LoadResult } from './lib.js';
+import type { ChildProcess } from 'node:child_process';
+import type { IncomingHttpHeaders } from 'node:http';
 import { freePort, getToken, qs, request, startNode, stopAllNodes } from '../test/helpers/node-process.js';
 
+function answerBytes(headers: IncomingHttpHeaders, body: Buffer): number {
+  let n = 'HTTP/1.1 200 OK\r\n'.length + 2 + body.length;
+  for (const [name, v] of Object.entries(headers)) n += name.length + 2 + String(v).length + 2;
+  return n;
+}
+
 /**
- * HTTP get/set load on one node against a bare node:http server answering a
- * constant 100-byte body, in the same run (wrk or autocannon, 50 connections),
+ * HTTP get/set load on one node against a bare node:http server answering the
+ * same bytes as the node's get (its headers copied, a 100-byte body), in the same run (wrk or autocannon, 50 connections),
  * in alternating rounds; the medians are compared. Target: get >= 0.8x the bare server.
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -13,16 +21,28 @@ async function main(): Promise<void> {
   console.log(
     `# http: ${new Date().toISOString()} on ${machine()}, ${httpLoadTool()}, ${ROUNDS} alternating rounds of ${SECONDS} s after a 3 s warm-up, 50 connections, 100-byte values${pinning() ? ', servers pinned to core 1 and the load generator to core 0' : ''}`,
   );
-  const barePort = await freePort();
-  const bare = await startBareServer(barePort);
   const node = await startNode({ settings: { AppendLog: 1 } });
-  pinToCore(bare.pid, 1);
   pinToCore(node.proc.pid, 1);
+  let bare: ChildProcess | null = null;
   try {
     const token = await getToken(node.httpPort);
     const value = 'v'.repeat(100);
     const setUrl = `http://127.0.0.1:${node.httpPort}/data/?${qs({ cmd: 'set', key: 'bench', valuedata: value, token })}`;
     await request(node.httpPort, `/data/?${qs({ cmd: 'set', key: 'bench', valuedata: value, token })}`);
+    // The baseline answers the node's own get headers (all but the ones node:http adds to both), so both send the same bytes.
+    const got = await request(node.httpPort, '/data/?cmd=get&key=bench');
+    if (got.status !== 200 || got.body.length !== 100) throw new Error(`the node does not answer the benchmark key: ${got.status}`);
+    const copied: [string, string][] = [];
+    for (const [name, v] of Object.entries(got.headers)) {
+      if (!['date', 'connection', 'keep-alive', 'content-length'].includes(name) && typeof v === 'string') copied.push([name, v]);
+    }
+    const barePort = await freePort();
+    bare = await startBareServer(barePort, copied);
+    pinToCore(bare.pid, 1);
+    const bareGot = await request(barePort, '/');
+    console.log(
+      `# answer bytes: node get ${answerBytes(got.headers, got.body)}, bare ${answerBytes(bareGot.headers, bareGot.body)} (status line, headers and body; node:http adds Date and Keep-Alive to both)`,
+    );
 
     const runs: Record<'bare' | 'get' | 'set', LoadResult[]> = { bare: [], get: [], set: [] };
     for (let r = 0; r < ROUNDS; r++) {
@@ -55,7 +75,7 @@ async function main(): Promise<void> {
       )}`,
     );
   } finally {
-    bare.kill();
+    bare?.kill();
     await stopAllNodes();
   }
 }

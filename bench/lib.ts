@@ -119,12 +119,17 @@ export async function load(url: string, opts: { connections?: number; seconds?: 
   };
 }
 
-/** A bare node:http server in its own process answering a constant 100-byte body: the baseline. */
-export async function startBareServer(port: number): Promise<ChildProcess> {
+/**
+ * A bare node:http server in its own process answering a constant 100-byte
+ * body: the baseline. `headers` (name, value pairs) makes it answer the same
+ * header bytes as the server it is compared with, so the two send the same bytes.
+ */
+export async function startBareServer(port: number, headers: [string, string][] = [['Content-Type', 'text/plain; charset=utf-8']]): Promise<ChildProcess> {
   const code = `
     const http = require('node:http');
     const body = Buffer.alloc(100, 0x61);
-    http.createServer((req, res) => { res.writeHead(200, {'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length}); res.end(body); })
+    const raw = ${JSON.stringify(headers.flat())}.concat(['Content-Length', String(body.length)]);
+    http.createServer((req, res) => { res.writeHead(200, raw); res.end(body); })
       .listen(${port}, '127.0.0.1', () => process.stdout.write('ready\\n'));
   `;
   const proc = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
  * after another (they load the machine; running them together would measure
  * nothing). Each prints its figures and ratios against a baseline from the same run.
  */
-const ALL = ['http', 'persistence', 'resp', 'redis', 'membership', 'replication', 'memory', 'backup'];
+const ALL = ['http', 'persistence', 'resp', 'redis', 'tcp', 'membership', 'replication', 'memory', 'backup'];
 /** Node flags a benchmark needs (memory measures bytes after a full garbage collection). */
 const FLAGS: Record<string, string[]> = { memory: ['--expose-gc'] };
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL;
