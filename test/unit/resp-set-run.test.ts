@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ReplyWriter } from '../../src/api/resp/reply.js';
-import { SetRun } from '../../src/api/resp/set-run.js';
+import { SetRun, SetTurn } from '../../src/api/resp/set-run.js';
 import { StoreError, type StoreChange } from '../../src/store/store.js';
 import { respHarness, wire } from '../helpers/resp-harness.js';
 
@@ -64,5 +64,31 @@ describe('RESP: runs of plain SETs', () => {
     assert.equal(t.run.take(words('SET', 'k', 'v')), false);
     t.run.store();
     assert.deepEqual(t.writes, []);
+  });
+
+  it("the runs of several connections in one event-loop turn are written together at its end, then each is answered", async () => {
+    const t = setup();
+    const second = t.connect();
+    const out2 = new ReplyWriter();
+    const run2 = new SetRun(t.deps, second.conn, out2, t.stats, undefined);
+    const turn = new SetTurn(t.deps);
+    t.run.take(words('SET', 'x', '1'));
+    run2.take(words('SET', 'y', '2'));
+    run2.take(words('SET', 'x', '3'));
+    const answered: string[] = [];
+    const both = new Promise<void>((resolve) => {
+      turn.join(t.run, () => answered.push('first'));
+      turn.join(run2, () => {
+        answered.push('second');
+        resolve();
+      });
+    });
+    assert.deepEqual(t.writes, [], 'nothing is written before the end of the turn');
+    await both;
+    assert.deepEqual(t.writes, [['x', 'y', 'x']], 'one write for both connections');
+    assert.deepEqual(answered, ['first', 'second']);
+    assert.equal(wire(t.out), '+OK\r\n');
+    assert.equal(wire(out2), '+OK\r\n+OK\r\n');
+    assert.equal(t.store.get('x')?.value?.toString(), '3');
   });
 });

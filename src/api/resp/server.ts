@@ -20,7 +20,7 @@ import { dispatch, refuse, startsAuthed } from './dispatch.js';
 import { countedDispatch } from './counted.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { KeyIndex } from './key-index.js';
-import { SetRun } from './set-run.js';
+import { SetRun, SetTurn } from './set-run.js';
 import { RespParser, RespProtocolError, DEFAULT_LIMITS, OVERSIZED_COMMAND } from './parser.js';
 import { WatchRegistry } from './watch.js';
 import { ReplyWriter } from './reply.js';
@@ -62,6 +62,8 @@ export class RespServer extends SocketServer {
   private readonly deps: RespDeps;
   private readonly stats: ServerStats;
   private nextId = 1;
+  /** Plain SETs of every connection in one event-loop turn, written to the append log together (set-run.ts). */
+  private readonly setTurn: SetTurn;
   /** Open connections by id, with the function that closes each (CLIENT LIST / KILL). */
   private readonly open = new Map<number, { conn: Connection; kill: () => void }>();
 
@@ -81,6 +83,7 @@ export class RespServer extends SocketServer {
       ...(opts.snapshots ? { snapshots: opts.snapshots } : {}),
       ...(opts.replicas ? { replicas: opts.replicas } : {}),
     };
+    this.setTurn = new SetTurn(this.deps);
     this.stats = {
       startedAt: Date.now(),
       port: 0,
@@ -169,6 +172,7 @@ export class RespServer extends SocketServer {
     });
 
     const work = (): void => {
+      let idle = false;
       while (!done && !socket.writableEnded) {
         if (socket.writableLength > WRITE_HIGH_WATER) {
           // The client is not reading its replies: stop reading its commands until it does.
@@ -189,7 +193,10 @@ export class RespServer extends SocketServer {
           out.error(`ERR ${err.message}`);
           return finish();
         }
-        if (args === null) break;
+        if (args === null) {
+          idle = true;
+          break;
+        }
         if (args !== OVERSIZED_COMMAND && setRun.take(args)) continue;
         setRun.store();
         let pending: unknown;
@@ -212,6 +219,13 @@ export class RespServer extends SocketServer {
           break;
         }
         if (out.size > FLUSH_AT) out.flush(socket);
+      }
+      if (idle && setRun.size > 0 && !done && !socket.writableEnded) {
+        // Nothing more to read: the run is stored with the other connections' of this turn, then answered.
+        waiting = true;
+        socket.pause();
+        this.setTurn.join(setRun, resume);
+        return;
       }
       setRun.store();
       if (!done && !socket.writableEnded) out.flush(socket);

@@ -1,32 +1,44 @@
 import { isUtf8 } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
+import { logger } from '../../log.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { Connection, RespDeps, ServerStats } from './context.js';
 import { OK, type ReplyWriter } from './reply.js';
 
-/** The most SETs stored together: a bound on the replies held back and on one append-log write. */
+const log = logger('resp');
+
+/** The most SETs one connection holds back: a bound on the replies waiting and on one append-log write. */
 const MAX_RUN = 1024;
 
 /**
- * Consecutive plain `SET key value` commands of a pipeline (a bulk load) are
- * stored by one Commands.setManyMs, so the run costs one append-log write(2),
- * not one per command, and each is still acknowledged only once written. Each
- * SET answers in its place as it would alone (+OK, or the error a lone SET
- * would get); the server stores the run before it runs any other command of
- * the connection, so effects and replies keep the pipeline's order. A SET with
- * options, inside MULTI or before AUTH, goes through dispatch() as usual.
+ * Consecutive plain `SET key value` commands of one connection (a pipeline, a
+ * bulk load), stored together so they cost one append-log write(2), not one per
+ * command, and each is still acknowledged only once written. Each SET answers
+ * in its place as it would alone (+OK, or the error a lone SET would get); the
+ * server stores the run before it runs any other command of the connection, so
+ * effects and replies keep the pipeline's order. A SET with options, inside
+ * MULTI or before AUTH goes through dispatch() as usual.
+ *
+ * When a connection has nothing more to read, its run joins the other
+ * connections' runs of the same event-loop turn (SetTurn): they are stored
+ * together at the end of the turn, as Redis writes its append-only file once
+ * per event-loop iteration before it replies.
  */
 export class SetRun {
-  private keys: string[] = [];
-  private values: Buffer[] = [];
+  keys: string[] = [];
+  values: Buffer[] = [];
 
   constructor(
-    private readonly deps: RespDeps,
-    private readonly conn: Connection,
-    private readonly out: ReplyWriter,
+    readonly deps: RespDeps,
+    readonly conn: Connection,
+    readonly out: ReplyWriter,
     private readonly stats: ServerStats,
     private readonly metrics: Metrics | undefined,
   ) {}
+
+  get size(): number {
+    return this.keys.length;
+  }
 
   /** Takes `args` into the run if it is a plain SET that may join one; false = dispatch it. */
   take(args: Buffer[]): boolean {
@@ -38,42 +50,96 @@ export class SetRun {
     return true;
   }
 
-  /** Stores the SETs taken so far and writes their replies. */
+  /** Stores the SETs taken so far, now, and writes their replies. */
   store(): void {
+    if (this.size > 0) storeRuns(this.deps, [this]);
+  }
+
+  /** What a lone SET of each would answer before it is written: READONLY, or its key's or value's own refusal. */
+  refusals(): (string | null)[] {
+    const refused = this.deps.commands.writesRefused();
+    return this.keys.map((key, i) => {
+      if (refused !== null) return `READONLY ${refused}`;
+      const bad = this.deps.commands.checkWrite(key, this.values[i]!);
+      return bad === null ? null : `ERR ${bad.message}`;
+    });
+  }
+
+  /** Writes the run's replies (null = stored) and starts a new run. */
+  answer(errors: readonly (string | null)[], started: number): void {
     const n = this.keys.length;
-    if (n === 0) return;
-    const { deps, conn, out, stats } = this;
-    const started = performance.now();
-    const keys = this.keys;
-    const values = this.values;
-    this.keys = [];
-    this.values = [];
-    stats.totalCommands += n;
+    const { conn, out } = this;
+    this.stats.totalCommands += n;
     conn.lastActiveAt = Date.now();
     conn.lastCommand = 'set';
     out.proto = conn.proto;
-    const refused = deps.commands.writesRefused();
-    // What a lone SET would answer: READONLY, or its key's or value's own refusal; the others are stored together.
-    const errors: (string | null)[] = keys.map((key, i) => {
-      if (refused !== null) return `READONLY ${refused}`;
-      const bad = deps.commands.checkWrite(key, values[i]!);
-      return bad === null ? null : `ERR ${bad.message}`;
-    });
-    const pairs = keys.flatMap((key, i) => (errors[i] === null ? [{ key, value: values[i]! }] : []));
-    if (pairs.length > 0 && deps.commands.setManyMs(pairs).status !== 200) {
-      // Refused together (the log could not be written, a value too big for MaxMemory): each alone, so each gets its own answer.
-      for (let i = 0; i < n; i++) {
-        if (errors[i] !== null) continue;
-        const o = deps.commands.setMs(keys[i]!, values[i]!, 0);
-        if (o.status !== 200) errors[i] = `ERR ${o.message ?? 'write failed'}`;
-      }
-    }
     for (const e of errors) {
       if (e === null) out.constant(OK);
       else out.error(e);
       this.metrics?.request('resp', 'set', e === null ? 'ok' : 'refused', started);
     }
+    this.keys = [];
+    this.values = [];
   }
+}
+
+/**
+ * Stores several runs with one Commands.setManyMs (one append-log write), each
+ * SET refused alone for what a lone SET would be refused for; if the write as a
+ * whole is refused (the log cannot be written, a value too big for MaxMemory),
+ * each is retried alone so each gets its own answer.
+ */
+function storeRuns(deps: RespDeps, runs: readonly SetRun[]): void {
+  const started = performance.now();
+  const errors = runs.map((r) => r.refusals());
+  const pairs: { key: string; value: Buffer }[] = [];
+  runs.forEach((r, j) => {
+    for (let i = 0; i < r.size; i++) if (errors[j]![i] === null) pairs.push({ key: r.keys[i]!, value: r.values[i]! });
+  });
+  if (pairs.length > 0 && deps.commands.setManyMs(pairs).status !== 200) {
+    runs.forEach((r, j) => {
+      const e = errors[j]!;
+      for (let i = 0; i < r.size; i++) {
+        if (e[i] !== null) continue;
+        const o = deps.commands.setMs(r.keys[i]!, r.values[i]!, 0);
+        if (o.status !== 200) e[i] = `ERR ${o.message ?? 'write failed'}`;
+      }
+    });
+  }
+  runs.forEach((r, j) => r.answer(errors[j]!, started));
+}
+
+/**
+ * The runs of every connection that had nothing more to read in this turn of
+ * the event loop, stored together at its end (setImmediate: after the poll
+ * phase has handed every ready socket its data). Each connection waits, its
+ * reading paused, until its run is stored and answered.
+ */
+export class SetTurn {
+  private waiting: { run: SetRun; then: () => void }[] = [];
+
+  constructor(private readonly deps: RespDeps) {}
+
+  join(run: SetRun, then: () => void): void {
+    if (this.waiting.length === 0) setImmediate(this.storeAll);
+    this.waiting.push({ run, then });
+  }
+
+  private readonly storeAll = (): void => {
+    const waiting = this.waiting;
+    this.waiting = [];
+    try {
+      storeRuns(
+        this.deps,
+        waiting.map((w) => w.run),
+      );
+    } catch (err) {
+      // Outside any connection's handler: an unexpected failure is answered here, never left to crash the process.
+      log.error('storing SETs failed: %s', (err as Error).stack ?? String(err));
+      for (const w of waiting) if (w.run.size > 0) w.run.answer(Array<string>(w.run.size).fill('ERR internal error'), performance.now());
+    }
+    for (const w of waiting) w.then();
+  };
 }
 
 /** `set` in any case, without allocating a string. */
