@@ -66,7 +66,7 @@ describe('RESP: runs of plain SETs', () => {
     assert.deepEqual(t.writes, []);
   });
 
-  it("the runs of several connections in one event-loop turn are written together at its end, then each is answered", async () => {
+  it('the runs of several connections in one event-loop turn are written together at its end, then each is answered', async () => {
     const t = setup();
     const second = t.connect();
     const out2 = new ReplyWriter();

@@ -106,7 +106,9 @@ function storeRuns(deps: RespDeps, runs: readonly SetRun[]): void {
       }
     });
   }
-  runs.forEach((r, j) => r.answer(errors[j]!, started));
+  runs.forEach((r, j) => {
+    r.answer(errors[j]!, started);
+  });
 }
 
 /**
