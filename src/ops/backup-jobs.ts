@@ -3,7 +3,8 @@ import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { setImmediate as yieldTurn } from 'node:timers/promises';
 import { readBackup, writeBackup } from '../persistence/backup.js';
 import type { EntryRecord } from '../store/entry.js';
-import { compareVersions } from '../store/hlc.js';
+import { compareVersions, type Version } from '../store/hlc.js';
+import type { StoreCapture } from '../store/store.js';
 import type { OpsDeps } from './context.js';
 import { OpsError, fieldError } from './errors.js';
 import { isObject, optEnum, optString, reqString, type Input } from './fields.js';
@@ -12,10 +13,12 @@ import { askPeer, settleAll } from './peers.js';
 
 /**
  * The coldbackup and coldrestore jobs (docs/operations.md, "Backup and
- * restore") and get_status. A backup is this node's store at one moment;
+ * restore") and get_status. A backup is this node's store at one moment
+ * (the store's capture, written in slices while the node serves);
  * a restore brings it back without undoing newer work:
  *
- * - a key whose current value is newer than the backup's keeps it;
+ * - a key whose current value is newer than the backup's keeps it, and so
+ *   does any key written (or deleted) while the restore runs;
  * - a key absent, deleted or expired now gets the backup's value back as a
  *   new write (a fresh version: it wins over the delete and replicates like
  *   any change). A plain merge would keep every delete made after the
@@ -26,19 +29,23 @@ import { askPeer, settleAll } from './peers.js';
  *   cluster follows).
  *
  * The whole file is checked before anything changes: a damaged backup fails
- * the job and leaves the store as it was.
+ * the job and leaves the store as it was. The node keeps serving: a backup
+ * takes a turn of the event loop after each 256 KiB frame, a restore after
+ * each slice of about SLICE_MS.
  */
 
 /** What the jobs need of the store (Store's public API). */
 export interface BackupStore {
   readonly nodeId: string;
-  allRecords(): IterableIterator<EntryRecord>;
-  entries(): IterableIterator<EntryRecord>;
-  peek(key: string): EntryRecord | undefined;
+  readonly hlc: { now(): Version };
+  capture(): StoreCapture;
+  versionsOf(key: string): { vv: Version; ev: Version; value: boolean } | undefined;
   set(key: string, value: Buffer, ttlMs?: number): EntryRecord;
   /** Several writes, all or none (one append-log write). */
   setMany(items: readonly { key: string; value: Buffer; ttlMs?: number }[]): EntryRecord[];
-  delete(key: string): EntryRecord | undefined;
+  /** Several deletes of live keys, all or none (one append-log write). */
+  deleteMany(keys: readonly string[]): EntryRecord[];
+  liveKeysWrittenBefore(v: Version, from: number, maxSlots: number): { keys: string[]; next: number };
 }
 
 export interface JobsDeps {
@@ -48,9 +55,24 @@ export interface JobsDeps {
   store: BackupStore;
 }
 
-/** Records a restore applies between two turns of the event loop. */
-const APPLY_SLICE = 2000;
+/** How long a restore works before it lets the node serve (a turn of the event loop). */
+const SLICE_MS = 10;
+/** Records per store write (one append-log write each): small, so a slice ends close to SLICE_MS. */
+const WRITE_BATCH = 256;
+/** Slots a replace looks at per scan for keys not in the backup. */
+const SCAN_SLOTS = 4096;
 const CLUSTER_TIMEOUT_MS = 10_000;
+
+/** Work in slices: `spent()` after each piece, and a turn of the event loop once SLICE_MS are used up. */
+class Slices {
+  private since = performance.now();
+
+  async spent(): Promise<void> {
+    if (performance.now() - this.since < SLICE_MS) return;
+    await yieldTurn();
+    this.since = performance.now();
+  }
+}
 
 /** A file name inside the backup folder; anything that leaves it is refused. */
 export function backupPath(dir: string, name: string, field = 'file'): string {
@@ -101,12 +123,16 @@ export function startBackup(deps: OpsDeps, jobId: string | undefined, file: stri
   const path = backupPath(backupDir, name);
   return registry.start('coldbackup', jobId, name, async (run) => {
     ensureDir(backupDir);
-    // One turn: records are never changed in place, so these references are a point-in-time picture.
-    const records = [...store.allRecords()];
+    // A consistent picture as of now, handed out in slices while the store goes on changing.
+    const capture = store.capture();
     const createdAt = Date.now();
-    run.progress(0, records.length);
-    const r = await writeBackup(path, records, { nodeId: store.nodeId, node: deps.node.name(), createdAt }, (n) => run.progress(n));
-    return { records: r.records, bytes: r.bytes, ms: r.ms, created_at: new Date(createdAt).toISOString() };
+    try {
+      run.progress(0, capture.size);
+      const r = await writeBackup(path, capture, { nodeId: store.nodeId, node: deps.node.name(), createdAt, count: capture.size }, (n) => run.progress(n));
+      return { records: r.records, bytes: r.bytes, ms: r.ms, created_at: new Date(createdAt).toISOString() };
+    } finally {
+      capture.close();
+    }
   });
 }
 
@@ -147,8 +173,8 @@ export function parseRestore(input: Input): RestoreArgs {
   return { jobId: optString(input, 'job_id'), file: reqString(input, 'file'), replace: optEnum(input, 'mode', ['merge', 'replace'] as const) === 'replace' };
 }
 
-function liveAt(r: EntryRecord, now: number): boolean {
-  return (r.value !== null || r.hollow === true) && (r.expireAt === 0 || r.expireAt > now);
+function newer(a: Version, b: Version): boolean {
+  return compareVersions(a, b) > 0;
 }
 
 export function coldRestore(deps: OpsDeps, a: RestoreArgs): Job {
@@ -156,37 +182,46 @@ export function coldRestore(deps: OpsDeps, a: RestoreArgs): Job {
   const path = backupPath(backupDir, a.file);
   checkInside(backupDir, path, a.file);
   return registry.start('coldrestore', a.jobId, a.file, async (run) => {
-    // First pass: the whole file checked (and, to replace, its keys listed) before anything changes.
-    const keys = new Set<string>();
-    const meta = await readBackup(path, async (batch, m) => {
+    const slices = new Slices();
+    // Whatever is written from here on, by anyone, is newer work than the restore: it is kept.
+    const fence = store.hlc.now();
+    // First pass: the whole file checked before anything changes.
+    const meta = await readBackup(path, async (_batch, m) => {
       run.progress(0, m.count);
-      if (a.replace) for (const r of batch) if (r.value !== null) keys.add(r.key);
-      await yieldTurn();
+      await slices.spent();
     });
+    // Keys of the backup whose value is not written (expired by now, refused): replace leaves them as they are.
+    const held = new Set<string>();
     let applied = 0;
     let restored = 0;
     let kept = 0;
     let expired = 0;
     let refused = 0;
     await readBackup(path, async (batch) => {
-      for (let i = 0; i < batch.length; i += APPLY_SLICE) {
+      for (let i = 0; i < batch.length; i += WRITE_BATCH) {
         const now = Date.now();
         const writes: { key: string; value: Buffer; ttlMs: number }[] = [];
-        for (const r of batch.slice(i, i + APPLY_SLICE)) {
+        const end = Math.min(batch.length, i + WRITE_BATCH);
+        for (let j = i; j < end; j++) {
+          const r = batch[j]!;
           applied += 1;
           if (r.value === null) continue;
           if (r.expireAt !== 0 && r.expireAt <= now) {
             expired += 1;
+            if (a.replace) held.add(r.key);
             continue;
           }
-          const current = store.peek(r.key);
-          if (!a.replace && current !== undefined && liveAt(current, now) && compareVersions(current.vv, r.vv) >= 0) {
-            kept += 1;
-            continue;
+          const current = store.versionsOf(r.key);
+          if (current !== undefined) {
+            const since = newer(current.vv, fence) || newer(current.ev, fence);
+            if (since || (!a.replace && current.value && compareVersions(current.vv, r.vv) >= 0)) {
+              kept += 1;
+              continue;
+            }
           }
           writes.push({ key: r.key, value: r.value, ttlMs: r.expireAt === 0 ? 0 : r.expireAt - now });
         }
-        // One append-log write for the slice; if the store refuses it (a value larger than MaxMemory), one by one.
+        // One append-log write for the batch; if the store refuses it (a value larger than MaxMemory), one by one.
         try {
           store.setMany(writes);
           restored += writes.length;
@@ -197,20 +232,24 @@ export function coldRestore(deps: OpsDeps, a: RestoreArgs): Job {
               restored += 1;
             } catch {
               refused += 1;
+              if (a.replace) held.add(w.key);
             }
           }
         }
         run.progress(applied);
-        await yieldTurn();
+        await slices.spent();
       }
     });
     let deleted = 0;
     if (a.replace) {
-      const extra: string[] = [];
-      for (const e of store.entries()) if (e.value !== null && !keys.has(e.key)) extra.push(e.key);
-      for (let i = 0; i < extra.length; i += APPLY_SLICE) {
-        for (const k of extra.slice(i, i + APPLY_SLICE)) if (store.delete(k) !== undefined) deleted += 1;
-        await yieldTurn();
+      // Every backup value was written after the fence (or kept as newer, or held): a live key written
+      // before it is one the backup does not hold.
+      for (let from = 0; from >= 0; ) {
+        const found = store.liveKeysWrittenBefore(fence, from, SCAN_SLOTS);
+        from = found.next;
+        const doomed = held.size === 0 ? found.keys : found.keys.filter((k) => !held.has(k));
+        if (doomed.length > 0) deleted += store.deleteMany(doomed).length;
+        await slices.spent();
       }
     }
     return {

@@ -3,10 +3,10 @@ import { once } from 'node:events';
 import { setImmediate as yieldTurn } from 'node:timers/promises';
 import zlib from 'node:zlib';
 import type { EntryRecord } from '../store/entry.js';
-import { decodeMap, decodeRecords, encodeMap, encodeRecords, RecordFormatError } from '../store/record-codec.js';
+import { decodeMap, decodeRecords, encodeMap, RecordFormatError } from '../store/record-codec.js';
 import { fsyncDirAsync, openTemp } from './files.js';
-import { crc32, FILE_HEAD_BYTES, FRAME_HEAD_BYTES, KIND_END, KIND_HEADER, KIND_RECORDS, fileHead, frame, frameInPlace } from './frames.js';
-import { SNAPSHOT_FORMAT, SNAPSHOT_MAGIC } from './snapshot.js';
+import { crc32, FILE_HEAD_BYTES, FRAME_HEAD_BYTES, KIND_END, KIND_HEADER, KIND_RECORDS, fileHead, frame } from './frames.js';
+import { SNAPSHOT_FORMAT, SNAPSHOT_MAGIC, writeRecordFrames, type RecordSource } from './snapshot.js';
 
 /**
  * Backup files (docs/operations.md, "Backup and restore"): the snapshot's
@@ -15,8 +15,9 @@ import { SNAPSHOT_FORMAT, SNAPSHOT_MAGIC } from './snapshot.js';
  *
  *   gzip( "OWLSNAP\n" · u32 format · H{nodeId, node, createdAt, count, replayFrom: 0, backup: true} · R[records]* · E{count} )
  *
- * Written in chunks with a turn of the event loop between them (gzip runs on
- * the thread pool), to a temp file renamed into place once complete. Read
+ * Written from the store's capture in 256 KiB frames (writeRecordFrames, as
+ * the snapshot) with a turn of the event loop between them (gzip runs on the
+ * thread pool), to a temp file linked into place once complete. Read
  * streamed; any damage (bad gzip, bad checksum, cut short, counts that
  * disagree) is a BackupFileError: a backup is restored whole or not at all.
  */
@@ -32,20 +33,25 @@ export interface BackupMeta {
 
 export class BackupFileError extends Error {}
 
-/** Encoded bytes per records frame (as the snapshot's chunks). */
-const CHUNK_BYTES = 256 * 1024;
+/** Uncompressed bytes per chunk read (zlib's default is 16 KiB; a frame is 256 KiB). */
+const READ_CHUNK_BYTES = 64 * 1024;
+/** Uncompressed bytes inflated ahead of the reader. */
+const READ_AHEAD_BYTES = 1024 * 1024;
 /** Largest frame a reader accepts: a chunk is far smaller; more is damage. */
 const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 /**
- * Writes `records` (captured in one turn: records are never changed in place,
- * so the array is a point-in-time picture) as the backup `file`, which must
- * not exist yet.
+ * Writes the records of `source` (a consistent picture: the store's capture,
+ * which keeps the records as of its start while the store goes on changing)
+ * as the backup `file`, which must not exist yet. `meta.count` is how many
+ * records the source hands out (the capture's size): the header states it
+ * before they are written, so a source that hands out another number fails
+ * the backup rather than leave a file no restore would accept.
  */
 export async function writeBackup(
   file: string,
-  records: readonly EntryRecord[],
-  meta: Omit<BackupMeta, 'count'>,
+  source: RecordSource,
+  meta: BackupMeta,
   onProgress: (written: number) => void = () => {},
 ): Promise<{ records: number; bytes: number; ms: number }> {
   const started = Date.now();
@@ -63,30 +69,17 @@ export async function writeBackup(
       bytes += b.length;
     }
   })();
+  // A turn of the event loop after each frame (gzip compresses on the thread pool), or until gzip drains.
   const put = async (b: Buffer) => {
-    if (!gzip.write(b)) await Promise.race([once(gzip, 'drain'), drained]);
+    if (gzip.write(b)) await yieldTurn();
+    else await Promise.race([once(gzip, 'drain'), drained]);
   };
+  let count = 0;
   try {
-    await put(
-      Buffer.concat([
-        fileHead(SNAPSHOT_MAGIC, SNAPSHOT_FORMAT),
-        frame(KIND_HEADER, encodeMap({ ...meta, count: records.length, replayFrom: 0, backup: true })),
-      ]),
-    );
-    let i = 0;
-    while (i < records.length) {
-      const start = i;
-      let size = 0;
-      while (i < records.length && size < CHUNK_BYTES) {
-        const r = records[i]!;
-        size += r.key.length + (r.value?.length ?? 0) + 48;
-        i += 1;
-      }
-      await put(frameInPlace(KIND_RECORDS, encodeRecords(records.slice(start, i), FRAME_HEAD_BYTES)));
-      onProgress(i);
-      await yieldTurn();
-    }
-    await put(frame(KIND_END, encodeMap({ count: records.length })));
+    await put(Buffer.concat([fileHead(SNAPSHOT_MAGIC, SNAPSHOT_FORMAT), frame(KIND_HEADER, encodeMap({ ...meta, replayFrom: 0, backup: true }))]));
+    count = await writeRecordFrames(source, put, onProgress);
+    if (count !== meta.count) throw new BackupFileError(`${count} records were captured, not the ${meta.count} the header states: no backup written`);
+    await put(frame(KIND_END, encodeMap({ count })));
     gzip.end();
     await drained;
     await fh.datasync();
@@ -104,7 +97,7 @@ export async function writeBackup(
     unlinkSync(tmp);
   }
   await fsyncDirAsync(file);
-  return { records: records.length, bytes, ms: Date.now() - started };
+  return { records: count, bytes, ms: Date.now() - started };
 }
 
 function frameCrc(kind: number, payload: Uint8Array): number {
@@ -118,10 +111,15 @@ function frameCrc(kind: number, payload: Uint8Array): number {
  */
 export async function readBackup(file: string, onRecords: (records: EntryRecord[], meta: BackupMeta) => void | Promise<void>): Promise<BackupMeta> {
   if (!existsSync(file)) throw new BackupFileError(`${file} does not exist`);
-  const gunzip = zlib.createGunzip();
+  // Inflated ahead on the thread pool while the records before are applied (highWaterMark is a
+  // stream option zlib passes on; its typings leave it out).
+  const gunzip = zlib.createGunzip({ chunkSize: READ_CHUNK_BYTES, highWaterMark: READ_AHEAD_BYTES } as zlib.ZlibOptions);
   const source = createReadStream(file).pipe(gunzip);
   const names = new Map<string, string>();
-  let buf: Buffer = Buffer.alloc(0);
+  // Chunks are joined once there is enough for the next frame, not at every chunk (a frame spans many).
+  let parts: Buffer[] = [];
+  let have = 0;
+  let need = FILE_HEAD_BYTES;
   let offset = 0;
   let meta: BackupMeta | null = null;
   let records = 0;
@@ -129,19 +127,25 @@ export async function readBackup(file: string, onRecords: (records: EntryRecord[
   const damaged = (why: string) => new BackupFileError(`${file} is damaged at byte ${offset} (uncompressed): ${why}`);
   try {
     for await (const chunk of source) {
-      buf = buf.length === 0 ? (chunk as Buffer) : Buffer.concat([buf, chunk as Buffer]);
+      parts.push(chunk as Buffer);
+      have += (chunk as Buffer).length;
+      if (have < need) continue;
+      let buf = parts.length === 1 ? parts[0]! : Buffer.concat(parts, have);
       if (offset === 0) {
-        if (buf.length < FILE_HEAD_BYTES) continue;
         if (!buf.subarray(0, 8).equals(SNAPSHOT_MAGIC)) throw new BackupFileError(`${file} is not an owlcache backup (no OWLSNAP header)`);
         const format = buf.readUInt32BE(8);
         if (format !== SNAPSHOT_FORMAT) throw new BackupFileError(`${file} is in format ${format}; this build reads format ${SNAPSHOT_FORMAT}`);
         buf = buf.subarray(FILE_HEAD_BYTES);
         offset = FILE_HEAD_BYTES;
       }
+      need = FRAME_HEAD_BYTES;
       while (buf.length >= FRAME_HEAD_BYTES) {
         const len = buf.readUInt32BE(0);
         if (len > MAX_FRAME_BYTES) throw damaged(`a frame claims ${len} bytes`);
-        if (buf.length < FRAME_HEAD_BYTES + len) break;
+        if (buf.length < FRAME_HEAD_BYTES + len) {
+          need = FRAME_HEAD_BYTES + len;
+          break;
+        }
         const kind = buf[4]!;
         const payload = buf.subarray(FRAME_HEAD_BYTES, FRAME_HEAD_BYTES + len);
         if (frameCrc(kind, payload) !== buf.readUInt32BE(5)) throw damaged('checksum mismatch');
@@ -171,6 +175,8 @@ export async function readBackup(file: string, onRecords: (records: EntryRecord[
         buf = buf.subarray(FRAME_HEAD_BYTES + len);
         offset += FRAME_HEAD_BYTES + len;
       }
+      parts = buf.length === 0 ? [] : [buf];
+      have = buf.length;
     }
   } catch (err) {
     source.destroy();

@@ -60,7 +60,8 @@ export interface RecordSource {
   next(maxBytes: number): readonly EntryRecord[] | null;
 }
 
-function arraySource(records: readonly EntryRecord[]): RecordSource {
+/** An array that does not change while it is written, as a RecordSource. */
+export function arraySource(records: readonly EntryRecord[]): RecordSource {
   let i = 0;
   return {
     next(maxBytes) {
@@ -75,6 +76,28 @@ function arraySource(records: readonly EntryRecord[]): RecordSource {
       return records.slice(start, i);
     },
   };
+}
+
+/**
+ * Writes every record of `source` as records frames of about CHUNK_BYTES, one
+ * chunk made, encoded and written (awaited) at a time: what the snapshot and
+ * the backup files hold between their header and end frames. `write` must take
+ * a turn of the event loop (a file write does) for the node to keep serving.
+ * Returns how many records were written.
+ */
+export async function writeRecordFrames(
+  source: RecordSource,
+  write: (frame: Buffer) => Promise<void>,
+  onChunk: (records: number) => void = () => {},
+): Promise<number> {
+  let count = 0;
+  for (let chunk = source.next(CHUNK_BYTES); chunk !== null; chunk = source.next(CHUNK_BYTES)) {
+    if (chunk.length === 0) continue;
+    count += chunk.length;
+    await write(frameInPlace(KIND_RECORDS, encodeRecords(chunk, FRAME_HEAD_BYTES)));
+    onChunk(count);
+  }
+  return count;
 }
 
 /**
@@ -109,12 +132,7 @@ export async function writeSnapshot(
       bytes += b.length;
     };
     await write(Buffer.concat([fileHead(SNAPSHOT_MAGIC, SNAPSHOT_FORMAT), frame(KIND_HEADER, encodeMap({ ...meta }))]));
-    const source = isRecordSource(records) ? records : arraySource(records);
-    for (let chunk = source.next(CHUNK_BYTES); chunk !== null; chunk = source.next(CHUNK_BYTES)) {
-      if (chunk.length === 0) continue;
-      count += chunk.length;
-      await write(frameInPlace(KIND_RECORDS, encodeRecords(chunk, FRAME_HEAD_BYTES)));
-    }
+    count = await writeRecordFrames(isRecordSource(records) ? records : arraySource(records), write);
     await write(frame(KIND_END, encodeMap({ count })));
     await fh.datasync();
     ok = true;

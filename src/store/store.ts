@@ -27,7 +27,6 @@ export type ChangeOrigin = 'local' | 'remote' | 'sync' | 'load';
 
 export interface StoreChange {
   readonly record: EntryRecord;
-  readonly previous: EntryRecord | undefined;
   readonly origin: ChangeOrigin;
 }
 
@@ -200,10 +199,29 @@ export class Store {
     return s < 0 || !isGuard(this.slots.state[s]!) ? undefined : this.slots.record(s, key);
   }
 
+  /**
+   * The versions of the record held for key, without copying its value:
+   * `value` is true for a live entry or one evicted for memory (hollow), false
+   * for a delete or an expiry. Undefined when nothing is held. Does not touch the LRU order.
+   */
+  versionsOf(key: string): { vv: Version; ev: Version; value: boolean } | undefined {
+    this.tick();
+    key = wellFormed(key);
+    const t = this.slots;
+    const s = t.find(key, keyHash(key));
+    if (s < 0) return undefined;
+    const st = t.state[s]!;
+    return {
+      vv: { t: t.vt[s]!, c: t.vcOf(s), n: t.names.nameOf(t.vn[s]!) },
+      ev: { t: t.et[s]!, c: t.ecOf(s), n: t.names.nameOf(t.en[s]!) },
+      value: st === LIVE || st === HOLLOW,
+    };
+  }
+
   /** Local write. `ttlMs` 0 = never expires. */
   set(key: string, value: Buffer, ttlMs = 0): EntryRecord {
     const record = this.newRecord(wellFormed(key), value, ttlMs);
-    this.apply(record, this.peek(record.key), 'local');
+    this.apply(record, 'local');
     return record;
   }
 
@@ -212,13 +230,36 @@ export class Store {
    * together (one append-log write) and either all are made or none.
    */
   setMany(items: readonly SetItem[]): EntryRecord[] {
-    const staged = new Map<string, EntryRecord>();
-    const changes: StoreChange[] = [];
-    for (const { key, value, ttlMs } of items) {
-      const record = this.newRecord(wellFormed(key), value, ttlMs ?? 0);
-      changes.push({ record, previous: staged.get(record.key) ?? this.peek(record.key), origin: 'local' });
-      staged.set(record.key, record);
+    const changes: StoreChange[] = new Array(items.length);
+    for (let i = 0; i < items.length; i++) {
+      const { key, value, ttlMs } = items[i]!;
+      changes[i] = { record: this.newRecord(wellFormed(key), value, ttlMs ?? 0), origin: 'local' };
     }
+    this.writeAhead?.(changes);
+    for (const c of changes) this.commit(c);
+    return changes.map((c) => c.record);
+  }
+
+  /**
+   * Deletes the keys that are live (tombstones, as delete()), all or nothing:
+   * the write-ahead hook sees the deletes together (one append-log write).
+   * Returns the tombstones made; keys not live are left alone.
+   */
+  deleteMany(keys: readonly string[]): EntryRecord[] {
+    this.tick();
+    const t = this.slots;
+    const changes: StoreChange[] = [];
+    const seen = new Set<string>();
+    for (let key of keys) {
+      key = wellFormed(key);
+      const s = t.find(key, keyHash(key));
+      if (s < 0 || t.state[s] !== LIVE || seen.has(key)) continue;
+      seen.add(key);
+      // As delete(): a new value version, the expiry register kept.
+      const ev: Version = { t: t.et[s]!, c: t.ecOf(s), n: t.names.nameOf(t.en[s]!) };
+      changes.push({ record: { key, value: null, created: 0, vv: this.hlc.now(), expireAt: t.expireAt[s]!, ev }, origin: 'local' });
+    }
+    if (changes.length === 0) return [];
     this.writeAhead?.(changes);
     for (const c of changes) this.commit(c);
     return changes.map((c) => c.record);
@@ -240,7 +281,7 @@ export class Store {
     if (this.maxMemory > 0 && recordCost(record) > this.maxMemory) {
       throw new StoreError(`value of ${record.value?.length ?? 0} bytes does not fit in MaxMemory (${this.maxMemory} bytes)`);
     }
-    this.apply(record, current, 'local');
+    this.apply(record, 'local');
     return record;
   }
 
@@ -304,7 +345,7 @@ export class Store {
       expireAt: atMs !== undefined ? atMs : ttlMs > 0 ? this.clockMs + ttlMs : 0,
       ev: this.hlc.now(),
     };
-    this.apply(record, current, 'local');
+    this.apply(record, 'local');
     return record;
   }
 
@@ -320,7 +361,7 @@ export class Store {
       expireAt: current.expireAt,
       ev: current.ev,
     };
-    this.apply(record, current, 'local');
+    this.apply(record, 'local');
     return record;
   }
 
@@ -366,7 +407,7 @@ export class Store {
     if (local !== undefined && sameVersions(next, local) && next.hollow === local.hollow && (next.value === null) === (local.value === null)) {
       return false;
     }
-    this.apply(next, local, origin);
+    this.apply(next, origin);
     return true;
   }
 
@@ -418,6 +459,26 @@ export class Store {
       if (st !== FREE && !isGuard(st) && wanted[hash[s]! % LEAVES] === 1) out.push(t.record(s));
     }
     return out;
+  }
+
+  /**
+   * The live keys last written (value and expiry) before version `v`, looked
+   * for in slots `from` to `from + maxSlots` (a scan in slices): the keys, and
+   * the slot to go on from, -1 once every slot was looked at. A key keeps its
+   * slot while it is held, so a scan sees every key held throughout it once.
+   */
+  liveKeysWrittenBefore(v: Version, from: number, maxSlots: number): { keys: string[]; next: number } {
+    this.tick();
+    const t = this.slots;
+    const end = Math.min(t.top, from + maxSlots);
+    const keys: string[] = [];
+    for (let s = Math.max(0, from); s < end; s++) {
+      if (t.state[s] !== LIVE) continue;
+      if (compareColumns(v, t.vt[s]!, t.vcOf(s), t.names.nameOf(t.vn[s]!)) > 0 && compareColumns(v, t.et[s]!, t.ecOf(s), t.names.nameOf(t.en[s]!)) > 0) {
+        keys.push(t.keyOf(s));
+      }
+    }
+    return { keys, next: end >= t.top ? -1 : end };
   }
 
   /**
@@ -535,8 +596,8 @@ export class Store {
     };
   }
 
-  private apply(record: EntryRecord, previous: EntryRecord | undefined, origin: ChangeOrigin): void {
-    const change: StoreChange = { record, previous, origin };
+  private apply(record: EntryRecord, origin: ChangeOrigin): void {
+    const change: StoreChange = { record, origin };
     this.writeAhead?.([change]);
     this.commit(change);
   }

@@ -1,13 +1,14 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, symlinkSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync, symlinkSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { runBody, runRest } from '../../src/ops/dispatch.js';
 import type { OpsDeps } from '../../src/ops/context.js';
 import { Jobs, type Job } from '../../src/ops/jobs.js';
-import { readBackup } from '../../src/persistence/backup.js';
+import { BackupFileError, readBackup, writeBackup } from '../../src/persistence/backup.js';
+import { arraySource } from '../../src/persistence/snapshot.js';
 import { Store } from '../../src/store/store.js';
 
 /** coldbackup / coldrestore / get_status against an in-process store (src/ops/backup-jobs.ts, src/persistence/backup.ts). */
@@ -111,6 +112,94 @@ describe('coldbackup and coldrestore', () => {
     assert.equal(store.get('created-after'), undefined);
     assert.equal(text(store, 'kept'), 'old', 'replace writes every backup value anew');
     assert.equal(replaced.result!.deleted, 1);
+  });
+
+  it('a backup taken while keys change holds the store as it was when the backup began', async () => {
+    const { deps, store } = setup();
+    const N = 50_000;
+    for (let i = 0; i < N; i++) store.set(`k${i}`, Buffer.from(`v${i}`));
+    store.delete('k1');
+    await job(deps, { job_type: 'coldbackup', job_id: 'moving', file: 'moving.gz' });
+    // Overwrites, deletes and new keys on every turn while the job runs.
+    let changedMidway = 0;
+    let n = 0;
+    for (let turn = 0; turn < 100_000; turn++) {
+      const j = deps.jobs.registry.get('moving')!;
+      if (j.status === 'done' || j.status === 'failed') break;
+      if (j.status === 'running') {
+        if (j.progress.records > 0 && j.progress.records < j.progress.total) changedMidway += 1;
+        for (let k = 0; k < 20 && n < N / 2; k++, n++) {
+          store.set(`k${n}`, Buffer.from('changed'));
+          store.delete(`k${N - 1 - n}`);
+          store.set(`new${n}`, Buffer.from('new'));
+        }
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    const done = deps.jobs.registry.get('moving')!;
+    assert.equal(done.status, 'done', done.error ?? '');
+    assert.ok(changedMidway > 0, 'keys changed while the backup was partly written');
+    const held = new Map<string, string | null>();
+    const meta = await readBackup(join(deps.jobs.backupDir, 'moving.gz'), (b) => {
+      for (const r of b) held.set(r.key, r.value === null ? null : r.value.toString());
+    });
+    assert.equal(meta.count, N);
+    assert.equal(held.size, N, 'each key once, no key made after the start');
+    assert.equal(held.get('k1'), null, 'the delete made before the start');
+    for (let i = 0; i < N; i++) if (i !== 1) assert.equal(held.get(`k${i}`), `v${i}`, `k${i} as it was at the start`);
+  });
+
+  it('a backup whose source hands out another number of records than it held fails and leaves no file', async () => {
+    const { deps } = setup();
+    mkdirSync(deps.jobs.backupDir, { recursive: true });
+    const file = join(deps.jobs.backupDir, 'short.gz');
+    const records = [{ key: 'a', value: Buffer.from('1'), created: 1, vv: { t: 1, c: 0, n: 'n1' }, expireAt: 0, ev: { t: 1, c: 0, n: 'n1' } }];
+    await assert.rejects(writeBackup(file, arraySource(records), { nodeId: 'n1', node: 'n1', createdAt: Date.now(), count: 2 }), BackupFileError);
+    assert.deepEqual(readdirSync(deps.jobs.backupDir), []);
+  });
+
+  it('a restore keeps what is written and deleted while it runs, in both modes', async () => {
+    const { deps, store } = setup();
+    const N = 30_000;
+    for (let i = 0; i < N; i++) store.set(`k${i}`, Buffer.from(`v${i}`));
+    await job(deps, { job_type: 'coldbackup', job_id: 'b', file: 'b.gz' });
+    assert.equal((await finished(deps, 'b')).status, 'done');
+    const whileRunning = async (id: string, change: () => void) => {
+      for (let turn = 0; turn < 10_000 && deps.jobs.registry.get(id)!.status === 'queued'; turn++) await new Promise((r) => setImmediate(r));
+      assert.equal(deps.jobs.registry.get(id)!.status, 'running');
+      change();
+      return finished(deps, id);
+    };
+
+    store.set('made-after-backup', Buffer.from('x'));
+    store.delete('k5');
+    await job(deps, { job_type: 'coldrestore', job_id: 'r1', file: 'b.gz', mode: 'replace' });
+    const r1 = await whileRunning('r1', () => {
+      store.set(`k${N - 10}`, Buffer.from('during'));
+      store.delete(`k${N - 11}`);
+      store.set('made-during', Buffer.from('y'));
+    });
+    assert.equal(r1.status, 'done', r1.error ?? '');
+    assert.equal(text(store, `k${N - 10}`), 'during', 'a write made while the restore ran is kept');
+    assert.equal(store.get(`k${N - 11}`), undefined, 'a delete made while the restore ran is kept');
+    assert.equal(text(store, 'made-during'), 'y', 'replace keeps a key created while it ran');
+    assert.equal(store.get('made-after-backup'), undefined, 'replace deletes a key created before it ran, not in the backup');
+    assert.equal(text(store, 'k5'), 'v5', 'a key deleted before the restore comes back');
+    assert.equal(text(store, 'k0'), 'v0');
+    assert.equal(r1.result!.deleted, 1);
+    assert.equal(r1.result!.kept_newer, 2);
+    assert.equal(r1.result!.restored, N - 2);
+
+    store.delete('k100');
+    await job(deps, { job_type: 'coldrestore', job_id: 'r2', file: 'b.gz' });
+    const r2 = await whileRunning('r2', () => {
+      store.delete('k200');
+      store.set('k201', Buffer.from('during'));
+    });
+    assert.equal(r2.status, 'done', r2.error ?? '');
+    assert.equal(text(store, 'k100'), 'v100', 'deleted before the restore: back');
+    assert.equal(store.get('k200'), undefined, 'deleted while the restore ran: stays deleted');
+    assert.equal(text(store, 'k201'), 'during');
   });
 
   it('a damaged backup fails the job with a clear error and changes nothing', async () => {

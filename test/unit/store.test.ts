@@ -257,6 +257,71 @@ describe('store: write-ahead hook and listeners', () => {
     assert.deepEqual(heard, ['n']);
   });
 
+  it('deleteMany tombstones the live keys together (one hook call), all or nothing, and leaves the others alone', () => {
+    const s = new Store({ nodeId: 'n1' });
+    for (const k of ['a', 'b', 'c']) s.set(k, Buffer.from(k), 3_600_000);
+    s.set('gone', Buffer.from('x'));
+    s.delete('gone');
+    const tomb = s.peek('gone')!;
+    const seen: number[] = [];
+    let refuse = true;
+    s.setWriteAhead((changes) => {
+      seen.push(changes.length);
+      if (refuse) throw new StoreError('disk full');
+    });
+    const digest = s.digest.root();
+    assert.throws(() => s.deleteMany(['a', 'b']), StoreError);
+    assert.equal(s.get('a')?.value?.toString(), 'a', 'refused: nothing deleted');
+    assert.equal(s.digest.root(), digest);
+    refuse = false;
+    const heard: string[] = [];
+    s.onChange((c) => heard.push(`${c.record.key}:${c.record.value === null ? 'deleted' : 'set'}`));
+    const before = s.peek('b')!;
+    const made = s.deleteMany(['a', 'b', 'a', 'gone', 'absent']);
+    assert.deepEqual(seen, [2, 2], 'one hook call per batch; a key twice, a tombstone and an absent key add nothing');
+    assert.deepEqual(
+      made.map((r) => r.key),
+      ['a', 'b'],
+    );
+    assert.deepEqual(heard, ['a:deleted', 'b:deleted']);
+    assert.equal(s.get('a'), undefined);
+    assert.equal(s.get('c')?.value?.toString(), 'c');
+    const b = s.peek('b')!;
+    assert.equal(b.value, null);
+    assert.ok(b.vv.t >= before.vv.t && (b.vv.t > before.vv.t || b.vv.c > before.vv.c), 'a new version, as delete()');
+    assert.deepEqual(b.ev, before.ev, 'the expiry register is kept, as delete()');
+    assert.deepEqual(s.peek('gone')!.vv, tomb.vv, 'an existing tombstone is not rewritten');
+    assert.deepEqual(s.deleteMany(['a', 'absent']), []);
+    assert.deepEqual(seen, [2, 2], 'nothing to delete: no hook call');
+  });
+
+  it('versionsOf answers the versions held without the value; liveKeysWrittenBefore scans in slices', () => {
+    const s = new Store({ nodeId: 'n1' });
+    for (let i = 0; i < 100; i++) s.set(`old${i}`, Buffer.from('v'));
+    s.set('deleted', Buffer.from('v'));
+    s.delete('deleted');
+    const fence = s.hlc.now();
+    s.set('new', Buffer.from('v'));
+    s.set('old7', Buffer.from('rewritten'));
+    s.expire('old8', 3_600_000);
+    const v = s.versionsOf('old3')!;
+    assert.equal(v.value, true);
+    assert.deepEqual(v.vv, s.peek('old3')!.vv);
+    assert.deepEqual(v.ev, s.peek('old3')!.ev);
+    assert.equal(s.versionsOf('deleted')!.value, false);
+    assert.equal(s.versionsOf('absent'), undefined);
+    const found: string[] = [];
+    let slices = 0;
+    for (let from = 0; from >= 0 && slices < 1000; slices++) {
+      const r = s.liveKeysWrittenBefore(fence, from, 16);
+      found.push(...r.keys);
+      from = r.next;
+    }
+    assert.ok(slices > 5, 'more than one slice');
+    const expected = Array.from({ length: 100 }, (_, i) => `old${i}`).filter((k) => k !== 'old7' && k !== 'old8');
+    assert.deepEqual(found.sort(), expected.sort(), 'live, and value and expiry both written before the fence');
+  });
+
   it('a listener that throws neither undoes the change nor skips the other listeners', () => {
     const s = new Store({ nodeId: 'n1' });
     const heard: string[] = [];
