@@ -1,5 +1,6 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { waitFor } from '../test/helpers/node-process.js';
+import { pinning, pinToCore } from './lib.js';
 
 /**
  * redis-server and redis-benchmark for the benchmarks that compare with Redis
@@ -65,7 +66,10 @@ export function redisBenchmark(opts: {
     '--csv',
   ];
   if (opts.password !== undefined) args.push('-a', opts.password);
-  const r = spawnSync('redis-benchmark', args, { encoding: 'utf8', timeout: 600_000 });
+  // With pinning on (bench/lib.ts), the load generator keeps core 0 and the servers core 1.
+  const r = pinning()
+    ? spawnSync('taskset', ['-c', '0', 'redis-benchmark', ...args], { encoding: 'utf8', timeout: 600_000 })
+    : spawnSync('redis-benchmark', args, { encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) throw new Error(`redis-benchmark failed (${r.status ?? r.signal}): ${r.stderr}`);
   const out: Record<string, number> = {};
   for (const m of r.stdout.matchAll(/^"([^"]+)","([\d.]+)"/gm)) out[m[1]!] = Number(m[2]);
@@ -89,6 +93,7 @@ export async function startRedis(
     ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', ...persistence, '--daemonize', 'no', '--logfile', ''],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
+  pinToCore(proc.pid, 1);
   await waitFor(
     'redis-server to answer',
     () => spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.includes('PONG'),

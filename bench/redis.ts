@@ -2,7 +2,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fmt, machine, ratio } from './lib.js';
+import { fmt, machine, pinning, pinToCore, ratio } from './lib.js';
 import { freePort, startNode, stopAllNodes, TEST_PASSWORD } from '../test/helpers/node-process.js';
 import { ensureRedis, figure, redisBenchmark, startRedis, stopRedis } from './redis-server.js';
 
@@ -24,7 +24,7 @@ const PIPELINES = [1, 16];
 
 async function main(): Promise<void> {
   console.log(
-    `# redis: ${new Date().toISOString()} on ${machine()}; redis-benchmark -t ${TESTS.join(',')} -n ${REQUESTS} -c ${CLIENTS} -d ${SIZE} -P ${PIPELINES.join('|')} (after a ${WARMUP_REQUESTS}-request warm-up)`,
+    `# redis: ${new Date().toISOString()} on ${machine()}; redis-benchmark -t ${TESTS.join(',')} -n ${REQUESTS} -c ${CLIENTS} -d ${SIZE} -P ${PIPELINES.join('|')} (after a ${WARMUP_REQUESTS}-request warm-up)${pinning() ? ', servers pinned to core 1 and redis-benchmark to core 0' : ''}`,
   );
   if (!ensureRedis()) {
     console.log(
@@ -39,6 +39,7 @@ async function main(): Promise<void> {
     const redisPort = await freePort();
     redis = await startRedis(redisPort, dir);
     const node = await startNode({ settings: { RespPort: await freePort() } });
+    pinToCore(node.proc.pid, 1);
     const run = (port: number, pipeline: number, requests: number, password?: string) =>
       redisBenchmark({ port, tests: TESTS, pipeline, requests, clients: CLIENTS, size: SIZE, ...(password !== undefined ? { password } : {}) });
     run(node.respPort, 16, WARMUP_REQUESTS, TEST_PASSWORD);

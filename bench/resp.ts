@@ -2,7 +2,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fmt, machine, ratio } from './lib.js';
+import { fmt, machine, pinning, pinToCore, ratio } from './lib.js';
 import { freePort, startNode, stopAllNodes, TEST_PASSWORD } from '../test/helpers/node-process.js';
 import { ensureRedis, figure, redisBenchmark, startRedis, stopRedis } from './redis-server.js';
 
@@ -27,7 +27,7 @@ const PIPELINES = [1, 16];
 
 async function main(): Promise<void> {
   console.log(
-    `# resp: ${new Date().toISOString()} on ${machine()}; redis-benchmark -t get,set -n ${REQUESTS} -c ${CLIENTS} -P ${PIPELINES.join('|')} (after a ${WARMUP_REQUESTS}-request warm-up), 3-byte values`,
+    `# resp: ${new Date().toISOString()} on ${machine()}; redis-benchmark -t get,set -n ${REQUESTS} -c ${CLIENTS} -P ${PIPELINES.join('|')} (after a ${WARMUP_REQUESTS}-request warm-up), 3-byte values${pinning() ? ', servers pinned to core 1 and redis-benchmark to core 0' : ''}`,
   );
   if (!ensureRedis()) {
     console.log(
@@ -43,6 +43,7 @@ async function main(): Promise<void> {
     const redisPort = await freePort();
     redis = await startRedis(redisPort, dir);
     const node = await startNode({ settings: { RespPort: await freePort() } });
+    pinToCore(node.proc.pid, 1);
 
     benchmark(node.respPort, 16, WARMUP_REQUESTS, TEST_PASSWORD);
     benchmark(node.respPort, 1, WARMUP_REQUESTS, TEST_PASSWORD);

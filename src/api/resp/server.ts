@@ -197,8 +197,9 @@ export class RespServer extends SocketServer {
           idle = true;
           break;
         }
-        if (args !== OVERSIZED_COMMAND && setRun.take(args)) continue;
-        setRun.store();
+        // Only a three-word command can be a plain SET: everything else skips the run's checks.
+        if (args.length === 3 && args !== OVERSIZED_COMMAND && setRun.take(args)) continue;
+        if (setRun.size > 0) setRun.store();
         let pending: unknown;
         try {
           if (args === OVERSIZED_COMMAND) refuse(conn, out, `ERR value is larger than MaxValueSize (${deps.commands.limits.maxValueSize} bytes)`);
