@@ -380,7 +380,8 @@ export class Store {
     if (this.flushFloor !== null && flushedBy(remote, this.flushFloor)) return false;
     const key = wellFormed(remote.key);
     if (key !== remote.key) remote = { ...remote, key };
-    const s = this.slots.find(key, keyHash(key));
+    const h = keyHash(key);
+    const s = this.slots.find(key, h);
     // Most merges bring nothing new (a push-pull of a store in sync, a replayed log): decide that from the columns.
     if (s >= 0 && this.bringsNothing(s, remote)) return false;
     const local = s < 0 ? undefined : this.slots.record(s, key);
@@ -388,7 +389,8 @@ export class Store {
     let next: EntryRecord;
     if (local === undefined) {
       if (deathTime(remote, now) + this.tombstoneTtlMs <= now) return false;
-      next = { ...remote };
+      // The store keeps no record object (place() copies the fields into its slot), so the caller's is used as is.
+      next = remote;
     } else {
       // An expired entry whose bytes are still held merges as the entry it was: a newer expiry write
       // (PERSIST, EXPIRE made where it had not expired yet) gives the value back.
@@ -407,7 +409,7 @@ export class Store {
     if (local !== undefined && sameVersions(next, local) && next.hollow === local.hollow && (next.value === null) === (local.value === null)) {
       return false;
     }
-    this.apply(next, origin);
+    this.apply(next, origin, { s, h });
     return true;
   }
 
@@ -596,16 +598,17 @@ export class Store {
     };
   }
 
-  private apply(record: EntryRecord, origin: ChangeOrigin): void {
+  /** `found`: the key's slot (-1: none) and hash when the caller just looked them up (merge), so place() need not again. */
+  private apply(record: EntryRecord, origin: ChangeOrigin, found?: { s: number; h: number }): void {
     const change: StoreChange = { record, origin };
     this.writeAhead?.([change]);
-    this.commit(change);
+    this.commit(change, found);
   }
 
   /** Makes a change the write-ahead hook accepted, then tells every listener. */
-  private commit(change: StoreChange): void {
+  private commit(change: StoreChange, found?: { s: number; h: number }): void {
     const { record } = change;
-    this.place(record);
+    this.place(record, found);
     for (const listener of this.listeners) {
       try {
         listener(change);
@@ -625,12 +628,13 @@ export class Store {
   }
 
   /** Puts `record` in its key's slot (live, a stub, or a guard once expired), keeps the digest, then the budget. */
-  private place(record: EntryRecord): void {
+  private place(record: EntryRecord, found?: { s: number; h: number }): void {
     const now = this.tick();
     const t = this.slots;
     const key = record.key;
-    const h = keyHash(key);
-    let s = t.find(key, h);
+    // tick() only changes slots' states, never which slot holds a key: a lookup made before it still holds.
+    const h = found?.h ?? keyHash(key);
+    let s = found?.s ?? t.find(key, h);
     if (s >= 0) {
       this.beforeChange(s);
       const st = t.state[s]!;
