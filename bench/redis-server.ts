@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { waitFor } from '../test/helpers/node-process.js';
+import { freePort, startNode, waitFor, type NodeHandle } from '../test/helpers/node-process.js';
 import { pinning, pinToCore } from './lib.js';
 
 /**
@@ -110,4 +110,25 @@ export async function stopRedis(proc: ChildProcess): Promise<void> {
   const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
   await exited;
   clearTimeout(timer);
+}
+
+/**
+ * A redis-server on a free port of 127.0.0.1 and a node with a Redis port, side
+ * by side for a comparison (both on core 1 when pinning is on). If the node
+ * cannot start, the redis-server is stopped again.
+ */
+export async function startRedisAndNode(
+  dir: string,
+  settings: Record<string, string | number> = {},
+): Promise<{ redis: ChildProcess; redisPort: number; node: NodeHandle }> {
+  const redisPort = await freePort();
+  const redis = await startRedis(redisPort, dir);
+  try {
+    const node = await startNode({ settings: { RespPort: await freePort(), ...settings } });
+    pinToCore(node.proc.pid, 1);
+    return { redis, redisPort, node };
+  } catch (err) {
+    await stopRedis(redis);
+    throw err;
+  }
 }

@@ -2,9 +2,9 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fmt, machine, pinning, pinToCore, ratio } from './lib.js';
-import { freePort, startNode, stopAllNodes, TEST_PASSWORD } from '../test/helpers/node-process.js';
-import { ensureRedis, figure, redisBenchmark, startRedis, stopRedis } from './redis-server.js';
+import { fmt, machine, pinning, ratio } from './lib.js';
+import { stopAllNodes, TEST_PASSWORD } from '../test/helpers/node-process.js';
+import { ensureRedis, figure, redisBenchmark, startRedisAndNode, stopRedis } from './redis-server.js';
 
 /**
  * The Redis protocol front end against a real redis-server, in the same run:
@@ -40,10 +40,9 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'owlcache-bench-redis-'));
   let redis: ChildProcess | null = null;
   try {
-    const redisPort = await freePort();
-    redis = await startRedis(redisPort, dir);
-    const node = await startNode({ settings: { RespPort: await freePort() } });
-    pinToCore(node.proc.pid, 1);
+    const both = await startRedisAndNode(dir);
+    redis = both.redis;
+    const { redisPort, node } = both;
 
     benchmark(node.respPort, 16, WARMUP_REQUESTS, TEST_PASSWORD);
     benchmark(node.respPort, 1, WARMUP_REQUESTS, TEST_PASSWORD);

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { fmt, machine, median, pinToCore, pinning, ratio } from './lib.js';
-import { freePort, startNode, stopAllNodes } from '../test/helpers/node-process.js';
-import { ensureRedis, startRedis, stopRedis } from './redis-server.js';
+import { stopAllNodes } from '../test/helpers/node-process.js';
+import { ensureRedis, startRedisAndNode, stopRedis } from './redis-server.js';
 
 /**
  * OwlCache's TCP text protocol `get K` against redis-server's `GET K` at one
@@ -74,11 +74,9 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'owlcache-bench-tcp-'));
   let redis: ChildProcess | null = null;
   try {
-    const redisPort = await freePort();
-    redis = await startRedis(redisPort, dir);
-    const node = await startNode({ settings: { RespPort: 0 } });
-    pinToCore(redis.pid, 1);
-    pinToCore(node.proc.pid, 1);
+    const both = await startRedisAndNode(dir, { RespPort: 0 });
+    redis = both.redis;
+    const { redisPort, node } = both;
     pinToCore(process.pid, 0);
     const value = 'v'.repeat(100);
     await new Promise<void>((resolve, reject) => {
