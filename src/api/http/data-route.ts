@@ -1,17 +1,13 @@
 import type Koa from 'koa';
-import { clientIp, hasValidToken, requestParams, sendAnswer, sendEnvelope, type HttpDeps } from './context.js';
-import { dataHeaders, getAnswer } from './get-answer.js';
+import { clientIp, hasValidToken, requestParams, sendAnswer, type HttpDeps } from './context.js';
+import { getAnswer } from './get-answer.js';
 import { passwordMatches } from './tokens.js';
-import { outcomeAnswer, runDataWrite, TOKEN_REFUSED } from './write-answer.js';
+import { envelopeAnswer, outcomeAnswer, runDataWrite, TOKEN_REFUSED } from './write-answer.js';
 
 /**
  * `/data/`: one node's data, exactly as docs/protocol.md describes it. Reads are
  * open; set, expire and delete need a token from cmd=pass.
  */
-
-function setDataHeaders(ctx: Koa.Context, deps: HttpDeps, key: string, createdMicros: number): void {
-  ctx.set(dataHeaders(deps, key, createdMicros));
-}
 
 export function dataRoute(deps: HttpDeps): Koa.Middleware {
   const { commands } = deps;
@@ -46,26 +42,22 @@ export function dataRoute(deps: HttpDeps): Koa.Middleware {
         const ip = clientIp(ctx);
         const given = params.str('pass') ?? '';
         const outcome = await deps.passGuard.check(ip, () => passwordMatches(given, deps.password));
-        setDataHeaders(ctx, deps, key, 0);
-        if (outcome === 'busy') return sendEnvelope(ctx, deps, cmd, 500, key, null, 0, 'too many password attempts are waiting; try again later');
-        if (outcome === 'wrong') return sendEnvelope(ctx, deps, cmd, 401, key, null, 0, 'wrong password');
+        if (outcome === 'busy') return sendAnswer(ctx, envelopeAnswer(deps, cmd, 500, key, null, 0, 'too many password attempts are waiting; try again later'));
+        if (outcome === 'wrong') return sendAnswer(ctx, envelopeAnswer(deps, cmd, 401, key, null, 0, 'wrong password'));
         const token = await deps.tokens.issue(ip);
         const now = Date.now() * 1000;
-        setDataHeaders(ctx, deps, key, now);
-        return sendEnvelope(ctx, deps, cmd, 200, key, token, now);
+        return sendAnswer(ctx, envelopeAnswer(deps, cmd, 200, key, token, now));
       }
       case 'set':
       case 'expire':
       case 'delete': {
         if (!(await hasValidToken(ctx, deps, params))) {
-          setDataHeaders(ctx, deps, key, 0);
-          return sendEnvelope(ctx, deps, cmd, 401, key, null, 0, TOKEN_REFUSED);
+          return sendAnswer(ctx, envelopeAnswer(deps, cmd, 401, key, null, 0, TOKEN_REFUSED));
         }
         return sendAnswer(ctx, runDataWrite(deps, cmd, key, params));
       }
       default:
-        setDataHeaders(ctx, deps, key, 0);
-        return sendEnvelope(ctx, deps, cmd, 501, key, null, 0, cmd === '' ? 'cmd is required' : `unknown command ${JSON.stringify(cmd)}`);
+        return sendAnswer(ctx, envelopeAnswer(deps, cmd, 501, key, null, 0, cmd === '' ? 'cmd is required' : `unknown command ${JSON.stringify(cmd)}`));
     }
   };
 }
