@@ -347,7 +347,9 @@ export interface LogReadResult {
  * Replays one log file into onRecord. A damaged frame followed by valid ones
  * costs that frame only (readFramedFile resynchronises); the first damaged
  * frame with nothing valid after it ends the log as a torn tail. Read in
- * slices of the event loop (ReadSlicing).
+ * slices of the event loop (ReadSlicing). A record's value is a view of the
+ * block read from the file: a caller that keeps it beyond the call copies it,
+ * or it pins the whole block (the store copies every value into its arena).
  */
 export async function readAppendLog(path: string, generation: number, onRecord: (r: EntryRecord) => void, slicing: ReadSlicing = {}): Promise<LogReadResult> {
   let sawHeader = false;
@@ -368,7 +370,7 @@ export async function readAppendLog(path: string, generation: number, onRecord: 
       }
       if (first) throw new RecordFormatError('first frame is not the header');
       if (kind !== KIND_RECORDS) throw new RecordFormatError(`unknown frame kind 0x${kind.toString(16)}`);
-      onRecord(decodeRecord(payload, names));
+      onRecord(decodeRecord(payload, names, true));
       records += 1;
     },
     slicing,

@@ -599,6 +599,7 @@ export class Persistence {
           nodeId: store.nodeId,
           createdAt: capturedAt,
           replayFrom,
+          records: capture.size,
         },
         replacingDamaged ? corruptName(this.snapshotPath) : undefined,
       );
@@ -679,7 +680,9 @@ export class Persistence {
     let snap;
     const snapRead = slicing(this.snapshotPath);
     try {
-      snap = await readSnapshot(this.snapshotPath, merge, snapRead.slicing);
+      // No more records than the file could hold (10 bytes is the smallest record), whatever a damaged header says.
+      const fits = Math.floor(this.size(this.snapshotPath) / 10);
+      snap = await readSnapshot(this.snapshotPath, merge, snapRead.slicing, (meta) => store.reserve(Math.min(meta.records ?? 0, fits)));
     } catch (err) {
       if (options.signal?.aborted) throw err;
       if (err instanceof SnapshotFormatError) throw new PersistenceError(err.message);

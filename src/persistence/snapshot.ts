@@ -20,7 +20,7 @@ import { decodeMap, decodeRecords, encodeMap, encodeRecords, RecordFormatError }
  * The store snapshot: every record the store holds (live values, tombstones,
  * expired and evicted stubs), in the framing of frames.ts:
  *
- *   "OWLSNAP\n" · u32 format · H{nodeId, createdAt, replayFrom} · R[records]* · E{count}
+ *   "OWLSNAP\n" · u32 format · H{nodeId, createdAt, replayFrom, records?} · R[records]* · E{count}
  *
  * Written streamed, chunk by chunk, to a temp file that is fsynced and then
  * renamed over the previous snapshot, so a crash mid-write leaves the old one
@@ -41,6 +41,12 @@ export interface SnapshotMeta {
   createdAt: number;
   /** First append-log generation not contained in this snapshot: replay it and every later one. */
   replayFrom: number;
+  /**
+   * Records the store held when the capture began, so a reader can size the
+   * store before the first record (a hint: the end frame's count is the check).
+   * Absent in snapshots of older builds, which read this field as unknown and ignore it.
+   */
+  records?: number;
 }
 
 export interface SnapshotWriteResult {
@@ -170,8 +176,15 @@ export class SnapshotFormatError extends Error {}
  * the reader resynchronises on the next valid frame (readFramedFile). A
  * snapshot in a newer format throws SnapshotFormatError: it is not damaged,
  * this build is too old for it. Read in slices of the event loop (ReadSlicing).
+ * A record's value is a view of the block read from the file, as in readAppendLog.
  */
-export async function readSnapshot(file: string, onRecord: (r: EntryRecord) => void, slicing: ReadSlicing = {}): Promise<SnapshotReadResult> {
+export async function readSnapshot(
+  file: string,
+  onRecord: (r: EntryRecord) => void,
+  slicing: ReadSlicing = {},
+  /** Told the header before the first record (the store sizes itself by `records`). */
+  onMeta?: (meta: SnapshotMeta) => void,
+): Promise<SnapshotReadResult> {
   if (!existsSync(file)) return { status: 'missing' };
   let meta: SnapshotMeta | null = null;
   let records = 0;
@@ -187,11 +200,12 @@ export async function readSnapshot(file: string, onRecord: (r: EntryRecord) => v
       if (kind === KIND_HEADER) {
         if (!first) throw new RecordFormatError('header frame after the start');
         meta = parseMeta(decodeMap(payload));
+        onMeta?.(meta);
         return;
       }
       if (first) throw new RecordFormatError('first frame is not the header');
       if (kind === KIND_RECORDS) {
-        records += decodeRecords(payload, onRecord, names);
+        records += decodeRecords(payload, onRecord, names, true);
       } else if (kind === KIND_END) {
         const n = decodeMap(payload).count;
         if (!Number.isSafeInteger(n) || (n as number) < records) throw new RecordFormatError(`end frame counts ${String(n)} records, read ${records}`);
@@ -218,11 +232,13 @@ export async function readSnapshot(file: string, onRecord: (r: EntryRecord) => v
 }
 
 function parseMeta(m: Record<string, unknown>): SnapshotMeta {
-  const { nodeId, createdAt, replayFrom } = m;
+  const { nodeId, createdAt, replayFrom, records } = m;
   if (typeof nodeId !== 'string' || !Number.isSafeInteger(createdAt) || !Number.isSafeInteger(replayFrom)) {
     throw new RecordFormatError('header lacks nodeId, createdAt or replayFrom');
   }
-  return { nodeId, createdAt: createdAt as number, replayFrom: replayFrom as number };
+  const meta: SnapshotMeta = { nodeId, createdAt: createdAt as number, replayFrom: replayFrom as number };
+  if (Number.isSafeInteger(records) && (records as number) >= 0) meta.records = records as number;
+  return meta;
 }
 
 function describeEnd(end: FramedReadEnd): string | null {

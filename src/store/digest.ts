@@ -35,28 +35,38 @@ export function groupOf(leaf: number): number {
  * come from the nodes' clocks, so a client cannot choose colliding inputs.
  * Changing it changes every digest, so it is part of the node-to-node protocol.
  */
-// The two lanes of the running hash; module state so the per-write path allocates nothing.
-let laneA = 0;
-let laneB = 0;
-
-function mix(x: number): void {
-  let a = Math.imul(laneA ^ x, 0xcc9e2d51);
+// The two lanes never mix with each other until the end, so each is a pure
+// function of its own state and the input: locals only, nothing allocated,
+// no module state on the per-write path.
+function mixA(a: number, x: number): number {
+  a = Math.imul(a ^ x, 0xcc9e2d51);
   a = (a << 15) | (a >>> 17);
-  laneA = Math.imul(a, 0x1b873593);
-  let b = Math.imul(laneB ^ x, 0x85ebca6b);
-  b = (b << 13) | (b >>> 19);
-  laneB = (Math.imul(b, 0xc2b2ae35) + 0xe6546b64) | 0;
+  return Math.imul(a, 0x1b873593);
 }
 
-function mixString(s: string): void {
-  for (let i = 0; i < s.length; i++) mix(s.charCodeAt(i));
-  mix(s.length | 0x10000);
+function mixB(b: number, x: number): number {
+  b = Math.imul(b ^ x, 0x85ebca6b);
+  b = (b << 13) | (b >>> 19);
+  return (Math.imul(b, 0xc2b2ae35) + 0xe6546b64) | 0;
+}
+
+function stringA(a: number, s: string): number {
+  for (let i = 0; i < s.length; i++) a = mixA(a, s.charCodeAt(i));
+  return mixA(a, s.length | 0x10000);
+}
+
+function stringB(b: number, s: string): number {
+  for (let i = 0; i < s.length; i++) b = mixB(b, s.charCodeAt(i));
+  return mixB(b, s.length | 0x10000);
 }
 
 /** Millisecond times exceed 32 bits: fold their high and low words. */
-function mixNumber(n: number): void {
-  mix(n >>> 0);
-  mix(Math.floor(n / 4294967296) >>> 0);
+function numberA(a: number, n: number): number {
+  return mixA(mixA(a, n >>> 0), Math.floor(n / 4294967296) >>> 0);
+}
+
+function numberB(b: number, n: number): number {
+  return mixB(mixB(b, n >>> 0), Math.floor(n / 4294967296) >>> 0);
 }
 
 function fmix32(h: number): number {
@@ -69,17 +79,18 @@ function fmix32(h: number): number {
 }
 
 function fieldsHash(key: string, vt: number, vc: number, vn: string, et: number, ec: number, en: string, out: Uint32Array): void {
-  laneA = 0x9747b28c;
-  laneB = 0x2f6d4a1b;
-  mixString(key);
-  mixNumber(vt);
-  mixNumber(vc);
-  mixString(vn);
-  mixNumber(et);
-  mixNumber(ec);
-  mixString(en);
-  out[0] = fmix32(laneA ^ Math.imul(laneB, 0x27d4eb2d));
-  out[1] = fmix32(laneB ^ Math.imul(laneA, 0x165667b1));
+  let a = stringA(0x9747b28c, key);
+  a = numberA(numberA(a, vt), vc);
+  a = stringA(a, vn);
+  a = numberA(numberA(a, et), ec);
+  a = stringA(a, en);
+  let b = stringB(0x2f6d4a1b, key);
+  b = numberB(numberB(b, vt), vc);
+  b = stringB(b, vn);
+  b = numberB(numberB(b, et), ec);
+  b = stringB(b, en);
+  out[0] = fmix32(a ^ Math.imul(b, 0x27d4eb2d));
+  out[1] = fmix32(b ^ Math.imul(a, 0x165667b1));
 }
 
 function entryHash(e: EntryRecord, out: Uint32Array): void {

@@ -111,8 +111,9 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-export function decodeRecord(bytes: Uint8Array, names?: Map<string, string>): EntryRecord {
-  const fast = new Cursor(asBuffer(bytes));
+/** One record (an append-log frame); `views` as for decodeRecords. */
+export function decodeRecord(bytes: Uint8Array, names?: Map<string, string>, views = false): EntryRecord {
+  const fast = new Cursor(asBuffer(bytes), views);
   try {
     const r = recordFromArray(fast.recordArray(), names, true);
     if (fast.atEnd()) return r;
@@ -144,11 +145,16 @@ export function encodeRecords(records: readonly EntryRecord[], headroom = 0): Bu
   return b;
 }
 
-export function decodeRecords(bytes: Uint8Array, each: (r: EntryRecord) => void, names?: Map<string, string>): number {
+/**
+ * Decodes a chunk of records, handing each to `each`. With `views`, values are
+ * views of `bytes`, not copies: for a caller that copies what it keeps before
+ * `bytes` is reused (the store copies every value into its arena).
+ */
+export function decodeRecords(bytes: Uint8Array, each: (r: EntryRecord) => void, names?: Map<string, string>, views = false): number {
   // Fast path first: records straight from the bytes. If the chunk uses an
   // encoding the cursor does not know, msgpackr decodes the whole chunk again;
   // records are only handed out once the fast pass has finished without surprise.
-  const fast = new Cursor(asBuffer(bytes));
+  const fast = new Cursor(asBuffer(bytes), views);
   try {
     const n = fast.arrayLength();
     if (n > bytes.length) throw new RecordFormatError(`chunk claims ${n} records in ${bytes.length} bytes`);
@@ -192,11 +198,18 @@ const UNSUPPORTED = new Unsupported('encoding not handled by the fast path');
 /**
  * A decoder for the msgpack subset records use (arrays, nil, numbers, strings,
  * bin), about twice as fast as a general decoder at start-up because it builds
- * no intermediate views: bin values are copied straight into their own buffers.
+ * no intermediate views: bin values are copied straight into their own buffers
+ * (or handed out as views of the chunk, for a caller that copies them anyway).
  */
 class Cursor {
   private pos = 0;
-  constructor(private readonly b: Buffer) {}
+  private lastName: Buffer | null = null;
+  private lastNameText = '';
+  /** `views`: bin values are views of `b` instead of copies. */
+  constructor(
+    private readonly b: Buffer,
+    private readonly views = false,
+  ) {}
 
   atEnd(): boolean {
     return this.pos === this.b.length;
@@ -228,8 +241,33 @@ class Cursor {
     const n = this.arrayLength();
     if (n !== 8 && n !== 11 && n !== 12) throw new RecordFormatError('record is not an 8-, 11- or 12-element array');
     const a: unknown[] = new Array(n);
-    for (let i = 0; i < n; i++) a[i] = this.scalar();
+    for (let i = 0; i < n; i++) a[i] = i === 5 || i === 10 ? this.nodeName() : this.scalar();
     return a;
+  }
+
+  /**
+   * A version's node id: a chunk holds a handful of distinct ones, so the last
+   * one's bytes are compared before a string is made.
+   */
+  private nodeName(): unknown {
+    const b = this.b;
+    const t = b[this.pos];
+    if (t === undefined || t < 0xa0 || t > 0xbf) return this.scalar();
+    const len = t & 0x1f;
+    const at = this.pos + 1;
+    const last = this.lastName;
+    if (last !== null && last.length === len && at + len <= b.length) {
+      let i = 0;
+      while (i < len && last[i] === b[at + i]) i++;
+      if (i === len) {
+        this.pos = at + len;
+        return this.lastNameText;
+      }
+    }
+    const name = this.scalar();
+    this.lastName = b.subarray(at, at + len);
+    this.lastNameText = name as string;
+    return name;
   }
 
   private take(n: number): number {
@@ -246,6 +284,7 @@ class Cursor {
 
   private bin(len: number): Buffer {
     const at = this.take(len);
+    if (this.views) return this.b.subarray(at, at + len);
     const copy = Buffer.allocUnsafe(len);
     this.b.copy(copy, 0, at, at + len);
     return copy;

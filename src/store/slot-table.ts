@@ -65,6 +65,16 @@ const MIN_SLOTS = 16;
 const MIN_INDEX_BITS = 6;
 const MIN_INDEX = 1 << MIN_INDEX_BITS;
 
+/** Keys up to this long are measured and written by a loop in JavaScript, longer ones natively. */
+const SHORT_KEY = 64;
+
+/** Bytes of `key` in UTF-8. */
+function utf8Length(key: string): number {
+  if (key.length > SHORT_KEY) return Buffer.byteLength(key, 'utf8');
+  for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) >= 0x80) return Buffer.byteLength(key, 'utf8');
+  return key.length;
+}
+
 export class SlotTable {
   readonly names = new NodeNames();
   readonly arena = new Arena();
@@ -137,7 +147,7 @@ export class SlotTable {
   add(key: string, h: number, r: EntryRecord, state: SlotState): number {
     const s = this.allocSlot();
     this.hash[s] = h;
-    const klen = Buffer.byteLength(key, 'utf8');
+    const klen = utf8Length(key);
     this.klen[s] = klen;
     this.loc[s] = this.writeBlock(s, klen, holdsValue(state) ? r.value : null, key, -1);
     this.setFields(s, r, state);
@@ -284,6 +294,17 @@ export class SlotTable {
     this.resize(MIN_SLOTS);
   }
 
+  /**
+   * Room for `n` records in all, so a load of that many grows neither the
+   * columns nor the index step by step (each step copies every column).
+   */
+  reserve(n: number): void {
+    if (n > this.state.length) this.resize(Math.ceil(n / MIN_SLOTS) * MIN_SLOTS);
+    let bits = 32 - this.indexShift;
+    while (n * 4 > 2 ** bits * 3 && bits < 31) bits++;
+    if (bits > 32 - this.indexShift) this.rebuildIndex(bits);
+  }
+
   /** Bytes of the columns as allocated (the part of them never written is not resident). */
   get columnBytes(): number {
     return this.state.length * SLOT_BYTES;
@@ -324,7 +345,10 @@ export class SlotTable {
     const h = this.arena.alloc(klen + vlen, s);
     const buf = this.arena.bufferOf(h);
     const at = this.arena.offsetOf(h);
-    if (key !== null) {
+    if (key !== null && klen === key.length && klen <= SHORT_KEY) {
+      // ASCII (a UTF-8 length equal to the UTF-16 length): stored byte by byte, cheaper than a native call for a short key.
+      for (let i = 0; i < klen; i++) buf[at + i] = key.charCodeAt(i);
+    } else if (key !== null) {
       buf.write(key, at, klen, 'utf8');
     } else {
       const fromAt = this.arena.offsetOf(from);
@@ -460,9 +484,14 @@ export class SlotTable {
   }
 
   private growIndex(): void {
+    this.rebuildIndex(33 - this.indexShift);
+  }
+
+  /** An index of 2^bits entries holding every slot the current one holds. */
+  private rebuildIndex(bits: number): void {
     const old = this.index;
-    this.index = new Int32Array(old.length * 2);
-    this.indexShift -= 1;
+    this.index = new Int32Array(2 ** bits);
+    this.indexShift = 32 - bits;
     for (let i = 0; i < old.length; i++) {
       const s = old[i]! - 1;
       if (s >= 0) this.place(s, this.hash[s]!);

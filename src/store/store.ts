@@ -26,6 +26,10 @@ export interface StoreOptions {
 export type ChangeOrigin = 'local' | 'remote' | 'sync' | 'load';
 
 export interface StoreChange {
+  /**
+   * Valid during the call only: a loaded record's value may be a view of the
+   * read buffer, reused for the next chunk. A listener that keeps the value copies it.
+   */
   readonly record: EntryRecord;
   readonly origin: ChangeOrigin;
 }
@@ -36,6 +40,7 @@ export type ChangeListener = (change: StoreChange) => void;
  * Called with the changes about to be made (one, or every change of a
  * setMany), before the store changes. Throwing (a StoreError, e.g. the append
  * log cannot be written) refuses them: nothing changes, no listener hears of them.
+ * Not called for changes of origin 'load': they come from the data directory.
  */
 export type WriteAheadHook = (changes: readonly StoreChange[]) => void;
 
@@ -47,6 +52,9 @@ export interface SetItem {
 }
 
 export class StoreError extends Error {}
+
+/** place()'s caller has not looked the key up (a slot number is ≥ 0, and -1 means absent). */
+const NOT_LOOKED_UP = -2;
 
 export const DEFAULT_TOMBSTONE_TTL_MS = 24 * 60 * 60 * 1000;
 
@@ -153,6 +161,18 @@ export class Store {
 
   get nodeId(): string {
     return this.hlc.nodeId;
+  }
+
+  /**
+   * Makes room for `more` records beyond those held (a load that knows its
+   * count): the columns and the key index are sized once instead of growing
+   * step by step. Changes nothing else; a wrong guess costs only memory.
+   */
+  reserve(more: number): void {
+    let n = Math.max(0, Math.floor(more));
+    // No more slots than the budget could hold, however many the caller expects.
+    if (this.maxMemory > 0) n = Math.min(n, Math.floor(this.maxMemory / slotCost(1, 0)));
+    this.slots.reserve(this.slots.size + n);
   }
 
   /** Subscribes to every change; returns the unsubscribe function. */
@@ -409,7 +429,7 @@ export class Store {
     if (local !== undefined && sameVersions(next, local) && next.hollow === local.hollow && (next.value === null) === (local.value === null)) {
       return false;
     }
-    this.apply(next, origin, { s, h });
+    this.apply(next, origin, s, h, now);
     return true;
   }
 
@@ -598,17 +618,20 @@ export class Store {
     };
   }
 
-  /** `found`: the key's slot (-1: none) and hash when the caller just looked them up (merge), so place() need not again. */
-  private apply(record: EntryRecord, origin: ChangeOrigin, found?: { s: number; h: number }): void {
+  /**
+   * `s`, `h`, `now`: the key's slot (-1: none), its hash and the time, when the
+   * caller (merge) just found them, so place() need not again; s = NOT_LOOKED_UP otherwise.
+   */
+  private apply(record: EntryRecord, origin: ChangeOrigin, s = NOT_LOOKED_UP, h = 0, now = 0): void {
     const change: StoreChange = { record, origin };
-    this.writeAhead?.([change]);
-    this.commit(change, found);
+    if (origin !== 'load') this.writeAhead?.([change]);
+    this.commit(change, s, h, now);
   }
 
   /** Makes a change the write-ahead hook accepted, then tells every listener. */
-  private commit(change: StoreChange, found?: { s: number; h: number }): void {
+  private commit(change: StoreChange, s = NOT_LOOKED_UP, h = 0, now = 0): void {
     const { record } = change;
-    this.place(record, found);
+    this.place(record, s, h, now);
     for (const listener of this.listeners) {
       try {
         listener(change);
@@ -628,13 +651,14 @@ export class Store {
   }
 
   /** Puts `record` in its key's slot (live, a stub, or a guard once expired), keeps the digest, then the budget. */
-  private place(record: EntryRecord, found?: { s: number; h: number }): void {
-    const now = this.tick();
+  private place(record: EntryRecord, found = NOT_LOOKED_UP, foundHash = 0, foundAt = 0): void {
+    const looked = found !== NOT_LOOKED_UP;
+    const now = looked ? foundAt : this.tick();
     const t = this.slots;
     const key = record.key;
     // tick() only changes slots' states, never which slot holds a key: a lookup made before it still holds.
-    const h = found?.h ?? keyHash(key);
-    let s = found?.s ?? t.find(key, h);
+    const h = looked ? foundHash : keyHash(key);
+    let s = looked ? found : t.find(key, h);
     if (s >= 0) {
       this.beforeChange(s);
       const st = t.state[s]!;

@@ -52,6 +52,33 @@ describe('record codec', () => {
     assert.ok(names.has('node-a') && names.has('node-b'));
   });
 
+  it('tells apart node ids of the same length in one chunk, in any order', () => {
+    const ids = ['node-a', 'node-b', 'node-a', 'node-a', 'node-ab', 'node-b', 'node-c'];
+    const recs: EntryRecord[] = ids.map((n, i) => ({
+      key: `k${i}`,
+      value: Buffer.from([i]),
+      created: 1,
+      vv: v(100 + i, 0, n),
+      expireAt: 0,
+      ev: v(100 + i, 1, ids[(i + 3) % ids.length]!),
+    }));
+    const out: EntryRecord[] = [];
+    decodeRecords(encodeRecords(recs), (r) => out.push(r), new Map());
+    assert.deepEqual(out, recs);
+  });
+
+  it('hands out values as views of the chunk only when asked to (the store copies them)', () => {
+    const bytes = encodeRecords(samples);
+    const copies: EntryRecord[] = [];
+    const views: EntryRecord[] = [];
+    decodeRecords(bytes, (r) => copies.push(r));
+    decodeRecords(bytes, (r) => views.push(r), undefined, true);
+    assert.deepEqual(views, samples);
+    bytes.fill(0);
+    assert.deepEqual(copies, samples, 'copies do not change with the chunk');
+    assert.equal(views[0]!.value!.toString(), '\0'.repeat(5), 'views do');
+  });
+
   it('writes plain msgpack: msgpackr reads every string, bin and number width back', () => {
     const lengths = [0, 1, 31, 32, 255, 256, 65_535, 65_536];
     const numbers = [0, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER];

@@ -49,6 +49,32 @@ describe('snapshot', () => {
     assert.ok(chunks > 10, `expected many chunks, got ${chunks}`);
   });
 
+  it("names the capture's record count in its header, told to the reader before the first record", async () => {
+    const dir = tmp();
+    const recs = records(3000);
+    const file = join(dir, 'store.snapshot');
+    await writeSnapshot(file, join(dir, 'store.snapshot.tmp'), recs, { ...meta, records: recs.length });
+    const seen: string[] = [];
+    const read = await readSnapshot(
+      file,
+      () => seen.push('record'),
+      {},
+      (m) => seen.push(`header ${m.records}`),
+    );
+    assert.equal(read.status, 'ok');
+    assert.equal(seen[0], 'header 3000');
+    assert.equal(seen.length, 3001);
+    // A header without the count (an older build's) reads as before.
+    const { file: old } = await write(tmp(), recs);
+    const back = await readSnapshot(
+      old,
+      () => {},
+      {},
+      (m) => assert.equal(m.records, undefined),
+    );
+    assert.deepEqual(back, { status: 'ok', meta, records: 3000, bytes: statSync(old).size });
+  });
+
   it('is owner-only, leaves no temp file, and replaces the previous snapshot', async () => {
     const dir = tmp();
     await write(dir, records(10));

@@ -71,6 +71,26 @@ describe('store slots', () => {
     assert.equal(s.get('a\ufffd')?.value?.toString(), '2');
   });
 
+  it('reserve() sizes the columns and the index once: adding that many records grows neither, and every one is found', () => {
+    const t = new SlotTable();
+    t.reserve(5000);
+    const columns = t.columnBytes;
+    const index = t.indexBytes;
+    assert.ok(index * 3 >= 5000 * 4 * 4, 'the index holds 5000 keys under three quarters full');
+    for (let i = 0; i < 5000; i++) t.add(`k${i}`, keyHash(`k${i}`), rec(`k${i}`), LIVE);
+    assert.equal(t.columnBytes, columns);
+    assert.equal(t.indexBytes, index);
+    for (let i = 0; i < 5000; i += 97) assert.equal(t.keyOf(t.find(`k${i}`, keyHash(`k${i}`))), `k${i}`);
+    t.reserve(10);
+    assert.equal(t.columnBytes, columns, 'a smaller reservation shrinks nothing');
+  });
+
+  it('a store reserves no more slots than its MaxMemory could hold', () => {
+    const s = new Store({ nodeId: 'n', maxMemory: 64 * 1024 });
+    s.reserve(10_000_000);
+    assert.ok(s.stats().heldBytes < 2 * 1024 * 1024, `held ${s.stats().heldBytes} bytes`);
+  });
+
   it('values read from the store are copies: a later write reusing the block does not change them', () => {
     const s = new Store({ nodeId: 'n' });
     s.set('a', Buffer.from('first value'));
