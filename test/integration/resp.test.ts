@@ -335,6 +335,26 @@ describe('Redis protocol (RESP2)', () => {
     assert.equal(await redis.get('run:0'), 'v2950');
   });
 
+  test('GET answers alike on every path: queued inside MULTI, refused for a key that is not UTF-8, counted as a hit or a miss', async () => {
+    const stat = async (name: string) => Number(new RegExp(`${name}:(\\d+)`).exec(await redis.info('stats'))![1]);
+    const [hits, misses] = [await stat('keyspace_hits'), await stat('keyspace_misses')];
+    await redis.set('g:one', '1');
+    assert.deepEqual(await redis.pipeline().get('g:one').get('g:none').call('GET', 'g:one').exec(), [
+      [null, '1'],
+      [null, null],
+      [null, '1'],
+    ]);
+    assert.equal(await stat('keyspace_hits'), hits + 2);
+    assert.equal(await stat('keyspace_misses'), misses + 1);
+    const tx = await redis.multi().get('g:one').set('g:one', '2').get('g:one').exec();
+    assert.deepEqual(tx, [
+      [null, '1'],
+      [null, 'OK'],
+      [null, '2'],
+    ]);
+    await assert.rejects(redis.get(Buffer.from([0xff, 0xfe])), /not valid UTF-8|valid UTF-8/);
+  });
+
   test('inline commands over a raw socket', async () => {
     const text = await rawUntil(node.respPort, `AUTH ${TEST_PASSWORD}\r\nPING\r\nSET inline "two words"\r\nGET inline\r\n`, /two words\r\n$/);
     assert.equal(text, '+OK\r\n+PONG\r\n+OK\r\n$9\r\ntwo words\r\n');

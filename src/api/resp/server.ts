@@ -21,6 +21,7 @@ import { countedDispatch } from './counted.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { KeyIndex } from './key-index.js';
 import { SetRun, SetTurn } from './set-run.js';
+import { plainGet } from './plain-get.js';
 import { RespParser, RespProtocolError, DEFAULT_LIMITS, OVERSIZED_COMMAND } from './parser.js';
 import { WatchRegistry } from './watch.js';
 import { ReplyWriter } from './reply.js';
@@ -200,6 +201,10 @@ export class RespServer extends SocketServer {
         // Only a three-word command can be a plain SET: everything else skips the run's checks.
         if (args.length === 3 && args !== OVERSIZED_COMMAND && setRun.take(args)) continue;
         if (setRun.size > 0) setRun.store();
+        if (args.length === 2 && plainGet(deps, conn, args, out, stats, this.opts.metrics)) {
+          if (out.size > FLUSH_AT) out.flush(socket);
+          continue;
+        }
         let pending: unknown;
         try {
           if (args === OVERSIZED_COMMAND) refuse(conn, out, `ERR value is larger than MaxValueSize (${deps.commands.limits.maxValueSize} bytes)`);

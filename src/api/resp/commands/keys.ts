@@ -2,9 +2,9 @@ import { isLive, type EntryRecord } from '../../../store/entry.js';
 import { ERR_INT, ERR_SYNTAX, MAX_TTL_MS, keyOf, lower, parseInteger, unknownSubcommand, wrongArity } from '../args.js';
 import { parseInt64 } from '../../../store/counter.js';
 import { ALL_KEYS, NO_KEYS, ONE_KEY, type AclCategory, type CommandFlag, type CommandSpec, type Handler } from '../command-spec.js';
-import type { RespDeps } from '../context.js';
+import type { RespDeps, ServerStats } from '../context.js';
 import { globMatcher } from '../glob.js';
-import { OK } from '../reply.js';
+import { OK, type ReplyWriter } from '../reply.js';
 
 /**
  * Strings and keys, mapped onto the same command layer and store the HTTP and
@@ -42,14 +42,21 @@ function remainingMs(e: EntryRecord, now: number): number {
   return e.expireAt === 0 ? -1 : Math.max(0, e.expireAt - now);
 }
 
-const get: Handler = ({ deps, args, out, stats }) => {
-  const e = liveRecord(deps, keyOf(args[1]!));
+/** GET's answer (also the pipeline's fast path, plain-get.ts): the value or nil, counted as a hit or a miss. True on a hit. */
+export function answerGet(deps: RespDeps, key: string, out: ReplyWriter, stats: ServerStats): boolean {
+  const e = liveRecord(deps, key);
   if (e === undefined || e.value === null) {
     stats.misses += 1;
-    return out.nil();
+    out.nil();
+    return false;
   }
   stats.hits += 1;
   out.bulk(e.value);
+  return true;
+}
+
+const get: Handler = ({ deps, args, out, stats }) => {
+  answerGet(deps, keyOf(args[1]!), out, stats);
 };
 
 /** SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ms-ts|KEEPTTL] */
