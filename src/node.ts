@@ -15,7 +15,7 @@ import type { NodeStatus } from './cluster/view.js';
 import { ClusterPage } from './cluster-page/page-state.js';
 import { clusterMode, type ClusterMode, type NodeSelf } from './compose/cluster-mode.js';
 import { httpServer, respMembers, respServer, tcpProtection, tcpServer } from './compose/front-ends.js';
-import { startHousekeeping } from './compose/housekeeping.js';
+import { catchUpDigest, startHousekeeping } from './compose/housekeeping.js';
 import { Late } from './compose/late.js';
 import { applySwitches, backupJobs, operationsRouter, runtimeSwitches, type BoundAddresses } from './compose/operations.js';
 import { commandLimits, groupClient, groupData, httpDeps, nodeSelf, persistenceOptions, storeOptions } from './compose/parts.js';
@@ -187,6 +187,8 @@ export class OwlNode {
     log.info('HTTP listening on %s:%d while the data directory loads (GET /readyz says how far)', httpAddress.address, httpAddress.port);
 
     // 3. Load the data directory, in slices of the event loop: nothing else runs on the store meanwhile.
+    // The loaded records are hashed into the digest after step 5, while the node serves (Store.deferDigest).
+    store.deferDigest();
     await persistence.load(signal === undefined ? {} : { signal });
 
     // 4. TCP and RESP open on the loaded store.
@@ -210,6 +212,7 @@ export class OwlNode {
     if (auth.unsaved) saveAuthData(dataDir, auth.data);
     persistence.begin();
     readiness.loaded();
+    stops.push('the digest catch-up', catchUpDigest(store));
     await persistence.moveDamagedAside().catch(() => {
       // Logged by the snapshot; the damaged files stay in place for the next one.
     });

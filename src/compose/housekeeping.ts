@@ -14,6 +14,25 @@ export function memoryReport(store: Store): string {
   return `memory: rss ${mb(m.rss)}, heap ${mb(m.heapUsed)} of ${mb(m.heapTotal)}, external ${mb(m.external)}; store ${s.keys} keys, ${mb(s.bytes)}${budget}, ${s.stubs} stubs, ${s.evictions} evictions`;
 }
 
+/** Records hashed into a deferred digest per turn of the event loop (a few milliseconds). */
+const DIGEST_SLICE_SLOTS = 16_384;
+
+/**
+ * Brings a digest the load deferred (Store.deferDigest) up to date in slices,
+ * a turn of the event loop between them; returns what stops it. Whoever asks
+ * for the digest before the end gets it complete anyway (the store hashes the rest then).
+ */
+export function catchUpDigest(store: Store): () => void {
+  let stopped = false;
+  const step = (): void => {
+    if (!stopped && !store.catchUpDigest(DIGEST_SLICE_SLOTS)) setImmediate(step);
+  };
+  setImmediate(step);
+  return () => {
+    stopped = true;
+  };
+}
+
 /** The node's periodic tasks (the Task_ settings); returns what stops them. */
 export function startHousekeeping(
   c: Pick<Config, 'Task_MemoryInfoToLog' | 'Task_ServerListBackup' | 'Task_ClearExpireData' | 'TombstoneTTL'>,

@@ -134,6 +134,8 @@ export class Store {
   private readonly expiries = new ExpiryQueue();
   private readonly listeners: ChangeListener[] = [];
   private writeAhead: WriteAheadHook | null = null;
+  /** Slots below this are in the digest; Infinity unless deferDigest() left the ones above out. */
+  private digestUpTo = Infinity;
   private listenerErrors = 0;
   /** The latest time seen: expiry never runs backwards when the wall clock does. */
   private clockMs = 0;
@@ -154,9 +156,38 @@ export class Store {
   }
 
   /** The digest of every record that has not expired (expired ones are taken out first). */
+  /** The digest of every record (complete: a deferred part is brought up to date first). */
   get digest(): Digest {
     this.tick();
+    if (this.digestUpTo !== Infinity) this.catchUpDigest(Infinity);
     return this.hashes;
+  }
+
+  /**
+   * Leaves the digest out of the writes to come until catchUpDigest() adds
+   * them: a load of the data directory places a million records without
+   * hashing each, and the node answers clients while the digest catches up in
+   * slices. Only for an empty store. Anything asking for the digest meanwhile
+   * (anti-entropy, status) gets it complete: the rest is hashed then.
+   */
+  deferDigest(): void {
+    if (this.slots.size === 0) this.digestUpTo = 0;
+  }
+
+  /**
+   * Adds up to `maxSlots` more slots to a deferred digest; true once the digest
+   * holds every record. Slots below the mark are hashed as they change, the
+   * ones above it when the mark reaches them, so each is counted once.
+   */
+  catchUpDigest(maxSlots: number): boolean {
+    const t = this.slots;
+    const end = Math.min(t.top, this.digestUpTo + maxSlots);
+    for (let s = this.digestUpTo; s < end; s++) {
+      const st = t.state[s]!;
+      if (st !== FREE && !isGuard(st)) this.toggleSlot(s, t.keyOf(s));
+    }
+    this.digestUpTo = end >= t.top ? Infinity : end;
+    return this.digestUpTo === Infinity;
   }
 
   get nodeId(): string {
@@ -565,6 +596,7 @@ export class Store {
     t.clear();
     this.expiries.clear();
     this.hashes.clear();
+    this.digestUpTo = Infinity;
   }
 
   /**
@@ -614,7 +646,7 @@ export class Store {
       maxMemory: this.maxMemory,
       evictions: this.evictions,
       stubsDropped: this.stubsDropped,
-      digest: this.hashes.root(),
+      digest: this.digest.root(),
     };
   }
 
@@ -674,13 +706,17 @@ export class Store {
     }
     if (!isGuard(state)) {
       if (record.expireAt !== 0) this.queueExpiry(record.expireAt, s);
-      this.hashes.toggle(h % LEAVES, key, record.vv.t, record.vv.c, record.vv.n, record.ev.t, record.ev.c, record.ev.n);
+      if (s < this.digestUpTo) this.hashes.toggle(h % LEAVES, key, record.vv.t, record.vv.c, record.vv.n, record.ev.t, record.ev.c, record.ev.n);
     }
     this.keepBudget();
   }
 
   /** Adds or removes slot `s`'s versions in the digest. */
   private toggleDigest(s: number, key: string): void {
+    if (s < this.digestUpTo) this.toggleSlot(s, key);
+  }
+
+  private toggleSlot(s: number, key: string): void {
     const t = this.slots;
     this.hashes.toggle(t.hash[s]! % LEAVES, key, t.vt[s]!, t.vcOf(s), t.names.nameOf(t.vn[s]!), t.et[s]!, t.ecOf(s), t.names.nameOf(t.en[s]!));
   }

@@ -4,6 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { status } from '../helpers/cluster.js';
 import { getToken, qs, request, restartNode, runToExit, sleep, startNode, stopAllNodes, type NodeHandle, type HttpResult } from '../helpers/node-process.js';
 
 /**
@@ -131,10 +132,13 @@ describe('persistence across restarts', () => {
     });
     assert.equal((await cmd(h, { cmd: 'delete', key: 'c7', token })).status, 200);
     assert.equal((await cmd(h, { cmd: 'expire', key: 'c8', exptime: 3600, token })).status, 200);
+    const digest = (await status(h)).store.digest;
     assert.equal(await h.stop('SIGKILL'), 'SIGKILL');
 
     const h2 = await restart(h);
     assert.match(h2.stdout(), /loaded 499 keys/);
+    // The digest of the reloaded records (hashed after the load, while the node serves) is the one before the kill.
+    assert.equal((await status(h2)).store.digest, digest);
     await parallel(500, 8, async (i) => {
       const r = await cmd(h2, { cmd: 'get', key: `c${i}` });
       if (i === 7) return assert.equal(r.status, 404);

@@ -236,6 +236,59 @@ describe('digest: part of the node-to-node protocol', () => {
   });
 });
 
+describe('digest deferred while loading (Store.deferDigest)', () => {
+  it('ends equal to a digest kept on every write, through writes, deletes, expiries and evictions made during the catch-up', () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const r = rng(seed);
+      let now = 10_000;
+      const opts = { nodeId: 'n1', now: () => now, maxMemory: 64 * 1024 };
+      const deferred = new Store(opts);
+      const kept = new Store(opts);
+      deferred.deferDigest();
+      const loaded: EntryRecord[] = [];
+      for (let i = 0; i < 600; i++) {
+        const rec = { ...randomRecord(r, `k${i % 400}`), expireAt: r() < 0.2 ? now + Math.floor(r() * 50) : 0 };
+        loaded.push(rec);
+      }
+      for (const rec of loaded) {
+        deferred.merge(rec, 'load');
+        kept.merge(rec, 'load');
+      }
+      let done = false;
+      for (let round = 0; round < 1000 && !done; round++) {
+        // The same change on both stores between slices: a write, a delete, time passing (expiry), a peer's record.
+        const key = `k${Math.floor(r() * 500)}`;
+        const op = r();
+        now += Math.floor(r() * 5);
+        for (const st of [deferred, kept]) {
+          if (op < 0.4) st.set(key, Buffer.alloc(Math.floor(r() * 300) + 1, 1), 0);
+          else if (op < 0.6) st.delete(key);
+          else st.merge(randomRecord(rng(round), key));
+        }
+        done = deferred.catchUpDigest(7);
+      }
+      assert.ok(done, `seed ${seed}: caught up`);
+      assert.equal(deferred.digest.root(), kept.digest.root(), `seed ${seed}`);
+      assert.deepEqual(deferred.digest.groupHashes(), kept.digest.groupHashes());
+    }
+  });
+
+  it('is complete whenever it is asked for, before the catch-up has ended', () => {
+    const deferred = new Store({ nodeId: 'n1' });
+    const kept = new Store({ nodeId: 'n1' });
+    deferred.deferDigest();
+    const r = rng(9);
+    for (let i = 0; i < 300; i++) {
+      const rec = randomRecord(r, `k${i}`);
+      deferred.merge(rec, 'load');
+      kept.merge(rec, 'load');
+    }
+    deferred.catchUpDigest(10);
+    assert.equal(deferred.stats().digest, kept.stats().digest);
+    assert.equal(deferred.catchUpDigest(10), true, 'nothing left once asked for');
+  });
+});
+
 describe('store: write-ahead hook and listeners', () => {
   it('a write-ahead hook that throws refuses the change: nothing changes, no listener hears of it', () => {
     const s = new Store({ nodeId: 'n1' });

@@ -13,14 +13,7 @@ import type { ReplyWriter } from './reply.js';
  * dispatch() gives the same command (the handler's answerGet); anything else
  * (GET inside MULTI or before AUTH, a key that is not UTF-8) goes through dispatch().
  */
-export function plainGet(
-  deps: RespDeps,
-  conn: Connection,
-  args: Buffer[],
-  out: ReplyWriter,
-  stats: ServerStats,
-  metrics: Metrics | undefined,
-): boolean {
+export function plainGet(deps: RespDeps, conn: Connection, args: Buffer[], out: ReplyWriter, stats: ServerStats, metrics: Metrics | undefined): boolean {
   if (args.length !== 2 || !conn.authed || conn.multi !== null || !isGetWord(args[0]!) || !isUtf8(args[1]!)) return false;
   const started = metrics === undefined ? 0 : performance.now();
   stats.totalCommands += 1;

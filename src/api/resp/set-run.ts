@@ -44,8 +44,8 @@ export class SetRun {
   take(args: Buffer[]): boolean {
     if (args.length !== 3 || !this.conn.authed || this.conn.multi !== null || !isSetWord(args[0]!) || !isUtf8(args[1]!)) return false;
     this.keys.push(args[1]!.toString('utf8'));
-    // A stored value must not keep the socket chunk it was parsed from alive.
-    this.values.push(Buffer.from(args[2]!));
+    // A view of the socket's read, held until the run is stored (this turn): the store copies it into its arena.
+    this.values.push(args[2]!);
     if (this.keys.length >= MAX_RUN) this.store();
     return true;
   }

@@ -20,7 +20,11 @@ export function liveRecord(deps: RespDeps, key: string): EntryRecord | undefined
   return deps.commands.get(key);
 }
 
-/** Stores a value through the command layer. Error text or null. */
+/**
+ * Stores a value through the command layer. Error text or null. `value` may be
+ * a view of the socket's read: the store copies it into its arena, so the view
+ * pins the read only until the command has run.
+ */
 export function setValue(deps: RespDeps, key: string, value: Buffer, ttlMs: number): string | null {
   const o = deps.commands.setMs(key, value, ttlMs);
   return o.status === 200 ? null : `ERR ${o.message ?? 'write failed'}`;
@@ -34,9 +38,6 @@ export function setTtl(deps: RespDeps, key: string, ttlMs: number): boolean {
 export function deleteKey(deps: RespDeps, key: string): boolean {
   return deps.commands.delete(key).status === 200;
 }
-
-/** A stored value must not keep the socket chunk it was parsed from alive. */
-export const own = (b: Buffer) => Buffer.from(b);
 
 function remainingMs(e: EntryRecord, now: number): number {
   return e.expireAt === 0 ? -1 : Math.max(0, e.expireAt - now);
@@ -97,7 +98,7 @@ const set: Handler = ({ deps, args, out }) => {
     // An absolute time already past: the value would be born expired, as good as deleted.
     if (current !== undefined) deleteKey(deps, key);
   } else {
-    const err = setValue(deps, key, own(args[2]!), ttlMs);
+    const err = setValue(deps, key, args[2]!, ttlMs);
     if (err !== null) return out.error(err);
   }
   if (returnOld) out.bulk(old);
@@ -112,7 +113,7 @@ const setWithTtl =
     const n = parseInteger(args[2]!);
     if (n === null) return out.error(ERR_INT);
     if (n <= 0 || n * unitMs > MAX_TTL_MS) return out.error(`ERR invalid expire time in '${name}' command`);
-    const err = setValue(deps, key, own(args[3]!), n * unitMs);
+    const err = setValue(deps, key, args[3]!, n * unitMs);
     if (err !== null) return out.error(err);
     out.constant(OK);
   };
@@ -120,7 +121,7 @@ const setWithTtl =
 const setnx: Handler = ({ deps, args, out }) => {
   const key = keyOf(args[1]!);
   if (liveRecord(deps, key) !== undefined) return out.integer(0);
-  const err = setValue(deps, key, own(args[2]!), 0);
+  const err = setValue(deps, key, args[2]!, 0);
   if (err !== null) return out.error(err);
   out.integer(1);
 };
@@ -310,7 +311,7 @@ const mget: Handler = ({ deps, args, out, stats }) => {
 const mset: Handler = ({ deps, args, out }) => {
   if (args.length % 2 !== 1) return out.error(wrongArity('mset'));
   const pairs: { key: string; value: Buffer }[] = [];
-  for (let i = 1; i < args.length; i += 2) pairs.push({ key: keyOf(args[i]!), value: own(args[i + 1]!) });
+  for (let i = 1; i < args.length; i += 2) pairs.push({ key: keyOf(args[i]!), value: args[i + 1]! });
   // All or nothing: the command layer checks every pair, then makes all of them or none.
   const o = deps.commands.setManyMs(pairs);
   if (o.status !== 200) return out.error(`ERR ${o.message ?? 'write failed'}`);

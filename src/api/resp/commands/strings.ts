@@ -3,7 +3,7 @@ import { ONE_KEY, type CommandSpec, type Handler } from '../command-spec.js';
 import type { RespDeps } from '../context.js';
 import { INT64_MIN, parseInt64 } from '../../../store/counter.js';
 import type { EntryRecord } from '../../../store/entry.js';
-import { deleteKey, liveRecord, own, setTtl, setValue } from './keys.js';
+import { deleteKey, liveRecord, setTtl, setValue } from './keys.js';
 
 /**
  * String commands beyond GET/SET: counters, partial reads and writes, reads
@@ -81,7 +81,7 @@ const incrByFloat: Handler = ({ deps, args, out }) => {
 const append: Handler = ({ deps, args, out }) => {
   const key = keyOf(args[1]!);
   const e = liveRecord(deps, key);
-  const value = e === undefined ? own(args[2]!) : Buffer.concat([e.value!, args[2]!]);
+  const value = e === undefined ? args[2]! : Buffer.concat([e.value!, args[2]!]);
   if (value.length > deps.commands.limits.maxValueSize) return out.error(ERR_TOO_BIG);
   const err = setValue(deps, key, value, keptTtl(e, Date.now()));
   if (err !== null) return out.error(err);
@@ -91,7 +91,7 @@ const append: Handler = ({ deps, args, out }) => {
 const getset: Handler = ({ deps, args, out }) => {
   const key = keyOf(args[1]!);
   const old = liveRecord(deps, key)?.value ?? null;
-  const err = setValue(deps, key, own(args[2]!), 0);
+  const err = setValue(deps, key, args[2]!, 0);
   if (err !== null) return out.error(err);
   out.bulk(old);
 };
@@ -170,7 +170,7 @@ const setrange: Handler = ({ deps, args, out }) => {
 const msetnx: Handler = ({ deps, args, out }) => {
   if (args.length % 2 !== 1) return out.error("ERR wrong number of arguments for 'msetnx' command");
   const pairs: { key: string; value: Buffer }[] = [];
-  for (let i = 1; i < args.length; i += 2) pairs.push({ key: keyOf(args[i]!), value: own(args[i + 1]!) });
+  for (let i = 1; i < args.length; i += 2) pairs.push({ key: keyOf(args[i]!), value: args[i + 1]! });
   if (pairs.some(({ key }) => liveRecord(deps, key) !== undefined)) return out.integer(0);
   const o = deps.commands.setManyMs(pairs);
   if (o.status !== 200) return out.error(`ERR ${o.message ?? 'write failed'}`);
