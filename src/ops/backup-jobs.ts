@@ -39,6 +39,7 @@ export interface BackupStore {
   readonly nodeId: string;
   readonly hlc: { now(): Version };
   capture(): StoreCapture;
+  onChange(listener: (change: { readonly record: EntryRecord }) => void): () => void;
   versionsOf(key: string): { vv: Version; ev: Version; value: boolean } | undefined;
   set(key: string, value: Buffer, ttlMs?: number): EntryRecord;
   /** Several writes, all or none (one append-log write). */
@@ -203,44 +204,29 @@ export function coldRestore(deps: OpsDeps, a: RestoreArgs): Job {
 
 async function restore(store: BackupStore, path: string, replace: boolean, run: JobRun): Promise<Record<string, unknown>> {
   const slices = new Slices();
-  // Whatever is written from here on, by anyone, is newer work than the restore: it is kept.
+  // Whatever is written from here on, by anyone, is newer work than the restore: it is kept. Every
+  // version held now is older than the fence (the clock observes each one it takes in), so only a
+  // key changed from here on by someone else can hold a newer one: replace looks up those only.
   const fence = store.hlc.now();
-  // First pass: the whole file checked (gzip, checksums, counts) before anything changes.
-  const meta = await checkBackup(path, async (m) => {
-    run.progress(0, m.count);
-    await slices.spent();
+  const changedSince = new Set<string>();
+  let writing = false;
+  const unsubscribe = store.onChange(({ record }) => {
+    if (!writing && (newer(record.vv, fence) || newer(record.ev, fence))) changedSince.add(record.key);
   });
-  // Keys of the backup whose value is not written (expired by now, refused): replace leaves them as they are.
-  const held = new Set<string>();
-  let applied = 0;
-  let restored = 0;
-  let kept = 0;
-  let expired = 0;
-  let refused = 0;
-  const apply = async (batch: EntryRecord[]): Promise<void> => {
-    for (let i = 0; i < batch.length; i += WRITE_BATCH) {
-      const now = Date.now();
-      const writes: { key: string; value: Buffer; ttlMs: number }[] = [];
-      const end = Math.min(batch.length, i + WRITE_BATCH);
-      for (let j = i; j < end; j++) {
-        const r = batch[j]!;
-        applied += 1;
-        if (r.value === null) continue;
-        if (r.expireAt !== 0 && r.expireAt <= now) {
-          expired += 1;
-          if (replace) held.add(r.key);
-          continue;
-        }
-        const current = store.versionsOf(r.key);
-        if (current !== undefined) {
-          const since = newer(current.vv, fence) || newer(current.ev, fence);
-          if (since || (!replace && current.value && compareVersions(current.vv, r.vv) >= 0)) {
-            kept += 1;
-            continue;
-          }
-        }
-        writes.push({ key: r.key, value: r.value, ttlMs: r.expireAt === 0 ? 0 : r.expireAt - now });
-      }
+  try {
+    // First pass: the whole file checked (gzip, checksums, counts) before anything changes.
+    const meta = await checkBackup(path, async (m) => {
+      run.progress(0, m.count);
+      await slices.spent();
+    });
+    // Keys of the backup whose value is not written (expired by now, refused): replace leaves them as they are.
+    const held = new Set<string>();
+    let applied = 0;
+    let restored = 0;
+    let kept = 0;
+    let expired = 0;
+    let refused = 0;
+    const write = (writes: { key: string; value: Buffer; ttlMs: number }[]): void => {
       // One append-log write for the batch; if the store refuses it (a value larger than MaxMemory), one by one.
       try {
         store.setMany(writes);
@@ -256,40 +242,75 @@ async function restore(store: BackupStore, path: string, replace: boolean, run: 
           }
         }
       }
-      run.progress(applied);
-      await slices.spent();
+    };
+    const apply = async (batch: EntryRecord[]): Promise<void> => {
+      for (let i = 0; i < batch.length; i += WRITE_BATCH) {
+        const now = Date.now();
+        const writes: { key: string; value: Buffer; ttlMs: number }[] = [];
+        const end = Math.min(batch.length, i + WRITE_BATCH);
+        for (let j = i; j < end; j++) {
+          const r = batch[j]!;
+          applied += 1;
+          if (r.value === null) continue;
+          if (r.expireAt !== 0 && r.expireAt <= now) {
+            expired += 1;
+            if (replace) held.add(r.key);
+            continue;
+          }
+          const current = replace && !changedSince.has(r.key) ? undefined : store.versionsOf(r.key);
+          if (current !== undefined) {
+            const since = newer(current.vv, fence) || newer(current.ev, fence);
+            if (since || (!replace && current.value && compareVersions(current.vv, r.vv) >= 0)) {
+              kept += 1;
+              continue;
+            }
+          }
+          writes.push({ key: r.key, value: r.value, ttlMs: r.expireAt === 0 ? 0 : r.expireAt - now });
+        }
+        writing = true;
+        try {
+          write(writes);
+        } finally {
+          writing = false;
+        }
+        run.progress(applied);
+        await slices.spent();
+      }
+    };
+    try {
+      await readBackup(path, apply);
+    } catch (err) {
+      // The file passed the check: a record written invalid (or a file changed since) fails here, part way.
+      if (err instanceof BackupFileError) throw new BackupFileError(`${err.message}; ${restored} of its ${meta.count} records were restored before it`);
+      throw err;
     }
-  };
-  try {
-    await readBackup(path, apply);
-  } catch (err) {
-    // The file passed the check: a record written invalid (or a file changed since) fails here, part way.
-    if (err instanceof BackupFileError) throw new BackupFileError(`${err.message}; ${restored} of its ${meta.count} records were restored before it`);
-    throw err;
-  }
-  let deleted = 0;
-  if (replace) {
-    // Every backup value was written after the fence (or kept as newer, or held): a live key written
-    // before it is one the backup does not hold.
-    for (let from = 0; from >= 0; ) {
-      const found = store.liveKeysWrittenBefore(fence, from, SCAN_SLOTS);
-      from = found.next;
-      const doomed = held.size === 0 ? found.keys : found.keys.filter((k) => !held.has(k));
-      if (doomed.length > 0) deleted += store.deleteMany(doomed).length;
-      await slices.spent();
+    unsubscribe();
+    let deleted = 0;
+    if (replace) {
+      // Every backup value was written after the fence (or kept as newer, or held): a live key written
+      // before it is one the backup does not hold.
+      for (let from = 0; from >= 0; ) {
+        const found = store.liveKeysWrittenBefore(fence, from, SCAN_SLOTS);
+        from = found.next;
+        const doomed = held.size === 0 ? found.keys : found.keys.filter((k) => !held.has(k));
+        if (doomed.length > 0) deleted += store.deleteMany(doomed).length;
+        await slices.spent();
+      }
     }
+    return {
+      backup_node: meta.node,
+      backup_created_at: new Date(meta.createdAt).toISOString(),
+      records: meta.count,
+      restored,
+      kept_newer: kept,
+      skipped_expired: expired,
+      refused,
+      deleted,
+      mode: replace ? 'replace' : 'merge',
+    };
+  } finally {
+    unsubscribe();
   }
-  return {
-    backup_node: meta.node,
-    backup_created_at: new Date(meta.createdAt).toISOString(),
-    records: meta.count,
-    restored,
-    kept_newer: kept,
-    skipped_expired: expired,
-    refused,
-    deleted,
-    mode: replace ? 'replace' : 'merge',
-  };
 }
 
 export function parseJobId(input: Input): string {

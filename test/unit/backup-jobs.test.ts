@@ -207,6 +207,30 @@ describe('coldbackup and coldrestore', () => {
     assert.equal(text(store, 'k201'), 'during');
   });
 
+  it("replace keeps a peer's change newer than the restore's start; a peer's change carrying an older version is not newer work", async () => {
+    const { deps, store } = setup();
+    const N = 30_000;
+    for (let i = 0; i < N; i++) store.set(`k${i}`, Buffer.from(`v${i}`));
+    await job(deps, { job_type: 'coldbackup', job_id: 'b', file: 'b.gz' });
+    assert.equal((await finished(deps, 'b')).status, 'done');
+    const old = store.hlc.now();
+    store.delete(`k${N - 1}`);
+    await job(deps, { job_type: 'coldrestore', job_id: 'r', file: 'b.gz', mode: 'replace' });
+    for (let turn = 0; turn < 10_000 && deps.jobs.registry.get('r')!.status === 'queued'; turn++) await new Promise((r) => setImmediate(r));
+    assert.equal(deps.jobs.registry.get('r')!.status, 'running');
+    const future = { t: Date.now() + 60_000, c: 0, n: 'peer' };
+    assert.ok(store.merge({ key: `k${N - 2}`, value: Buffer.from('peer-newer'), created: 1, vv: future, expireAt: 0, ev: future }));
+    // Older than the restore's start (and than the delete), so the merge keeps the tombstone; another key, absent, takes it.
+    assert.ok(store.merge({ key: 'peer-old', value: Buffer.from('old'), created: 1, vv: old, expireAt: 0, ev: old }));
+    const r = await finished(deps, 'r');
+    assert.equal(r.status, 'done', r.error ?? '');
+    assert.equal(text(store, `k${N - 2}`), 'peer-newer', "a peer's change newer than the restore's start is kept");
+    assert.equal(text(store, `k${N - 1}`), `v${N - 1}`, 'deleted before the restore: back');
+    assert.equal(store.get('peer-old'), undefined, 'taken in during the restore but older than its start: replace deletes it');
+    assert.equal(r.result!.kept_newer, 1);
+    assert.equal(r.result!.restored, N - 1);
+  });
+
   it('a damaged backup fails the job with a clear error and changes nothing', async () => {
     const { deps, store } = setup();
     for (let i = 0; i < 5000; i++) store.set(`k${i}`, Buffer.from(`v${i}`));
