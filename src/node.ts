@@ -165,13 +165,14 @@ export class OwlNode {
       keys: () => store.stats().keys,
       loadProgress: () => persistence.progress(),
     });
+    const jobs = backupJobs(config.BackupDir, dataDir, store, persistence);
     const routers = [
       metricsRouter(deps, metrics, config.MetricsAuth),
       healthRouter(readiness),
       serverRouter(deps, mode.lists),
       groupDataRouter(deps, groupData(config, { commands, nodes: mode.groupNodes, client, self })),
       clusterRouter(deps, view),
-      operationsRouter(config, { dataDir, store, deps, mode, switches, self, bound, startedAt, jobs: backupJobs(config.BackupDir, dataDir, store) }),
+      operationsRouter(config, { dataDir, store, deps, mode, switches, self, bound, startedAt, jobs }),
       pageRouter(deps, page),
       ...(mode.internal === null ? [] : [internalRouter(mode.internal)]),
     ];

@@ -48,10 +48,10 @@ export function applySwitches(switches: RuntimeSwitches, parts: { commands: Comm
 }
 
 /** The backup and restore jobs: their record in the data directory, BackupDir (default: backups/ in it). */
-export function backupJobs(backupDir: string, dataDir: string, store: Store): JobsDeps {
+export function backupJobs(backupDir: string, dataDir: string, store: Store, persistence: Persistence): JobsDeps {
   const registry = new Jobs(join(dataDir, JOBS_FILE));
   if (registry.problem !== null) log.warn('%s', registry.problem);
-  return { registry, backupDir: backupDir.trim() === '' ? join(dataDir, BACKUP_DIR) : resolve(backupDir), store };
+  return { registry, backupDir: backupDir.trim() === '' ? join(dataDir, BACKUP_DIR) : resolve(backupDir), store, log: persistence };
 }
 
 /** The cluster operations' router (HarperDB, CubeFS, QED and Kunlun forms; src/ops/). */

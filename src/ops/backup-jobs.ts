@@ -1,14 +1,14 @@
 import { lstatSync, mkdirSync, realpathSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { setImmediate as yieldTurn } from 'node:timers/promises';
-import { readBackup, writeBackup } from '../persistence/backup.js';
+import { BackupFileError, checkBackup, readBackup, writeBackup } from '../persistence/backup.js';
 import type { EntryRecord } from '../store/entry.js';
 import { compareVersions, type Version } from '../store/hlc.js';
 import type { StoreCapture } from '../store/store.js';
 import type { OpsDeps } from './context.js';
 import { OpsError, fieldError } from './errors.js';
 import { isObject, optEnum, optString, reqString, type Input } from './fields.js';
-import type { Job, Jobs } from './jobs.js';
+import type { Job, JobRun, Jobs } from './jobs.js';
 import { askPeer, settleAll } from './peers.js';
 
 /**
@@ -39,6 +39,7 @@ export interface BackupStore {
   readonly nodeId: string;
   readonly hlc: { now(): Version };
   capture(): StoreCapture;
+  onChange(listener: (change: { readonly record: EntryRecord }) => void): () => void;
   versionsOf(key: string): { vv: Version; ev: Version; value: boolean } | undefined;
   set(key: string, value: Buffer, ttlMs?: number): EntryRecord;
   /** Several writes, all or none (one append-log write). */
@@ -48,11 +49,19 @@ export interface BackupStore {
   liveKeysWrittenBefore(v: Version, from: number, maxSlots: number): { keys: string[]; next: number };
 }
 
+/** What a restore needs of persistence (Persistence's public API). */
+export interface RestoreLog {
+  /** No log-size snapshot until the release is called; one follows it if the log outgrew its limit. */
+  holdSizeSnapshots(): () => void;
+}
+
 export interface JobsDeps {
   registry: Jobs;
   /** The BackupDir setting, resolved (created on first use). */
   backupDir: string;
   store: BackupStore;
+  /** Absent when the node keeps no data directory writes (tests with a bare store). */
+  log?: RestoreLog;
 }
 
 /** How long a restore works before it lets the node serve (a turn of the event loop). */
@@ -178,15 +187,35 @@ function newer(a: Version, b: Version): boolean {
 }
 
 export function coldRestore(deps: OpsDeps, a: RestoreArgs): Job {
-  const { registry, backupDir, store } = deps.jobs;
+  const { registry, backupDir, store, log } = deps.jobs;
   const path = backupPath(backupDir, a.file);
   checkInside(backupDir, path, a.file);
   return registry.start('coldrestore', a.jobId, a.file, async (run) => {
-    const slices = new Slices();
-    // Whatever is written from here on, by anyone, is newer work than the restore: it is kept.
-    const fence = store.hlc.now();
-    // First pass: the whole file checked before anything changes.
-    const meta = await readBackup(path, async (_batch, m) => {
+    // Every write of the restore is in the append log before it is made; the log-size snapshots of
+    // the whole store wait until it ends (its next writes would outgrow each one again).
+    const release = log?.holdSizeSnapshots() ?? (() => {});
+    try {
+      return await restore(store, path, a.replace, run);
+    } finally {
+      release();
+    }
+  });
+}
+
+async function restore(store: BackupStore, path: string, replace: boolean, run: JobRun): Promise<Record<string, unknown>> {
+  const slices = new Slices();
+  // Whatever is written from here on, by anyone, is newer work than the restore: it is kept. Every
+  // version held now is older than the fence (the clock observes each one it takes in), so only a
+  // key changed from here on by someone else can hold a newer one: replace looks up those only.
+  const fence = store.hlc.now();
+  const changedSince = new Set<string>();
+  let writing = false;
+  const unsubscribe = store.onChange(({ record }) => {
+    if (!writing && (newer(record.vv, fence) || newer(record.ev, fence))) changedSince.add(record.key);
+  });
+  try {
+    // First pass: the whole file checked (gzip, checksums, counts) before anything changes.
+    const meta = await checkBackup(path, async (m) => {
       run.progress(0, m.count);
       await slices.spent();
     });
@@ -197,7 +226,24 @@ export function coldRestore(deps: OpsDeps, a: RestoreArgs): Job {
     let kept = 0;
     let expired = 0;
     let refused = 0;
-    await readBackup(path, async (batch) => {
+    const write = (writes: { key: string; value: Buffer; ttlMs: number }[]): void => {
+      // One append-log write for the batch; if the store refuses it (a value larger than MaxMemory), one by one.
+      try {
+        store.setMany(writes);
+        restored += writes.length;
+      } catch {
+        for (const w of writes) {
+          try {
+            store.set(w.key, w.value, w.ttlMs);
+            restored += 1;
+          } catch {
+            refused += 1;
+            if (replace) held.add(w.key);
+          }
+        }
+      }
+    };
+    const apply = async (batch: EntryRecord[]): Promise<void> => {
       for (let i = 0; i < batch.length; i += WRITE_BATCH) {
         const now = Date.now();
         const writes: { key: string; value: Buffer; ttlMs: number }[] = [];
@@ -208,40 +254,39 @@ export function coldRestore(deps: OpsDeps, a: RestoreArgs): Job {
           if (r.value === null) continue;
           if (r.expireAt !== 0 && r.expireAt <= now) {
             expired += 1;
-            if (a.replace) held.add(r.key);
+            if (replace) held.add(r.key);
             continue;
           }
-          const current = store.versionsOf(r.key);
+          const current = replace && !changedSince.has(r.key) ? undefined : store.versionsOf(r.key);
           if (current !== undefined) {
             const since = newer(current.vv, fence) || newer(current.ev, fence);
-            if (since || (!a.replace && current.value && compareVersions(current.vv, r.vv) >= 0)) {
+            if (since || (!replace && current.value && compareVersions(current.vv, r.vv) >= 0)) {
               kept += 1;
               continue;
             }
           }
           writes.push({ key: r.key, value: r.value, ttlMs: r.expireAt === 0 ? 0 : r.expireAt - now });
         }
-        // One append-log write for the batch; if the store refuses it (a value larger than MaxMemory), one by one.
+        writing = true;
         try {
-          store.setMany(writes);
-          restored += writes.length;
-        } catch {
-          for (const w of writes) {
-            try {
-              store.set(w.key, w.value, w.ttlMs);
-              restored += 1;
-            } catch {
-              refused += 1;
-              if (a.replace) held.add(w.key);
-            }
-          }
+          write(writes);
+        } finally {
+          writing = false;
         }
         run.progress(applied);
         await slices.spent();
       }
-    });
+    };
+    try {
+      await readBackup(path, apply);
+    } catch (err) {
+      // The file passed the check: a record written invalid (or a file changed since) fails here, part way.
+      if (err instanceof BackupFileError) throw new BackupFileError(`${err.message}; ${restored} of its ${meta.count} records were restored before it`);
+      throw err;
+    }
+    unsubscribe();
     let deleted = 0;
-    if (a.replace) {
+    if (replace) {
       // Every backup value was written after the fence (or kept as newer, or held): a live key written
       // before it is one the backup does not hold.
       for (let from = 0; from >= 0; ) {
@@ -261,9 +306,11 @@ export function coldRestore(deps: OpsDeps, a: RestoreArgs): Job {
       skipped_expired: expired,
       refused,
       deleted,
-      mode: a.replace ? 'replace' : 'merge',
+      mode: replace ? 'replace' : 'merge',
     };
-  });
+  } finally {
+    unsubscribe();
+  }
 }
 
 export function parseJobId(input: Input): string {

@@ -19,7 +19,9 @@ import { SNAPSHOT_FORMAT, SNAPSHOT_MAGIC, writeRecordFrames, type RecordSource }
  * the snapshot) with a turn of the event loop between them (gzip runs on the
  * thread pool), to a temp file linked into place once complete. Read
  * streamed; any damage (bad gzip, bad checksum, cut short, counts that
- * disagree) is a BackupFileError: a backup is restored whole or not at all.
+ * disagree) is a BackupFileError. checkBackup proves all of that without
+ * decoding a record, so a restore checks the whole file before it changes
+ * anything and decodes each record once.
  */
 
 export interface BackupMeta {
@@ -33,10 +35,15 @@ export interface BackupMeta {
 
 export class BackupFileError extends Error {}
 
-/** Uncompressed bytes per chunk read (zlib's default is 16 KiB; a frame is 256 KiB). */
-const READ_CHUNK_BYTES = 64 * 1024;
+/**
+ * Uncompressed bytes per chunk read (zlib's default is 16 KiB; a frame is 256 KiB). zlib hands
+ * each chunk back on the main thread, one per turn of the event loop: a chunk must hold more
+ * records than a restore applies in one slice, or the reader waits a turn for every chunk (and
+ * the turns between slices multiply).
+ */
+const READ_CHUNK_BYTES = 1024 * 1024;
 /** Uncompressed bytes inflated ahead of the reader. */
-const READ_AHEAD_BYTES = 1024 * 1024;
+const READ_AHEAD_BYTES = 4 * 1024 * 1024;
 /** Largest frame a reader accepts: a chunk is far smaller; more is damage. */
 const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
@@ -109,13 +116,57 @@ function frameCrc(kind: number, payload: Uint8Array): number {
  * (awaited: the caller may take turns of the event loop). Throws
  * BackupFileError at the first sign of damage, saying what and where.
  */
-export async function readBackup(file: string, onRecords: (records: EntryRecord[], meta: BackupMeta) => void | Promise<void>): Promise<BackupMeta> {
+export function readBackup(file: string, onRecords: (records: EntryRecord[], meta: BackupMeta) => void | Promise<void>): Promise<BackupMeta> {
+  const names = new Map<string, string>();
+  return scanBackup(file, async (payload, meta) => {
+    const batch: EntryRecord[] = [];
+    const n = decodeRecords(payload, (r) => batch.push(r), names);
+    await onRecords(batch, meta);
+    return n;
+  });
+}
+
+/**
+ * Checks the whole backup `file` without decoding its records: the gzip
+ * stream (its own CRC-32 and length), the magic and format, every frame's
+ * checksum and order, and that the header, the records frames (the length of
+ * each frame's record array) and the end frame count the same records.
+ * `onFrame` is awaited after each records frame. Throws BackupFileError as
+ * readBackup does. The records themselves are validated where they are
+ * decoded (readBackup): a file passing this check was written so, not damaged
+ * after.
+ */
+export function checkBackup(file: string, onFrame: (meta: BackupMeta) => void | Promise<void> = () => {}): Promise<BackupMeta> {
+  return scanBackup(file, async (payload, meta) => {
+    const n = recordsIn(payload);
+    await onFrame(meta);
+    return n;
+  });
+}
+
+/** How many records a records frame holds: the length of its msgpack array (as encodeRecords writes it). */
+function recordsIn(payload: Buffer): number {
+  const t = payload[0];
+  let n = -1;
+  if (t !== undefined && t >= 0x90 && t <= 0x9f) n = t & 0x0f;
+  else if (t === 0xdc && payload.length >= 3) n = payload.readUInt16BE(1);
+  else if (t === 0xdd && payload.length >= 5) n = payload.readUInt32BE(1);
+  if (n < 0) throw new RecordFormatError('a records frame does not hold an array of records');
+  if (n > payload.length) throw new RecordFormatError(`chunk claims ${n} records in ${payload.length} bytes`);
+  return n;
+}
+
+/**
+ * Streams the backup `file` frame by frame, checking everything but the
+ * records, and hands each records frame's payload to `onRecords`, which
+ * returns how many records it holds.
+ */
+async function scanBackup(file: string, onRecords: (payload: Buffer, meta: BackupMeta) => Promise<number>): Promise<BackupMeta> {
   if (!existsSync(file)) throw new BackupFileError(`${file} does not exist`);
   // Inflated ahead on the thread pool while the records before are applied (highWaterMark is a
   // stream option zlib passes on; its typings leave it out).
   const gunzip = zlib.createGunzip({ chunkSize: READ_CHUNK_BYTES, highWaterMark: READ_AHEAD_BYTES } as zlib.ZlibOptions);
   const source = createReadStream(file).pipe(gunzip);
-  const names = new Map<string, string>();
   // Chunks are joined once there is enough for the next frame, not at every chunk (a frame spans many).
   let parts: Buffer[] = [];
   let have = 0;
@@ -157,9 +208,7 @@ export async function readBackup(file: string, onRecords: (records: EntryRecord[
           } else if (meta === null) {
             throw damaged('the first frame is not the header');
           } else if (kind === KIND_RECORDS) {
-            const batch: EntryRecord[] = [];
-            records += decodeRecords(payload, (r) => batch.push(r), names);
-            await onRecords(batch, meta);
+            records += await onRecords(payload, meta);
           } else if (kind === KIND_END) {
             const n = decodeMap(payload).count;
             if (n !== records || n !== meta.count)

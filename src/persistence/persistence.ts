@@ -138,6 +138,8 @@ export class Persistence {
   private lastSnapshotBytes = 0;
   private writeErrors = 0;
   private snapshotQueued = false;
+  /** Holds on the log-size snapshot (a restore running): the log grows meanwhile, one snapshot follows. */
+  private sizeSnapshotHolds = 0;
   /** begin() ran: the files may be written. */
   private begun = false;
   /** Covered by the snapshot (a crash between its rename and their removal): removed by begin(). */
@@ -390,9 +392,32 @@ export class Persistence {
         return;
       }
     }
-    const limit = Math.max(this.opts.logSnapshotBytes ?? DEFAULT_LOG_SNAPSHOT_BYTES, this.lastSnapshotBytes);
-    if (w.size > limit) this.snapshotSoon();
+    if (this.sizeSnapshotHolds === 0 && this.logOutgrown(w)) this.snapshotSoon();
   };
+
+  /** The log is larger than the last snapshot and than logSnapshotBytes: a snapshot would make it small again. */
+  private logOutgrown(w: AppendLogWriter): boolean {
+    return w.size > Math.max(this.opts.logSnapshotBytes ?? DEFAULT_LOG_SNAPSHOT_BYTES, this.lastSnapshotBytes);
+  }
+
+  /**
+   * Until the returned release is called, a large append log triggers no
+   * snapshot: a bulk writer (a restore, whose log grows by about the backup's
+   * size) is not slowed by snapshots of the whole store that its next writes
+   * would outgrow again. Every change is still written to the log before it
+   * is made, so nothing is less safe; only the log is longer meanwhile. On
+   * the last release, one snapshot follows if the log outgrew its limit.
+   */
+  holdSizeSnapshots(): () => void {
+    this.sizeSnapshotHolds += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.sizeSnapshotHolds -= 1;
+      if (this.sizeSnapshotHolds === 0 && this.log !== null && this.logOutgrown(this.log)) this.snapshotSoon();
+    };
+  }
 
   /** What a client whose write was refused is told. */
   private refusal(): string {

@@ -8,23 +8,28 @@ import { runBody, runRest } from '../../src/ops/dispatch.js';
 import type { OpsDeps } from '../../src/ops/context.js';
 import { Jobs, type Job } from '../../src/ops/jobs.js';
 import { BackupFileError, readBackup, writeBackup } from '../../src/persistence/backup.js';
+import { Persistence } from '../../src/persistence/persistence.js';
 import { arraySource } from '../../src/persistence/snapshot.js';
+import { setQuiet } from '../../src/log.js';
 import { Store } from '../../src/store/store.js';
 
 /** coldbackup / coldrestore / get_status against an in-process store (src/ops/backup-jobs.ts, src/persistence/backup.ts). */
 
+setQuiet(true);
 const dirs: string[] = [];
-after(() => {
+const opened: Persistence[] = [];
+after(async () => {
+  for (const p of opened) await p.close().catch(() => {});
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function setup(store = new Store({ nodeId: 'n1' })): { deps: OpsDeps; store: Store; dir: string } {
+function setup(store = new Store({ nodeId: 'n1' }), log?: Persistence): { deps: OpsDeps; store: Store; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'owlcache-jobs-'));
   dirs.push(dir);
   const deps = {
     node: { name: () => 'n1' },
     cluster: () => null,
-    jobs: { registry: new Jobs(join(dir, 'jobs.json')), backupDir: join(dir, 'backups'), store },
+    jobs: { registry: new Jobs(join(dir, 'jobs.json')), backupDir: join(dir, 'backups'), store, ...(log === undefined ? {} : { log }) },
   } as unknown as OpsDeps;
   return { deps, store, dir };
 }
@@ -202,6 +207,30 @@ describe('coldbackup and coldrestore', () => {
     assert.equal(text(store, 'k201'), 'during');
   });
 
+  it("replace keeps a peer's change newer than the restore's start; a peer's change carrying an older version is not newer work", async () => {
+    const { deps, store } = setup();
+    const N = 30_000;
+    for (let i = 0; i < N; i++) store.set(`k${i}`, Buffer.from(`v${i}`));
+    await job(deps, { job_type: 'coldbackup', job_id: 'b', file: 'b.gz' });
+    assert.equal((await finished(deps, 'b')).status, 'done');
+    const old = store.hlc.now();
+    store.delete(`k${N - 1}`);
+    await job(deps, { job_type: 'coldrestore', job_id: 'r', file: 'b.gz', mode: 'replace' });
+    for (let turn = 0; turn < 10_000 && deps.jobs.registry.get('r')!.status === 'queued'; turn++) await new Promise((r) => setImmediate(r));
+    assert.equal(deps.jobs.registry.get('r')!.status, 'running');
+    const future = { t: Date.now() + 60_000, c: 0, n: 'peer' };
+    assert.ok(store.merge({ key: `k${N - 2}`, value: Buffer.from('peer-newer'), created: 1, vv: future, expireAt: 0, ev: future }));
+    // Older than the restore's start (and than the delete), so the merge keeps the tombstone; another key, absent, takes it.
+    assert.ok(store.merge({ key: 'peer-old', value: Buffer.from('old'), created: 1, vv: old, expireAt: 0, ev: old }));
+    const r = await finished(deps, 'r');
+    assert.equal(r.status, 'done', r.error ?? '');
+    assert.equal(text(store, `k${N - 2}`), 'peer-newer', "a peer's change newer than the restore's start is kept");
+    assert.equal(text(store, `k${N - 1}`), `v${N - 1}`, 'deleted before the restore: back');
+    assert.equal(store.get('peer-old'), undefined, 'taken in during the restore but older than its start: replace deletes it');
+    assert.equal(r.result!.kept_newer, 1);
+    assert.equal(r.result!.restored, N - 1);
+  });
+
   it('a damaged backup fails the job with a clear error and changes nothing', async () => {
     const { deps, store } = setup();
     for (let i = 0; i < 5000; i++) store.set(`k${i}`, Buffer.from(`v${i}`));
@@ -228,6 +257,63 @@ describe('coldbackup and coldrestore', () => {
     // The failed job keeps its error in the jobs file, and a new registry (a restart) reads it back.
     const again = new Jobs(join(deps.jobs.backupDir, '..', 'jobs.json'));
     assert.match(again.get('r-flipped.gz')!.error!, /checksum/);
+  });
+
+  it('a file whose checksums all hold but which was written with a record that is not valid fails the job, naming the record; replace then deletes nothing', async () => {
+    const { deps, store } = setup();
+    mkdirSync(deps.jobs.backupDir, { recursive: true });
+    const v = { t: Date.now(), c: 0, n: 'n1' };
+    const good = Array.from({ length: 2000 }, (_, i) => ({ key: `k${i}`, value: Buffer.alloc(1000, i), created: 1, vv: v, expireAt: 0, ev: v }));
+    // A negative creation time: encoded as written, refused by the decoder. Last, after several frames.
+    const records = [...good, { key: 'bad', value: Buffer.from('x'), created: -5, vv: v, expireAt: 0, ev: v }];
+    await writeBackup(join(deps.jobs.backupDir, 'bad.gz'), arraySource(records), { nodeId: 'n1', node: 'n1', createdAt: Date.now(), count: records.length });
+    store.set('not-in-backup', Buffer.from('stays'));
+    await job(deps, { job_type: 'coldrestore', job_id: 'r', file: 'bad.gz', mode: 'replace' });
+    const j = await finished(deps, 'r');
+    assert.equal(j.status, 'failed');
+    assert.match(
+      j.error!,
+      /bad\.gz is damaged at byte \d+ \(uncompressed\): record for key "bad" is not valid; \d+ of its 2001 records were restored before it/,
+    );
+    const restored = Number(/; (\d+) of its/.exec(j.error!)![1]);
+    assert.ok(restored > 0 && restored < 2000, `${restored}: the frames before the bad record were applied`);
+    assert.equal(text(store, 'not-in-backup'), 'stays', 'a replace that failed deletes nothing');
+    assert.equal(store.get('bad'), undefined);
+  });
+
+  it('a restore takes no log-size snapshot of the store while it runs, and one right after it', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'owlcache-jobs-data-'));
+    dirs.push(dataDir);
+    const store = new Store({ nodeId: 'n1' });
+    const p = await Persistence.open({ dataDir, store, appendLog: true, fsync: 1000, snapshotEveryMs: 0, logSnapshotBytes: 64 * 1024 });
+    opened.push(p);
+    const { deps } = setup(store, p);
+    const v = { t: Date.now(), c: 0, n: 'n1' };
+    const records = Array.from({ length: 20_000 }, (_, i) => ({ key: `k${i}`, value: Buffer.alloc(100, i), created: 1, vv: v, expireAt: 0, ev: v }));
+    mkdirSync(deps.jobs.backupDir, { recursive: true });
+    await writeBackup(join(deps.jobs.backupDir, 'b.gz'), arraySource(records), { nodeId: 'n1', node: 'n1', createdAt: Date.now(), count: records.length });
+    const first = p.stats().logGeneration!;
+    await job(deps, { job_type: 'coldrestore', job_id: 'r', file: 'b.gz', mode: 'replace' });
+    const generations = new Set<number>();
+    let turnsRunning = 0;
+    for (let turn = 0; turn < 100_000; turn++) {
+      const j = deps.jobs.registry.get('r')!;
+      if (j.status === 'done' || j.status === 'failed') break;
+      if (j.status === 'running') {
+        turnsRunning += 1;
+        generations.add(p.stats().logGeneration!);
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    const done = deps.jobs.registry.get('r')!;
+    assert.equal(done.status, 'done', done.error ?? '');
+    assert.ok(turnsRunning > 10, `the job ran over ${turnsRunning} turns`);
+    assert.deepEqual([...generations], [first], 'the same log generation throughout: no snapshot while the restore ran');
+    assert.ok(p.stats().logBytes > 20 * 64 * 1024, `every restored write is in the log (${p.stats().logBytes} bytes)`);
+    for (let i = 0; i < 2000 && !(p.stats().logGeneration === first + 1 && existsSync(p.snapshotPath)); i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(p.stats().logGeneration, first + 1, 'one snapshot right after the restore');
+    assert.ok(existsSync(p.snapshotPath));
+    assert.equal(text(store, 'k19999'), String.fromCharCode(19999 % 256).repeat(100));
   });
 
   it('paths leaving BackupDir are refused; a second backup while one runs gets 409 with its id', async () => {

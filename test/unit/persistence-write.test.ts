@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -147,5 +147,52 @@ describe('persistence: a write the log refuses is not made', () => {
     assert.equal(b.store.get('peer')?.value?.toString(), '3', "the peer's change held in memory was saved");
     assert.equal(b.store.get('after')?.value?.toString(), '2');
     assert.equal(b.store.get('refused'), undefined);
+  });
+});
+
+describe('persistence: the log-size snapshot', () => {
+  const value = Buffer.alloc(1000, 'v');
+  const logs = (dir: string) => readdirSync(dir).filter((f) => f.startsWith('append-'));
+  /** Turns of the event loop until `done()` (bounded). */
+  const until = async (done: () => boolean) => {
+    for (let turn = 0; turn < 10_000 && !done(); turn++) await new Promise((r) => setTimeout(r, 1));
+    return done();
+  };
+
+  it('a log larger than logSnapshotBytes is replaced by a snapshot and a new generation', async () => {
+    const a = await node({ logSnapshotBytes: 64 * 1024 });
+    const first = a.p.stats().logGeneration!;
+    for (let i = 0; i < 100; i++) a.store.set(`k${i}`, value);
+    assert.ok(await until(() => a.p.stats().logGeneration !== first && existsSync(a.p.snapshotPath)), 'a snapshot followed');
+    assert.ok(await until(() => logs(a.dir).length === 1), logs(a.dir).join());
+  });
+
+  it('holdSizeSnapshots: the log grows past the limit with every write in it and no snapshot; one snapshot follows the release', async () => {
+    const a = await node({ logSnapshotBytes: 64 * 1024 });
+    const first = a.p.stats().logGeneration!;
+    const release = a.p.holdSizeSnapshots();
+    const again = a.p.holdSizeSnapshots();
+    for (let i = 0; i < 300; i++) a.store.setMany([{ key: `k${i}`, value }]);
+    for (let turn = 0; turn < 50; turn++) await new Promise((r) => setImmediate(r));
+    assert.equal(a.p.stats().logGeneration, first, 'no snapshot while held');
+    assert.ok(a.p.stats().logBytes > 3 * 64 * 1024, `the log grew to ${a.p.stats().logBytes} bytes`);
+    assert.equal(existsSync(a.p.snapshotPath), false);
+    // A crash now: the files as they are hold every write.
+    const copy = mkdtempSync(join(tmpdir(), 'owl-write-copy-'));
+    dirs.push(copy);
+    cpSync(a.dir, copy, { recursive: true });
+    const b = await node({}, copy);
+    assert.equal(b.store.stats().keys, 300);
+    assert.equal(b.store.get('k299')?.value?.length, 1000);
+    await b.p.close();
+
+    release();
+    release();
+    for (let turn = 0; turn < 50; turn++) await new Promise((r) => setImmediate(r));
+    assert.equal(a.p.stats().logGeneration, first, 'still held by the second holder (a second release of the first changes nothing)');
+    again();
+    assert.ok(await until(() => a.p.stats().logGeneration === first + 1 && existsSync(a.p.snapshotPath)), 'one snapshot after the last release');
+    assert.ok(await until(() => logs(a.dir).length === 1), logs(a.dir).join());
+    assert.ok(a.p.stats().logBytes < 64 * 1024);
   });
 });
