@@ -114,13 +114,16 @@ function frameCrc(kind: number, payload: Uint8Array): number {
 /**
  * Reads the backup `file`, handing the records of each frame to `onRecords`
  * (awaited: the caller may take turns of the event loop). Throws
- * BackupFileError at the first sign of damage, saying what and where.
+ * BackupFileError at the first sign of damage, saying what and where. The
+ * records' values are views of their frame (a buffer of its own, never
+ * reused): one kept long pins the frame, so a caller that keeps values copies them.
  */
 export function readBackup(file: string, onRecords: (records: EntryRecord[], meta: BackupMeta) => void | Promise<void>): Promise<BackupMeta> {
   const names = new Map<string, string>();
   return scanBackup(file, async (payload, meta) => {
     const batch: EntryRecord[] = [];
-    const n = decodeRecords(payload, (r) => batch.push(r), names);
+    // Values as views of the frame (never reused): the store copies each into its arena when it is written.
+    const n = decodeRecords(payload, (r) => batch.push(r), names, true);
     await onRecords(batch, meta);
     return n;
   });
