@@ -110,6 +110,13 @@ async function redisGrowth(n: number, value: string): Promise<Growth | null> {
   }
 }
 
+const envLabel = (env?: Record<string, string>) =>
+  env === undefined
+    ? ''
+    : ` (${Object.entries(env)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')})`;
+
 /**
  * `env`: MALLOC_MMAP_THRESHOLD_ fixed (README, "Sizing a node"): glibc then maps every allocation of
  * 32 KiB or more on its own and gives it back when freed, instead of keeping the holes that the
@@ -131,7 +138,7 @@ async function bounded(maxMb: number, env?: Record<string, string>): Promise<str
     r.disconnect();
     const over = s.node.rssBytes - warm;
     return (
-      `MaxMemory ${maxMb}mb${env === undefined ? '' : ` (${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')})`}, ${writes} distinct 1 KiB writes: RSS ${(s.node.rssBytes / MB).toFixed(1)} MB, ` +
+      `MaxMemory ${maxMb}mb${envLabel(env)}, ${writes} distinct 1 KiB writes: RSS ${(s.node.rssBytes / MB).toFixed(1)} MB, ` +
       `${(over / MB).toFixed(1)} MB above the node after as many writes to one key (${(over / (maxMb * MB)).toFixed(2)}× MaxMemory), ` +
       `${((s.node.rssBytes - empty) / MB).toFixed(1)} MB above the empty node (${((s.node.rssBytes - empty) / (maxMb * MB)).toFixed(2)}×); ` +
       `store used ${(s.store.bytes / MB).toFixed(1)} MB (${(s.store.bytes / (maxMb * MB)).toFixed(2)}×), allocated ${(s.store.heldBytes / MB).toFixed(1)} MB ` +
