@@ -27,8 +27,9 @@ export type ChangeOrigin = 'local' | 'remote' | 'sync' | 'load';
 
 export interface StoreChange {
   /**
-   * Valid during the call only: a loaded record's value may be a view of the
-   * read buffer, reused for the next chunk. A listener that keeps the value copies it.
+   * Its value may be a view of a larger buffer (a block read from the data
+   * directory, a socket read): a listener that keeps the value copies it, or
+   * it would pin that buffer (the store copies every value into its arena).
    */
   readonly record: EntryRecord;
   readonly origin: ChangeOrigin;
@@ -155,8 +156,7 @@ export class Store {
     this.metrics = opts.metrics;
   }
 
-  /** The digest of every record that has not expired (expired ones are taken out first). */
-  /** The digest of every record (complete: a deferred part is brought up to date first). */
+  /** The digest of every record that has not expired (expired ones are taken out first; a deferred part is hashed first). */
   get digest(): Digest {
     this.tick();
     if (this.digestUpTo !== Infinity) this.catchUpDigest(Infinity);
@@ -711,11 +711,12 @@ export class Store {
     this.keepBudget();
   }
 
-  /** Adds or removes slot `s`'s versions in the digest. */
+  /** Adds or removes slot `s`'s versions in the digest, unless a deferred digest has not reached it yet. */
   private toggleDigest(s: number, key: string): void {
     if (s < this.digestUpTo) this.toggleSlot(s, key);
   }
 
+  /** Adds or removes slot `s`'s versions in the digest. */
   private toggleSlot(s: number, key: string): void {
     const t = this.slots;
     this.hashes.toggle(t.hash[s]! % LEAVES, key, t.vt[s]!, t.vcOf(s), t.names.nameOf(t.vn[s]!), t.et[s]!, t.ecOf(s), t.names.nameOf(t.en[s]!));
