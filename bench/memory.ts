@@ -17,11 +17,13 @@ import { loadAverage, machine, ratio } from './lib.js';
  * 1. RSS growth per entry for BENCH_MEMORY_KEYS [1 000 000] entries of 100 B
  *    (12-byte keys) written over RESP in pipelines, for owlcache and, when
  *    /usr/bin/redis-server is there, for redis-server; the load's rate too;
+ *    and for owlcache again with README's tight-memory settings (TIGHT);
  * 2. the same for BENCH_MEMORY_KIB_KEYS [300 000] entries of 1 KiB;
  * 3. start-up of a node whose data directory holds the 1 M entries;
  * 4. the longest event-loop stall while a snapshot of 1 M keys is written (in process);
  * 5. RSS against MaxMemory 32mb and 256mb under a stream of distinct 1 KiB
- *    writes three times the budget, above the same node after as many writes to one key;
+ *    writes three times the budget, above the empty node and above the same node
+ *    after as many writes to one key, as shipped and with the TIGHT settings;
  * 6. in process, after a full GC: heap and array-buffer bytes per entry.
  */
 const KEYS = Number(process.env.BENCH_MEMORY_KEYS ?? 1_000_000);
@@ -78,10 +80,14 @@ interface Growth {
   rate: number;
 }
 
-async function owlGrowth(n: number, value: string, dataDir?: string): Promise<Growth & { node: NodeHandle }> {
+/** The operator's memory settings of README's "Sizing a node": glibc's mmap threshold fixed, V8's young generation kept small. */
+const TIGHT = { env: { MALLOC_MMAP_THRESHOLD_: '32768' }, nodeArgs: ['--max-semi-space-size=2'] };
+
+async function owlGrowth(n: number, value: string, dataDir?: string, tight = false): Promise<Growth & { node: NodeHandle }> {
   const node = await startNode({
     settings: { RespPort: await freePort(), AppendLog: 0, Task_DataBackup: 0 },
     ...(dataDir ? { dataDir } : {}),
+    ...(tight ? TIGHT : {}),
     readyTimeoutMs: 120_000,
   });
   const r = await client(node.respPort, TEST_PASSWORD);
@@ -110,20 +116,13 @@ async function redisGrowth(n: number, value: string): Promise<Growth | null> {
   }
 }
 
-const envLabel = (env?: Record<string, string>) =>
-  env === undefined
-    ? ''
-    : ` (${Object.entries(env)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ')})`;
-
 /**
- * `env`: MALLOC_MMAP_THRESHOLD_ fixed (README, "Sizing a node"): glibc then maps every allocation of
- * 32 KiB or more on its own and gives it back when freed, instead of keeping the holes that the
- * socket reads freed between the store's pages leave in its heap.
+ * `tight`: README's tight-memory settings (TIGHT): glibc maps every allocation of 32 KiB or more
+ * on its own and gives it back when freed, instead of keeping the holes that the socket reads
+ * freed between the store's pages leave in its heap, and V8's young generation stays small.
  */
-async function bounded(maxMb: number, env?: Record<string, string>): Promise<string> {
-  const node = await startNode({ env, settings: { RespPort: await freePort(), MaxMemory: `${maxMb}mb`, AppendLog: 0 } });
+async function bounded(maxMb: number, tight = false): Promise<string> {
+  const node = await startNode({ ...(tight ? TIGHT : {}), settings: { RespPort: await freePort(), MaxMemory: `${maxMb}mb`, AppendLog: 0 } });
   try {
     const r = await client(node.respPort, TEST_PASSWORD);
     const value = 'v'.repeat(1024);
@@ -138,7 +137,7 @@ async function bounded(maxMb: number, env?: Record<string, string>): Promise<str
     r.disconnect();
     const over = s.node.rssBytes - warm;
     return (
-      `MaxMemory ${maxMb}mb${envLabel(env)}, ${writes} distinct 1 KiB writes: RSS ${(s.node.rssBytes / MB).toFixed(1)} MB, ` +
+      `MaxMemory ${maxMb}mb${tight ? ' (MALLOC_MMAP_THRESHOLD_=32768, --max-semi-space-size=2)' : ''}, ${writes} distinct 1 KiB writes: RSS ${(s.node.rssBytes / MB).toFixed(1)} MB, ` +
       `${(over / MB).toFixed(1)} MB above the node after as many writes to one key (${(over / (maxMb * MB)).toFixed(2)}× MaxMemory), ` +
       `${((s.node.rssBytes - empty) / MB).toFixed(1)} MB above the empty node (${((s.node.rssBytes - empty) / (maxMb * MB)).toFixed(2)}×); ` +
       `store used ${(s.store.bytes / MB).toFixed(1)} MB (${(s.store.bytes / (maxMb * MB)).toFixed(2)}×), allocated ${(s.store.heldBytes / MB).toFixed(1)} MB ` +
@@ -213,6 +212,13 @@ async function main(): Promise<void> {
           : 'redis-server not installed'),
     );
 
+    const tight = await owlGrowth(KEYS, v100, undefined, true);
+    await tight.node.stop();
+    console.log(
+      `${KEYS} × 100 B over RESP, with MALLOC_MMAP_THRESHOLD_=32768 and --max-semi-space-size=2: owlcache ${tight.perEntry.toFixed(0)} B/entry at ${tight.rate.toFixed(0)} SET/s` +
+        (redis ? `; memory ${ratio(tight.perEntry, redis.perEntry)}, load rate ${ratio(tight.rate, redis.rate)}` : ''),
+    );
+
     const t0 = performance.now();
     const restarted = await startNode({ settings: { RespPort: await freePort(), AppendLog: 0, Task_DataBackup: 0 }, dataDir, readyTimeoutMs: 120_000 });
     const startup = performance.now() - t0;
@@ -233,7 +239,7 @@ async function main(): Promise<void> {
 
     for (const mb of [32, 256]) {
       console.log(await bounded(mb));
-      console.log(await bounded(mb, { MALLOC_MMAP_THRESHOLD_: '32768' }));
+      console.log(await bounded(mb, true));
     }
     await inProcess(KEYS);
     console.log(`load average at the end ${loadAverage()}`);
