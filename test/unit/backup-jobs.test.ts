@@ -39,6 +39,15 @@ async function job(deps: OpsDeps, body: Record<string, unknown>): Promise<{ stat
   return a as { status: number; body: Job & { error?: string } };
 }
 
+/** A store of `n` keys k0… (values v0…) and its backup b.gz, done. */
+async function backedUp(n: number): Promise<{ deps: OpsDeps; store: Store }> {
+  const { deps, store } = setup();
+  for (let i = 0; i < n; i++) store.set(`k${i}`, Buffer.from(`v${i}`));
+  await job(deps, { job_type: 'coldbackup', job_id: 'b', file: 'b.gz' });
+  assert.equal((await finished(deps, 'b')).status, 'done');
+  return { deps, store };
+}
+
 async function finished(deps: OpsDeps, id: string, seen: string[] = []): Promise<Job> {
   for (let i = 0; i < 2000; i++) {
     const r = await runRest(deps, 'GET', '/jobs/:job_id', { job_id: id });
@@ -164,11 +173,8 @@ describe('coldbackup and coldrestore', () => {
   });
 
   it('a restore keeps what is written and deleted while it runs, in both modes', async () => {
-    const { deps, store } = setup();
     const N = 30_000;
-    for (let i = 0; i < N; i++) store.set(`k${i}`, Buffer.from(`v${i}`));
-    await job(deps, { job_type: 'coldbackup', job_id: 'b', file: 'b.gz' });
-    assert.equal((await finished(deps, 'b')).status, 'done');
+    const { deps, store } = await backedUp(N);
     const whileRunning = async (id: string, change: () => void) => {
       for (let turn = 0; turn < 10_000 && deps.jobs.registry.get(id)!.status === 'queued'; turn++) await new Promise((r) => setImmediate(r));
       assert.equal(deps.jobs.registry.get(id)!.status, 'running');
@@ -208,11 +214,8 @@ describe('coldbackup and coldrestore', () => {
   });
 
   it("replace keeps a peer's change newer than the restore's start; a peer's change carrying an older version is not newer work", async () => {
-    const { deps, store } = setup();
     const N = 30_000;
-    for (let i = 0; i < N; i++) store.set(`k${i}`, Buffer.from(`v${i}`));
-    await job(deps, { job_type: 'coldbackup', job_id: 'b', file: 'b.gz' });
-    assert.equal((await finished(deps, 'b')).status, 'done');
+    const { deps, store } = await backedUp(N);
     const old = store.hlc.now();
     store.delete(`k${N - 1}`);
     await job(deps, { job_type: 'coldrestore', job_id: 'r', file: 'b.gz', mode: 'replace' });
@@ -232,10 +235,7 @@ describe('coldbackup and coldrestore', () => {
   });
 
   it('a damaged backup fails the job with a clear error and changes nothing', async () => {
-    const { deps, store } = setup();
-    for (let i = 0; i < 5000; i++) store.set(`k${i}`, Buffer.from(`v${i}`));
-    await job(deps, { job_type: 'coldbackup', job_id: 'b', file: 'b.gz' });
-    await finished(deps, 'b');
+    const { deps, store } = await backedUp(5000);
     const file = join(deps.jobs.backupDir, 'b.gz');
     const raw = gunzipSync(readFileSync(file));
     raw[raw.length - 40]! ^= 0xff;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { isWord } from '../../src/api/resp/args.js';
 import { ReplyWriter } from '../../src/api/resp/reply.js';
 import { SetRun, SetTurn } from '../../src/api/resp/set-run.js';
 import { StoreError, type StoreChange } from '../../src/store/store.js';
@@ -90,5 +91,12 @@ describe('RESP: runs of plain SETs', () => {
     assert.equal(wire(t.out), '+OK\r\n');
     assert.equal(wire(out2), '+OK\r\n+OK\r\n');
     assert.equal(t.store.get('x')?.value?.toString(), '3');
+  });
+});
+
+describe('RESP: command words of the fast paths', () => {
+  it('match their name in any case and nothing else', () => {
+    for (const w of ['set', 'SET', 'sEt']) assert.equal(isWord(Buffer.from(w), 'set'), true, w);
+    for (const w of ['se', 'sett', 'get', 's\u00c5t', 'S@T', '']) assert.equal(isWord(Buffer.from(w, 'latin1'), 'set'), false, w);
   });
 });

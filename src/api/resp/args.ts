@@ -10,6 +10,13 @@ export const MAX_TTL_MS = 100 * 365 * 24 * 3600 * 1000;
 
 export const lower = (b: Buffer) => b.toString('latin1').toLowerCase();
 
+/** Whether `b` is the command name `word` (lower-case letters) in any case, without making a string: the pipeline's fast paths. */
+export function isWord(b: Buffer, word: string): boolean {
+  if (b.length !== word.length) return false;
+  for (let i = 0; i < word.length; i++) if ((b[i]! | 0x20) !== word.charCodeAt(i)) return false;
+  return true;
+}
+
 /** Redis's strict integer syntax (no `+`, no spaces, no leading zeros); null if not one. */
 export function parseInteger(b: Buffer): number | null {
   const s = b.toString('latin1');

@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import type { Metrics } from '../../metrics/metrics.js';
+import { isWord } from './args.js';
 import { answerGet } from './commands/keys.js';
 import type { Connection, RespDeps, ServerStats } from './context.js';
 import type { ReplyWriter } from './reply.js';
@@ -14,7 +15,7 @@ import type { ReplyWriter } from './reply.js';
  * (GET inside MULTI or before AUTH, a key that is not UTF-8) goes through dispatch().
  */
 export function plainGet(deps: RespDeps, conn: Connection, args: Buffer[], out: ReplyWriter, stats: ServerStats, metrics: Metrics | undefined): boolean {
-  if (args.length !== 2 || !conn.authed || conn.multi !== null || !isGetWord(args[0]!) || !isUtf8(args[1]!)) return false;
+  if (args.length !== 2 || !conn.authed || conn.multi !== null || !isWord(args[0]!, 'get') || !isUtf8(args[1]!)) return false;
   const started = metrics === undefined ? 0 : performance.now();
   stats.totalCommands += 1;
   out.proto = conn.proto;
@@ -23,9 +24,4 @@ export function plainGet(deps: RespDeps, conn: Connection, args: Buffer[], out: 
   const hit = answerGet(deps, args[1]!.toString('utf8'), out, stats);
   metrics?.request('resp', 'get', hit ? 'ok' : 'not_found', started);
   return true;
-}
-
-/** `get` in any case, without allocating a string. */
-function isGetWord(b: Buffer): boolean {
-  return b.length === 3 && (b[0]! | 0x20) === 0x67 && (b[1]! | 0x20) === 0x65 && (b[2]! | 0x20) === 0x74;
 }

@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { logger } from '../../log.js';
 import type { Metrics } from '../../metrics/metrics.js';
+import { isWord } from './args.js';
 import type { Connection, RespDeps, ServerStats } from './context.js';
 import { OK, type ReplyWriter } from './reply.js';
 
@@ -42,7 +43,7 @@ export class SetRun {
 
   /** Takes `args` into the run if it is a plain SET that may join one; false = dispatch it. */
   take(args: Buffer[]): boolean {
-    if (args.length !== 3 || !this.conn.authed || this.conn.multi !== null || !isSetWord(args[0]!) || !isUtf8(args[1]!)) return false;
+    if (args.length !== 3 || !this.conn.authed || this.conn.multi !== null || !isWord(args[0]!, 'set') || !isUtf8(args[1]!)) return false;
     this.keys.push(args[1]!.toString('utf8'));
     // A view of the socket's read, held until the run is stored (this turn): the store copies it into its arena.
     this.values.push(args[2]!);
@@ -142,9 +143,4 @@ export class SetTurn {
     }
     for (const w of waiting) w.then();
   };
-}
-
-/** `set` in any case, without allocating a string. */
-function isSetWord(b: Buffer): boolean {
-  return b.length === 3 && (b[0]! | 0x20) === 0x73 && (b[1]! | 0x20) === 0x65 && (b[2]! | 0x20) === 0x74;
 }
