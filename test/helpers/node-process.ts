@@ -25,28 +25,50 @@ const running = new Set<NodeHandle>();
 /** Every temp folder made by this process, removed by stopAllNodes (a test may restart a stopped node from its folder until then). */
 const madeDirs = new Set<string>();
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
+/**
+ * Ports handed out by this process: the kernel may offer a port again as soon as its probe socket
+ * closes, so two calls in a row (a node's HTTP and TCP ports) could otherwise get the same one.
+ */
+const handedOut = new Set<number>();
+
+async function unusedPort(probe: () => Promise<number>): Promise<number> {
+  for (let tries = 0; tries < 100; tries++) {
+    const port = await probe();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error('no port free that this process has not handed out already');
 }
 
-/** A UDP port that was free a moment ago on 127.0.0.1. */
-export async function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const port = s.address().port;
-      s.close(() => resolve(port));
-    });
-  });
+/** A TCP port that was free a moment ago on 127.0.0.1, never one this process handed out before. */
+export function freePort(): Promise<number> {
+  return unusedPort(
+    () =>
+      new Promise((resolve, reject) => {
+        const s = net.createServer();
+        s.once('error', reject);
+        s.listen(0, '127.0.0.1', () => {
+          const port = (s.address() as net.AddressInfo).port;
+          s.close(() => resolve(port));
+        });
+      }),
+  );
+}
+
+/** A UDP port that was free a moment ago on 127.0.0.1, never one this process handed out before. */
+export function freeUdpPort(): Promise<number> {
+  return unusedPort(
+    () =>
+      new Promise((resolve, reject) => {
+        const s = dgram.createSocket('udp4');
+        s.once('error', reject);
+        s.bind(0, '127.0.0.1', () => {
+          const port = s.address().port;
+          s.close(() => resolve(port));
+        });
+      }),
+  );
 }
 
 export function tempDir(prefix = 'owlcache-test-'): string {
