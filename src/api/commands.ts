@@ -67,7 +67,9 @@ export class Commands {
   /** An error message if the key cannot be used, else null. */
   checkKey(key: string): string | null {
     if (key === '') return 'key is required';
-    if (Buffer.byteLength(key) > this.limits.maxKeyLength) return `key is longer than ${this.limits.maxKeyLength} bytes`;
+    // A UTF-16 code unit is at most 3 bytes of UTF-8: a short key needs no counting.
+    if (key.length * 3 > this.limits.maxKeyLength && Buffer.byteLength(key) > this.limits.maxKeyLength)
+      return `key is longer than ${this.limits.maxKeyLength} bytes`;
     return null;
   }
 
@@ -123,6 +125,13 @@ export class Commands {
     this.reads += 1;
     if (this.checkKey(key) !== null) return undefined;
     return this.store.get(key);
+  }
+
+  /** The live value's bytes, as get() would answer them, as a view valid only until the store next changes (Store.valueView). */
+  getValue(key: string): Buffer | undefined {
+    this.reads += 1;
+    if (this.checkKey(key) !== null) return undefined;
+    return this.store.valueView(key);
   }
 
   expire(key: string, exptime: string | undefined): Outcome {

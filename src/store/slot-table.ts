@@ -218,6 +218,13 @@ export class SlotTable {
   }
 
   /** A copy of slot `s`'s value bytes (LIVE and EXPIRED slots only). */
+  /** Slot `s`'s value bytes where they lie in the arena: valid only until the table next changes. */
+  valueView(s: number): Buffer {
+    const h = this.loc[s]!;
+    const at = this.arena.offsetOf(h) + this.klen[s]!;
+    return this.arena.bufferOf(h).subarray(at, at + this.vlen[s]!);
+  }
+
   valueOf(s: number): Buffer {
     const h = this.loc[s]!;
     const at = this.arena.offsetOf(h) + this.klen[s]!;

@@ -230,6 +230,21 @@ export class Store {
     return this.slots.record(s, key);
   }
 
+  /**
+   * The live value's bytes for key without copying them, or undefined (as get()
+   * would answer). A view of the store's arena: it holds the value only until
+   * the store next changes, so a caller copies what it needs (a reply) before
+   * any other store call. Counts as a use for the LRU.
+   */
+  valueView(key: string): Buffer | undefined {
+    this.tick();
+    key = wellFormed(key);
+    const s = this.slots.find(key, keyHash(key));
+    if (s < 0 || this.slots.state[s] !== LIVE) return undefined;
+    this.slots.touch(s);
+    return this.slots.valueView(s);
+  }
+
   has(key: string): boolean {
     return this.get(key) !== undefined;
   }

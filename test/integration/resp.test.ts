@@ -335,6 +335,29 @@ describe('Redis protocol (RESP2)', () => {
     assert.equal(await redis.get('run:0'), 'v2950');
   });
 
+  test('a GET in a pipeline answers the value it read, though later SETs of the batch reuse its memory', async () => {
+    // The reply to a GET is taken from the store's memory as it is read; the batch's replies go out together after it.
+    const pipe = redis.pipeline();
+    const sizes = [3, 256, 257, 300, 4000];
+    for (let round = 0; round < 20; round++) {
+      for (const n of sizes) {
+        pipe.set(`lent:${n}`, String.fromCharCode(97 + (round % 26)).repeat(n));
+        pipe.get(`lent:${n}`);
+        pipe.del(`lent:${n}`);
+        pipe.set(`lent:other:${n}`, 'Z'.repeat(n));
+      }
+    }
+    const results = await pipe.exec();
+    assert.ok(results !== null);
+    let at = 0;
+    for (let round = 0; round < 20; round++) {
+      for (const n of sizes) {
+        assert.deepEqual(results[at + 1], [null, String.fromCharCode(97 + (round % 26)).repeat(n)], `round ${round}, ${n} bytes`);
+        at += 4;
+      }
+    }
+  });
+
   test('GET answers alike on every path: queued inside MULTI, refused for a key that is not UTF-8, counted as a hit or a miss', async () => {
     const stat = async (name: string) => Number(new RegExp(`${name}:(\\d+)`).exec(await redis.info('stats'))![1]);
     const [hits, misses] = [await stat('keyspace_hits'), await stat('keyspace_misses')];

@@ -1,6 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RespParser, RespProtocolError, OVERSIZED_COMMAND, splitInline, DEFAULT_LIMITS, type RespParserLimits } from '../../src/api/resp/parser.js';
+import {
+  RespParser,
+  RespProtocolError,
+  OVERSIZED_COMMAND,
+  splitInline,
+  DEFAULT_LIMITS,
+  NOT_PLAIN,
+  PLAIN_GET,
+  PLAIN_SET,
+  type RespParserLimits,
+} from '../../src/api/resp/parser.js';
 import { globMatcher } from '../../src/api/resp/glob.js';
 
 function frame(...args: (string | Buffer)[]): Buffer {
@@ -252,4 +262,117 @@ test('a parser made authenticated (no password set) has no unauthenticated limit
   const p = new RespParser();
   p.push(frame(...Array.from({ length: 20 }, () => 'x')));
   assert.equal(all(p)[0]!.length, 20);
+});
+
+/** Every command of the parser as next() alone would give it, taking the plain ones with nextPlain() first. */
+function allWithPlain(p: RespParser): { cmds: string[][]; plain: number } {
+  const cmds: string[][] = [];
+  let plain = 0;
+  for (let i = 0; i < 1_000_000; i++) {
+    const kind = p.nextPlain();
+    if (kind === PLAIN_GET) cmds.push(['GET', p.plainKey]);
+    else if (kind === PLAIN_SET) cmds.push(['SET', p.plainKey, p.plainValue.toString('latin1')]);
+    if (kind !== NOT_PLAIN) {
+      plain += 1;
+      continue;
+    }
+    const cmd = p.next();
+    if (cmd === null) return { cmds, plain };
+    cmds.push(cmd.map((b) => b.toString('latin1')));
+  }
+  throw new Error('parser did not stop');
+}
+
+test('nextPlain takes GET and SET where they lie, in any case, and leaves the rest to next()', () => {
+  const p = new RespParser();
+  p.push(Buffer.concat([frame('GET', 'k1'), frame('set', 'k2', 'v\r\n2'), frame('GeT', ''), frame('PING'), frame('SET', 'k', '')]));
+  assert.equal(p.nextPlain(), PLAIN_GET);
+  assert.equal(p.plainKey, 'k1');
+  assert.equal(p.nextPlain(), PLAIN_SET);
+  assert.equal(p.plainKey, 'k2');
+  assert.equal(p.plainValue.toString(), 'v\r\n2');
+  assert.equal(p.nextPlain(), PLAIN_GET);
+  assert.equal(p.plainKey, '');
+  assert.equal(p.nextPlain(), NOT_PLAIN);
+  assert.deepEqual(
+    p.next()?.map((b) => b.toString()),
+    ['PING'],
+  );
+  assert.equal(p.nextPlain(), PLAIN_SET);
+  assert.equal(p.plainValue.length, 0);
+  assert.equal(p.pending, 0);
+  assert.equal(p.next(), null);
+});
+
+test('nextPlain consumes nothing for what it does not take: next() reads it as before', () => {
+  const plain = () => new RespParser();
+  const cases: { input: Buffer; why: string; make?: () => RespParser }[] = [
+    { input: Buffer.from('GET k\r\n'), why: 'inline' },
+    { input: frame('GET', 'ключ'), why: 'non-ASCII key' },
+    { input: frame('GET', 'k'.repeat(257)), why: 'key over 256 bytes' },
+    { input: frame('GET', 'a', 'b'), why: 'GET with three arguments' },
+    { input: frame('SET', 'a'), why: 'SET with two arguments' },
+    { input: frame('SET', 'a', 'b', 'EX', '10'), why: 'SET with options' },
+    { input: frame('GEX', 'a'), why: 'another name' },
+    { input: frame('GETS', 'a'), why: 'a longer name' },
+    { input: frame('SET', 'a', 'x'.repeat(11)), why: 'value over maxBulk', make: () => new RespParser(limits({ maxBulk: 10 })) },
+    { input: frame('SET', 'a', 'b'), why: 'before AUTH', make: () => new RespParser(DEFAULT_LIMITS, false) },
+    { input: frame('GET', 'abc').subarray(0, 20), why: 'a frame not wholly held' },
+  ];
+  for (const c of cases) {
+    const make = c.make ?? plain;
+    const reference = make();
+    reference.push(c.input);
+    const expected = all(reference);
+    const p = make();
+    p.push(c.input);
+    assert.equal(p.nextPlain(), NOT_PLAIN, c.why);
+    assert.equal(p.pending, c.input.length, c.why);
+    assert.deepEqual(all(p), expected, c.why);
+  }
+});
+
+test('nextPlain leaves a frame next() refuses to next(), which still refuses it', () => {
+  const cases: { input: Buffer; make: () => RespParser; why: string }[] = [
+    { input: Buffer.from('*2\r\n$3\r\nGET\r\n$1\r\nkX\r\n'), make: () => new RespParser(), why: 'no CRLF after the key' },
+    { input: Buffer.from('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nvXY'), make: () => new RespParser(), why: 'no CRLF after the value' },
+    { input: frame('SET', 'a', 'b'), make: () => new RespParser(limits({ maxArgs: 2 })), why: 'more arguments than maxArgs' },
+    { input: frame('SET', 'a', 'b'.repeat(100)), make: () => new RespParser(limits({ maxCommandBytes: 200 })), why: 'over maxCommandBytes' },
+  ];
+  for (const c of cases) {
+    const p = c.make();
+    p.push(c.input);
+    assert.equal(p.nextPlain(), NOT_PLAIN, c.why);
+    assert.throws(() => p.next(), RespProtocolError, c.why);
+  }
+});
+
+test('a pipeline read with nextPlain first gives what next() alone gives, at every split point', () => {
+  const input = Buffer.concat([
+    frame('SET', 'key', 'a value\r\nwith CRLF'),
+    frame('GET', 'key'),
+    frame('get', 'ключ'),
+    Buffer.from('GET inline\r\n'),
+    frame('SET', 'k2', ''),
+    frame('MGET', 'a', 'b'),
+    frame('sEt', 'k3', 'x'.repeat(300)),
+    frame('GET', ''),
+  ]);
+  const reference = new RespParser();
+  reference.push(input);
+  // Command names as the server matches them, in any case.
+  const named = (cmds: string[][]) => cmds.map(([name, ...rest]) => [name!.toUpperCase(), ...rest]);
+  const expected = named(all(reference));
+  let tookPlain = 0;
+  for (let cut = 0; cut <= input.length; cut++) {
+    const p = new RespParser();
+    p.push(input.subarray(0, cut));
+    const first = allWithPlain(p);
+    p.push(input.subarray(cut));
+    const second = allWithPlain(p);
+    assert.deepEqual(named([...first.cmds, ...second.cmds]), expected, `cut at ${cut}`);
+    tookPlain += first.plain + second.plain;
+  }
+  // Most cuts leave most of the GETs and SETs whole: the fast path was taken, not skipped.
+  assert.ok(tookPlain > 4 * input.length, `nextPlain took ${tookPlain} commands`);
 });

@@ -190,6 +190,28 @@ describe('store', () => {
     assert.throws(() => s.set('huge', Buffer.alloc(20_000)), /MaxMemory/);
   });
 
+  it('valueView reads what get() reads, without a copy, and counts as use for the LRU', () => {
+    let now = 1000;
+    const s = new Store({ nodeId: 'n', maxMemory: 3000, now: () => now });
+    s.set('keep', Buffer.from('kept value'));
+    s.set('brief', Buffer.from('x'), 100);
+    s.set('gone', Buffer.from('y'));
+    s.delete('gone');
+    assert.equal(s.valueView('keep')?.toString(), 'kept value');
+    assert.deepEqual(s.valueView('keep'), s.get('keep')?.value);
+    assert.equal(s.valueView('brief')?.toString(), 'x');
+    assert.equal(s.valueView('gone'), undefined, 'deleted');
+    assert.equal(s.valueView('never'), undefined, 'absent');
+    now += 200;
+    assert.equal(s.valueView('brief'), undefined, 'expired');
+    for (let i = 0; i < 20; i++) {
+      assert.equal(s.valueView('keep')?.toString(), 'kept value');
+      s.set(`f${i}`, Buffer.alloc(500));
+    }
+    assert.ok(s.has('keep'), 'kept by its reads');
+    assert.ok(!s.has('f0'));
+  });
+
   it('reading a key counts as use for the LRU', () => {
     const s = new Store({ nodeId: 'n', maxMemory: 3000 });
     s.set('keep', Buffer.alloc(500));

@@ -51,6 +51,13 @@ const ARG_OVERHEAD = 64;
 /** `*`/`$` header lines are short; a longer one is garbage. */
 const MAX_HEADER_LINE = 64;
 
+/** What nextPlain() found at the head of the bytes held. */
+export const NOT_PLAIN = 0;
+export const PLAIN_GET = 1;
+export const PLAIN_SET = 2;
+/** Longest key nextPlain() takes; a longer one is read by next(). */
+const PLAIN_KEY_MAX = 256;
+
 const CR = 0x0d;
 const LF = 0x0a;
 const STAR = 0x2a;
@@ -84,6 +91,12 @@ export class RespParser {
   authenticate(): void {
     this.authenticated = true;
   }
+
+  /** The key of the command nextPlain() last took, and a SET's value: a view of the bytes pushed (callers copy what they keep). */
+  plainKey = '';
+  plainValue: Buffer = EMPTY;
+  /** Where the length lengthAt() last read ends (after its CRLF). */
+  private scanned = 0;
 
   /** Adds received bytes. Call `next` until it returns null before pushing again, or data is copied. */
   push(chunk: Buffer): void {
@@ -121,6 +134,64 @@ export class RespParser {
       }
       throw err;
     }
+  }
+
+  /**
+   * The pipeline's fast path: a `GET key` or `SET key value` in the multibulk
+   * form clients send (`*2\r\n$3\r\nGET\r\n$…`), wholly within the bytes held,
+   * with an ASCII key of at most PLAIN_KEY_MAX bytes, is taken where it lies:
+   * no argument array, the key straight to a string, a SET's value one view.
+   * Anything else (another command, a frame split across reads, a longer or
+   * non-ASCII key, a value over maxBulk, an unauthenticated connection, a frame
+   * next() would refuse) is NOT_PLAIN, nothing is consumed, and next() reads it.
+   */
+  nextPlain(): number {
+    if (this.argsLeft !== 0 || this.bulkLeft >= 0 || this.failed !== null || !this.authenticated) return NOT_PLAIN;
+    const b = this.buf;
+    const p = this.pos;
+    if (b.length - p < 16 || b[p] !== STAR || b[p + 2] !== CR || b[p + 3] !== LF || b[p + 4] !== DOLLAR || b[p + 5] !== 0x33) return NOT_PLAIN;
+    if (b[p + 6] !== CR || b[p + 7] !== LF || b[p + 11] !== CR || b[p + 12] !== LF || b[p + 13] !== DOLLAR) return NOT_PLAIN;
+    if ((b[p + 9]! | 0x20) !== 0x65 || (b[p + 10]! | 0x20) !== 0x74) return NOT_PLAIN;
+    const letter = b[p + 8]! | 0x20;
+    const kind = b[p + 1] === 0x32 && letter === 0x67 ? PLAIN_GET : b[p + 1] === 0x33 && letter === 0x73 ? PLAIN_SET : NOT_PLAIN;
+    if (kind === NOT_PLAIN || this.limits.maxArgs < kind + 1) return NOT_PLAIN;
+    const keyLen = this.lengthAt(p + 14, PLAIN_KEY_MAX);
+    if (keyLen < 0) return NOT_PLAIN;
+    const ks = this.scanned;
+    const ke = ks + keyLen;
+    if (ke + 2 > b.length || b[ke] !== CR || b[ke + 1] !== LF) return NOT_PLAIN;
+    for (let i = ks; i < ke; i++) if (b[i]! >= 0x80) return NOT_PLAIN;
+    let end = ke + 2;
+    let value: Buffer = EMPTY;
+    if (kind === PLAIN_SET) {
+      if (b[end] !== DOLLAR) return NOT_PLAIN;
+      const valueLen = this.lengthAt(end + 1, this.limits.maxBulk);
+      if (valueLen < 0 || keyLen + valueLen + 3 + 3 * ARG_OVERHEAD > this.limits.maxCommandBytes) return NOT_PLAIN;
+      const vs = this.scanned;
+      const ve = vs + valueLen;
+      if (ve + 2 > b.length || b[ve] !== CR || b[ve + 1] !== LF) return NOT_PLAIN;
+      value = b.subarray(vs, ve);
+      end = ve + 2;
+    }
+    this.plainKey = b.toString('latin1', ks, ke);
+    this.plainValue = value;
+    this.pos = end;
+    return kind;
+  }
+
+  /** A bulk length `<digits>\r\n` at `at`, at most `max`, with its end in `scanned`; -1 if it is not one wholly held. */
+  private lengthAt(at: number, max: number): number {
+    const b = this.buf;
+    let n = 0;
+    let i = at;
+    for (; i < b.length && i - at < 11; i++) {
+      const d = b[i]! - 0x30;
+      if (d < 0 || d > 9) break;
+      n = n * 10 + d;
+    }
+    if (i === at || n > max || i + 1 >= b.length || b[i] !== CR || b[i + 1] !== LF) return -1;
+    this.scanned = i + 2;
+    return n;
   }
 
   private parse(): Buffer[] | null {

@@ -16,12 +16,17 @@ import type { ReplyWriter } from './reply.js';
  */
 export function plainGet(deps: RespDeps, conn: Connection, args: Buffer[], out: ReplyWriter, stats: ServerStats, metrics: Metrics | undefined): boolean {
   if (args.length !== 2 || !conn.authed || conn.multi !== null || !isWord(args[0]!, 'get') || !isUtf8(args[1]!)) return false;
+  plainGetKey(deps, conn, args[1]!.toString('utf8'), out, stats, metrics);
+  return true;
+}
+
+/** Answers a plain GET of `key` (plainGet()'s checks passed, or the parser's nextPlain took it). */
+export function plainGetKey(deps: RespDeps, conn: Connection, key: string, out: ReplyWriter, stats: ServerStats, metrics: Metrics | undefined): void {
   const started = metrics === undefined ? 0 : performance.now();
   stats.totalCommands += 1;
   out.proto = conn.proto;
   conn.lastActiveAt = Date.now();
   conn.lastCommand = 'get';
-  const hit = answerGet(deps, args[1]!.toString('utf8'), out, stats);
+  const hit = answerGet(deps, key, out, stats);
   metrics?.request('resp', 'get', hit ? 'ok' : 'not_found', started);
-  return true;
 }

@@ -127,14 +127,22 @@ export class ReplyWriter {
       this.nil();
       return;
     }
-    const b = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+    this.bulkBytes(typeof value === 'string' ? Buffer.from(value, 'utf8') : value, false);
+  }
+
+  /** A bulk string of bytes that are only lent (a view of the store's arena): they are copied now. */
+  bulkCopy(view: Buffer): void {
+    this.bulkBytes(view, true);
+  }
+
+  private bulkBytes(b: Buffer, lent: boolean): void {
     if (b.length <= 256) {
       // Small values: one piece; latin1 maps every byte to one character and back.
       this.raw(`$${b.length}${CRLF}${b.toString('latin1')}${CRLF}`);
       return;
     }
     this.raw(`$${b.length}${CRLF}`);
-    this.parts.push(b);
+    this.parts.push(lent ? Buffer.from(b) : b);
     this.size += b.length;
     this.raw(CRLF);
   }

@@ -21,8 +21,8 @@ import { countedDispatch } from './counted.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { KeyIndex } from './key-index.js';
 import { SetRun, SetTurn } from './set-run.js';
-import { plainGet } from './plain-get.js';
-import { RespParser, RespProtocolError, DEFAULT_LIMITS, OVERSIZED_COMMAND } from './parser.js';
+import { plainGet, plainGetKey } from './plain-get.js';
+import { RespParser, RespProtocolError, DEFAULT_LIMITS, OVERSIZED_COMMAND, PLAIN_GET, PLAIN_SET } from './parser.js';
 import { WatchRegistry } from './watch.js';
 import { ReplyWriter } from './reply.js';
 
@@ -184,6 +184,19 @@ export class RespServer extends SocketServer {
         }
         // AUTH (answered before the next command is parsed) lifts the unauthenticated limits.
         if (conn.authed) parser.authenticate();
+        if (conn.authed && conn.multi === null) {
+          const plain = parser.nextPlain();
+          if (plain === PLAIN_SET) {
+            setRun.add(parser.plainKey, parser.plainValue);
+            continue;
+          }
+          if (plain === PLAIN_GET) {
+            if (setRun.size > 0) setRun.store();
+            plainGetKey(deps, conn, parser.plainKey, out, stats, this.opts.metrics);
+            if (out.size > FLUSH_AT) out.flush(socket);
+            continue;
+          }
+        }
         let args: Buffer[] | null;
         try {
           args = parser.next();

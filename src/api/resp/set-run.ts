@@ -44,11 +44,19 @@ export class SetRun {
   /** Takes `args` into the run if it is a plain SET that may join one; false = dispatch it. */
   take(args: Buffer[]): boolean {
     if (args.length !== 3 || !this.conn.authed || this.conn.multi !== null || !isWord(args[0]!, 'set') || !isUtf8(args[1]!)) return false;
-    this.keys.push(args[1]!.toString('utf8'));
-    // A view of the socket's read, held until the run is stored (this turn): the store copies it into its arena.
-    this.values.push(args[2]!);
-    if (this.keys.length >= MAX_RUN) this.store();
+    this.add(args[1]!.toString('utf8'), args[2]!);
     return true;
+  }
+
+  /**
+   * Adds a plain SET of an authenticated connection outside MULTI (take()'s
+   * checks, or the parser's nextPlain). `value` may be a view of the socket's
+   * read, held until the run is stored (this turn): the store copies it into its arena.
+   */
+  add(key: string, value: Buffer): void {
+    this.keys.push(key);
+    this.values.push(value);
+    if (this.keys.length >= MAX_RUN) this.store();
   }
 
   /** Stores the SETs taken so far, now, and writes their replies. */

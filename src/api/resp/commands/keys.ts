@@ -45,14 +45,14 @@ function remainingMs(e: EntryRecord, now: number): number {
 
 /** GET's answer (also the pipeline's fast path, plain-get.ts): the value or nil, counted as a hit or a miss. True on a hit. */
 export function answerGet(deps: RespDeps, key: string, out: ReplyWriter, stats: ServerStats): boolean {
-  const e = liveRecord(deps, key);
-  if (e === undefined || e.value === null) {
+  const value = deps.commands.getValue(key);
+  if (value === undefined) {
     stats.misses += 1;
     out.nil();
     return false;
   }
   stats.hits += 1;
-  out.bulk(e.value);
+  out.bulkCopy(value);
   return true;
 }
 
