@@ -2,6 +2,7 @@ import { Packr } from 'msgpackr';
 import { isCounterState, type CounterState } from './counter.js';
 import { isEntryRecord, type EntryRecord } from './entry.js';
 import type { Version } from './hlc.js';
+import { utf8Length, writeUtf8 } from './utf8.js';
 
 /**
  * One EntryRecord as a msgpack array (positional, so a million of them stay
@@ -345,7 +346,7 @@ class Cursor {
  */
 
 function strSize(s: string): number {
-  const n = Buffer.byteLength(s, 'utf8');
+  const n = utf8Length(s);
   return n + (n < 32 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5);
 }
 
@@ -368,7 +369,7 @@ function recordSize(r: EntryRecord): number {
 }
 
 function writeStr(s: string, b: Buffer, at: number): number {
-  const n = Buffer.byteLength(s, 'utf8');
+  const n = utf8Length(s);
   if (n < 32) {
     b[at++] = 0xa0 | n;
   } else if (n < 0x100) {
@@ -383,7 +384,7 @@ function writeStr(s: string, b: Buffer, at: number): number {
     b.writeUInt32BE(n, at);
     at += 4;
   }
-  return at + b.write(s, at, n, 'utf8');
+  return writeUtf8(s, n, b, at);
 }
 
 function writeBin(v: Buffer | null, b: Buffer, at: number): number {

@@ -3,6 +3,7 @@ import type { CounterState } from './counter.js';
 import type { EntryRecord } from './entry.js';
 import type { Version } from './hlc.js';
 import { NodeNames } from './node-names.js';
+import { utf8Length, writeUtf8 } from './utf8.js';
 
 /**
  * Every record the store holds, one numbered slot each, with no JavaScript
@@ -64,16 +65,6 @@ const GUARDS_TOMBSTONE = 1;
 const MIN_SLOTS = 16;
 const MIN_INDEX_BITS = 6;
 const MIN_INDEX = 1 << MIN_INDEX_BITS;
-
-/** Keys up to this long are measured and written by a loop in JavaScript, longer ones natively. */
-const SHORT_KEY = 64;
-
-/** Bytes of `key` in UTF-8. */
-function utf8Length(key: string): number {
-  if (key.length > SHORT_KEY) return Buffer.byteLength(key, 'utf8');
-  for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) >= 0x80) return Buffer.byteLength(key, 'utf8');
-  return key.length;
-}
 
 export class SlotTable {
   readonly names = new NodeNames();
@@ -352,11 +343,8 @@ export class SlotTable {
     const h = this.arena.alloc(klen + vlen, s);
     const buf = this.arena.bufferOf(h);
     const at = this.arena.offsetOf(h);
-    if (key !== null && klen === key.length && klen <= SHORT_KEY) {
-      // ASCII (a UTF-8 length equal to the UTF-16 length): stored byte by byte, cheaper than a native call for a short key.
-      for (let i = 0; i < klen; i++) buf[at + i] = key.charCodeAt(i);
-    } else if (key !== null) {
-      buf.write(key, at, klen, 'utf8');
+    if (key !== null) {
+      writeUtf8(key, klen, buf, at);
     } else {
       const fromAt = this.arena.offsetOf(from);
       this.arena.bufferOf(from).copy(buf, at, fromAt, fromAt + klen);
