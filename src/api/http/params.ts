@@ -217,8 +217,33 @@ function readMultipart(req: IncomingMessage, limits: BodyLimits): Promise<Map<st
   });
 }
 
+/** What parseForm would decode in a query string: an escape, a `+`, or a byte past ASCII (names decode as UTF-8). */
+const NEEDS_DECODING = /[%+\u0080-\uffff]/;
+
 /** Parameters of the query string, as bytes (the URL's bytes arrive as latin1 text). */
 export function parseQuery(querystring: string): Map<string, Buffer[]> {
   if (querystring === '') return EMPTY;
-  return parseForm(Buffer.from(querystring, 'latin1'));
+  if (NEEDS_DECODING.test(querystring)) return parseForm(Buffer.from(querystring, 'latin1'));
+  return parsePlainForm(querystring);
+}
+
+/** parseForm of a plain ASCII query string, split as text: its names and values are its characters, nothing to decode. */
+function parsePlainForm(text: string): Map<string, Buffer[]> {
+  const out = new Map<string, Buffer[]>();
+  let start = 0;
+  while (start <= text.length) {
+    let end = text.indexOf('&', start);
+    if (end === -1) end = text.length;
+    if (end > start) {
+      let eq = text.indexOf('=', start);
+      if (eq === -1 || eq > end) eq = end;
+      const name = text.slice(start, eq);
+      const value = eq < end ? Buffer.from(text.slice(eq + 1, end), 'latin1') : Buffer.alloc(0);
+      const list = out.get(name);
+      if (list) list.push(value);
+      else out.set(name, [value]);
+    }
+    start = end + 1;
+  }
+  return out;
 }

@@ -1,7 +1,8 @@
 import type { Outcome } from '../commands.js';
-import { envelope, type Status } from '../envelope.js';
+import { envelopeJson, type Status } from '../envelope.js';
 import type { HttpDeps } from './context.js';
-import { dataHeaders } from './get-answer.js';
+import { goTimeString } from '../../go-time.js';
+import { shownKey } from './get-answer.js';
 import { DATA_JSON_TYPE } from './headers.js';
 import type { Params } from './params.js';
 
@@ -23,10 +24,12 @@ export function isDataWrite(cmd: string): cmd is DataWrite {
 }
 
 export function envelopeAnswer(deps: HttpDeps, cmd: string, status: Status, key: string, data: unknown, createdMicros = 0, message?: string): EnvelopeAnswer {
+  const host = deps.responseHost();
   return {
     status,
-    headers: { ...dataHeaders(deps, key, createdMicros), 'Content-Type': DATA_JSON_TYPE },
-    body: JSON.stringify(envelope(cmd, status, key, data, deps.responseHost(), createdMicros, message)),
+    // dataHeaders' fields, in its order, written out: spreading them into a new object costs more than the rest of the headers.
+    headers: { Key: shownKey(deps, key), Keycreatetime: goTimeString(createdMicros), Responsehost: host, 'Content-Type': DATA_JSON_TYPE },
+    body: envelopeJson(cmd, status, key, data, host, createdMicros, message),
   };
 }
 
