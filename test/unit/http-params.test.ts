@@ -3,11 +3,38 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { Params, parseForm, parseQuery } from '../../src/api/http/params.js';
 
-/** What the full parser makes of a query string: the reference the plain-text split must equal. */
-const reference = (query: string) => (query === '' ? new Map<string, Buffer[]>() : parseForm(Buffer.from(query, 'latin1')));
+/** The form parser's definition, part by part and byte by byte: what parseForm's shortcuts must equal. */
+function referenceForm(src: Buffer): Map<string, Buffer[]> {
+  const out = new Map<string, Buffer[]>();
+  const text = src.toString('latin1');
+  for (const part of text.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const name = percentDecodeText(eq === -1 ? part : part.slice(0, eq)).toString('utf8');
+    const value = eq === -1 ? Buffer.alloc(0) : percentDecodeText(part.slice(eq + 1));
+    out.set(name, [...(out.get(name) ?? []), value]);
+  }
+  return out;
+}
+
+function percentDecodeText(text: string): Buffer {
+  const bytes: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    const hex = text.slice(i + 1, i + 3);
+    if (c === '+') bytes.push(0x20);
+    else if (c === '%' && /^[0-9a-fA-F]{2}$/.test(hex)) {
+      bytes.push(Number.parseInt(hex, 16));
+      i += 2;
+    } else bytes.push(text.charCodeAt(i) & 0xff);
+  }
+  return Buffer.from(bytes);
+}
+
+const reference = (query: string) => referenceForm(Buffer.from(query, 'latin1'));
 
 describe('parseQuery', () => {
-  test('equals the full form parser on escapes, plus signs, empty and repeated parts and non-ASCII', () => {
+  test('equals the definition on escapes, plus signs, empty and repeated parts and non-ASCII', () => {
     const cases = [
       '',
       'a',
@@ -41,8 +68,8 @@ describe('parseQuery', () => {
     for (const q of cases) assert.deepEqual(parseQuery(q), reference(q), JSON.stringify(q));
   });
 
-  test('equals the full form parser on random query strings', () => {
-    const alphabet = fc.constantFrom('a', 'k', '=', '&', '%', '+', '4', '1', 'F', 'z', ' ', '\u00e9', '\u00ff', '.', '~');
+  test('equals the definition on random query strings', () => {
+    const alphabet = fc.constantFrom('a', 'k', '=', '&', '%', '+', '4', '1', 'F', 'z', ' ', '\u00e9', '\u00ff', '.', '~', '\u0126');
     fc.assert(
       fc.property(fc.array(alphabet, { maxLength: 40 }), (chars) => {
         const q = chars.join('');
@@ -50,6 +77,29 @@ describe('parseQuery', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  test('parseForm equals the definition on random bytes, many parts and long plain runs', () => {
+    const part = fc.oneof(
+      fc.uint8Array({ maxLength: 12 }).map((b) => Buffer.from(b)),
+      fc.constantFrom('&', '=', '%', '+', '%4', '%41', '%zz', '%E4%BD%A0', '&&', '==').map((t) => Buffer.from(t, 'latin1')),
+      fc.integer({ min: 0, max: 300 }).map((n) => Buffer.from('v'.repeat(n))),
+    );
+    fc.assert(
+      fc.property(fc.array(part, { maxLength: 30 }), (parts) => {
+        const form = Buffer.concat(parts);
+        assert.deepEqual(parseForm(form), referenceForm(form));
+      }),
+      { numRuns: 3000 },
+    );
+    const many = Buffer.from(`${'&a'.repeat(5000)}=1&b=%41${'&c'.repeat(5000)}=&d`);
+    assert.deepEqual(parseForm(many), referenceForm(many));
+  });
+
+  test('a value is a copy, not a view of the request bytes', () => {
+    const src = Buffer.from('small=x&big=' + 'y'.repeat(10000));
+    const small = parseForm(src).get('small')![0]!;
+    assert.notEqual(small.buffer, src.buffer);
   });
 
   test('Params reads the first value of a name, the body before the query', () => {
