@@ -96,6 +96,21 @@ describe('parseQuery', () => {
     assert.deepEqual(parseForm(many), referenceForm(many));
   });
 
+  test('a form of many parts is scanned once for each of & = % +, not once per part (a hostile body of 100 000 names)', () => {
+    const form = Buffer.from(`${'&a'.repeat(100_000)}=1`);
+    const indexOf = form.indexOf.bind(form);
+    let scanned = 0;
+    form.indexOf = ((value: number, from: number) => {
+      const i = indexOf(value, from);
+      scanned += (i === -1 ? form.length : i) - from;
+      return i;
+    }) as typeof form.indexOf;
+    const parsed = parseForm(form);
+    assert.equal(parsed.get('a')?.length, 100_000);
+    assert.deepEqual(parsed.get('a')?.[99_999], Buffer.from('1'));
+    assert.ok(scanned <= 4 * form.length, `${scanned} bytes searched in a form of ${form.length}`);
+  });
+
   test('a value is a copy, not a view of the request bytes', () => {
     const src = Buffer.from('small=x&big=' + 'y'.repeat(10000));
     const small = parseForm(src).get('small')![0]!;
