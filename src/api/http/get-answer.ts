@@ -18,13 +18,9 @@ export interface GetAnswer {
 const EMPTY = Buffer.alloc(0);
 
 export function dataHeaders(deps: HttpDeps, key: string, createdMicros: number): Record<string, string> {
-  return { Key: shownKey(deps, key), Keycreatetime: goTimeString(createdMicros), Responsehost: deps.responseHost() };
-}
-
-/** The `Key` header's value. */
-export function shownKey(deps: Pick<HttpDeps, 'limits'>, key: string): string {
   // A key past MaxKeyLength is refused anyway; echoing all of it (a POST body may carry megabytes) would overflow clients' header limits.
-  return headerSafe(key.length > deps.limits.maxKeyLength ? key.slice(0, deps.limits.maxKeyLength) : key);
+  const shown = key.length > deps.limits.maxKeyLength ? key.slice(0, deps.limits.maxKeyLength) : key;
+  return { Key: headerSafe(shown), Keycreatetime: goTimeString(createdMicros), Responsehost: deps.responseHost() };
 }
 
 export function corsHeaders(origin: string): Record<string, string> {

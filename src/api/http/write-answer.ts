@@ -1,8 +1,7 @@
 import type { Outcome } from '../commands.js';
 import { envelopeJson, type Status } from '../envelope.js';
 import type { HttpDeps } from './context.js';
-import { goTimeString } from '../../go-time.js';
-import { shownKey } from './get-answer.js';
+import { dataHeaders } from './get-answer.js';
 import { DATA_JSON_TYPE } from './headers.js';
 import type { Params } from './params.js';
 
@@ -24,13 +23,10 @@ export function isDataWrite(cmd: string): cmd is DataWrite {
 }
 
 export function envelopeAnswer(deps: HttpDeps, cmd: string, status: Status, key: string, data: unknown, createdMicros = 0, message?: string): EnvelopeAnswer {
-  const host = deps.responseHost();
-  return {
-    status,
-    // dataHeaders' fields, in its order, written out: spreading them into a new object costs more than the rest of the headers.
-    headers: { Key: shownKey(deps, key), Keycreatetime: goTimeString(createdMicros), Responsehost: host, 'Content-Type': DATA_JSON_TYPE },
-    body: envelopeJson(cmd, status, key, data, host, createdMicros, message),
-  };
+  // Added to dataHeaders' object rather than spread into a new one: every write answers one.
+  const headers = dataHeaders(deps, key, createdMicros);
+  headers['Content-Type'] = DATA_JSON_TYPE;
+  return { status, headers, body: envelopeJson(cmd, status, key, data, headers.Responsehost!, createdMicros, message) };
 }
 
 export function outcomeAnswer(deps: HttpDeps, cmd: string, o: Outcome, data: unknown = null): EnvelopeAnswer {
