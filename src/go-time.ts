@@ -17,8 +17,20 @@ let lastSecond = Number.NaN;
 let lastDate = '';
 let lastTime = '';
 
+interface UtcParts {
+  date: string;
+  time: string;
+  frac: string;
+}
+
 /** Date, time and fraction in UTC; the fraction's trailing zeros trimmed, as Go's .999999999 layouts do. */
-function utcParts(ms: number, fractionDigits: string): { date: string; time: string; frac: string } {
+function utcParts(ms: number, fractionDigits: string): UtcParts {
+  printSecond(ms);
+  return { date: lastDate, time: lastTime, frac: trimmedFraction(fractionDigits) };
+}
+
+/** Sets lastDate and lastTime to the second of `ms`. */
+function printSecond(ms: number): void {
   const second = Math.floor(ms / 1000);
   if (second !== lastSecond) {
     const d = new Date(second * 1000);
@@ -26,12 +38,37 @@ function utcParts(ms: number, fractionDigits: string): { date: string; time: str
     lastTime = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
     lastSecond = second;
   }
-  const f = fractionDigits.replace(/0+$/, '');
-  return { date: lastDate, time: lastTime, frac: f === '' ? '' : `.${f}` };
 }
 
-function microParts(micros: number) {
-  return utcParts(Math.floor(micros / 1000), String(((micros % 1_000_000) + 1_000_000) % 1_000_000).padStart(6, '0'));
+function trimmedFraction(digits: string): string {
+  const f = digits.replace(/0+$/, '');
+  return f === '' ? '' : `.${f}`;
+}
+
+/** The last microsecond time printed: a write's answer prints its create time twice (the envelope and the `Keycreatetime` header). */
+let lastMicros = Number.NaN;
+let lastMicroParts: UtcParts = { date: '', time: '', frac: '' };
+
+function microParts(micros: number): UtcParts {
+  if (micros === lastMicros) return lastMicroParts;
+  const within = ((micros % 1_000_000) + 1_000_000) % 1_000_000;
+  printSecond(Math.floor(micros / 1000));
+  const frac = Number.isInteger(within) ? microFraction(within) : trimmedFraction(String(within).padStart(6, '0'));
+  lastMicroParts = { date: lastDate, time: lastTime, frac };
+  lastMicros = micros;
+  return lastMicroParts;
+}
+
+/** `.123456` from 123456, trailing zeros trimmed without a regular expression (a write answers one per request). */
+function microFraction(within: number): string {
+  if (within === 0) return '';
+  let f = within;
+  let digits = 6;
+  while (f % 10 === 0) {
+    f /= 10;
+    digits--;
+  }
+  return `.${String(f).padStart(digits, '0')}`;
 }
 
 function nanoParts(ns: bigint) {

@@ -1,7 +1,7 @@
 import type { Metrics } from '../metrics/metrics.js';
 import type Router from '@koa/router';
 import type { Commands } from '../api/commands.js';
-import { envelope } from '../api/envelope.js';
+import { envelopeJson } from '../api/envelope.js';
 import { createHttpApp } from '../api/http/app.js';
 import type { HttpDeps } from '../api/http/context.js';
 import { tryFastPath } from '../api/http/fast-path.js';
@@ -35,7 +35,7 @@ export function httpServer(
     port: c.Httpport,
     fastPath: (req, res) => gate(req, res) || tryFastPath(deps, req, res),
     caps: connectionCaps(c),
-    overCapBody: (message) => JSON.stringify(envelope('', 503, '', null, deps.responseHost(), 0, message)),
+    overCapBody: (message) => envelopeJson('', 503, '', null, deps.responseHost(), 0, message),
     ...(c.Open_Https ? { https: { certFile: c.Https_CertFile, keyFile: c.Https_KeyFile } } : {}),
   });
 }

@@ -9,6 +9,17 @@ describe('go-time: the forms Go OwlCache prints', () => {
     assert.equal(goTimeString(1_700_000_000_120_000), '2023-11-14 22:13:20.12 +0000 UTC');
   });
 
+  it('trims the fraction at any digit, and prints the same text for a time printed twice in a row', () => {
+    assert.equal(rfc3339Nano(1_700_000_000_000_001), '2023-11-14T22:13:20.000001Z');
+    assert.equal(rfc3339Nano(1_700_000_000_000_010), '2023-11-14T22:13:20.00001Z');
+    assert.equal(rfc3339Nano(1_700_000_000_100_000), '2023-11-14T22:13:20.1Z');
+    assert.equal(goTimeString(1_700_000_000_100_000), '2023-11-14 22:13:20.1 +0000 UTC');
+    assert.equal(rfc3339Nano(1_700_000_000_999_990), '2023-11-14T22:13:20.99999Z');
+    assert.equal(rfc3339Nano(1_700_000_001_000_000), '2023-11-14T22:13:21Z');
+    assert.equal(rfc3339Nano(1_700_000_000_000_010), '2023-11-14T22:13:20.00001Z', 'a second earlier again');
+    assert.equal(rfc3339NanoNs(1_700_000_000_000_010_000n), rfc3339Nano(1_700_000_000_000_010));
+  });
+
   it('prints nanoseconds the same way', () => {
     assert.equal(rfc3339NanoNs(1_763_806_434_172_891_543n), '2025-11-22T10:13:54.172891543Z');
     assert.equal(goTimeStringNs(1_763_806_434_100_000_000n), '2025-11-22 10:13:54.1 +0000 UTC');

@@ -20,6 +20,8 @@ type FastPathDeps = Pick<HttpDeps, 'commands' | 'tokens' | 'responseHost' | 'lim
 interface Answer {
   status: number;
   headers: IncomingHttpHeaders;
+  /** Names and values as sent, in order and case. */
+  rawHeaders: string[];
   body: Buffer;
 }
 
@@ -28,7 +30,7 @@ function send(port: number, method: string, path: string, opts: { headers?: Reco
     const req = http.request({ host: '127.0.0.1', port, method, path, agent: false, headers: opts.headers ?? {}, timeout: 5000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks) }));
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error('no answer in 5 s')));
@@ -136,6 +138,21 @@ describe('HTTP GET fast path', () => {
   });
 });
 
+/** Keys whose JSON or header form needs escaping. */
+const AWKWARD_KEYS = [
+  'quote"d',
+  'back\\slash',
+  'ctl\u0001\u001f',
+  'line\nbreak',
+  'tab\there',
+  '你好',
+  'ключ',
+  'emoji😀',
+  'sep\u2028',
+  'space key',
+  '</script>',
+];
+
 describe('HTTP write fast path', () => {
   /** Two nodes given the same requests: one with the fast path in front of Koa, one with Koa alone. */
   const limits = { maxKeyLength: 250, maxValueSize: 1024 };
@@ -161,7 +178,8 @@ describe('HTTP write fast path', () => {
       return answered;
     },
   });
-  const koaOnly = new HttpServer(createHttpApp(depsOn(new Store({ nodeId: 'unit' }))), { host: '127.0.0.1', port: 0 });
+  const koaDeps = depsOn(new Store({ nodeId: 'unit' }));
+  const koaOnly = new HttpServer(createHttpApp(koaDeps), { host: '127.0.0.1', port: 0 });
   let fastPort = 0;
   let koaPort = 0;
   let token = '';
@@ -176,12 +194,20 @@ describe('HTTP write fast path', () => {
     await koaOnly.close();
   });
 
-  /** The answer with the parts that differ between two writes (the date, the create time and so the length) taken out. */
+  /**
+   * The answer's bytes, headers in their order and case, with the parts that
+   * differ between two writes (the date, the create time and so the length)
+   * replaced by placeholders.
+   */
   const comparable = (a: Answer) => {
     assert.equal(Number(a.headers['content-length']), a.body.length);
-    const { date: _date, connection: _c, 'keep-alive': _k, keycreatetime: _t, 'content-length': _l, ...headers } = a.headers;
-    const body = a.body.length > 0 ? (JSON.parse(a.body.toString()) as Record<string, unknown>) : {};
-    delete body.KeyCreateTime;
+    const headers: string[] = [];
+    for (let i = 0; i < a.rawHeaders.length; i += 2) {
+      const name = a.rawHeaders[i]!;
+      if (['date', 'connection', 'keep-alive', 'content-length'].includes(name.toLowerCase())) continue;
+      headers.push(`${name}: ${name.toLowerCase() === 'keycreatetime' ? '<time>' : a.rawHeaders[i + 1]}`);
+    }
+    const body = a.body.toString('latin1').replace(/"KeyCreateTime":"[^"]*"/, '"KeyCreateTime":"<time>"');
     return { status: a.status, headers, body };
   };
 
@@ -201,18 +227,66 @@ describe('HTTP write fast path', () => {
       `/data/?cmd=set&key=&valuedata=x&token=${encodeURIComponent(token)}`,
       `/data/?cmd=set&key=big&valuedata=${'v'.repeat(2000)}&token=${encodeURIComponent(token)}`,
       `/data/?cmd=set&key=bad&valuedata=x&exptime=soon&token=${encodeURIComponent(token)}`,
+      `/data/?cmd=set&key=neg&valuedata=x&exptime=-1&token=${encodeURIComponent(token)}`,
+      `/data/?cmd=set&key=${'k'.repeat(300)}&valuedata=x&token=${encodeURIComponent(token)}`,
+      ...AWKWARD_KEYS.map((key) => `/data/?cmd=set&key=${encodeURIComponent(key)}&valuedata=x&exptime=60&token=${encodeURIComponent(token)}`),
+      ...AWKWARD_KEYS.map((key) => `/data/?cmd=expire&key=${encodeURIComponent(key)}&exptime=5&token=${encodeURIComponent(token)}`),
+      ...AWKWARD_KEYS.map((key) => `/data/?cmd=delete&key=${encodeURIComponent(key)}&token=${encodeURIComponent(token)}`),
+      `/data/?cmd=set&key=a+b&valuedata=x+y&token=${encodeURIComponent(token)}`,
+      `/data/?cmd=set&key=%zz%&valuedata=%&token=${encodeURIComponent(token)}`,
+      `/data/?cmd=set&key=rep&key=second&valuedata=&valuedata=other&token=${encodeURIComponent(token)}`,
+      `/data/?cmd=set&key=bin&valuedata=%FF%00%FE&token=${encodeURIComponent(token)}`,
     ];
+    const statuses = new Set<number>();
     for (const path of cases) {
       const before: number = fastTaken;
       const fast = await send(fastPort, 'GET', path);
+      statuses.add(fast.status);
       assert.equal(fastTaken, before + 1, `taken by the fast path: ${path.slice(0, 60)}`);
       const koa = await send(koaPort, 'GET', path);
       assert.deepEqual(comparable(fast), comparable(koa), path.slice(0, 60));
     }
+    assert.deepEqual([...statuses].sort(), [200, 404, 413, 500], 'successes, misses and both refusals compared');
     assert.equal(store.get('b')?.expireAt, 0, 'the writes took effect');
     const bearer = await send(fastPort, 'GET', '/data/?cmd=set&key=c&valuedata=y', { headers: { Authorization: `Bearer ${token}` } });
     assert.equal(bearer.status, 200);
     assert.equal(store.get('c')?.value?.toString(), 'y');
+  });
+
+  test('refused writes (read-only: 500 with the reason) answer the same bytes on both paths; a failing command answers the same 500 envelope', async () => {
+    const path = `/data/?cmd=set&key=${encodeURIComponent('ro "key"')}&valuedata=x&token=${encodeURIComponent(token)}`;
+    for (const d of [deps, koaDeps]) d.commands.refuseWrites('read-only for the test');
+    try {
+      const before: number = fastTaken;
+      const fast = await send(fastPort, 'GET', path);
+      assert.equal(fastTaken, before + 1);
+      const koa = await send(koaPort, 'GET', path);
+      assert.equal(fast.status, 500);
+      assert.match(fast.body.toString(), /"Message":"read-only for the test"/);
+      assert.deepEqual(comparable(fast), comparable(koa));
+    } finally {
+      for (const d of [deps, koaDeps]) d.commands.refuseWrites(null);
+    }
+    const failing = () => {
+      throw new Error('the store failed (unit test)');
+    };
+    const sets = [deps.commands.set, koaDeps.commands.set] as const;
+    deps.commands.set = failing;
+    koaDeps.commands.set = failing;
+    try {
+      const fast = await send(fastPort, 'GET', path);
+      const koa = await send(koaPort, 'GET', path);
+      assert.equal(fast.status, 500);
+      assert.equal(koa.status, 500);
+      assert.equal(fast.body.toString(), koa.body.toString());
+      assert.equal(
+        fast.body.toString(),
+        '{"Cmd":"","Status":500,"Results":"ERROR","Key":"","Data":null,"ResponseHost":"127.0.0.1:7721","KeyCreateTime":"0001-01-01T00:00:00Z","Message":"internal error"}',
+      );
+    } finally {
+      deps.commands.set = sets[0];
+      koaDeps.commands.set = sets[1];
+    }
   });
 
   test('a wrong token, another address or a body leaves the request to Koa, which refuses or reads it', async () => {

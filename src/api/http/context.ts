@@ -2,7 +2,7 @@ import type Koa from 'koa';
 import { clientAddress } from '../client-address.js';
 import type { Commands, Limits } from '../commands.js';
 import type { Metrics } from '../../metrics/metrics.js';
-import { envelope, type Status } from '../envelope.js';
+import { envelopeJson, type Status } from '../envelope.js';
 import { DATA_JSON_TYPE } from './headers.js';
 import { BadBody, BodyNeedsToken, BodyTooLarge, Params, hasBody, parseQuery, readBody } from './params.js';
 import type { PassGuard, TokenService } from './tokens.js';
@@ -106,7 +106,7 @@ export function sendEnvelope(
   message?: string,
 ): void {
   ctx.status = status;
-  ctx.body = JSON.stringify(envelope(cmd, status, key, data, deps.responseHost(), createdMicros, message));
+  ctx.body = envelopeJson(cmd, status, key, data, deps.responseHost(), createdMicros, message);
   ctx.set('Content-Type', DATA_JSON_TYPE);
 }
 

@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Metrics } from '../../metrics/metrics.js';
-import { envelope } from '../envelope.js';
+import { envelopeJson } from '../envelope.js';
 import { requestCommand } from './app.js';
 import { SERVER_HEADER } from '../../version.js';
 import { DATA_JSON_TYPE } from './headers.js';
@@ -32,7 +32,7 @@ export function loadingGate(parts: {
     const path = q < 0 ? url : url.slice(0, q);
     if (PROBES.has(path)) return false;
     const started = performance.now();
-    const body = JSON.stringify(envelope('', 503, '', null, parts.responseHost(), 0, LOADING_MESSAGE));
+    const body = envelopeJson('', 503, '', null, parts.responseHost(), 0, LOADING_MESSAGE);
     // A body the client sends is not wanted: read and dropped, so the connection can be reused.
     req.resume();
     res.writeHead(503, {

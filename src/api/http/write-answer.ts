@@ -1,5 +1,5 @@
 import type { Outcome } from '../commands.js';
-import { envelope, type Status } from '../envelope.js';
+import { envelopeJson, type Status } from '../envelope.js';
 import type { HttpDeps } from './context.js';
 import { dataHeaders } from './get-answer.js';
 import { DATA_JSON_TYPE } from './headers.js';
@@ -23,11 +23,10 @@ export function isDataWrite(cmd: string): cmd is DataWrite {
 }
 
 export function envelopeAnswer(deps: HttpDeps, cmd: string, status: Status, key: string, data: unknown, createdMicros = 0, message?: string): EnvelopeAnswer {
-  return {
-    status,
-    headers: { ...dataHeaders(deps, key, createdMicros), 'Content-Type': DATA_JSON_TYPE },
-    body: JSON.stringify(envelope(cmd, status, key, data, deps.responseHost(), createdMicros, message)),
-  };
+  // Added to dataHeaders' object rather than spread into a new one: every write answers one.
+  const headers = dataHeaders(deps, key, createdMicros);
+  headers['Content-Type'] = DATA_JSON_TYPE;
+  return { status, headers, body: envelopeJson(cmd, status, key, data, headers.Responsehost!, createdMicros, message) };
 }
 
 export function outcomeAnswer(deps: HttpDeps, cmd: string, o: Outcome, data: unknown = null): EnvelopeAnswer {

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Commands, Outcome } from '../commands.js';
-import { envelope, type Status } from '../envelope.js';
+import { envelopeJson, type Status } from '../envelope.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { outcomeOfStatus } from '../../metrics/outcome.js';
 
@@ -34,7 +34,7 @@ interface Reply {
 const COMMANDS = new Set(['get', 'set', 'expire', 'delete', 'exist', 'ping']);
 
 function envelopeLine(deps: TcpHandlerDeps, cmd: string, status: Status, key: string, data: unknown, created = 0, message?: string): Reply {
-  const json = JSON.stringify(envelope(cmd, status, key, data, deps.responseHost(), created, message));
+  const json = envelopeJson(cmd, status, key, data, deps.responseHost(), created, message);
   return { answer: [Buffer.from(`${json}\n`, 'utf8')], status };
 }
 

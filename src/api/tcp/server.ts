@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { clientAddress } from '../client-address.js';
 import { SocketServer, closeSocket, type ConnectionCaps } from '../listener.js';
 import type { Commands } from '../commands.js';
-import { envelope } from '../envelope.js';
+import { envelopeJson } from '../envelope.js';
 import { logger } from '../../log.js';
 import { handleLine, type Answer, type TcpHandlerDeps } from './handler.js';
 import type { Metrics } from '../../metrics/metrics.js';
@@ -201,6 +201,6 @@ export class TcpServer extends SocketServer {
   }
 
   private refusalLine(message: string, status: 500 | 503): string {
-    return `${JSON.stringify(envelope('', status, '', null, this.deps.responseHost(), 0, message))}\n`;
+    return `${envelopeJson('', status, '', null, this.deps.responseHost(), 0, message)}\n`;
   }
 }
