@@ -1,6 +1,6 @@
 import { CounterError, FIRST_EPOCH, incremented } from '../store/counter.js';
 import { StoreError, type Store } from '../store/store.js';
-import type { EntryRecord } from '../store/entry.js';
+import type { EntryRecord, LiveRead } from '../store/entry.js';
 import type { Status } from './envelope.js';
 
 /**
@@ -127,11 +127,11 @@ export class Commands {
     return this.store.get(key);
   }
 
-  /** The live value's bytes, as get() would answer them, as a view valid only until the store next changes (Store.valueView). */
-  getValue(key: string): Buffer | undefined {
+  /** get() without an EntryRecord (Store.readLive): false for a miss, else `into` holds a view of the value, valid only until the store next changes. */
+  readLive(key: string, into: LiveRead): boolean {
     this.reads += 1;
-    if (this.checkKey(key) !== null) return undefined;
-    return this.store.valueView(key);
+    if (this.checkKey(key) !== null) return false;
+    return this.store.readLive(key, into);
   }
 
   expire(key: string, exptime: string | undefined): Outcome {

@@ -96,3 +96,9 @@ export function isEntryRecord(r: unknown): r is EntryRecord {
     (o.counter === undefined || isCounterState(o.counter))
   );
 }
+
+/** A read filled in place (Store.readLive): the value lent as a view, and its create time (µs). */
+export interface LiveRead {
+  value: Buffer;
+  created: number;
+}

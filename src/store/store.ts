@@ -1,6 +1,6 @@
 import type { Metrics } from '../metrics/metrics.js';
 import { Digest, keyHash, LEAVES } from './digest.js';
-import { deathTime, mergeRecords, type EntryRecord } from './entry.js';
+import { deathTime, mergeRecords, type EntryRecord, type LiveRead } from './entry.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { flushedBy } from './flush.js';
 import { compareVersions, HybridLogicalClock, type Version } from './hlc.js';
@@ -231,18 +231,22 @@ export class Store {
   }
 
   /**
-   * The live value's bytes for key without copying them, or undefined (as get()
-   * would answer). A view of the store's arena: it holds the value only until
-   * the store next changes, so a caller copies what it needs (a reply) before
-   * any other store call. Counts as a use for the LRU.
+   * What a read answers, without an EntryRecord: false where get() gives
+   * undefined, else true with `into` filled. `into.value` is a view of the
+   * store's arena, not a copy: it holds the value only until the store next
+   * changes, so a caller copies what it keeps (a reply) before any other store
+   * call. Counts as a use for the LRU.
    */
-  valueView(key: string): Buffer | undefined {
+  readLive(key: string, into: LiveRead): boolean {
     this.tick();
     key = wellFormed(key);
-    const s = this.slots.find(key, keyHash(key));
-    if (s < 0 || this.slots.state[s] !== LIVE) return undefined;
-    this.slots.touch(s);
-    return this.slots.valueView(s);
+    const t = this.slots;
+    const s = t.find(key, keyHash(key));
+    if (s < 0 || t.state[s] !== LIVE) return false;
+    t.touch(s);
+    into.value = t.valueView(s);
+    into.created = t.created[s]!;
+    return true;
   }
 
   has(key: string): boolean {

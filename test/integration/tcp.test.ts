@@ -280,6 +280,32 @@ describe('TCP text protocol', () => {
     }
   });
 
+  test('a get in a pipelined batch answers the value it read, though later sets of the batch reuse its memory', async () => {
+    const c = await LineClient.connect(node.tcpPort);
+    try {
+      await c.line();
+      const lines: string[] = [];
+      const sizes = [3, 300, 4000];
+      for (let round = 0; round < 10; round++) {
+        for (const n of sizes) {
+          const letter = String.fromCharCode(97 + round);
+          lines.push(`set lent-${n} ${letter.repeat(n)}`, `get lent-${n}`, `delete lent-${n}`, `set lent-other-${n} ${'Z'.repeat(n)}`);
+        }
+      }
+      c.send(`${lines.join('\n')}\n`);
+      for (let round = 0; round < 10; round++) {
+        for (const n of sizes) {
+          assert.equal((await c.json()).Status, 200);
+          assert.equal(await c.line(), String.fromCharCode(97 + round).repeat(n), `round ${round}, ${n} bytes`);
+          assert.equal((await c.json()).Status, 200);
+          assert.equal((await c.json()).Status, 200);
+        }
+      }
+    } finally {
+      c.close();
+    }
+  });
+
   test('an over-long line closes that connection; the node keeps serving others', async () => {
     const other = await LineClient.connect(node.tcpPort);
     const c = await LineClient.connect(node.tcpPort);

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { goTimeString } from '../../go-time.js';
-import type { EntryRecord } from '../../store/entry.js';
+import type { LiveRead } from '../../store/entry.js';
 import type { HttpDeps } from './context.js';
 import { headerSafe } from './headers.js';
 
@@ -31,29 +31,22 @@ export function corsHeaders(origin: string): Record<string, string> {
   };
 }
 
-/** Per-entry header values, computed on the first read (an entry's value and time never change in place). */
-interface EntryHeaders {
-  createTime: string;
-  contentType: string;
-}
-const entryHeaders = new WeakMap<EntryRecord, EntryHeaders>();
-
-function headersOf(e: EntryRecord & { value: Buffer }): EntryHeaders {
-  let h = entryHeaders.get(e);
-  if (h === undefined) {
-    h = { createTime: goTimeString(e.created), contentType: isUtf8(e.value) ? 'text/plain; charset=utf-8' : 'application/octet-stream' };
-    entryHeaders.set(e, h);
-  }
-  return h;
-}
+/** Filled by each get and emptied at once (a read runs to its end before another starts). */
+const read: LiveRead = { value: EMPTY, created: 0 };
 
 export function getAnswer(deps: HttpDeps, key: string): GetAnswer {
-  const e = deps.commands.get(key);
-  if (e === undefined || e.value === null) return { status: 404, headers: dataHeaders(deps, key, 0), body: EMPTY };
-  const h = headersOf(e as EntryRecord & { value: Buffer });
+  if (!deps.commands.readLive(key, read)) return { status: 404, headers: dataHeaders(deps, key, 0), body: EMPTY };
+  // A copy: the store lends its own memory only until it next changes, and the socket may send the body later.
+  const body = Buffer.from(read.value);
+  read.value = EMPTY;
   return {
     status: 200,
-    headers: { Key: headerSafe(key), Keycreatetime: h.createTime, Responsehost: deps.responseHost(), 'Content-Type': h.contentType },
-    body: e.value,
+    headers: {
+      Key: headerSafe(key),
+      Keycreatetime: goTimeString(read.created),
+      Responsehost: deps.responseHost(),
+      'Content-Type': isUtf8(body) ? 'text/plain; charset=utf-8' : 'application/octet-stream',
+    },
+    body,
   };
 }

@@ -1,4 +1,4 @@
-import { isLive, type EntryRecord } from '../../../store/entry.js';
+import { isLive, type EntryRecord, type LiveRead } from '../../../store/entry.js';
 import { ERR_INT, ERR_SYNTAX, MAX_TTL_MS, keyOf, lower, parseInteger, unknownSubcommand, wrongArity } from '../args.js';
 import { parseInt64 } from '../../../store/counter.js';
 import { ALL_KEYS, NO_KEYS, ONE_KEY, type AclCategory, type CommandFlag, type CommandSpec, type Handler } from '../command-spec.js';
@@ -43,16 +43,21 @@ function remainingMs(e: EntryRecord, now: number): number {
   return e.expireAt === 0 ? -1 : Math.max(0, e.expireAt - now);
 }
 
+const NO_VALUE = Buffer.alloc(0);
+/** Filled by each GET and emptied at once (one connection's command runs at a time). */
+const read: LiveRead = { value: NO_VALUE, created: 0 };
+
 /** GET's answer (also the pipeline's fast path, plain-get.ts): the value or nil, counted as a hit or a miss. True on a hit. */
 export function answerGet(deps: RespDeps, key: string, out: ReplyWriter, stats: ServerStats): boolean {
-  const value = deps.commands.getValue(key);
-  if (value === undefined) {
+  if (!deps.commands.readLive(key, read)) {
     stats.misses += 1;
     out.nil();
     return false;
   }
   stats.hits += 1;
-  out.bulkCopy(value);
+  out.bulkCopy(read.value);
+  // Not kept: the view would hold an arena page that compaction may drop.
+  read.value = NO_VALUE;
   return true;
 }
 
