@@ -157,12 +157,12 @@ export class OwlNode {
 
     // The HTTP routes, in one list: a new router is one more line here.
     // Metrics and health: gauges and mirrored counters are read from the parts when scraped.
-    metrics.watch({ store: () => store.stats(), ...mode.observed });
+    metrics.watch({ store: () => store.sizes(), ...mode.observed });
     const readiness = new NodeReadiness({
       gossip: mode.name === 'gossip',
       seedsConfigured: () => mode.seedsConfigured(),
       members: () => mode.memberStates(),
-      keys: () => store.stats().keys,
+      keys: () => store.sizes().keys,
       loadProgress: () => persistence.progress(),
     });
     const jobs = backupJobs(config.BackupDir, dataDir, store, persistence);

@@ -8,7 +8,7 @@ const log = logger('node');
 /** One line for the log every Task_MemoryInfoToLog. */
 export function memoryReport(store: Store): string {
   const m = process.memoryUsage();
-  const s = store.stats();
+  const s = store.sizes();
   const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
   const budget = s.maxMemory > 0 ? ` of MaxMemory ${mb(s.maxMemory)}` : '';
   return `memory: rss ${mb(m.rss)}, heap ${mb(m.heapUsed)} of ${mb(m.heapTotal)}, external ${mb(m.external)}; store ${s.keys} keys, ${mb(s.bytes)}${budget}, ${s.stubs} stubs, ${s.evictions} evictions`;

@@ -41,7 +41,7 @@ export interface DeltaCounts {
   queueDropped: number;
 }
 
-/** The store's sizes, as Store.stats() gives them. */
+/** The store's sizes, as Store.sizes() gives them. */
 export interface StoreSizes {
   keys: number;
   stubs: number;

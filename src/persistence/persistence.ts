@@ -532,7 +532,7 @@ export class Persistence {
   private roomForSnapshot(): boolean {
     try {
       const fs = statfsSync(this.opts.dataDir);
-      const need = Math.max(this.lastSnapshotBytes, this.opts.store.stats().bytes) + (64 << 10);
+      const need = Math.max(this.lastSnapshotBytes, this.opts.store.sizes().bytes) + (64 << 10);
       return fs.bavail * fs.bsize >= need;
     } catch {
       return true;
@@ -799,7 +799,7 @@ export class Persistence {
     }
 
     report.swept = store.sweep();
-    const s = store.stats();
+    const s = store.sizes();
     report.keys = s.keys;
     report.stubs = s.stubs;
     report.ms = Math.round(performance.now() - started);

@@ -82,6 +82,28 @@ function wellFormed(key: string): string {
   return (key as unknown as { isWellFormed(): boolean }).isWellFormed() ? key : Buffer.from(key, 'utf8').toString('utf8');
 }
 
+/** What the store holds and what it costs (Store.sizes); counts of records and bytes. */
+export interface StoreUsage {
+  keys: number;
+  /** Live keys with an expiry. */
+  expires: number;
+  /** Hollow stubs, tombstones and expiry guards. */
+  stubs: number;
+  hollow: number;
+  tombstones: number;
+  guards: number;
+  /** What MaxMemory bounds (Redis's used_memory). */
+  bytes: number;
+  stubBytes: number;
+  /** Keys and values alone. */
+  datasetBytes: number;
+  /** What the store has allocated, free slots and blocks included. */
+  heldBytes: number;
+  maxMemory: number;
+  evictions: number;
+  stubsDropped: number;
+}
+
 /**
  * A consistent picture of the store taken in slices: every record as it was
  * when the capture began, handed out a chunk at a time while the store goes on
@@ -631,22 +653,8 @@ export class Store {
     return b[LIVE]! + b[HOLLOW]! + b[TOMBSTONE]! + b[GUARD]! + b[EXPIRED]! + t.indexBytes + this.expiries.size * EXPIRY_ENTRY_BYTES;
   }
 
-  stats(): {
-    keys: number;
-    expires: number;
-    stubs: number;
-    hollow: number;
-    tombstones: number;
-    guards: number;
-    bytes: number;
-    stubBytes: number;
-    datasetBytes: number;
-    heldBytes: number;
-    maxMemory: number;
-    evictions: number;
-    stubsDropped: number;
-    digest: string;
-  } {
+  /** What the store holds and its memory (what stats() gives but the digest): cheap, and it leaves a deferred digest deferred. */
+  sizes(): StoreUsage {
     this.tick();
     const t = this.slots;
     const guards = t.counts[GUARD]! + t.counts[EXPIRED]!;
@@ -665,8 +673,12 @@ export class Store {
       maxMemory: this.maxMemory,
       evictions: this.evictions,
       stubsDropped: this.stubsDropped,
-      digest: this.digest.root(),
     };
+  }
+
+  /** sizes() and the digest's root; asked while a load's digest is deferred, it completes the digest first. */
+  stats(): StoreUsage & { digest: string } {
+    return { ...this.sizes(), digest: this.digest.root() };
   }
 
   /**

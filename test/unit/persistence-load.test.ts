@@ -109,6 +109,27 @@ async function load(dir: string, sliceMs: number): Promise<{ store: Store; repor
 
 const withoutTime = ({ ms: _ms, damagedFiles, ...rest }: LoadReport) => ({ ...rest, damagedFiles: damagedFiles.map((f) => f.slice(f.lastIndexOf('/'))) });
 
+describe('persistence: the load leaves a deferred digest deferred', () => {
+  it('nothing on the load path asks for the digest (which would hash every record before the node serves)', async () => {
+    const dir = await dataDir();
+    const kept = await load(dir, 3_600_000);
+    const copy = tempDir('owl-load-copy-');
+    cpSync(dir, copy, { recursive: true });
+    const store = new Store({ nodeId: 'node-a', now, tombstoneTtlMs: 3_600_000 });
+    store.deferDigest();
+    const p = new Persistence({ dataDir: copy, store, appendLog: true, fsync: 'no', snapshotEveryMs: 0 });
+    const report = await p.load({ sliceMs: 3_600_000 });
+    assert.ok(report.keys > 0);
+    assert.equal(store.catchUpDigest(0), false, 'the digest is still to be caught up after the load');
+    assert.equal(store.sizes().keys, report.keys, 'sizes() does not need it either');
+    assert.equal(store.catchUpDigest(0), false);
+    assert.equal(store.stats().digest, kept.store.stats().digest, 'asked for, it is complete');
+    assert.equal(store.catchUpDigest(0), true);
+    await p.close();
+    await kept.p.close();
+  });
+});
+
 describe('persistence: the data directory is loaded in slices', () => {
   it('gives the store and the load report of one unbroken pass, damage included, while the event loop turns', async () => {
     const dir = await dataDir();

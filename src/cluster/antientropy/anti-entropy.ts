@@ -210,7 +210,7 @@ export class AntiEntropy {
         });
       });
       // Chunk the differing leaves so one exchange holds at most ~maxKeysPerChunk keys.
-      const total = Math.max(1, store.stats().keys + store.stats().stubs);
+      const total = Math.max(1, store.sizes().keys + store.sizes().stubs);
       const perLeaf = total / (GROUPS * LEAVES_PER_GROUP);
       const chunkSize = Math.max(1, Math.floor(this.maxKeysPerChunk / Math.max(1, perLeaf)));
       for (let i = 0; i < leaves.length && !this.stopped; i += chunkSize) {

@@ -57,7 +57,7 @@ export function infoText(deps: RespDeps, stats: ServerStats, wanted: Set<string>
   const all = wanted.size === 0 || wanted.has('all') || wanted.has('everything') || wanted.has('default');
   const want = (s: string) => all || wanted.has(s);
   const node = deps.node();
-  const storeStats = deps.commands.store.stats();
+  const storeStats = deps.commands.store.sizes();
   const sections: string[] = [];
   const section = (title: string, fields: [string, string | number][]) => sections.push(`# ${title}\r\n${fields.map(([k, v]) => `${k}:${v}\r\n`).join('')}`);
   const uptime = Math.floor((Date.now() - stats.startedAt) / 1000);
@@ -139,7 +139,7 @@ const time: Handler = ({ out }) => {
 };
 
 const dbsize: Handler = ({ deps, out }) => {
-  out.integer(deps.commands.store.stats().keys);
+  out.integer(deps.commands.store.sizes().keys);
 };
 
 const log = logger('resp');
