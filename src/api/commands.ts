@@ -39,11 +39,15 @@ export function parseExptime(text: string | undefined): { ok: true; ms: number }
   return { ok: true, ms: n * 1000 };
 }
 
+const NO_VALUE = Buffer.alloc(0);
+
 export class Commands {
   /** Why client writes are refused (read-only mode, the `accept_writes` switch), or null when they are accepted. */
   private writesRefusedBecause: string | null = null;
   /** Reads answered so far (every front end's get): the cluster page's operation rate. */
   reads = 0;
+  /** readCopy()'s read, filled and emptied within the call. */
+  private readonly lent: LiveRead = { value: NO_VALUE, created: 0 };
 
   constructor(
     readonly store: Store,
@@ -132,6 +136,16 @@ export class Commands {
     this.reads += 1;
     if (this.checkKey(key) !== null) return false;
     return this.store.readLive(key, into);
+  }
+
+  /** The live value as a copy of its own, with its create time (µs), or undefined: for a reply sent later than the store's next change. */
+  readCopy(key: string): { value: Buffer; created: number } | undefined {
+    const lent = this.lent;
+    if (!this.readLive(key, lent)) return undefined;
+    const value = Buffer.from(lent.value);
+    // Not kept: the view would hold an arena page that compaction may drop.
+    lent.value = NO_VALUE;
+    return { value, created: lent.created };
   }
 
   expire(key: string, exptime: string | undefined): Outcome {

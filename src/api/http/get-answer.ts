@@ -1,6 +1,5 @@
 import { isUtf8 } from 'node:buffer';
 import { goTimeString } from '../../go-time.js';
-import type { LiveRead } from '../../store/entry.js';
 import type { HttpDeps } from './context.js';
 import { headerSafe } from './headers.js';
 
@@ -31,14 +30,11 @@ export function corsHeaders(origin: string): Record<string, string> {
   };
 }
 
-/** Filled by each get and emptied at once (a read runs to its end before another starts). */
-const read: LiveRead = { value: EMPTY, created: 0 };
-
 export function getAnswer(deps: HttpDeps, key: string): GetAnswer {
-  if (!deps.commands.readLive(key, read)) return { status: 404, headers: dataHeaders(deps, key, 0), body: EMPTY };
-  // A copy: the store lends its own memory only until it next changes, and the socket may send the body later.
-  const body = Buffer.from(read.value);
-  read.value = EMPTY;
+  // A copy: the socket may send the body after the store has changed.
+  const read = deps.commands.readCopy(key);
+  if (read === undefined) return { status: 404, headers: dataHeaders(deps, key, 0), body: EMPTY };
+  const body = read.value;
   return {
     status: 200,
     headers: {

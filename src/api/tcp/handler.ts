@@ -3,7 +3,6 @@ import type { Commands, Outcome } from '../commands.js';
 import { envelopeJson, type Status } from '../envelope.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { outcomeOfStatus } from '../../metrics/outcome.js';
-import type { LiveRead } from '../../store/entry.js';
 
 /**
  * OwlCache's TCP text protocol (docs/protocol.md, "TCP text protocol"): one command
@@ -31,10 +30,6 @@ interface Reply {
   answer: Answer;
   status: Status;
 }
-
-const NO_VALUE = Buffer.alloc(0);
-/** Filled by each get and emptied at once (a line runs to its end before another starts). */
-const read: LiveRead = { value: NO_VALUE, created: 0 };
 
 const COMMANDS = new Set(['get', 'set', 'expire', 'delete', 'exist', 'ping']);
 
@@ -88,14 +83,12 @@ function reply(deps: TcpHandlerDeps, line: Buffer, writeRefusal: string | null, 
   switch (cmd) {
     case 'get': {
       if (key === '') return missing();
-      const found = commands.readLive(key, read);
-      // A copy: the store lends its own memory only until it next changes, and answers are sent after the batch.
-      const value = found ? Buffer.from(read.value) : null;
-      read.value = NO_VALUE;
+      // A copy: answers are sent after the batch, when the store may have changed.
+      const read = commands.readCopy(key);
       const info = restAt !== -1 && trim(line.toString('utf8', restAt, wordEnd(line, restAt))) === 'info';
-      if (!info) return value !== null ? { answer: [value, NL], status: 200 } : { answer: [NL], status: 404 };
-      if (value === null) return envelopeLine(deps, cmd, 404, key, null);
-      return envelopeLine(deps, cmd, 200, key, value.toString('base64'), read.created);
+      if (!info) return read !== undefined ? { answer: [read.value, NL], status: 200 } : { answer: [NL], status: 404 };
+      if (read === undefined) return envelopeLine(deps, cmd, 404, key, null);
+      return envelopeLine(deps, cmd, 200, key, read.value.toString('base64'), read.created);
     }
     case 'set': {
       if (key === '' || restAt === -1) return missing();
