@@ -211,9 +211,7 @@ export class EmbeddedNode extends EventEmitter<{ change: [NodeChange] }> {
 
   /** Every key holding a value now (a snapshot of the moment; the node's own and replicated ones alike). */
   keys(): string[] {
-    const out: string[] = [];
-    for (const e of this.node.store.entries()) if (e.value !== null) out.push(e.key);
-    return out;
+    return this.node.store.liveKeys();
   }
 
   /** Every member this node knows, itself first; in owlcache mode itself alone. */

@@ -202,6 +202,17 @@ export class SlotTable {
     return slotCost(this.klen[s]!, holdsValue(this.state[s]!) ? this.vlen[s]! : 0);
   }
 
+  /** Whether slot `s`'s key bytes begin with `prefix`, read where they lie (no key string made). */
+  keyStartsWith(s: number, prefix: Uint8Array): boolean {
+    const n = prefix.length;
+    if (this.klen[s]! < n) return false;
+    const h = this.loc[s]!;
+    const buf = this.arena.bufferOf(h);
+    const at = this.arena.offsetOf(h);
+    for (let i = 0; i < n; i++) if (buf[at + i] !== prefix[i]) return false;
+    return true;
+  }
+
   keyOf(s: number): string {
     const h = this.loc[s]!;
     const at = this.arena.offsetOf(h);

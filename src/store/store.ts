@@ -529,6 +529,25 @@ export class Store {
     }
   }
 
+  /**
+   * The keys holding a value now that begin with `prefix` and that `match`
+   * accepts (every one without them), in slot order: KEYS and index builds
+   * walk the store without making a record per entry, and a key outside the
+   * prefix is passed over without decoding it. Does not touch the LRU order.
+   */
+  liveKeys(match?: (key: string) => boolean, prefix = ''): string[] {
+    this.tick();
+    const t = this.slots;
+    const start = Buffer.from(wellFormed(prefix), 'utf8');
+    const out: string[] = [];
+    for (let s = 0; s < t.top; s++) {
+      if (t.state[s] !== LIVE || (start.length > 0 && !t.keyStartsWith(s, start))) continue;
+      const key = t.keyOf(s);
+      if (match === undefined || match(key)) out.push(key);
+    }
+    return out;
+  }
+
   /** `entries()` and the expiry guards: what a snapshot keeps so a restart still refuses older writes. */
   *allRecords(): IterableIterator<EntryRecord> {
     this.tick();

@@ -23,15 +23,16 @@ after(async () => {
 
 /**
  * A separate process flooding the RESP port with pipelined `KEYS` that match
- * nothing (no writes, tiny replies): each walks the whole store, so the node's
- * event loop spends long stretches on them between other connections' commands.
+ * nothing (no writes, tiny replies): the pattern has no literal start, so each
+ * decodes and matches every key of the store, and the node's event loop spends
+ * long stretches on them between other connections' commands.
  */
 async function startBusyLoad(h: NodeHandle): Promise<ChildProcess> {
   const pass = String(h.settings.Pass);
   const script = `
     const net = require('node:net');
     const auth = '*2\\r\\n$4\\r\\nAUTH\\r\\n$${pass.length}\\r\\n${pass}\\r\\n';
-    const chunk = Buffer.from('*2\\r\\n$4\\r\\nKEYS\\r\\n$4\\r\\nzzz*\\r\\n'.repeat(10));
+    const chunk = Buffer.from('*2\\r\\n$4\\r\\nKEYS\\r\\n$4\\r\\n*zzz\\r\\n'.repeat(10));
     for (let i = 0; i < 6; i++) {
       // Closed loop: the next 10 once the last 10 are answered, so the node is busy, not flooded.
       const s = net.connect(${h.respPort}, '127.0.0.1');

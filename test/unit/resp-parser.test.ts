@@ -225,6 +225,34 @@ test('glob patterns as Redis reads them', () => {
   assert.ok(process.hrtime.bigint() - start < 5_000_000_000n);
 });
 
+test('glob patterns match as the plain definition does, through every shortcut of the matcher', () => {
+  // The definition, recursive over code points: the matcher's shortcuts (a
+  // literal start or end, stepping through code points in place) must agree with it.
+  const reference = (p: string[], s: string[]): boolean => {
+    if (p.length === 0) return s.length === 0;
+    const [head, ...rest] = p;
+    if (head === '*') return reference(rest, s) || (s.length > 0 && reference(p, s.slice(1)));
+    if (s.length === 0) return false;
+    const ok = head === '?' ? true : head === '[ab]' ? s[0] === 'a' || s[0] === 'b' : head === '\\*' ? s[0] === '*' : head === s[0];
+    return ok && reference(rest, s.slice(1));
+  };
+  const parts = ['a', 'b', 'é', '😀', '*', '?', '[ab]', '\\*'];
+  const texts = ['', 'a', 'b', 'ab', 'ba', 'aab', 'abab', 'é', 'aé', 'éb', 'a*', '*b', 'bbb', 'abé', '😀', 'a😀b', '😀😀a'];
+  let checked = 0;
+  for (let n = 1; n <= 3; n++) {
+    for (let code = 0; code < parts.length ** n; code++) {
+      const p: string[] = [];
+      for (let c = code, i = 0; i < n; i++, c = Math.floor(c / parts.length)) p.push(parts[c % parts.length]!);
+      const match = globMatcher(p.join(''));
+      for (const t of texts) {
+        assert.equal(match(t), reference(p, [...t]), `${p.join('')} on ${JSON.stringify(t)}`);
+        checked += 1;
+      }
+    }
+  }
+  assert.equal(checked, (8 + 64 + 512) * texts.length);
+});
+
 test('before AUTH: more than 10 arguments or a bulk over 16 KiB is a protocol error at its header, as in Redis 7', () => {
   const many = new RespParser(DEFAULT_LIMITS, false);
   many.push(Buffer.from('*1048576\r\n'));

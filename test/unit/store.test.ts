@@ -215,6 +215,36 @@ describe('store', () => {
     assert.ok(!s.has('f0'));
   });
 
+  it('liveKeys lists the keys get() finds, no deleted, expired or evicted one', () => {
+    let now = 1000;
+    const s = new Store({ nodeId: 'n', maxMemory: 3000, now: () => now });
+    s.set('a:1', Buffer.from('x'));
+    s.set('a:2', Buffer.from('x'), 100);
+    s.set('b:1', Buffer.from('x'));
+    s.set('gone', Buffer.from('x'));
+    s.delete('gone');
+    assert.deepEqual(s.liveKeys().sort(), ['a:1', 'a:2', 'b:1']);
+    assert.deepEqual(s.liveKeys((k) => k.startsWith('a:')).sort(), ['a:1', 'a:2']);
+    s.set('é:1', Buffer.from('x'));
+    s.set('éa', Buffer.from('x'));
+    assert.deepEqual(s.liveKeys(undefined, 'a:').sort(), ['a:1', 'a:2'], 'by the bytes of a prefix');
+    assert.deepEqual(s.liveKeys(undefined, 'é:'), ['é:1']);
+    assert.deepEqual(
+      s.liveKeys((k) => k.endsWith('1'), 'é'),
+      ['é:1'],
+      'prefix and match both',
+    );
+    assert.deepEqual(s.liveKeys(undefined, 'a:1x'), [], 'a prefix longer than the key');
+    s.delete('é:1');
+    s.delete('éa');
+    now += 200;
+    assert.deepEqual(s.liveKeys().sort(), ['a:1', 'b:1'], 'expired');
+    for (let i = 0; i < 20; i++) s.set(`f${i}`, Buffer.alloc(500));
+    const held = ['a:1', 'b:1', ...[...Array(20).keys()].map((i) => `f${i}`)].filter((k) => s.has(k));
+    assert.ok(!held.includes('a:1') && held.length > 0, 'some evicted, some held');
+    assert.deepEqual(s.liveKeys().sort(), held.sort());
+  });
+
   it('reading a key counts as use for the LRU', () => {
     const s = new Store({ nodeId: 'n', maxMemory: 3000 });
     s.set('keep', Buffer.alloc(500));

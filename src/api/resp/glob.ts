@@ -89,28 +89,58 @@ function matchOne(t: Token, c: number): boolean {
   }
 }
 
-export type Matcher = (text: string) => boolean;
+/** A compiled pattern; `prefix` is the literal text every match begins with (a store walk can skip what lacks it). */
+export interface Matcher {
+  (text: string): boolean;
+  readonly prefix: string;
+}
+
+/** The text of the literal characters the tokens from `from` on run through (`step` 1) or back through (`step` -1), and their count. */
+function literalRun(tokens: readonly Token[], from: number, step: 1 | -1): { text: string; count: number } {
+  const chars: string[] = [];
+  for (let i = from; i >= 0 && i < tokens.length; i += step) {
+    const t = tokens[i]!;
+    if (t.kind !== 'char') break;
+    chars.push(String.fromCodePoint(t.c));
+  }
+  if (step === -1) chars.reverse();
+  return { text: chars.join(''), count: chars.length };
+}
 
 export function globMatcher(pattern: string): Matcher {
-  if (pattern === '*') return () => true;
   const tokens = compile(pattern);
+  const prefix = literalRun(tokens, 0, 1);
+  return Object.assign(matcherOf(tokens, prefix), { prefix: prefix.text });
+}
+
+function matcherOf(tokens: readonly Token[], prefix: { text: string; count: number }): (text: string) => boolean {
+  const rest = tokens.length - prefix.count;
+  if (rest === 0) return (text) => text === prefix.text;
+  if (rest === 1 && tokens.at(-1)!.kind === 'star') return (text) => text.startsWith(prefix.text);
+  // Most keys a walk meets lack the pattern's literal start or end, and are
+  // refused by those alone. Past the start, the general walk steps through
+  // code points in place.
+  const suffix = literalRun(tokens, tokens.length - 1, -1).text;
   return (text) => {
-    const s = codePoints(text);
-    let ti = 0;
-    let si = 0;
+    if (!text.startsWith(prefix.text) || !text.endsWith(suffix)) return false;
+    const n = text.length;
+    let ti = prefix.count;
+    let si = prefix.text.length;
     let starT = -1;
     let starS = 0;
-    while (si < s.length) {
+    while (si < n) {
       const t = tokens[ti];
+      const c = text.codePointAt(si)!;
       if (t !== undefined && t.kind === 'star') {
         starT = ti++;
         starS = si;
-      } else if (t !== undefined && matchOne(t, s[si]!)) {
+      } else if (t !== undefined && matchOne(t, c)) {
         ti++;
-        si++;
+        si += c > 0xffff ? 2 : 1;
       } else if (starT !== -1) {
         ti = starT + 1;
-        si = ++starS;
+        starS += text.codePointAt(starS)! > 0xffff ? 2 : 1;
+        si = starS;
       } else {
         return false;
       }

@@ -33,8 +33,7 @@ export class KeyIndex {
     if (this.buckets !== null) return this.buckets;
     const buckets: (Set<string> | undefined)[] = new Array(KeyIndex.BUCKETS);
     this.buckets = buckets;
-    const now = this.now();
-    for (const e of this.store.entries()) if (isLive(e, now)) this.add(e.key);
+    for (const key of this.store.liveKeys()) this.add(key);
     this.unsubscribe = this.store.onChange(({ record }) => {
       if (record.value !== null) this.add(record.key);
       else this.remove(record.key);

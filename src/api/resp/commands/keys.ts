@@ -361,10 +361,7 @@ const scan: Handler = ({ deps, args, out }) => {
 /** KEYS walks the whole store, as it does in Redis (which is why clients are told to SCAN). */
 const keysCommand: Handler = ({ deps, args, out }) => {
   const match = globMatcher(args[1]!.toString('utf8'));
-  const now = Date.now();
-  const found: string[] = [];
-  for (const e of deps.commands.store.entries()) if (isLive(e, now) && match(e.key)) found.push(e.key);
-  out.array(found);
+  out.array(deps.commands.store.liveKeys(match, match.prefix));
 };
 
 const type: Handler = ({ deps, args, out }) => {
