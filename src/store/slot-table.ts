@@ -1,4 +1,5 @@
 import { Arena, blockBytes } from './arena.js';
+import { releaseBuffer } from './buffer-release.js';
 import type { CounterState } from './counter.js';
 import type { EntryRecord } from './entry.js';
 import type { Version } from './hlc.js';
@@ -290,6 +291,7 @@ export class SlotTable {
     this.arena.clear();
     this.bigCounters.clear();
     this.counters.clear();
+    releaseBuffer(this.index.buffer);
     this.index = new Int32Array(MIN_INDEX);
     this.indexShift = 32 - MIN_INDEX_BITS;
     this.top = 0;
@@ -394,29 +396,42 @@ export class SlotTable {
   }
 
   /**
-   * By a quarter, not double: a new column is zeroed, so its pages are
-   * resident whether used or not, and a doubling could hold half again as
-   * much as the slots need.
+   * By a quarter, not double: a buffer the allocator carves from its heap is
+   * zeroed there, so its pages are resident whether used or not, and a
+   * doubling could hold half again as much as the slots need.
    */
   private grow(): void {
     this.resize(Math.ceil((this.state.length * 1.25) / MIN_SLOTS) * MIN_SLOTS);
   }
 
-  /** Columns of `n` slots, keeping the first min(n, top). */
+  /**
+   * Columns of `n` slots (a multiple of MIN_SLOTS), keeping the first
+   * min(n, top). All of them are views of one buffer: a column of its own
+   * per array would be freed at every growth in pieces smaller than the
+   * next allocations, and glibc then serves those from its heap, where the
+   * freed generations stay resident as holes (40 B per entry at 1 M
+   * entries). One buffer larger than any freed before is mapped on its own
+   * and unmapped when the next replaces it.
+   */
   private resize(n: number): void {
     const keep = Math.min(n, this.top);
+    const buffer = new ArrayBuffer(n * SLOT_BYTES);
+    let at = 0;
     const f64 = (a: Float64Array) => {
-      const b = new Float64Array(n);
+      const b = new Float64Array(buffer, at, n);
+      at += n * 8;
       b.set(a.subarray(0, keep));
       return b;
     };
     const u32 = (a: Uint32Array) => {
-      const b = new Uint32Array(n);
+      const b = new Uint32Array(buffer, at, n);
+      at += n * 4;
       b.set(a.subarray(0, keep));
       return b;
     };
     const i32 = (a: Int32Array) => {
-      const b = new Int32Array(n);
+      const b = new Int32Array(buffer, at, n);
+      at += n * 4;
       b.set(a.subarray(0, keep));
       return b;
     };
@@ -434,9 +449,11 @@ export class SlotTable {
     this.hash = u32(this.hash);
     this.prev = i32(this.prev);
     this.next = i32(this.next);
-    const state = new Uint8Array(n);
+    const state = new Uint8Array(buffer, at, n);
     state.set(this.state.subarray(0, keep));
+    const old = this.state.buffer;
     this.state = state;
+    releaseBuffer(old);
   }
 
   private link(s: number, state: SlotState): void {
@@ -502,6 +519,7 @@ export class SlotTable {
       const s = old[i]! - 1;
       if (s >= 0) this.place(s, this.hash[s]!);
     }
+    releaseBuffer(old.buffer);
   }
 
   /** Takes slot `s` out of the index, shifting back the entries after it so no probe chain breaks. */

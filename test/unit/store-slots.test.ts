@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { keyHash } from '../../src/store/digest.js';
 import type { EntryRecord } from '../../src/store/entry.js';
-import { GUARD, HOLLOW, LIVE, SlotTable, TOMBSTONE, type SlotState } from '../../src/store/slot-table.js';
+import { RELEASE_MIN_BYTES, releaseBuffer } from '../../src/store/buffer-release.js';
+import { GUARD, HOLLOW, LIVE, SLOT_BYTES, SlotTable, TOMBSTONE, type SlotState } from '../../src/store/slot-table.js';
 import { Store } from '../../src/store/store.js';
 
 function rec(key: string, over: Partial<EntryRecord> = {}): EntryRecord {
@@ -83,6 +84,32 @@ describe('store slots', () => {
     for (let i = 0; i < 5000; i += 97) assert.equal(t.keyOf(t.find(`k${i}`, keyHash(`k${i}`))), `k${i}`);
     t.reserve(10);
     assert.equal(t.columnBytes, columns, 'a smaller reservation shrinks nothing');
+  });
+
+  it('a grown table gives its replaced columns and index back at once, and keeps every record', async () => {
+    // The release channel closes a moment after its module loads; until then buffers are left to the collector.
+    const probe = () => releaseBuffer(new ArrayBuffer(RELEASE_MIN_BYTES));
+    for (let i = 0; i < 100 && !probe(); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(probe(), 'a buffer given to releaseBuffer is freed (detached)');
+
+    const t = new SlotTable();
+    const n = 40_000;
+    let columns = t.loc;
+    let replaced = 0;
+    const before = process.memoryUsage().arrayBuffers;
+    for (let i = 0; i < n; i++) {
+      t.add(`k${i}`, keyHash(`k${i}`), rec(`k${i}`), LIVE);
+      if (t.loc !== columns) {
+        if (columns.buffer.byteLength === 0) replaced += 1;
+        else assert.ok(columns.byteLength * (SLOT_BYTES / 8) < RELEASE_MIN_BYTES, `a replaced generation of ${columns.byteLength} B per column was kept`);
+        columns = t.loc;
+      }
+    }
+    assert.ok(replaced >= 3, `${replaced} generations given back`);
+    assert.equal(t.state.buffer, t.loc.buffer, 'the columns share one buffer');
+    const grown = process.memoryUsage().arrayBuffers - before;
+    assert.ok(grown < (t.columnBytes + t.indexBytes + t.arena.heldBytes) * 1.5, `array buffers grew by ${grown} B`);
+    for (let i = 0; i < n; i += 7) assert.equal(t.keyOf(t.find(`k${i}`, keyHash(`k${i}`))), `k${i}`);
   });
 
   it('a store reserves no more slots than its MaxMemory could hold', () => {
