@@ -86,7 +86,7 @@ describe('store slots', () => {
     assert.equal(t.columnBytes, columns, 'a smaller reservation shrinks nothing');
   });
 
-  it('a grown table gives its replaced columns and index back at once, and keeps every record', async () => {
+  it('a grown table frees its replaced columns at once, and keeps every record', async () => {
     // The release channel closes a moment after its module loads; until then buffers are left to the collector.
     const probe = () => releaseBuffer(new ArrayBuffer(RELEASE_MIN_BYTES));
     for (let i = 0; i < 100 && !probe(); i++) await new Promise((r) => setTimeout(r, 10));
