@@ -175,6 +175,42 @@ describe('HTTP bodies before authentication', () => {
     assert.equal(form.json<{ Status: number }>().Status, 200, form.text);
   });
 
+  test('a refused body still being sent is read to its end: the 401 arrives and the connection stays open', async () => {
+    const node = await startNode();
+    const c = await open(node.httpPort);
+    // Chunked, so its size is unknown: refused once past the unauthenticated limit, while the rest is still to come.
+    const chunk = (b: string) => `${Buffer.byteLength(b).toString(16)}\r\n${b}\r\n`;
+    c.send(
+      `POST /data/?${qs({ cmd: 'set', key: 'k' })} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=B\r\nTransfer-Encoding: chunked\r\n\r\n`,
+    );
+    c.send(chunk('x'.repeat(20 * 1024)));
+    await sleep(300);
+    c.send(chunk('y'.repeat(40 * 1024)));
+    await sleep(100);
+    c.send('0\r\n\r\n');
+    const text = await c.until(/\r\n\r\n\{.*\}$/s);
+    assert.match(text, /^HTTP\/1\.1 401 /);
+    assert.doesNotMatch(text, /connection: close/i);
+    c.send('GET /data/?cmd=ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    assert.match(await c.until(/PONG$/), /PONG$/, 'the same connection answers the next request');
+    assert.equal(c.closed, false);
+    c.close();
+  });
+
+  test('a request Node cannot parse is answered 400 before the close, though the client is still sending', async () => {
+    const node = await startNode();
+    for (let i = 0; i < 3; i++) {
+      // Node's client sends an OPTIONS body without a length: after the request, 64 KiB that do not parse as HTTP.
+      const r = await request(node.httpPort, '/data/', {
+        method: 'OPTIONS',
+        body: Buffer.alloc(64 * 1024 + 1, 0x01),
+        headers: { 'Content-Type': 'text/plain' },
+      });
+      assert.equal(r.status, 400);
+      assert.equal(r.headers.connection, 'close');
+    }
+  });
+
   test('/internal/sync without a valid signature header is refused before its body is read', async () => {
     const g = await startGossipNode([]);
     for (const header of ['', 'x-owlcache-auth: v1 garbage\r\n', `x-owlcache-auth: v1 ${Date.now() - 10 * 60_000} ${'a'.repeat(24)} ${'b'.repeat(64)}\r\n`]) {

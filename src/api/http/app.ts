@@ -4,11 +4,15 @@ import { logger } from '../../log.js';
 import { performance } from 'node:perf_hooks';
 import { outcomeOfStatus } from '../../metrics/outcome.js';
 import { SERVER_HEADER, VERSION } from '../../version.js';
+import { CLOSE_GRACE_MS } from '../listener.js';
 import { sendEnvelope, type HttpDeps } from './context.js';
 import { dataRoute } from './data-route.js';
 import { corsHeaders } from './get-answer.js';
+import { discardBody } from './params.js';
 
 const log = logger('http');
+/** Most bytes of a body left unread that are read and dropped before the answer; past them the connection is closed. */
+const DISCARD_MAX_BYTES = 1024 * 1024;
 
 const WELCOME = `<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>owlcache</title></head>
@@ -69,6 +73,14 @@ export function createHttpApp(deps: HttpDeps, extraRouters: Router[] = []): Koa 
       log.error('%s %s failed: %s', ctx.method, ctx.path, (err as Error)?.stack ?? String(err));
       sendEnvelope(ctx, deps, '', 500, '', null, 0, 'internal error');
     }
+  });
+
+  // A request answered before its body was read (a refusal, a 405, an OPTIONS): what is left of
+  // the body is read and dropped before the answer goes. Closing the connection while the client
+  // still sends resets it, and the reset can reach the client before the answer does.
+  app.use(async (ctx, next) => {
+    await next();
+    if (!ctx.req.complete && !(await discardBody(ctx.req, DISCARD_MAX_BYTES, CLOSE_GRACE_MS))) ctx.set('Connection', 'close');
   });
 
   if (deps.cors.enabled) {

@@ -53,7 +53,7 @@ export function bearerToken(authorization: string | undefined): string | undefin
  * Query and body parameters; answers 401 / 413 / 500 itself and returns null
  * when the body cannot be used. The token in the query string or header is
  * checked before the body is read: without a valid one, only a small body is
- * read (a larger one is answered 401 unread).
+ * read (a larger one is answered 401 unkept; app.ts drops the rest).
  */
 export async function requestParams(ctx: Koa.Context, deps: HttpDeps): Promise<Params | null> {
   const query = parseQuery(ctx.querystring);
@@ -68,7 +68,6 @@ export async function requestParams(ctx: Koa.Context, deps: HttpDeps): Promise<P
     const cmd = q.str('cmd') ?? '';
     const key = q.str('key') ?? '';
     if (err instanceof BodyNeedsToken) {
-      ctx.set('Connection', 'close');
       sendEnvelope(
         ctx,
         deps,
@@ -82,8 +81,6 @@ export async function requestParams(ctx: Koa.Context, deps: HttpDeps): Promise<P
       return null;
     }
     if (err instanceof BodyTooLarge) {
-      // The rest of the body is not read: close the connection after answering.
-      ctx.set('Connection', 'close');
       sendEnvelope(ctx, deps, cmd, 413, key, null, 0, `request body is larger than MaxValueSize (${deps.limits.maxValueSize} bytes)`);
       return null;
     }

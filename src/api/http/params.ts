@@ -173,6 +173,41 @@ export async function readBody(req: IncomingMessage, limits: BodyLimits): Promis
 }
 
 /**
+ * Reads and drops what is left of a refused request's body, up to `maxBytes`
+ * more and for at most `maxMs`; true if the request ended within them. A
+ * connection closed while the client still sends is reset, and the reset can
+ * reach the client before the answer does; one whose body was read to its end
+ * is answered cleanly and stays open. A body announced larger than `maxBytes`
+ * is not waited for.
+ */
+export function discardBody(req: IncomingMessage, maxBytes: number, maxMs: number): Promise<boolean> {
+  if (req.complete) return Promise.resolve(true);
+  if (declaredLength(req) > maxBytes || req.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    let seen = 0;
+    const done = (ended: boolean) => {
+      clearTimeout(timer);
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      resolve(ended);
+    };
+    const onData = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > maxBytes) done(false);
+    };
+    const onEnd = () => done(true);
+    const onError = () => done(false);
+    const timer = setTimeout(() => done(false), maxMs);
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', onError);
+    req.unpipe();
+    req.resume();
+  });
+}
+
+/**
  * Refuses a declared length over the full limit (BodyTooLarge) or over the
  * unauthenticated one (BodyNeedsToken); returns the most bytes to read.
  */

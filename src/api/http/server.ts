@@ -86,6 +86,18 @@ export class HttpServer {
         closeSocket(socket);
       });
     }
+    // A request Node cannot parse: its answer as Node gives it, then a close that reads and drops
+    // what the client still sends (Node's own destroys the socket, and the reset that unread
+    // bytes cause can reach the client before the answer does).
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      if (err.code === 'ECONNRESET' || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      socket.write(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
+      closeSocket(socket);
+    });
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;
     server.requestTimeout = 120_000;
