@@ -34,7 +34,7 @@ describe('MaxMemory bounds the process (docs/architecture.md, "Store: memory lay
    * this traffic (V8's heap and the allocator's free lists): that part is
    * measured against the same node after the same number of writes to one
    * key, and bounded here at 2.5 × MaxMemory above it (docs/benchmarks.md,
-   * "memory", has the figures; the issue's 1.15 × for the whole process is not met yet).
+   * "memory", has the figures; the target of 1.15 × for the whole process is not met yet).
    */
   test('300 000 distinct 1 KiB writes under MaxMemory 32mb: the store within MaxMemory, RSS bounded, newest kept, oldest evicted', async () => {
     for (let i = 0; i < WRITES; i += 2000) {
