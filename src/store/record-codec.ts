@@ -41,17 +41,6 @@ function counterFromArray(a: unknown): CounterState {
   return c;
 }
 
-/** A counter's msgpack bytes, made once per state (a state is never changed, only replaced). */
-const packedCounters = new WeakMap<CounterState, Buffer>();
-function packedCounter(c: CounterState): Buffer {
-  let b = packedCounters.get(c);
-  if (b === undefined) {
-    b = packr.pack(counterToArray(c));
-    packedCounters.set(c, b);
-  }
-  return b;
-}
-
 export class RecordFormatError extends Error {}
 
 function sameVersion(a: Version, b: Version): boolean {
@@ -126,22 +115,10 @@ export function decodeRecord(bytes: Uint8Array, names?: Map<string, string>, vie
 
 /** Many records in one msgpack array (a snapshot chunk), after `headroom` free bytes. */
 export function encodeRecords(records: readonly EntryRecord[], headroom = 0): Buffer {
-  const n = records.length;
-  let size = n < 16 ? 1 : n < 0x10000 ? 3 : 5;
+  let size = arrayHeadSize(records.length);
   for (const r of records) size += recordSize(r);
   const b = Buffer.allocUnsafe(headroom + size);
-  let at = headroom;
-  if (n < 16) {
-    b[at++] = 0x90 | n;
-  } else if (n < 0x10000) {
-    b[at] = 0xdc;
-    b.writeUInt16BE(n, at + 1);
-    at += 3;
-  } else {
-    b[at] = 0xdd;
-    b.writeUInt32BE(n, at + 1);
-    at += 5;
-  }
+  let at = writeArrayHead(records.length, b, headroom);
   for (const r of records) at = writeRecord(r, b, at);
   return b;
 }
@@ -364,7 +341,19 @@ function numSize(x: number): number {
 function recordSize(r: EntryRecord): number {
   let size = 1 + strSize(r.key) + binSize(r.value) + numSize(r.created) + numSize(r.vv.t) + numSize(r.vv.c) + strSize(r.vv.n) + numSize(r.expireAt) + 1;
   if (!sameVersion(r.vv, r.ev) || r.counter !== undefined) size += numSize(r.ev.t) + numSize(r.ev.c) + strSize(r.ev.n);
-  if (r.counter !== undefined) size += packedCounter(r.counter).length;
+  if (r.counter !== undefined) size += counterSize(r.counter);
+  return size;
+}
+
+function arrayHeadSize(n: number): number {
+  return n < 16 ? 1 : n < 0x10000 ? 3 : 5;
+}
+
+/** A counter's msgpack: counterToArray's array, [epoch.t, epoch.c, epoch.n, reborn, base|nil, [node, up, down, …]]. */
+function counterSize(c: CounterState): number {
+  let size =
+    1 + numSize(c.epoch.t) + numSize(c.epoch.c) + strSize(c.epoch.n) + 1 + (c.base === null ? 1 : strSize(c.base)) + arrayHeadSize(c.totals.length * 3);
+  for (const [node, up, down] of c.totals) size += strSize(node) + strSize(up) + strSize(down);
   return size;
 }
 
@@ -450,10 +439,38 @@ function writeRecord(r: EntryRecord, b: Buffer, at: number): number {
     at = writeNum(r.ev.c, b, at);
     at = writeStr(r.ev.n, b, at);
   }
-  if (r.counter !== undefined) {
-    const c = packedCounter(r.counter);
-    c.copy(b, at);
-    at += c.length;
+  if (r.counter !== undefined) at = writeCounter(r.counter, b, at);
+  return at;
+}
+
+function writeArrayHead(n: number, b: Buffer, at: number): number {
+  if (n < 16) {
+    b[at] = 0x90 | n;
+    return at + 1;
+  }
+  if (n < 0x10000) {
+    b[at] = 0xdc;
+    b.writeUInt16BE(n, at + 1);
+    return at + 3;
+  }
+  b[at] = 0xdd;
+  b.writeUInt32BE(n, at + 1);
+  return at + 5;
+}
+
+function writeCounter(c: CounterState, b: Buffer, at: number): number {
+  b[at++] = 0x96;
+  at = writeNum(c.epoch.t, b, at);
+  at = writeNum(c.epoch.c, b, at);
+  at = writeStr(c.epoch.n, b, at);
+  b[at++] = c.reborn ? 1 : 0;
+  if (c.base === null) b[at++] = 0xc0;
+  else at = writeStr(c.base, b, at);
+  at = writeArrayHead(c.totals.length * 3, b, at);
+  for (const [node, up, down] of c.totals) {
+    at = writeStr(node, b, at);
+    at = writeStr(up, b, at);
+    at = writeStr(down, b, at);
   }
   return at;
 }

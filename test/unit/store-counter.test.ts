@@ -5,7 +5,8 @@ import { Commands } from '../../src/api/commands.js';
 import { counterValue, FIRST_EPOCH } from '../../src/store/counter.js';
 import { mergeRecords, type EntryRecord } from '../../src/store/entry.js';
 import { ClusterFlush } from '../../src/store/flush.js';
-import { decodeRecord, decodeRecords, encodeRecord, encodeRecords } from '../../src/store/record-codec.js';
+import { decodeRecord, decodeRecords, encodeRecord, encodeRecords, recordToArray } from '../../src/store/record-codec.js';
+import { Packr } from 'msgpackr';
 import { Store } from '../../src/store/store.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -123,6 +124,31 @@ describe('PN-counter merge', () => {
     new Commands(stores[2]!, LIMITS).incrementBy('k', 1n);
     heal(stores);
     for (const s of stores) assert.equal(s.get('k')?.value?.toString(), '6');
+  });
+
+  test("a counter record's bytes are the msgpack msgpackr writes for it, however wide its fields", () => {
+    const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
+    for (const count of [0, 1, 5, 6, 30]) {
+      for (const base of [null, '12345', '-9223372036854775808']) {
+        for (const name of ['n', 'x'.repeat(40), 'é'.repeat(200)]) {
+          const totals = Array.from(
+            { length: count },
+            (_, i) => [`${name}${String(i).padStart(3, '0')}`, String(i * 1000), i % 2 === 1 ? '0' : '99999999999999'] as [string, string, string],
+          );
+          const r: EntryRecord = {
+            key: 'k',
+            value: Buffer.from('42'),
+            created: 1_795_343_830_123_456,
+            vv: { t: 1_795_343_830_124, c: 3, n: 'node' },
+            expireAt: 0,
+            ev: { t: 1_795_343_830_124, c: 3, n: 'node' },
+            counter: { epoch: { t: 1_795_343_830_123, c: 70_000, n: name }, reborn: base === null, base, totals },
+          };
+          assert.deepEqual(encodeRecord(r), packr.pack(recordToArray(r)), `${count} totals, base ${base}, node id of ${name.length}`);
+          assert.deepEqual(decodeRecord(encodeRecord(r)), r);
+        }
+      }
+    }
   });
 
   test('a counter record survives the record codec, and records without one decode as before', () => {
