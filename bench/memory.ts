@@ -80,7 +80,6 @@ interface Growth {
   rate: number;
 }
 
-/** The operator's memory settings of README's "Sizing a node": glibc's mmap threshold fixed, V8's young generation kept small. */
 /**
  * How the node is started (README, "Sizing a node"): as shipped; with V8's young generation
  * capped at 1 MB a semi-space; and with that and glibc mapping every allocation of 32 KiB or
