@@ -36,6 +36,39 @@ export interface EntryRecord {
   counter?: CounterState;
 }
 
+/**
+ * A record made by a local write: every one comes from this constructor, so
+ * all share one hidden class whatever other code builds records. Object
+ * literals of the record's shape share V8's maps, and a literal elsewhere that
+ * stores a float where an integer was (a slot read back, its expiry from a
+ * Float64Array) deprecates them: from then on each record an older literal
+ * made was born with the old map and migrated at its first read, and the
+ * functions reading them stayed unoptimized (docs/benchmarks.md, "fast
+ * paths"). Still plain data: no methods, and spread, JSON and the record codec
+ * see the same own fields.
+ */
+class LocalEntry implements EntryRecord {
+  declare key: string;
+  declare value: Buffer;
+  declare created: number;
+  declare vv: Version;
+  declare expireAt: number;
+  declare ev: Version;
+  constructor(key: string, value: Buffer, created: number, version: Version, expireAt: number) {
+    this.key = key;
+    this.value = value;
+    this.created = created;
+    this.vv = version;
+    this.expireAt = expireAt;
+    this.ev = version;
+  }
+}
+
+/** The record of a local write: both registers stamped with `version`. */
+export function localRecord(key: string, value: Buffer, created: number, version: Version, expireAt: number): EntryRecord {
+  return new LocalEntry(key, value, created, version, expireAt);
+}
+
 /** A version after `newest`, for a merge that makes a state neither side had, where no clock is at hand (the store passes its HLC). */
 const nextVersion = (newest: Version): Version => ({ t: newest.t, c: newest.c + 1, n: newest.n });
 

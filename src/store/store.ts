@@ -1,6 +1,6 @@
 import type { Metrics } from '../metrics/metrics.js';
 import { Digest, keyHash, LEAVES } from './digest.js';
-import { deathTime, mergeRecords, type EntryRecord, type LiveRead } from './entry.js';
+import { deathTime, localRecord, mergeRecords, type EntryRecord, type LiveRead } from './entry.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { flushedBy } from './flush.js';
 import { compareVersions, HybridLogicalClock, type Version } from './hlc.js';
@@ -414,14 +414,7 @@ export class Store {
     const now = this.tick();
     const v = this.hlc.now();
     // The bytes are copied into the store's arena when placed: a view into a socket read pins nothing.
-    const record: EntryRecord = {
-      key,
-      value,
-      created: wallMicros(now),
-      vv: v,
-      expireAt: ttlMs > 0 ? now + ttlMs : 0,
-      ev: v,
-    };
+    const record = localRecord(key, value, wallMicros(now), v, ttlMs > 0 ? now + ttlMs : 0);
     if (this.maxMemory > 0 && recordCost(record) > this.maxMemory) {
       throw new StoreError(`value of ${value.length} bytes does not fit in MaxMemory (${this.maxMemory} bytes)`);
     }
@@ -602,7 +595,10 @@ export class Store {
   capture(): StoreCapture {
     this.tick();
     const c = new SlotCapture(this.slots, (done) => {
-      this.captures = this.captures.filter((x) => x !== done);
+      // The same array, changed in place: a new one (filter) would be a new elements kind each
+      // snapshot, and place() and its inlined loops over captures would deoptimize each time.
+      const i = this.captures.indexOf(done);
+      if (i >= 0) this.captures.splice(i, 1);
     });
     this.captures.push(c);
     return c;

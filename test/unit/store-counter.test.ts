@@ -160,7 +160,8 @@ describe('PN-counter merge', () => {
     const plain = s.set('p', Buffer.from('x'));
     const all: EntryRecord[] = [];
     decodeRecords(encodeRecords([plain, r]), (x) => all.push(x));
-    assert.deepEqual(all, [plain, r]);
+    // A local write's record is made by a constructor (entry.ts); decoded ones are literals: the fields are compared.
+    assert.deepEqual(all, [{ ...plain }, r]);
     assert.equal(encodeRecord(plain).length, encodeRecord({ ...plain }).length);
     assert.equal('counter' in all[0]!, false);
   });
