@@ -36,8 +36,7 @@ export function groupOf(leaf: number): number {
  * Changing it changes every digest, so it is part of the node-to-node protocol.
  */
 // The two lanes never mix with each other until the end, so each is a pure
-// function of its own state and the input: locals only, nothing allocated,
-// no module state on the per-write path.
+// function of its own state and the input (FieldHasher runs them side by side).
 function mixA(a: number, x: number): number {
   a = Math.imul(a ^ x, 0xcc9e2d51);
   a = (a << 15) | (a >>> 17);
@@ -50,25 +49,6 @@ function mixB(b: number, x: number): number {
   return (Math.imul(b, 0xc2b2ae35) + 0xe6546b64) | 0;
 }
 
-function stringA(a: number, s: string): number {
-  for (let i = 0; i < s.length; i++) a = mixA(a, s.charCodeAt(i));
-  return mixA(a, s.length | 0x10000);
-}
-
-function stringB(b: number, s: string): number {
-  for (let i = 0; i < s.length; i++) b = mixB(b, s.charCodeAt(i));
-  return mixB(b, s.length | 0x10000);
-}
-
-/** Millisecond times exceed 32 bits: fold their high and low words. */
-function numberA(a: number, n: number): number {
-  return mixA(mixA(a, n >>> 0), Math.floor(n / 4294967296) >>> 0);
-}
-
-function numberB(b: number, n: number): number {
-  return mixB(mixB(b, n >>> 0), Math.floor(n / 4294967296) >>> 0);
-}
-
 function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
@@ -78,23 +58,67 @@ function fmix32(h: number): number {
   return h >>> 0;
 }
 
-function fieldsHash(key: string, vt: number, vc: number, vn: string, et: number, ec: number, en: string, out: Uint32Array): void {
-  let a = stringA(0x9747b28c, key);
-  a = numberA(numberA(a, vt), vc);
-  a = stringA(a, vn);
-  a = numberA(numberA(a, et), ec);
-  a = stringA(a, en);
-  let b = stringB(0x2f6d4a1b, key);
-  b = numberB(numberB(b, vt), vc);
-  b = stringB(b, vn);
-  b = numberB(numberB(b, et), ec);
-  b = stringB(b, en);
-  out[0] = fmix32(a ^ Math.imul(b, 0x27d4eb2d));
-  out[1] = fmix32(b ^ Math.imul(a, 0x165667b1));
-}
+const SEED_A = 0x9747b28c;
+const SEED_B = 0x2f6d4a1b;
 
-function entryHash(e: EntryRecord, out: Uint32Array): void {
-  fieldsHash(e.key, e.vv.t, e.vv.c, e.vv.n, e.ev.t, e.ev.c, e.ev.n, out);
+/**
+ * The hash as it runs: both lanes over each string in one pass (each lane is
+ * still a pure function of its own state and the input, so the result is the
+ * one of hashing each lane alone), and the lanes' state after the key kept for
+ * the next call: a change removes the old versions of a key and adds the new
+ * ones, and so hashes the key once instead of twice.
+ */
+class FieldHasher {
+  private lastKey: string | null = null;
+  private keyA = 0;
+  private keyB = 0;
+  private a = 0;
+  private b = 0;
+
+  /** The 64-bit hash of the fields into out[0] (high) and out[1] (low). */
+  hash(key: string, vt: number, vc: number, vn: string, et: number, ec: number, en: string, out: Uint32Array): void {
+    if (key !== this.lastKey) {
+      this.a = SEED_A;
+      this.b = SEED_B;
+      this.string(key);
+      this.lastKey = key;
+      this.keyA = this.a;
+      this.keyB = this.b;
+    } else {
+      this.a = this.keyA;
+      this.b = this.keyB;
+    }
+    this.number(vt);
+    this.number(vc);
+    this.string(vn);
+    this.number(et);
+    this.number(ec);
+    this.string(en);
+    const a = this.a;
+    const b = this.b;
+    out[0] = fmix32(a ^ Math.imul(b, 0x27d4eb2d));
+    out[1] = fmix32(b ^ Math.imul(a, 0x165667b1));
+  }
+
+  private string(s: string): void {
+    let a = this.a;
+    let b = this.b;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      a = mixA(a, c);
+      b = mixB(b, c);
+    }
+    this.a = mixA(a, s.length | 0x10000);
+    this.b = mixB(b, s.length | 0x10000);
+  }
+
+  /** Millisecond times exceed 32 bits: their low and high words, in that order. */
+  private number(n: number): void {
+    const lo = n >>> 0;
+    const hi = Math.floor(n / 4294967296) >>> 0;
+    this.a = mixA(mixA(this.a, lo), hi);
+    this.b = mixB(mixB(this.b, lo), hi);
+  }
 }
 
 function hex64(hi: number, lo: number): string {
@@ -107,6 +131,7 @@ export class Digest {
   private readonly groups = new Uint32Array(GROUPS * 2);
   private readonly rootHash = new Uint32Array(2);
   private readonly scratch = new Uint32Array(2);
+  private readonly hasher = new FieldHasher();
 
   /** Accounts for an entry replacing another (either may be absent). */
   update(before: EntryRecord | undefined, after: EntryRecord | undefined): void {
@@ -115,12 +140,12 @@ export class Digest {
     let hi = 0;
     let lo = 0;
     if (before) {
-      entryHash(before, this.scratch);
+      this.entryHash(before);
       hi ^= this.scratch[0]!;
       lo ^= this.scratch[1]!;
     }
     if (after) {
-      entryHash(after, this.scratch);
+      this.entryHash(after);
       hi ^= this.scratch[0]!;
       lo ^= this.scratch[1]!;
     }
@@ -132,8 +157,12 @@ export class Digest {
    * keeps versions in columns, not records. `leaf` is leafOf(key).
    */
   toggle(leaf: number, key: string, vt: number, vc: number, vn: string, et: number, ec: number, en: string): void {
-    fieldsHash(key, vt, vc, vn, et, ec, en, this.scratch);
+    this.hasher.hash(key, vt, vc, vn, et, ec, en, this.scratch);
     this.flip(leaf, this.scratch[0]!, this.scratch[1]!);
+  }
+
+  private entryHash(e: EntryRecord): void {
+    this.hasher.hash(e.key, e.vv.t, e.vv.c, e.vv.n, e.ev.t, e.ev.c, e.ev.n, this.scratch);
   }
 
   private flip(leaf: number, hi: number, lo: number): void {

@@ -276,6 +276,29 @@ describe('digest', () => {
     for (const r of recs) d1.update(r, undefined);
     assert.equal(d1.root(), '0000000000000000');
   });
+
+  it('hashes a key the same whether the key before it was the same one or another', () => {
+    // Each digest keeps the hash state after the last key it hashed (digest.ts): reused or not, the root must not differ.
+    const leaf = 7;
+    const versions = [
+      [1_764_000_000_000, 0, 'a', 1_764_000_000_000, 0, 'a'],
+      [1_764_000_000_001, 3, 'node-é', 1_764_000_000_009, 2 ** 33, 'b'],
+      [1_764_000_000_002, 1, 'a', 1_764_000_000_002, 1, 'a'],
+    ] as const;
+    const repeated = new Digest();
+    const interleaved = new Digest();
+    for (const [vt, vc, vn, et, ec, en] of versions) {
+      repeated.toggle(leaf, 'same-key', vt, vc, vn, et, ec, en);
+      interleaved.toggle(leaf, 'other-key', vt, vc, vn, et, ec, en);
+      interleaved.toggle(leaf, 'same-key', vt, vc, vn, et, ec, en);
+      interleaved.toggle(leaf, 'other-key', vt, vc, vn, et, ec, en);
+    }
+    assert.equal(repeated.root(), interleaved.root());
+    const fresh = new Digest();
+    for (const [i, [vt, vc, vn, et, ec, en]] of versions.entries())
+      fresh.update(undefined, { key: `same-key`, value: null, created: i, vv: { t: vt, c: vc, n: vn }, expireAt: 0, ev: { t: et, c: ec, n: en } });
+    assert.equal(repeated.root(), fresh.root());
+  });
 });
 
 describe('digest: part of the node-to-node protocol', () => {
