@@ -11,13 +11,14 @@ import {
   KIND_RECORDS,
   fileHead,
   frame,
+  frameAt,
   frameInPlace,
   readFramedFile,
   type ReadSlicing,
   type SkippedRegion,
 } from './frames.js';
 import { logFileName, logGeneration } from './layout.js';
-import { decodeMap, decodeRecord, encodeMap, encodeRecord, RecordFormatError } from '../store/record-codec.js';
+import { decodeMap, decodeRecord, encodeMap, encodeRecord, RecordFormatError, recordSize, writeRecord } from '../store/record-codec.js';
 
 /**
  * The append-only log: one file per generation, each
@@ -147,11 +148,19 @@ export class AppendLogWriter {
    */
   appendNow(records: readonly EntryRecord[]): void {
     this.checkOpen();
-    const frames = records.map((r) => frameInPlace(KIND_RECORDS, encodeRecord(r, FRAME_HEAD_BYTES)));
-    const framesBytes = frames.reduce((n, b) => n + b.length, 0);
-    const all = this.pending.length === 0 ? frames : [...this.pending, ...frames];
+    // What is pending, then each record's frame, encoded straight into the one buffer written.
+    let framesBytes = 0;
+    for (const r of records) framesBytes += FRAME_HEAD_BYTES + recordSize(r);
+    const b = Buffer.allocUnsafe(this.pendingBytes + framesBytes);
+    let at = 0;
+    for (const p of this.pending) at += p.copy(b, at);
+    for (const r of records) {
+      const end = writeRecord(r, b, at + FRAME_HEAD_BYTES);
+      frameAt(KIND_RECORDS, b, at, end);
+      at = end;
+    }
     const before = this.written;
-    this.writeNow(all.length === 1 ? all[0]! : Buffer.concat(all, this.pendingBytes + framesBytes));
+    this.writeNow(b);
     this.pending = [];
     this.pendingBytes = 0;
     unflushed.delete(this);

@@ -42,14 +42,14 @@ export function tableCrc32(data: Uint8Array, initial = 0): number {
   return (crc ^ 0xffffffff) >>> 0;
 }
 
-/** CRC-32 of each kind byte alone: the start value of its frames' checksums. */
-const kindCrc = new Map<number, number>();
+/** CRC-32 of each kind byte alone, by kind: the start value of its frames' checksums. */
+const kindCrc: (number | undefined)[] = [];
 
 function frameCrc(kind: number, payload: Uint8Array): number {
-  let start = kindCrc.get(kind);
+  let start = kindCrc[kind];
   if (start === undefined) {
     start = crc32(Uint8Array.of(kind));
-    kindCrc.set(kind, start);
+    kindCrc[kind] = start;
   }
   return crc32(payload, start);
 }
@@ -71,11 +71,16 @@ export function frame(kind: number, payload: Uint8Array): Buffer {
 
 /** Completes a frame whose payload was written after FRAME_HEAD_BYTES of headroom in b. */
 export function frameInPlace(kind: number, b: Buffer): Buffer {
-  const payload = b.subarray(FRAME_HEAD_BYTES);
-  b.writeUInt32BE(payload.length, 0);
-  b[4] = kind;
-  b.writeUInt32BE(frameCrc(kind, payload), 5);
+  frameAt(kind, b, 0, b.length);
   return b;
+}
+
+/** Completes the frame in b[start, end) whose payload was written from start + FRAME_HEAD_BYTES. */
+export function frameAt(kind: number, b: Buffer, start: number, end: number): void {
+  const payload = b.subarray(start + FRAME_HEAD_BYTES, end);
+  b.writeUInt32BE(payload.length, start);
+  b[start + 4] = kind;
+  b.writeUInt32BE(frameCrc(kind, payload), start + 5);
 }
 
 export type FramedReadEnd =

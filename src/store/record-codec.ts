@@ -338,7 +338,8 @@ function numSize(x: number): number {
   return x < 0x80 ? 1 : x < 0x100 ? 2 : x < 0x10000 ? 3 : x < 0x100000000 ? 5 : 9;
 }
 
-function recordSize(r: EntryRecord): number {
+/** The bytes writeRecord writes for `r`. */
+export function recordSize(r: EntryRecord): number {
   let size = 1 + strSize(r.key) + binSize(r.value) + numSize(r.created) + numSize(r.vv.t) + numSize(r.vv.c) + strSize(r.vv.n) + numSize(r.expireAt) + 1;
   if (!sameVersion(r.vv, r.ev) || r.counter !== undefined) size += numSize(r.ev.t) + numSize(r.ev.c) + strSize(r.ev.n);
   if (r.counter !== undefined) size += counterSize(r.counter);
@@ -423,7 +424,8 @@ function writeNum(x: number, b: Buffer, at: number): number {
   return at + 5;
 }
 
-function writeRecord(r: EntryRecord, b: Buffer, at: number): number {
+/** Writes `r`'s msgpack into b at `at` (recordSize(r) bytes) and returns the offset after it. */
+export function writeRecord(r: EntryRecord, b: Buffer, at: number): number {
   const full = !sameVersion(r.vv, r.ev) || r.counter !== undefined;
   b[at++] = r.counter !== undefined ? 0x9c : full ? 0x9b : 0x98;
   at = writeStr(r.key, b, at);
