@@ -22,36 +22,75 @@ export const KIND_HEADER = 0x48; // 'H'
 export const KIND_RECORDS = 0x52; // 'R'
 export const KIND_END = 0x45; // 'E'
 
-/** CRC-32 (IEEE); zlib.crc32 exists from Node 20.15, the table version covers older 20.x. */
-export const crc32: (data: Uint8Array, initial?: number) => number =
-  typeof (zlib as { crc32?: unknown }).crc32 === 'function' ? (d, i) => zlib.crc32(d, i) : tableCrc32;
+/** zlib.crc32 exists from Node 20.15; without it every length goes to tableCrc32. */
+const zlibCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
 
-let table: Uint32Array | null = null;
+/**
+ * Below this many bytes tableCrc32 is faster than a call into zlib (a record
+ * frame of a small value is 60-130 bytes: 58 against 205 ns for 60 bytes,
+ * 117 against 193 for 130; zlib wins from about 300).
+ */
+const ZLIB_FROM_BYTES = 256;
 
-export function tableCrc32(data: Uint8Array, initial = 0): number {
-  if (table === null) {
-    table = new Uint32Array(256);
+/** CRC-32 (IEEE) of data, continuing from `initial`. */
+export function crc32(data: Uint8Array, initial = 0): number {
+  return zlibCrc32 !== undefined && data.length >= ZLIB_FROM_BYTES ? zlibCrc32(data, initial) : tableCrc32(data, initial);
+}
+
+/** Eight 256-entry tables (slice-by-8): table k is the CRC of a byte followed by k zero bytes. */
+let tables: Int32Array | null = null;
+
+function crcTables(): Int32Array {
+  const t = new Int32Array(256 * 8);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  for (let k = 1; k < 8; k++) {
     for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      table[n] = c >>> 0;
+      const prev = t[(k - 1) * 256 + n]!;
+      t[k * 256 + n] = (prev >>> 8) ^ t[prev & 0xff]!;
     }
   }
-  let crc = (initial ^ 0xffffffff) >>> 0;
-  for (let i = 0; i < data.length; i++) crc = table[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
+  return t;
+}
+
+/** CRC-32 (IEEE) of data[start, end) in JavaScript, eight bytes a step, continuing from `initial`. */
+export function tableCrc32(data: Uint8Array, initial = 0, start = 0, end = data.length): number {
+  const t = (tables ??= crcTables());
+  let c = ~initial;
+  let i = start;
+  for (; i + 8 <= end; i += 8) {
+    c ^= data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);
+    c =
+      t[1792 + (c & 0xff)]! ^
+      t[1536 + ((c >>> 8) & 0xff)]! ^
+      t[1280 + ((c >>> 16) & 0xff)]! ^
+      t[1024 + (c >>> 24)]! ^
+      t[768 + data[i + 4]!]! ^
+      t[512 + data[i + 5]!]! ^
+      t[256 + data[i + 6]!]! ^
+      t[data[i + 7]!]!;
+  }
+  for (; i < end; i++) c = t[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
 }
 
 /** CRC-32 of each kind byte alone, by kind: the start value of its frames' checksums. */
 const kindCrc: (number | undefined)[] = [];
 
-function frameCrc(kind: number, payload: Uint8Array): number {
+function kindStart(kind: number): number {
   let start = kindCrc[kind];
   if (start === undefined) {
     start = crc32(Uint8Array.of(kind));
     kindCrc[kind] = start;
   }
-  return crc32(payload, start);
+  return start;
+}
+
+function frameCrc(kind: number, payload: Uint8Array): number {
+  return crc32(payload, kindStart(kind));
 }
 
 export function fileHead(magic: Buffer, version: number): Buffer {
@@ -77,10 +116,13 @@ export function frameInPlace(kind: number, b: Buffer): Buffer {
 
 /** Completes the frame in b[start, end) whose payload was written from start + FRAME_HEAD_BYTES. */
 export function frameAt(kind: number, b: Buffer, start: number, end: number): void {
-  const payload = b.subarray(start + FRAME_HEAD_BYTES, end);
-  b.writeUInt32BE(payload.length, start);
+  const from = start + FRAME_HEAD_BYTES;
+  const length = end - from;
+  b.writeUInt32BE(length, start);
   b[start + 4] = kind;
-  b.writeUInt32BE(frameCrc(kind, payload), start + 5);
+  // A short payload is checked in place, without a view made for zlib.
+  const crc = length < ZLIB_FROM_BYTES ? tableCrc32(b, kindStart(kind), from, end) : frameCrc(kind, b.subarray(from, end));
+  b.writeUInt32BE(crc, start + 5);
 }
 
 export type FramedReadEnd =

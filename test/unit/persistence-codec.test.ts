@@ -181,6 +181,20 @@ describe('frames', () => {
     assert.equal(tableCrc32(data.subarray(10), tableCrc32(data.subarray(0, 10))), crc32(data));
   });
 
+  it('computes CRC-32 like zlib for every length, offset and start value (eight bytes a step, then the rest)', () => {
+    const bytes = Buffer.alloc(700);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 131 + (i >> 3)) & 0xff;
+    for (let length = 0; length <= 600; length += length < 40 ? 1 : 37) {
+      for (const offset of [0, 1, 5, 8, 13]) {
+        for (const initial of [0, 1, 0x9747b28c, 0xffffffff]) {
+          const expected = zlib.crc32(bytes.subarray(offset, offset + length), initial);
+          assert.equal(tableCrc32(bytes, initial, offset, offset + length), expected, `length ${length}, offset ${offset}, start ${initial}`);
+          assert.equal(crc32(bytes.subarray(offset, offset + length), initial), expected);
+        }
+      }
+    }
+  });
+
   const MAGIC = Buffer.from('TESTMAG\n', 'latin1');
 
   function writeFramed(payloads: Buffer[]): { path: string; bytes: Buffer; offsets: number[] } {
