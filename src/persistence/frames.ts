@@ -58,7 +58,8 @@ function crcTables(): Int32Array {
 
 /** CRC-32 (IEEE) of data[start, end) in JavaScript, eight bytes a step, continuing from `initial`. */
 export function tableCrc32(data: Uint8Array, initial = 0, start = 0, end = data.length): number {
-  const t = (tables ??= crcTables());
+  if (tables === null) tables = crcTables();
+  const t = tables;
   let c = ~initial;
   let i = start;
   for (; i + 8 <= end; i += 8) {
