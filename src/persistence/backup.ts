@@ -5,7 +5,7 @@ import zlib from 'node:zlib';
 import type { EntryRecord } from '../store/entry.js';
 import { decodeMap, decodeRecords, encodeMap, RecordFormatError } from '../store/record-codec.js';
 import { fsyncDirAsync, openTemp } from './files.js';
-import { crc32, FILE_HEAD_BYTES, FRAME_HEAD_BYTES, KIND_END, KIND_HEADER, KIND_RECORDS, fileHead, frame } from './frames.js';
+import { FILE_HEAD_BYTES, FRAME_HEAD_BYTES, KIND_END, KIND_HEADER, KIND_RECORDS, fileHead, frame, frameCrc } from './frames.js';
 import { SNAPSHOT_FORMAT, SNAPSHOT_MAGIC, writeRecordFrames, type RecordSource } from './snapshot.js';
 
 /**
@@ -105,10 +105,6 @@ export async function writeBackup(
   }
   await fsyncDirAsync(file);
   return { records: count, bytes, ms: Date.now() - started };
-}
-
-function frameCrc(kind: number, payload: Uint8Array): number {
-  return crc32(payload, crc32(Uint8Array.of(kind)));
 }
 
 /**

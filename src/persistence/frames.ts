@@ -90,7 +90,8 @@ function kindStart(kind: number): number {
   return start;
 }
 
-function frameCrc(kind: number, payload: Uint8Array): number {
+/** The checksum a frame of `kind` with `payload` carries (CRC-32 of the kind byte, then the payload). */
+export function frameCrc(kind: number, payload: Uint8Array): number {
   return crc32(payload, kindStart(kind));
 }
 
