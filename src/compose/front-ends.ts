@@ -4,7 +4,7 @@ import type { Commands } from '../api/commands.js';
 import { envelopeJson } from '../api/envelope.js';
 import { createHttpApp } from '../api/http/app.js';
 import type { HttpDeps } from '../api/http/context.js';
-import { tryFastPath } from '../api/http/fast-path.js';
+import { fastAnswer, tryFastPath } from '../api/http/fast-path.js';
 import { loadingGate } from '../api/http/loading-gate.js';
 import { HttpServer } from '../api/http/server.js';
 import type { ConnectionCaps } from '../api/listener.js';
@@ -34,6 +34,8 @@ export function httpServer(
     host: c.Host,
     port: c.Httpport,
     fastPath: (req, res) => gate(req, res) || tryFastPath(deps, req, res),
+    // While loading, every request goes to node:http, where the gate answers it.
+    wireFastPath: (req) => (loading() ? null : fastAnswer(deps, req)),
     caps: connectionCaps(c),
     overCapBody: (message) => envelopeJson('', 503, '', null, deps.responseHost(), 0, message),
     ...(c.Open_Https ? { https: { certFile: c.Https_CertFile, keyFile: c.Https_KeyFile } } : {}),

@@ -339,6 +339,65 @@ describe('TCP clients that never read', () => {
   });
 });
 
+describe('HTTP clients that never read', () => {
+  test('pipelined gets whose answers are never read: the node stops reading and its RSS stays bounded', async (t) => {
+    const node = await startNode();
+    const token = await getToken(node.httpPort);
+    const before = await rssOf(node, token);
+    // A miss answers about 230 bytes: 46 MB per connection if every answer were queued.
+    const count = 200_000;
+    const requests = Buffer.from('GET /data/?cmd=get&key=absent HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(count));
+    const conns = await Promise.all(Array.from({ length: 4 }, () => open(node.httpPort)));
+    for (const c of conns) {
+      c.socket.pause();
+      for (let at = 0; at < requests.length; at += 64 * 1024) c.send(requests.subarray(at, at + 64 * 1024));
+    }
+    let last = -1;
+    await waitFor(
+      'the node to stop reading',
+      async () => {
+        await sleep(1000);
+        const now = conns.reduce((n, c) => n + c.socket.writableLength, 0);
+        const still = now === last;
+        last = now;
+        return still;
+      },
+      30_000,
+      0,
+    );
+    assert.ok(last > 0, 'the node read everything: nothing was held back');
+    const grown = (await rssOf(node, token)) - before;
+    t.diagnostic(`node RSS grew by ${Math.round(grown / MB)} MB for ${conns.length} connections`);
+    assert.ok(grown < 64 * MB, `RSS grew by ${Math.round(grown / MB)} MB for ${conns.length} connections`);
+
+    // Reading again: every answer arrives, and the connection still works.
+    const c = conns[0]!;
+    c.socket.removeAllListeners('data');
+    const end = Buffer.from('\r\n\r\n');
+    let answers = 0;
+    let tail = Buffer.alloc(0);
+    c.socket.on('data', (d: Buffer) => {
+      // Each miss's answer has one empty line and an empty body; a line may be cut between reads.
+      const b = Buffer.concat([tail, d]);
+      let i = b.indexOf(end);
+      let from = 0;
+      while (i !== -1) {
+        answers++;
+        from = i + end.length;
+        i = b.indexOf(end, from);
+      }
+      tail = b.subarray(Math.max(from, b.length - 3));
+    });
+    c.socket.resume();
+    await waitFor('every answer', () => answers >= count, 120_000, 50);
+    assert.equal(answers, count);
+    c.text = '';
+    c.socket.on('data', (d: Buffer) => (c.text += d.toString('latin1')));
+    c.send('GET /data/?cmd=get&key=absent HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+    await c.until(/^HTTP\/1\.1 404 Not Found\r\n[\s\S]*Connection: close\r\n\r\n$/, 10_000);
+  });
+});
+
 describe('TCP protected mode', () => {
   test('by default TCP writes come only from 127.0.0.1 and ::1; others get an error line saying how to allow them', async () => {
     const node = await startNode();

@@ -11,35 +11,50 @@ import { logger } from '../../log.js';
 
 const log = logger('http');
 
+/** A request as the fast path reads it, from node:http's IncomingMessage or from the wire front's own parse (wire-front.ts). */
+export interface FastRequest {
+  method: string;
+  /** The request target, as node:http gives it (latin1). */
+  url: string;
+  authorization: string | undefined;
+  socket: { readonly remoteAddress?: string | undefined };
+}
+
+/** A fast path's answer; the caller writes it (a HEAD answer leaves the body out) and nothing more. */
+export interface FastAnswer {
+  status: number;
+  /** Names and values, flat, in the order they are sent: Server first, Content-Length last. */
+  headers: string[];
+  body: Buffer;
+}
+
 /**
  * The hot paths, answered before Koa: bodiless GET/HEAD `/data/?cmd=get&key=…`,
  * and `cmd=set|expire|delete` with every parameter in the query string and a
  * token this node has verified before (TokenService.knownVerdict). Koa's
  * per-request context costs about half the throughput of a bare server, and
- * these are most of a cache's traffic. Anything else (a body, a token not seen
- * yet, a refusal to explain, any doubt) returns false and goes through Koa,
- * which answers the same bytes (get-answer.ts, write-answer.ts).
+ * these are most of a cache's traffic. Anything else (a token not seen yet, a
+ * refusal to explain, any doubt) returns null and goes through Koa, which
+ * answers the same bytes (get-answer.ts, write-answer.ts). The caller has
+ * checked that the request has no body. The request is counted here.
  */
-export function tryFastPath(deps: HttpDeps, req: IncomingMessage, res: ServerResponse): boolean {
+export function fastAnswer(deps: HttpDeps, req: FastRequest): FastAnswer | null {
   const started = performance.now();
   const url = req.url;
-  if (url === undefined || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
+  if (req.method !== 'GET' && req.method !== 'HEAD') return null;
   let q: number;
   if (url.startsWith('/data/?')) q = 7;
   else if (url.startsWith('/data?')) q = 6;
-  else return false;
-  if (req.headers['transfer-encoding'] !== undefined) return false;
-  const len = req.headers['content-length'];
-  if (len !== undefined && len !== '0') return false;
+  else return null;
   const query = url.slice(q);
   const plainKey = plainGetKey(query);
-  if (plainKey !== undefined) return answerGet(deps, req, res, plainKey, started);
+  if (plainKey !== undefined) return answerGet(deps, plainKey, started);
   const params = new Params(NO_BODY, parseQuery(query));
   const cmd = params.str('cmd') ?? '';
-  if (cmd === 'get') return answerGet(deps, req, res, params.str('key') ?? '', started);
-  if (!isDataWrite(cmd)) return false;
-  const token = params.strAny('token', 'owl_token') ?? bearerToken(req.headers.authorization);
-  if (deps.tokens.knownVerdict(token, clientAddress(req.socket)) !== true) return false;
+  if (cmd === 'get') return answerGet(deps, params.str('key') ?? '', started);
+  if (!isDataWrite(cmd)) return null;
+  const token = params.strAny('token', 'owl_token') ?? bearerToken(req.authorization);
+  if (deps.tokens.knownVerdict(token, clientAddress(req.socket)) !== true) return null;
   let answer;
   try {
     answer = runDataWrite(deps, cmd, params.str('key') ?? '', params);
@@ -48,21 +63,32 @@ export function tryFastPath(deps: HttpDeps, req: IncomingMessage, res: ServerRes
     log.error('%s %s failed: %s', req.method, req.url, (err as Error)?.stack ?? String(err));
     answer = envelopeAnswer(deps, '', 500, '', null, 0, 'internal error');
   }
-  send(deps, req, res, answer.status, answer.headers, Buffer.from(answer.body, 'utf8'));
   deps.metrics?.request('http', cmd, outcomeOfStatus(answer.status), started);
+  return fastHeaders(deps, answer.status, answer.headers, Buffer.from(answer.body, 'utf8'));
+}
+
+/** The fast path in node:http's request handler: true when it answered. */
+export function tryFastPath(deps: HttpDeps, req: IncomingMessage, res: ServerResponse): boolean {
+  if (req.url === undefined || req.headers['transfer-encoding'] !== undefined) return false;
+  const len = req.headers['content-length'];
+  if (len !== undefined && len !== '0') return false;
+  const answer = fastAnswer(deps, { method: req.method ?? '', url: req.url, authorization: req.headers.authorization, socket: req.socket });
+  if (answer === null) return false;
+  res.writeHead(answer.status, answer.headers);
+  if (req.method === 'HEAD') res.end();
+  else res.end(answer.body);
   return true;
 }
 
 const NO_BODY = new Map<string, Buffer[]>();
 
-function answerGet(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, key: string, started: number): true {
+function answerGet(deps: HttpDeps, key: string, started: number): FastAnswer {
   const answer = getAnswer(deps, key);
-  send(deps, req, res, answer.status, answer.headers, answer.body);
   deps.metrics?.request('http', 'get', answer.status === 200 ? 'ok' : 'not_found', started);
-  return true;
+  return fastHeaders(deps, answer.status, answer.headers, answer.body);
 }
 
-function send(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, status: number, headers: Record<string, string>, body: Buffer): void {
+function fastHeaders(deps: HttpDeps, status: number, headers: Record<string, string>, body: Buffer): FastAnswer {
   // A flat header list skips setHeader's per-call bookkeeping.
   const raw: string[] = ['Server', SERVER_HEADER];
   if (deps.cors.enabled) {
@@ -71,9 +97,7 @@ function send(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, status:
   }
   for (const name in headers) raw.push(name, headers[name]!);
   raw.push('Content-Length', String(body.length));
-  res.writeHead(status, raw);
-  if (req.method === 'HEAD') res.end();
-  else res.end(body);
+  return { status, headers: raw, body };
 }
 
 /**

@@ -5,6 +5,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import type Koa from 'koa';
 import { logger } from '../../log.js';
 import { ConnectionLimiter, closeSocket, listenOn, overCapMessage, type ConnectionCaps } from '../listener.js';
+import type { FastAnswer, FastRequest } from './fast-path.js';
+import { WireFront } from './wire-front.js';
 
 const log = logger('http');
 
@@ -14,6 +16,11 @@ export interface HttpServerOptions {
   https?: { certFile: string; keyFile: string };
   /** Answers a request before the app if it can (the read hot path); false = let the app answer. */
   fastPath?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+  /**
+   * The same fast path for the wire front (wire-front.ts), which answers plain-HTTP
+   * connections' hot requests before node:http parses them; absent (or under TLS) = node:http parses every request.
+   */
+  wireFastPath?: (req: FastRequest) => FastAnswer | null;
   /** MaxConnections / MaxConnectionsPerClient for this port. */
   caps?: ConnectionCaps;
   /** The JSON body of the 503 sent to a connection over a cap. */
@@ -23,6 +30,7 @@ export interface HttpServerOptions {
 /** Opens the HTTP(S) port for a Koa app; `close` stops accepting and waits for requests in flight. */
 export class HttpServer {
   private server: http.Server | https.Server | null = null;
+  private wire: WireFront | null = null;
 
   constructor(
     private readonly app: Koa,
@@ -62,6 +70,20 @@ export class HttpServer {
     } else {
       server = http.createServer(handler);
     }
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
+    server.requestTimeout = 120_000;
+    const wireFastPath = this.opts.wireFastPath;
+    const [httpConnection, ...others] = server.listeners('connection') as ((socket: Socket) => void)[];
+    if (wireFastPath !== undefined && !this.opts.https && httpConnection !== undefined && others.length === 0) {
+      // node:http's own connection listener, called for the connections the wire front hands over.
+      server.removeListener('connection', httpConnection);
+      const wire = new WireFront({ answer: wireFastPath, keepAliveMs: server.keepAliveTimeout, handOff: (socket) => httpConnection.call(server, socket) });
+      server.on('connection', (socket: Socket) => {
+        if (!refused.has(socket)) wire.accept(socket);
+      });
+      this.wire = wire;
+    }
     const caps = this.opts.caps;
     if (caps !== undefined && (caps.perPort > 0 || caps.perClient > 0)) {
       const limiter = new ConnectionLimiter(caps);
@@ -98,9 +120,6 @@ export class HttpServer {
       socket.write(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
       closeSocket(socket);
     });
-    server.keepAliveTimeout = 65_000;
-    server.headersTimeout = 66_000;
-    server.requestTimeout = 120_000;
     this.server = server;
     return listenOn(server, this.opts.port, this.opts.host);
   }
@@ -114,9 +133,15 @@ export class HttpServer {
     const server = this.server;
     if (server === null) return;
     this.server = null;
+    const wire = this.wire;
+    this.wire = null;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
-    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    wire?.closeIdle();
+    const timer = setTimeout(() => {
+      server.closeAllConnections();
+      wire?.destroyAll();
+    }, graceMs);
     await closed;
     clearTimeout(timer);
   }
