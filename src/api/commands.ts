@@ -1,5 +1,5 @@
 import { CounterError, FIRST_EPOCH, incremented } from '../store/counter.js';
-import { StoreError, type Store } from '../store/store.js';
+import { StoreError, type SetItem, type Store } from '../store/store.js';
 import type { EntryRecord, LiveRead } from '../store/entry.js';
 import type { Status } from './envelope.js';
 
@@ -122,6 +122,40 @@ export class Commands {
       if (err instanceof StoreError) return { status: 500, key: first, message: err.message };
       throw err;
     }
+  }
+
+  /**
+   * Several sets, each with the outcome a lone setMs would have, made with one
+   * append-log write: the clients' sets of one event-loop turn. The ones that
+   * may be stored are stored together; if that write is refused as a whole
+   * (the log cannot be written, values too big together for MaxMemory), each
+   * is tried alone, so each gets its own outcome.
+   */
+  setEach(items: readonly SetItem[]): Outcome[] {
+    const outcomes: Outcome[] = new Array(items.length);
+    const taken: SetItem[] = [];
+    const at: number[] = [];
+    items.forEach((item, i) => {
+      const bad = this.checkWrite(item.key, item.value);
+      if (bad !== null) outcomes[i] = { status: bad.status, key: item.key, message: bad.message };
+      else if (this.writesRefusedBecause !== null) outcomes[i] = { status: 500, key: item.key, message: this.writesRefusedBecause };
+      else {
+        taken.push(item);
+        at.push(i);
+      }
+    });
+    if (taken.length === 0) return outcomes;
+    let records: EntryRecord[] | null = null;
+    try {
+      records = this.store.setMany(taken);
+    } catch (err) {
+      if (!(err instanceof StoreError)) throw err;
+    }
+    taken.forEach((item, j) => {
+      const record = records?.[j];
+      outcomes[at[j]!] = record !== undefined ? { status: 200, key: item.key, record } : this.setMs(item.key, item.value, item.ttlMs ?? 0);
+    });
+    return outcomes;
   }
 
   /** The live entry, or undefined (also for unusable keys). */

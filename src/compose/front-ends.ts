@@ -4,7 +4,7 @@ import type { Commands } from '../api/commands.js';
 import { envelopeJson } from '../api/envelope.js';
 import { createHttpApp } from '../api/http/app.js';
 import type { HttpDeps } from '../api/http/context.js';
-import { fastAnswer, tryFastPath } from '../api/http/fast-path.js';
+import { fastAnswer, storeFastSets, tryFastPath } from '../api/http/fast-path.js';
 import { loadingGate } from '../api/http/loading-gate.js';
 import { HttpServer } from '../api/http/server.js';
 import type { ConnectionCaps } from '../api/listener.js';
@@ -34,8 +34,11 @@ export function httpServer(
     host: c.Host,
     port: c.Httpport,
     fastPath: (req, res) => gate(req, res) || tryFastPath(deps, req, res),
-    // While loading, every request goes to node:http, where the gate answers it.
-    wireFastPath: (req) => (loading() ? null : fastAnswer(deps, req)),
+    wire: {
+      // While loading, every request goes to node:http, where the gate answers it.
+      answer: (req) => (loading() ? null : fastAnswer(deps, req, true)),
+      storeSets: (sets) => storeFastSets(deps, sets),
+    },
     caps: connectionCaps(c),
     overCapBody: (message) => envelopeJson('', 503, '', null, deps.responseHost(), 0, message),
     ...(c.Open_Https ? { https: { certFile: c.Https_CertFile, keyFile: c.Https_KeyFile } } : {}),

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { Commands } from '../../src/api/commands.js';
 import { createHttpApp } from '../../src/api/http/app.js';
 import type { HttpDeps } from '../../src/api/http/context.js';
-import { fastAnswer, tryFastPath } from '../../src/api/http/fast-path.js';
+import { fastAnswer, storeFastSets, tryFastPath, type FastRequest, type FastSet } from '../../src/api/http/fast-path.js';
 import { HttpServer } from '../../src/api/http/server.js';
 import { TokenService } from '../../src/api/http/tokens.js';
 import { WireFront, parseWireHead } from '../../src/api/http/wire-front.js';
@@ -131,7 +131,7 @@ describe('the wire front in front of node:http', () => {
       limits,
       cors: { enabled: false, origin: '*' },
     };
-    const taken = { wire: 0, http: 0 };
+    const taken = { wire: 0, http: 0, turns: 0, sets: 0 };
     const server = new HttpServer(createHttpApp(deps), {
       host: '127.0.0.1',
       port: 0,
@@ -142,10 +142,17 @@ describe('the wire front in front of node:http', () => {
       },
       ...(wire
         ? {
-            wireFastPath: (req) => {
-              const a = fastAnswer(deps, req);
-              if (a !== null) taken.wire++;
-              return a;
+            wire: {
+              answer: (req: FastRequest) => {
+                const a = fastAnswer(deps, req, true);
+                if (a !== null) taken.wire++;
+                return a;
+              },
+              storeSets: (sets: readonly FastSet[]) => {
+                taken.turns++;
+                taken.sets += sets.length;
+                return storeFastSets(deps, sets);
+              },
             },
           }
         : {}),
@@ -186,6 +193,17 @@ describe('the wire front in front of node:http', () => {
           last,
       ],
       [req('/data/?cmd=set&key=x&valuedata=1&token=wrong') + last],
+      // Sets refused alone, stored beside good ones, a bad exptime (refused at once), a TTL.
+      [
+        req(`/data/?cmd=set&key=big&valuedata=${'v'.repeat(2000)}&token=${t}`) +
+          req(`/data/?cmd=set&key=${'k'.repeat(300)}&valuedata=1&token=${t}`) +
+          req(`/data/?cmd=set&key=&valuedata=1&token=${t}`) +
+          req(`/data/?cmd=set&key=e&valuedata=1&exptime=soon&token=${t}`) +
+          req(`/data/?cmd=set&key=e&valuedata=1&exptime=100&token=${t}`) +
+          req(`/data/?cmd=set&key=${encodeURIComponent('ключ "q"')}&valuedata=%FF%00&token=${t}`) +
+          req(`/data/?cmd=get&key=${encodeURIComponent('ключ "q"')}`) +
+          last,
+      ],
       // Handed to node:http part-way: a body, Koa's paths, HTTP/1.0, Expect.
       [
         req('/data/?cmd=get&key=a') +
@@ -210,6 +228,48 @@ describe('the wire front in front of node:http', () => {
     assert.ok(withWire.taken.http >= 2, 'after a hand-over, node:http answers the fast requests');
     assert.equal(httpOnly.taken.wire, 0);
     assert.equal(withWire.store.get('p')?.value?.toString(), 'P', 'the posted write took effect');
+  });
+
+  test("sets from many connections in one turn are stored together; each connection's later requests wait for its set", async () => {
+    const t = encodeURIComponent(token);
+    const before = { ...withWire.taken };
+    const sockets = await Promise.all(
+      Array.from(
+        { length: 20 },
+        () =>
+          new Promise<net.Socket>((resolve, reject) => {
+            const s = net.connect(withWire.port, '127.0.0.1', () => resolve(s));
+            s.on('error', reject);
+          }),
+      ),
+    );
+    const texts = sockets.map(() => '');
+    const closed = sockets.map((s, i) => {
+      s.on('data', (d: Buffer) => (texts[i] += d.toString('latin1')));
+      return new Promise<void>((resolve) => s.on('close', () => resolve()));
+    });
+    // Every connection accepted by the server first, so that their writes arrive in one turn.
+    await new Promise((r) => setTimeout(r, 100));
+    // Each connection: its own set, then a get of it and a close in the same write.
+    sockets.forEach((s, i) =>
+      s.write(
+        `GET /data/?cmd=set&key=turn${i}&valuedata=v${i}&token=${t} HTTP/1.1\r\nHost: x\r\n\r\n` +
+          `GET /data/?cmd=get&key=turn${i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    const timer = setTimeout(() => {
+      for (const s of sockets) s.destroy();
+    }, 10_000);
+    await Promise.all(closed);
+    clearTimeout(timer);
+    texts.forEach((text, i) => {
+      assert.match(text, /^HTTP\/1\.1 200 OK\r\n[\s\S]*"Cmd":"set","Status":200[\s\S]*HTTP\/1\.1 200 OK\r\n/, `connection ${i}`);
+      assert.ok(text.endsWith(`\r\n\r\nv${i}`), `connection ${i} read its own set: ${JSON.stringify(text.slice(-40))}`);
+      assert.equal(withWire.store.get(`turn${i}`)?.value?.toString(), `v${i}`);
+    });
+    const turns = withWire.taken.turns - before.turns;
+    assert.equal(withWire.taken.sets - before.sets, 20, 'every set went through a turn');
+    assert.ok(turns < 20, `20 sets were stored in ${turns} turns`);
   });
 
   test('a long pipeline in one write is answered in order, every answer whole', async () => {
@@ -252,6 +312,7 @@ describe('WireFront', () => {
     const handed: Buffer[] = [];
     const front = new WireFront({
       answer: (req) => (req.url === '/fast' ? { status: 200, headers: ['Content-Length', '2'], body: Buffer.from('ok') } : null),
+      storeSets: () => [],
       handOff: (socket) => {
         socket.on('data', (d: Buffer) => {
           handed.push(d);

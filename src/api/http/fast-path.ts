@@ -6,7 +6,8 @@ import { clientAddress } from '../client-address.js';
 import { bearerToken, type HttpDeps } from './context.js';
 import { corsHeaders, getAnswer } from './get-answer.js';
 import { Params, parseQuery } from './params.js';
-import { envelopeAnswer, isDataWrite, runDataWrite } from './write-answer.js';
+import { envelopeAnswer, isDataWrite, outcomeAnswer, runDataWrite } from './write-answer.js';
+import { parseExptime, type Outcome } from '../commands.js';
 import { logger } from '../../log.js';
 
 const log = logger('http');
@@ -29,6 +30,18 @@ export interface FastAnswer {
 }
 
 /**
+ * A `cmd=set` the caller stores with the other sets of its event-loop turn
+ * (storeFastSets: one append-log write for all), then answers; it is neither
+ * stored nor answered until then.
+ */
+export interface FastSet {
+  readonly key: string;
+  readonly value: Buffer;
+  readonly ttlMs: number;
+  readonly started: number;
+}
+
+/**
  * The hot paths, answered before Koa: bodiless GET/HEAD `/data/?cmd=get&key=…`,
  * and `cmd=set|expire|delete` with every parameter in the query string and a
  * token this node has verified before (TokenService.knownVerdict). Koa's
@@ -38,7 +51,10 @@ export interface FastAnswer {
  * answers the same bytes (get-answer.ts, write-answer.ts). The caller has
  * checked that the request has no body. The request is counted here.
  */
-export function fastAnswer(deps: HttpDeps, req: FastRequest): FastAnswer | null {
+export function fastAnswer(deps: HttpDeps, req: FastRequest): FastAnswer | null;
+/** With `deferSets`, a set whose parameters are all good comes back as a FastSet instead of being made now. */
+export function fastAnswer(deps: HttpDeps, req: FastRequest, deferSets: true): FastAnswer | FastSet | null;
+export function fastAnswer(deps: HttpDeps, req: FastRequest, deferSets = false): FastAnswer | FastSet | null {
   const started = performance.now();
   const url = req.url;
   if (req.method !== 'GET' && req.method !== 'HEAD') return null;
@@ -55,9 +71,15 @@ export function fastAnswer(deps: HttpDeps, req: FastRequest): FastAnswer | null 
   if (!isDataWrite(cmd)) return null;
   const token = params.strAny('token', 'owl_token') ?? bearerToken(req.authorization);
   if (deps.tokens.knownVerdict(token, clientAddress(req.socket)) !== true) return null;
+  const key = params.str('key') ?? '';
+  if (deferSets && cmd === 'set') {
+    const ttl = parseExptime(params.str('exptime'));
+    // A bad exptime is refused now, as a lone set refuses it.
+    if (ttl.ok) return { key, value: params.bytes('valuedata') ?? Buffer.alloc(0), ttlMs: ttl.ms, started };
+  }
   let answer;
   try {
-    answer = runDataWrite(deps, cmd, params.str('key') ?? '', params);
+    answer = runDataWrite(deps, cmd, key, params);
   } catch (err) {
     // Koa's error path answers the same envelope (app.ts).
     log.error('%s %s failed: %s', req.method, req.url, (err as Error)?.stack ?? String(err));
@@ -65,6 +87,26 @@ export function fastAnswer(deps: HttpDeps, req: FastRequest): FastAnswer | null 
   }
   deps.metrics?.request('http', cmd, outcomeOfStatus(answer.status), started);
   return fastHeaders(deps, answer.status, answer.headers, Buffer.from(answer.body, 'utf8'));
+}
+
+/**
+ * Stores a turn's FastSets with one Commands.setEach and says what to answer
+ * each, in order: what the same set answers when it is made alone.
+ */
+export function storeFastSets(deps: HttpDeps, sets: readonly FastSet[]): FastAnswer[] {
+  let outcomes: Outcome[] | null = null;
+  try {
+    outcomes = deps.commands.setEach(sets);
+  } catch (err) {
+    // Koa's error path answers the same envelope (app.ts).
+    log.error('storing %d sets failed: %s', sets.length, (err as Error)?.stack ?? String(err));
+  }
+  return sets.map((set, i) => {
+    const o = outcomes?.[i];
+    const answer = o === undefined ? envelopeAnswer(deps, '', 500, '', null, 0, 'internal error') : outcomeAnswer(deps, 'set', o, o.status === 200 ? '' : null);
+    deps.metrics?.request('http', 'set', outcomeOfStatus(answer.status), set.started);
+    return fastHeaders(deps, answer.status, answer.headers, Buffer.from(answer.body, 'utf8'));
+  });
 }
 
 /** The fast path in node:http's request handler: true when it answered. */

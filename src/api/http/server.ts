@@ -5,8 +5,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type Koa from 'koa';
 import { logger } from '../../log.js';
 import { ConnectionLimiter, closeSocket, listenOn, overCapMessage, type ConnectionCaps } from '../listener.js';
-import type { FastAnswer, FastRequest } from './fast-path.js';
-import { WireFront } from './wire-front.js';
+import { WireFront, type WireFrontOptions } from './wire-front.js';
 
 const log = logger('http');
 
@@ -20,7 +19,7 @@ export interface HttpServerOptions {
    * The same fast path for the wire front (wire-front.ts), which answers plain-HTTP
    * connections' hot requests before node:http parses them; absent (or under TLS) = node:http parses every request.
    */
-  wireFastPath?: (req: FastRequest) => FastAnswer | null;
+  wire?: Pick<WireFrontOptions, 'answer' | 'storeSets'>;
   /** MaxConnections / MaxConnectionsPerClient for this port. */
   caps?: ConnectionCaps;
   /** The JSON body of the 503 sent to a connection over a cap. */
@@ -73,12 +72,12 @@ export class HttpServer {
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;
     server.requestTimeout = 120_000;
-    const wireFastPath = this.opts.wireFastPath;
+    const wireOptions = this.opts.wire;
     const [httpConnection, ...others] = server.listeners('connection') as ((socket: Socket) => void)[];
-    if (wireFastPath !== undefined && !this.opts.https && httpConnection !== undefined && others.length === 0) {
+    if (wireOptions !== undefined && !this.opts.https && httpConnection !== undefined && others.length === 0) {
       // node:http's own connection listener, called for the connections the wire front hands over.
       server.removeListener('connection', httpConnection);
-      const wire = new WireFront({ answer: wireFastPath, keepAliveMs: server.keepAliveTimeout, handOff: (socket) => httpConnection.call(server, socket) });
+      const wire = new WireFront({ ...wireOptions, keepAliveMs: server.keepAliveTimeout, handOff: (socket) => httpConnection.call(server, socket) });
       server.on('connection', (socket: Socket) => {
         if (!refused.has(socket)) wire.accept(socket);
       });

@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { logger } from '../../log.js';
 import { closeSocket } from '../listener.js';
-import type { FastAnswer, FastRequest } from './fast-path.js';
+import type { FastAnswer, FastRequest, FastSet } from './fast-path.js';
 
 const log = logger('http');
 
@@ -178,20 +178,33 @@ export function wireAnswer(method: 'GET' | 'HEAD', answer: FastAnswer, close: bo
 }
 
 export interface WireFrontOptions {
-  /** The fast path: an answer, or null to leave the request to node:http. */
-  answer: (req: FastRequest) => FastAnswer | null;
+  /** The fast path: an answer, a set to store with the turn's others, or null to leave the request to node:http. */
+  answer: (req: FastRequest) => FastAnswer | FastSet | null;
+  /** Stores one turn's sets together (one append-log write) and says what to answer each, in order. */
+  storeSets: (sets: readonly FastSet[]) => FastAnswer[];
   /** Gives a connection to node:http; the request it has not answered is back in the socket's buffer. */
   handOff: (socket: Socket) => void;
   /** node:http's keepAliveTimeout: an idle connection is closed after it. */
   keepAliveMs: number;
 }
 
-/** The connections the front holds (not yet handed to node:http). */
+/**
+ * The connections the front holds (not yet handed to node:http), and the sets
+ * they wait on. A connection whose request is a set stops there: the set joins
+ * the turn's others, and at the end of the turn (setImmediate: after the poll
+ * phase has handed every ready socket its data) all are stored with one
+ * append-log write, before any is answered. Then each connection answers and
+ * goes on with what it had read after the set, so a connection's requests keep
+ * their order.
+ */
 export class WireFront {
-  private readonly held = new Set<Socket>();
-  private readonly keepAliveSeconds: number;
+  private readonly held = new Set<WireConnection>();
+  private waiting: { conn: WireConnection; set: FastSet }[] = [];
+  readonly keepAliveSeconds: number;
+  /** The server is closing: a connection is ended once its waiting set is answered. */
+  closing = false;
 
-  constructor(private readonly opts: WireFrontOptions) {
+  constructor(readonly opts: WireFrontOptions) {
     this.keepAliveSeconds = Math.floor(opts.keepAliveMs / 1000);
   }
 
@@ -200,37 +213,66 @@ export class WireFront {
   }
 
   accept(socket: Socket): void {
-    this.held.add(socket);
-    new WireConnection(this, socket, this.opts, this.keepAliveSeconds);
+    this.held.add(new WireConnection(this, socket));
   }
 
-  release(socket: Socket): void {
-    this.held.delete(socket);
+  release(conn: WireConnection): void {
+    this.held.delete(conn);
   }
 
-  /** Ends every held connection: none has a request in flight (each is answered as it is read). */
+  join(conn: WireConnection, set: FastSet): void {
+    if (this.waiting.length === 0) setImmediate(this.storeTurn);
+    this.waiting.push({ conn, set });
+  }
+
+  private readonly storeTurn = (): void => {
+    const waiting = this.waiting;
+    this.waiting = [];
+    let answers: FastAnswer[];
+    try {
+      answers = this.opts.storeSets(waiting.map((w) => w.set));
+    } catch (err) {
+      // Outside any connection's handler: never left to crash the process. Whether they were stored is unknown, so no answer.
+      log.error('answering %d sets failed: %s', waiting.length, (err as Error)?.stack ?? String(err));
+      for (const w of waiting) w.conn.socket.destroy();
+      return;
+    }
+    waiting.forEach((w, i) => w.conn.stored(answers[i]!));
+  };
+
+  /** Ends every held connection but those waiting on a set, which end once it is answered. */
   closeIdle(): void {
-    for (const s of this.held) closeSocket(s);
-    this.held.clear();
+    this.closing = true;
+    for (const c of this.held) {
+      if (c.waitingOn !== null) continue;
+      closeSocket(c.socket);
+      this.held.delete(c);
+    }
   }
 
   destroyAll(): void {
-    for (const s of this.held) s.destroy();
+    for (const c of this.held) c.socket.destroy();
     this.held.clear();
   }
 }
 
 const ignore = (): void => {};
 
+function isSet(a: FastAnswer | FastSet): a is FastSet {
+  return (a as FastSet).ttlMs !== undefined;
+}
+
 class WireConnection {
   /** The start of a head the last read cut off. */
   private partial: Buffer | null = null;
+  /** The head of the set this connection waits on, and what it read after it; null when not waiting. */
+  waitingOn: { head: WireHead; rest: Buffer } | null = null;
+  /** The client ended its side while a set was waiting. */
+  private ended = false;
 
   constructor(
     private readonly front: WireFront,
-    private readonly socket: Socket,
-    private readonly opts: WireFrontOptions,
-    private readonly keepAliveSeconds: number,
+    readonly socket: Socket,
   ) {
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
@@ -238,13 +280,18 @@ class WireConnection {
     socket.on('timeout', this.onTimeout);
     socket.on('drain', this.onDrain);
     socket.on('close', this.onClose);
-    socket.setTimeout(opts.keepAliveMs);
+    socket.setTimeout(front.opts.keepAliveMs);
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    const socket = this.socket;
     const b = this.partial === null ? chunk : Buffer.concat([this.partial, chunk]);
     this.partial = null;
+    this.serve(b);
+  };
+
+  /** Answers the requests in b, in order, until b ends, a set must wait, or the connection goes to node:http. */
+  private serve(b: Buffer): void {
+    const socket = this.socket;
     let at = 0;
     let corked = false;
     while (at < b.length) {
@@ -255,10 +302,10 @@ class WireConnection {
         this.partial = Buffer.from(b.subarray(at));
         break;
       }
-      let answer: FastAnswer | null = null;
+      let answer: FastAnswer | FastSet | null = null;
       if (head) {
         try {
-          answer = this.opts.answer({ method: head.method, url: head.url, authorization: head.authorization, socket });
+          answer = this.front.opts.answer({ method: head.method, url: head.url, authorization: head.authorization, socket });
         } catch (err) {
           // node:http's handler runs the fast path again and answers a failure there (server.ts).
           log.error('%s %s failed: %s', head.method, head.url, (err as Error)?.stack ?? String(err));
@@ -269,32 +316,59 @@ class WireConnection {
         this.handOff(b.subarray(at));
         return;
       }
+      if (isSet(answer)) {
+        if (corked) socket.uncork();
+        // Nothing more is read until the set is stored and answered (stored()).
+        socket.pause();
+        this.waitingOn = { head, rest: b.subarray(head.end) };
+        this.front.join(this, answer);
+        return;
+      }
       if (!corked && head.end < b.length) {
         // More requests in this read (a pipeline): their answers leave in one write.
         socket.cork();
         corked = true;
       }
-      socket.write(wireAnswer(head.method, answer, head.close, this.keepAliveSeconds));
+      if (!this.send(head, answer)) return;
       at = head.end;
-      if (head.close) {
-        if (corked) socket.uncork();
-        this.front.release(socket);
-        closeSocket(socket);
-        return;
-      }
     }
     if (corked) socket.uncork();
     // A client that sends without reading its answers is not read until it does.
     if (socket.writableLength > MAX_QUEUED_BYTES) socket.pause();
-  };
+    else if (socket.isPaused()) socket.resume();
+  }
+
+  /** Writes one answer; false when the connection is closing after it. */
+  private send(head: WireHead, answer: FastAnswer): boolean {
+    this.socket.write(wireAnswer(head.method, answer, head.close, this.front.keepAliveSeconds));
+    if (!head.close && !this.front.closing) return true;
+    this.socket.uncork();
+    this.front.release(this);
+    closeSocket(this.socket);
+    return false;
+  }
+
+  /** The waiting set is stored (or refused): answer it and go on with what was read after it. */
+  stored(answer: FastAnswer): void {
+    const waiting = this.waitingOn;
+    this.waitingOn = null;
+    if (waiting === null || this.socket.destroyed) return;
+    if (!this.send(waiting.head, answer)) return;
+    if (this.ended) {
+      this.socket.end();
+      return;
+    }
+    this.serve(waiting.rest);
+  }
 
   private readonly onDrain = (): void => {
-    if (this.socket.isPaused()) this.socket.resume();
+    if (this.waitingOn === null && this.socket.isPaused()) this.socket.resume();
   };
 
   private readonly onEnd = (): void => {
-    // Every request read has been answered: nothing is left to send but what is queued.
-    this.socket.end();
+    // Every request read has been answered but a waiting set: nothing is left to send but what is queued.
+    if (this.waitingOn !== null) this.ended = true;
+    else this.socket.end();
   };
 
   private readonly onTimeout = (): void => {
@@ -302,7 +376,7 @@ class WireConnection {
   };
 
   private readonly onClose = (): void => {
-    this.front.release(this.socket);
+    this.front.release(this);
   };
 
   private handOff(rest: Buffer): void {
@@ -314,10 +388,10 @@ class WireConnection {
     socket.removeListener('drain', this.onDrain);
     socket.removeListener('close', this.onClose);
     socket.setTimeout(0);
-    this.front.release(socket);
+    this.front.release(this);
     socket.pause();
     if (rest.length > 0) socket.unshift(rest);
-    this.opts.handOff(socket);
+    this.front.opts.handOff(socket);
     socket.resume();
   }
 }

@@ -64,16 +64,6 @@ export class SetRun {
     if (this.size > 0) storeRuns(this.deps, [this]);
   }
 
-  /** What a lone SET of each would answer before it is written: READONLY, or its key's or value's own refusal. */
-  refusals(): (string | null)[] {
-    const refused = this.deps.commands.writesRefused();
-    return this.keys.map((key, i) => {
-      if (refused !== null) return `READONLY ${refused}`;
-      const bad = this.deps.commands.checkWrite(key, this.values[i]!);
-      return bad === null ? null : `ERR ${bad.message}`;
-    });
-  }
-
   /** Writes the run's replies (null = stored) and starts a new run. */
   answer(errors: readonly (string | null)[], started: number): void {
     const n = this.keys.length;
@@ -93,31 +83,26 @@ export class SetRun {
 }
 
 /**
- * Stores several runs with one Commands.setManyMs (one append-log write), each
- * SET refused alone for what a lone SET would be refused for; if the write as a
- * whole is refused (the log cannot be written, a value too big for MaxMemory),
- * each is retried alone so each gets its own answer.
+ * Stores several runs with one Commands.setEach (one append-log write), each
+ * SET answered what a lone SET would be: READONLY while writes are refused (as
+ * dispatch() answers it), else its own refusal or +OK.
  */
 function storeRuns(deps: RespDeps, runs: readonly SetRun[]): void {
   const started = performance.now();
-  const errors = runs.map((r) => r.refusals());
-  const pairs: { key: string; value: Buffer }[] = [];
-  runs.forEach((r, j) => {
-    for (let i = 0; i < r.size; i++) if (errors[j]![i] === null) pairs.push({ key: r.keys[i]!, value: r.values[i]! });
-  });
-  if (pairs.length > 0 && deps.commands.setManyMs(pairs).status !== 200) {
-    runs.forEach((r, j) => {
-      const e = errors[j]!;
-      for (let i = 0; i < r.size; i++) {
-        if (e[i] !== null) continue;
-        const o = deps.commands.setMs(r.keys[i]!, r.values[i]!, 0);
-        if (o.status !== 200) e[i] = `ERR ${o.message ?? 'write failed'}`;
-      }
-    });
+  const refused = deps.commands.writesRefused();
+  if (refused !== null) {
+    for (const r of runs) r.answer(Array<string>(r.size).fill(`READONLY ${refused}`), started);
+    return;
   }
-  runs.forEach((r, j) => {
-    r.answer(errors[j]!, started);
-  });
+  const items: { key: string; value: Buffer }[] = [];
+  for (const r of runs) for (let i = 0; i < r.size; i++) items.push({ key: r.keys[i]!, value: r.values[i]! });
+  const outcomes = deps.commands.setEach(items);
+  let at = 0;
+  for (const r of runs) {
+    const errors = outcomes.slice(at, at + r.size).map((o) => (o.status === 200 ? null : `ERR ${o.message ?? 'write failed'}`));
+    at += r.size;
+    r.answer(errors, started);
+  }
 }
 
 /**
