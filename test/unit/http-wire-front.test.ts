@@ -251,12 +251,12 @@ describe('the wire front in front of node:http', () => {
     // Every connection accepted by the server first, so that their writes arrive in one turn.
     await new Promise((r) => setTimeout(r, 100));
     // Each connection: its own set, then a get of it and a close in the same write.
-    sockets.forEach((s, i) =>
+    for (const [i, s] of sockets.entries()) {
       s.write(
         `GET /data/?cmd=set&key=turn${i}&valuedata=v${i}&token=${t} HTTP/1.1\r\nHost: x\r\n\r\n` +
           `GET /data/?cmd=get&key=turn${i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
-      ),
-    );
+      );
+    }
     const timer = setTimeout(() => {
       for (const s of sockets) s.destroy();
     }, 10_000);

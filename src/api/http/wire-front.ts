@@ -237,7 +237,9 @@ export class WireFront {
       for (const w of waiting) w.conn.socket.destroy();
       return;
     }
-    waiting.forEach((w, i) => w.conn.stored(answers[i]!));
+    waiting.forEach((w, i) => {
+      w.conn.stored(answers[i]!);
+    });
   };
 
   /** Ends every held connection but those waiting on a set, which end once it is answered. */
