@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AntiEntropy } from '../../src/cluster/antientropy/anti-entropy.js';
+import { Packr } from 'msgpackr';
 import { BroadcastQueue } from '../../src/cluster/dissemination/broadcast-queue.js';
+import { Disseminator } from '../../src/cluster/dissemination/disseminator.js';
+import type { UdpTransport } from '../../src/cluster/transport/udp-transport.js';
+import { encodeRecord } from '../../src/store/record-codec.js';
 import type { InternalClient } from '../../src/cluster/internal-client.js';
 import type { Peer } from '../../src/cluster/peers.js';
 import { RequestSigner } from '../../src/cluster/request-signing.js';
@@ -68,6 +72,57 @@ describe('broadcast queue', () => {
       ['new'],
     );
     assert.equal(q.retryCount, 0);
+  });
+});
+
+describe('disseminator', () => {
+  it('a delta that every live peer already has is not queued to be pushed on; one that a live peer lacks is pushed to it', async () => {
+    let receive: ((payload: Buffer, from: string) => void) | null = null;
+    const sent: string[] = [];
+    const transport = {
+      maxDatagram: 1400,
+      overhead: () => 0,
+      onMessage: (_purpose: string, handler: (payload: Buffer, from: string) => void) => {
+        receive = handler;
+        return () => {};
+      },
+      send: async (_purpose: string, to: string) => {
+        sent.push(to);
+      },
+      stats: () => ({ data: { datagramsOut: 0, bytesOut: 0, datagramsIn: 0, bytesIn: 0, dropped: { mac: 0, stale: 0, replay: 0, malformed: 0 } } }),
+    } as unknown as UdpTransport;
+    const peers: Peer[] = [
+      { name: 'a', http: 'a:1', data: 'a:2' },
+      { name: 'b', http: 'b:1', data: 'b:2' },
+    ];
+    const store = new Store({ nodeId: 'me' });
+    const d = new Disseminator({
+      store,
+      peers: { livePeers: () => peers },
+      client: {} as InternalClient,
+      transport,
+      selfHttp: 'me:1',
+      fanout: 3,
+      retransmitMult: 4,
+      flushMs: 1,
+      gossipIntervalMs: 60_000,
+      followUpMs: 1,
+    });
+    d.start();
+    try {
+      const source = new Store({ nodeId: 'a' });
+      const packr = new Packr({ useRecords: false });
+      const datagram = (key: string, to: string[]) => Buffer.concat([packr.pack({ v: 1, h: 'a:1', to }), encodeRecord(source.set(key, Buffer.from(key)))]);
+      receive!(datagram('k1', ['me:2', 'b:2']), 'a:2');
+      assert.equal(store.get('k1')?.value?.toString(), 'k1', 'applied');
+      assert.equal(d.stats().queueLength, 0, 'a and b have it: not queued');
+      receive!(datagram('k2', ['me:2']), 'a:2');
+      assert.equal(d.stats().queueLength, 1, 'b lacks it');
+      for (let i = 0; i < 100 && sent.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(sent, ['b:2']);
+    } finally {
+      d.stop();
+    }
   });
 });
 

@@ -57,6 +57,12 @@ export class BroadcastQueue {
     }
   }
 
+  /** Drops the key's queued delta, if any: a newer state of it is already everywhere. */
+  forget(key: string): void {
+    this.retry.delete(key);
+    this.fresh.delete(key);
+  }
+
   /** Fresh deltas, in arrival order, whose bytes fit in `budget`. */
   takeFresh(budget: number): QueuedDelta[] {
     return this.take(

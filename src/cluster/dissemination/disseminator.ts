@@ -83,6 +83,8 @@ export class Disseminator {
   private gossipTimer: NodeJS.Timeout | null = null;
   /** While a datagram is applied: the data-gossip addresses of the peers known to have its deltas. */
   private receivingFrom: string[] | undefined;
+  /** While a datagram is applied: some live peer is not known to have its deltas, so what it teaches is pushed on. */
+  private pushOn = true;
   private unsubscribe: (() => void) | null = null;
   private readonly fetching = new Set<string>();
   private closed = false;
@@ -147,6 +149,12 @@ export class Disseminator {
   /** Writes made here and new writes learned by push are pushed on; anti-entropy and disk loads are not. */
   private onChange(c: StoreChange): void {
     if (c.origin !== 'local' && c.origin !== 'remote') return;
+    if (c.origin === 'remote' && !this.pushOn) {
+      // Every live peer has it (the sender and the peers it also went to): nothing to encode or
+      // send, but an older delta of the key still queued is dropped, as a newer one replaces it.
+      this.queue.forget(c.record.key);
+      return;
+    }
     this.queue.enqueue(c.record.key, this.encodeForDatagram(c.record), c.origin === 'remote' ? this.receivingFrom : undefined);
     this.scheduleFlush(this.opts.flushMs ?? 2);
   }
@@ -263,12 +271,16 @@ export class Disseminator {
     }
     const sender = header.h;
     // Deltas this datagram teaches are not pushed on to the peer that sent it, nor to the peers it also went to.
-    const senderData = this.opts.peers.livePeers().find((p) => p.http === sender)?.data;
-    this.receivingFrom = [...(senderData === undefined ? [] : [senderData]), ...((header.to as string[] | undefined) ?? [])];
+    const live = this.opts.peers.livePeers();
+    const senderData = live.find((p) => p.http === sender)?.data;
+    const known = [...(senderData === undefined ? [] : [senderData]), ...((header.to as string[] | undefined) ?? [])];
+    this.receivingFrom = known;
+    this.pushOn = live.some((p) => !known.includes(p.data));
     try {
       this.applyDeltas(sender, values);
     } finally {
       this.receivingFrom = undefined;
+      this.pushOn = true;
     }
   }
 
