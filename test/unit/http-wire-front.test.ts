@@ -272,6 +272,30 @@ describe('the wire front in front of node:http', () => {
     assert.ok(turns < 20, `20 sets were stored in ${turns} turns`);
   });
 
+  test('a client that ends its side after a set and a get gets both answers, then the close', async () => {
+    const t = encodeURIComponent(token);
+    // Known, so the set is the wire front's (node:http drops the requests in flight of a client that ends its side).
+    assert.equal(await withWire.tokens.verify(token, '127.0.0.1'), true);
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(withWire.port, '127.0.0.1');
+      let got = '';
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`no close in 10 s; got ${JSON.stringify(got.slice(-200))}`));
+      }, 10_000);
+      socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      socket.on('error', reject);
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(got);
+      });
+      socket.end(
+        `GET /data/?cmd=set&key=ended&valuedata=E&token=${t} HTTP/1.1\r\nHost: x\r\n\r\n` + 'GET /data/?cmd=get&key=ended HTTP/1.1\r\nHost: x\r\n\r\n',
+      );
+    });
+    assert.match(text, /^HTTP\/1\.1 200 OK\r\n[\s\S]*"Cmd":"set"[\s\S]*HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nE$/);
+  });
+
   test('a long pipeline in one write is answered in order, every answer whole', async () => {
     const count = 3000;
     for (let i = 0; i < count; i++) withWire.store.set(`k${i}`, Buffer.from(`value-${i}`));

@@ -268,9 +268,11 @@ class WireConnection {
   /** The start of a head the last read cut off. */
   private partial: Buffer | null = null;
   /** The head of the set this connection waits on, and what it read after it; null when not waiting. */
-  waitingOn: { head: WireHead; rest: Buffer } | null = null;
+  waitingOn: { readonly head: WireHead; rest: Buffer } | null = null;
   /** The client ended its side while a set was waiting. */
   private ended = false;
+  /** The connection is node:http's now. */
+  private handedOff = false;
 
   constructor(
     private readonly front: WireFront,
@@ -286,6 +288,11 @@ class WireConnection {
   }
 
   private readonly onData = (chunk: Buffer): void => {
+    if (this.waitingOn !== null) {
+      // Read in the same turn as a set that waits: served after it (at most one read a turn).
+      this.waitingOn.rest = this.waitingOn.rest.length === 0 ? chunk : Buffer.concat([this.waitingOn.rest, chunk]);
+      return;
+    }
     const b = this.partial === null ? chunk : Buffer.concat([this.partial, chunk]);
     this.partial = null;
     this.serve(b);
@@ -320,8 +327,7 @@ class WireConnection {
       }
       if (isSet(answer)) {
         if (corked) socket.uncork();
-        // Nothing more is read until the set is stored and answered (stored()).
-        socket.pause();
+        // What follows the set waits until it is stored and answered (stored()).
         this.waitingOn = { head, rest: b.subarray(head.end) };
         this.front.join(this, answer);
         return;
@@ -337,7 +343,6 @@ class WireConnection {
     if (corked) socket.uncork();
     // A client that sends without reading its answers is not read until it does.
     if (socket.writableLength > MAX_QUEUED_BYTES) socket.pause();
-    else if (socket.isPaused()) socket.resume();
   }
 
   /** Writes one answer; false when the connection is closing after it. */
@@ -356,15 +361,13 @@ class WireConnection {
     this.waitingOn = null;
     if (waiting === null || this.socket.destroyed) return;
     if (!this.send(waiting.head, answer)) return;
-    if (this.ended) {
-      this.socket.end();
-      return;
-    }
     this.serve(waiting.rest);
+    // The client has ended its side: once what it sent is answered, so is the connection.
+    if (this.ended && this.waitingOn === null && !this.handedOff && !this.socket.writableEnded) this.socket.end();
   }
 
   private readonly onDrain = (): void => {
-    if (this.waitingOn === null && this.socket.isPaused()) this.socket.resume();
+    if (this.socket.isPaused()) this.socket.resume();
   };
 
   private readonly onEnd = (): void => {
@@ -390,6 +393,7 @@ class WireConnection {
     socket.removeListener('drain', this.onDrain);
     socket.removeListener('close', this.onClose);
     socket.setTimeout(0);
+    this.handedOff = true;
     this.front.release(this);
     socket.pause();
     if (rest.length > 0) socket.unshift(rest);
