@@ -79,6 +79,34 @@ async function rssOf(node: NodeHandle, token: string): Promise<number> {
 
 const MB = 1024 * 1024;
 
+/**
+ * Sends `bytes` on each of four connections that never read, and waits until
+ * the node has stopped taking them (our send buffers stop shrinking); `unread`
+ * is what our side still holds then.
+ */
+async function sendUnread(port: number, bytes: Buffer): Promise<{ conns: Raw[]; unread: number }> {
+  const conns = await Promise.all(Array.from({ length: 4 }, () => open(port)));
+  for (const c of conns) {
+    c.socket.pause();
+    // In pieces (views of one buffer), so our send buffers shrink as the node reads.
+    for (let at = 0; at < bytes.length; at += 64 * 1024) c.send(bytes.subarray(at, at + 64 * 1024));
+  }
+  let unread = -1;
+  await waitFor(
+    'the node to stop reading',
+    async () => {
+      await sleep(1000);
+      const now = conns.reduce((n, c) => n + c.socket.writableLength, 0);
+      const still = now === unread;
+      unread = now;
+      return still;
+    },
+    30_000,
+    0,
+  );
+  return { conns, unread };
+}
+
 describe('RESP before AUTH', () => {
   test('a multibulk of more than 10 arguments or a bulk over 16 KiB closes an unauthenticated connection at once; RSS stays bounded', async (t) => {
     const node = await startNode({ settings: { RespPort: await freePort() } });
@@ -301,28 +329,9 @@ describe('TCP clients that never read', () => {
     // 2 M one-byte answers per connection (a miss is an empty line): far past a 1 MB mark that counted only bytes.
     const count = 2 * 1024 * 1024;
     const lines = Buffer.from('get a\n'.repeat(count));
-    const conns = await Promise.all(Array.from({ length: 4 }, () => open(node.tcpPort)));
-    for (const c of conns) {
-      c.socket.pause();
-      // In pieces (views of one buffer), so our send buffers shrink as the node reads.
-      for (let at = 0; at < lines.length; at += 64 * 1024) c.send(lines.subarray(at, at + 64 * 1024));
-    }
-    // Wait until the node has stopped taking our lines (our send buffers stop shrinking).
-    let last = -1;
-    await waitFor(
-      'the node to stop reading',
-      async () => {
-        await sleep(1000);
-        const now = conns.reduce((n, c) => n + c.socket.writableLength, 0);
-        const still = now === last;
-        last = now;
-        return still;
-      },
-      30_000,
-      0,
-    );
-    assert.ok(last > 0, 'the node read everything: nothing was held back');
-    assert.ok(last < conns.length * lines.length, 'the node read nothing');
+    const { conns, unread } = await sendUnread(node.tcpPort, lines);
+    assert.ok(unread > 0, 'the node read everything: nothing was held back');
+    assert.ok(unread < conns.length * lines.length, 'the node read nothing');
     const grown = (await rssOf(node, token)) - before;
     t.diagnostic(`node RSS grew by ${Math.round(grown / MB)} MB for ${conns.length} connections`);
     assert.ok(grown < 64 * MB, `RSS grew by ${Math.round(grown / MB)} MB for ${conns.length} connections`);
@@ -347,25 +356,8 @@ describe('HTTP clients that never read', () => {
     // A miss answers about 230 bytes: 46 MB per connection if every answer were queued.
     const count = 200_000;
     const requests = Buffer.from('GET /data/?cmd=get&key=absent HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(count));
-    const conns = await Promise.all(Array.from({ length: 4 }, () => open(node.httpPort)));
-    for (const c of conns) {
-      c.socket.pause();
-      for (let at = 0; at < requests.length; at += 64 * 1024) c.send(requests.subarray(at, at + 64 * 1024));
-    }
-    let last = -1;
-    await waitFor(
-      'the node to stop reading',
-      async () => {
-        await sleep(1000);
-        const now = conns.reduce((n, c) => n + c.socket.writableLength, 0);
-        const still = now === last;
-        last = now;
-        return still;
-      },
-      30_000,
-      0,
-    );
-    assert.ok(last > 0, 'the node read everything: nothing was held back');
+    const { conns, unread } = await sendUnread(node.httpPort, requests);
+    assert.ok(unread > 0, 'the node read everything: nothing was held back');
     const grown = (await rssOf(node, token)) - before;
     t.diagnostic(`node RSS grew by ${Math.round(grown / MB)} MB for ${conns.length} connections`);
     assert.ok(grown < 64 * MB, `RSS grew by ${Math.round(grown / MB)} MB for ${conns.length} connections`);

@@ -10,9 +10,9 @@ import { createHttpApp } from '../../src/api/http/app.js';
 import { getAnswer } from '../../src/api/http/get-answer.js';
 import { HttpServer } from '../../src/api/http/server.js';
 import { TokenService } from '../../src/api/http/tokens.js';
-import { PassGuard } from '../../src/api/pass-guard.js';
 import { Store } from '../../src/store/store.js';
 import { SERVER_HEADER } from '../../src/version.js';
+import { unitHttpDeps } from '../helpers/http-deps.js';
 
 /** The fast path reads only these of the HTTP dependencies (passwords are Koa's business). */
 type FastPathDeps = Pick<HttpDeps, 'commands' | 'tokens' | 'responseHost' | 'limits' | 'cors'>;
@@ -157,15 +157,7 @@ describe('HTTP write fast path', () => {
   /** Two nodes given the same requests: one with the fast path in front of Koa, one with Koa alone. */
   const limits = { maxKeyLength: 250, maxValueSize: 1024 };
   const tokens = new TokenService('secret-for-the-unit-test-0123456789', 'pw', 0);
-  const depsOn = (store: Store): HttpDeps => ({
-    commands: new Commands(store, limits),
-    tokens,
-    passGuard: new PassGuard({ baseDelayMs: 0, checksPerSecond: 0 }),
-    password: 'pw',
-    responseHost: () => '127.0.0.1:7721',
-    limits,
-    cors: { enabled: false, origin: '*' },
-  });
+  const depsOn = (store: Store): HttpDeps => unitHttpDeps(store, tokens, limits);
   const store = new Store({ nodeId: 'unit' });
   const deps = depsOn(store);
   let fastTaken = 0;

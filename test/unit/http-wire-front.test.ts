@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { Commands } from '../../src/api/commands.js';
 import { createHttpApp } from '../../src/api/http/app.js';
-import type { HttpDeps } from '../../src/api/http/context.js';
 import { fastAnswer, storeFastSets, tryFastPath, type FastRequest, type FastSet } from '../../src/api/http/fast-path.js';
 import { HttpServer } from '../../src/api/http/server.js';
 import { TokenService } from '../../src/api/http/tokens.js';
 import { WireFront, parseWireHead } from '../../src/api/http/wire-front.js';
-import { PassGuard } from '../../src/api/pass-guard.js';
 import { Store } from '../../src/store/store.js';
+import { unitHttpDeps } from '../helpers/http-deps.js';
 
 const GET = 'GET /data/?cmd=get&key=a HTTP/1.1\r\nHost: x\r\n\r\n';
 
@@ -122,15 +120,7 @@ describe('the wire front in front of node:http', () => {
     const store = new Store({ nodeId: 'unit', now: () => 1_800_000_000_000 });
     // Each its own, so each verifies a token the first time it sees it.
     const tokens = new TokenService('secret-for-the-unit-test-0123456789', 'pw', 0);
-    const deps: HttpDeps = {
-      commands: new Commands(store, limits),
-      tokens,
-      passGuard: new PassGuard({ baseDelayMs: 0, checksPerSecond: 0 }),
-      password: 'pw',
-      responseHost: () => '127.0.0.1:7721',
-      limits,
-      cors: { enabled: false, origin: '*' },
-    };
+    const deps = unitHttpDeps(store, tokens, limits);
     const taken = { wire: 0, http: 0, turns: 0, sets: 0 };
     const server = new HttpServer(createHttpApp(deps), {
       host: '127.0.0.1',

@@ -278,13 +278,20 @@ class WireConnection {
     private readonly front: WireFront,
     readonly socket: Socket,
   ) {
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('error', ignore);
-    socket.on('timeout', this.onTimeout);
-    socket.on('drain', this.onDrain);
-    socket.on('close', this.onClose);
+    for (const [event, listener] of this.listeners()) socket.on(event, listener);
     socket.setTimeout(front.opts.keepAliveMs);
+  }
+
+  /** The front's listeners on the socket, added when it takes the connection and removed when it hands it over. */
+  private listeners(): [event: string, listener: Parameters<Socket['removeListener']>[1]][] {
+    return [
+      ['data', this.onData],
+      ['end', this.onEnd],
+      ['error', ignore],
+      ['timeout', this.onTimeout],
+      ['drain', this.onDrain],
+      ['close', this.onClose],
+    ];
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -386,12 +393,7 @@ class WireConnection {
 
   private handOff(rest: Buffer): void {
     const socket = this.socket;
-    socket.removeListener('data', this.onData);
-    socket.removeListener('end', this.onEnd);
-    socket.removeListener('error', ignore);
-    socket.removeListener('timeout', this.onTimeout);
-    socket.removeListener('drain', this.onDrain);
-    socket.removeListener('close', this.onClose);
+    for (const [event, listener] of this.listeners()) socket.removeListener(event, listener);
     socket.setTimeout(0);
     this.handedOff = true;
     this.front.release(this);
