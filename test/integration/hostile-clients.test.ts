@@ -225,6 +225,24 @@ describe('HTTP bodies before authentication', () => {
     c.close();
   });
 
+  test('a multipart body that ends inside a file part is refused, with or without a token, and the node keeps serving', async () => {
+    const node = await startNode();
+    const token = await getToken(node.httpPort);
+    // Found by the HTTP fuzz: an empty boundary and a file part cut short; the part's stream failed with no listener and took the process down.
+    const body = Buffer.from('--\r\nContent-Disposition: form-data; name="target"; filename="f.bin"\r\n\r\n\x80p\r\n-', 'latin1');
+    for (const path of [
+      `/server/?${qs({ cmd: 'add', token: 'not-a-token' })}`,
+      `/server/?${qs({ cmd: 'add', token })}`,
+      `/data/?${qs({ cmd: 'set', key: 'mp', token })}`,
+    ]) {
+      const r = await request(node.httpPort, path, { method: 'POST', body, headers: { 'Content-Type': 'multipart/form-data; boundary=' } });
+      assert.ok(r.status === 200 || r.status >= 400, `${path.slice(0, 20)}: ${r.status}`);
+      assert.doesNotMatch(r.body.toString(), /"Status":200/, `${path.slice(0, 20)}: refused`);
+    }
+    assert.equal(node.proc.exitCode, null, 'still running');
+    assert.equal((await request(node.httpPort, '/data/?cmd=ping')).status, 200);
+  });
+
   test('a request Node cannot parse is answered 400 before the close, though the client is still sending', async () => {
     const node = await startNode();
     for (let i = 0; i < 3; i++) {

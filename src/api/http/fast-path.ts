@@ -52,7 +52,7 @@ export interface FastSet {
  * checked that the request has no body. The request is counted here.
  */
 export function fastAnswer(deps: HttpDeps, req: FastRequest): FastAnswer | null;
-/** With `deferSets`, a set whose parameters are all good comes back as a FastSet instead of being made now. */
+/** With `deferSets`, a set whose exptime reads comes back as a FastSet, to be checked and made by storeFastSets, instead of being made now. */
 export function fastAnswer(deps: HttpDeps, req: FastRequest, deferSets: true): FastAnswer | FastSet | null;
 export function fastAnswer(deps: HttpDeps, req: FastRequest, deferSets = false): FastAnswer | FastSet | null {
   const started = performance.now();

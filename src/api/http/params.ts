@@ -267,6 +267,8 @@ function readMultipart(req: IncomingMessage, limits: BodyLimits): Promise<Map<st
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('limit', () => fail(new BodyTooLarge(limits.maxValueSize)));
+      // A part cut short (the body ends inside it) is an error of the part's stream, not of the parser: unheard, it would end the process.
+      stream.on('error', (err: Error) => fail(new BadBody(err.message)));
       stream.on('end', () => add(name, Buffer.concat(chunks)));
     });
     parser.on('partsLimit', () => fail(new BadBody('too many parts')));
