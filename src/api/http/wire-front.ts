@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { logger } from '../../log.js';
+import { isWordAt } from '../ascii-word.js';
 import { closeSocket } from '../listener.js';
 import type { FastAnswer, FastRequest, FastSet } from './fast-path.js';
 
@@ -49,13 +50,6 @@ const END_OF_HEAD = Buffer.from('\r\n\r\n', 'latin1');
 /** RFC 9110 token characters (header names). */
 const TOKEN = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TOKEN[c.charCodeAt(0)] = 1;
-
-/** Whether b[start, end) is `lower` (a lowercase name of letters and `-`), in any case. */
-function nameIs(b: Buffer, start: number, end: number, lower: string): boolean {
-  if (end - start !== lower.length) return false;
-  for (let i = 0; i < lower.length; i++) if ((b[start + i]! | 0x20) !== lower.charCodeAt(i)) return false;
-  return true;
-}
 
 /**
  * The head of the request at b[at]; null when the front does not take it (see
@@ -112,36 +106,36 @@ export function parseWireHead(b: Buffer, at: number): WireHead | null | undefine
     i += 2;
     switch (nameEnd - nameStart) {
       case 4:
-        if (nameIs(b, nameStart, nameEnd, 'host')) hosts++;
+        if (isWordAt(b, nameStart, nameEnd, 'host')) hosts++;
         break;
       case 6:
-        if (nameIs(b, nameStart, nameEnd, 'expect')) return null;
+        if (isWordAt(b, nameStart, nameEnd, 'expect')) return null;
         break;
       case 7:
-        if (nameIs(b, nameStart, nameEnd, 'upgrade')) return null;
+        if (isWordAt(b, nameStart, nameEnd, 'upgrade')) return null;
         break;
       case 10:
-        if (nameIs(b, nameStart, nameEnd, 'connection')) {
+        if (isWordAt(b, nameStart, nameEnd, 'connection')) {
           if (connection !== undefined) return null;
-          if (nameIs(b, valueStart, valueEnd, 'close')) connection = 'close';
-          else if (nameIs(b, valueStart, valueEnd, 'keep-alive')) connection = 'keep-alive';
+          if (isWordAt(b, valueStart, valueEnd, 'close')) connection = 'close';
+          else if (isWordAt(b, valueStart, valueEnd, 'keep-alive')) connection = 'keep-alive';
           else return null;
         }
         break;
       case 13:
-        if (nameIs(b, nameStart, nameEnd, 'authorization')) {
+        if (isWordAt(b, nameStart, nameEnd, 'authorization')) {
           if (authorization !== undefined) return null;
           authorization = b.toString('latin1', valueStart, valueEnd);
         }
         break;
       case 14:
-        if (nameIs(b, nameStart, nameEnd, 'content-length')) {
+        if (isWordAt(b, nameStart, nameEnd, 'content-length')) {
           if (contentLength || valueEnd - valueStart !== 1 || b[valueStart] !== 0x30) return null;
           contentLength = true;
         }
         break;
       case 17:
-        if (nameIs(b, nameStart, nameEnd, 'transfer-encoding')) return null;
+        if (isWordAt(b, nameStart, nameEnd, 'transfer-encoding')) return null;
         break;
     }
   }

@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { isWordAt } from '../ascii-word.js';
 
 /** Argument reading shared by the Redis command families, with Redis's error texts. */
 
@@ -12,9 +13,7 @@ export const lower = (b: Buffer) => b.toString('latin1').toLowerCase();
 
 /** Whether `b` is the command name `word` (lower-case letters) in any case, without making a string: the pipeline's fast paths. */
 export function isWord(b: Buffer, word: string): boolean {
-  if (b.length !== word.length) return false;
-  for (let i = 0; i < word.length; i++) if ((b[i]! | 0x20) !== word.charCodeAt(i)) return false;
-  return true;
+  return isWordAt(b, 0, b.length, word);
 }
 
 /** Redis's strict integer syntax (no `+`, no spaces, no leading zeros); null if not one. */
