@@ -12,8 +12,9 @@ const log = logger('http');
  * requests (fast-path.ts) are parsed from the socket's chunk and answered in
  * place, which costs less than node:http's parser, IncomingMessage and
  * ServerResponse do for each request. At the first request this front does not
- * take (a body, a path Koa serves, a head split across reads, anything it does
- * not fully understand) the connection is handed to node:http, with that
+ * take (a body, a path Koa serves, a head split across reads unless an answered
+ * request came before it in the same read, anything it does not fully
+ * understand) the connection is handed to node:http, with that
  * request's bytes put back, and stays there: node:http and Koa answer it, with
  * their own limits and timeouts. So this front only has to recognise a narrow,
  * strict form of request, and anything else is node:http's to accept or refuse.
@@ -24,7 +25,8 @@ const log = logger('http');
  * `Connection` absent, `keep-alive` or `close`; and only if the fast path
  * answers it. The answer is the bytes node:http sends for the same answer
  * (status line, the fast path's headers, then Date, Connection, Keep-Alive),
- * which the unit tests compare.
+ * which the unit tests compare. A set is answered at the end of its turn
+ * (WireFront).
  */
 
 /** The head of a request the front may answer (it has no body). */
